@@ -1,0 +1,206 @@
+//! DDL statements as typed values, built from the IR, and their rendering for a dialect.
+
+use crate::dialect::{Dialect, Feature};
+use crate::ir::{DefaultValue, Engine, Field, Ir, Model};
+
+use super::quote::{ident, string};
+use super::types::ChType;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateDatabase {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateTable {
+    pub database: String,
+    pub name: String,
+    pub columns: Vec<ColumnDef>,
+    pub engine: TableEngine,
+    /// Raw ClickHouse expression from `@@partitionBy`.
+    pub partition_by: Option<String>,
+    /// Column names; empty means `tuple()` (no sorting).
+    pub order_by: Vec<String>,
+    /// Column names, rendered only when it differs from `order_by`.
+    pub primary_key: Vec<String>,
+    /// Raw ClickHouse expression from `@@ttl`.
+    pub ttl: Option<String>,
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnDef {
+    pub name: String,
+    pub ty: ChType,
+    pub default: Option<ValueExpr>,
+    pub comment: Option<String>,
+}
+
+/// The expressions igloo itself writes (column defaults). User expressions stay raw strings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ValueExpr {
+    String(String),
+    /// Text already validated as a number.
+    Number(String),
+    Bool(bool),
+    EmptyArray,
+    /// `name(args…)` of a fixed function name.
+    Call(&'static str, Vec<ValueExpr>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TableEngine {
+    MergeTree,
+    ReplacingMergeTree(Option<String>),
+    SummingMergeTree(Vec<String>),
+    AggregatingMergeTree,
+    CollapsingMergeTree(String),
+    VersionedCollapsingMergeTree(String, String),
+}
+
+impl CreateTable {
+    /// The table of a model in `database`.
+    pub fn for_model(model: &Model, ir: &Ir, database: &str) -> CreateTable {
+        let col = |field: &String| model.field(field).map_or_else(|| field.clone(), |f| f.column.clone());
+        let cols = |fields: &[String]| fields.iter().map(col).collect::<Vec<_>>();
+        CreateTable {
+            database: database.to_string(),
+            name: model.table.clone(),
+            columns: model.fields.iter().map(|f| ColumnDef::for_field(f, ir)).collect(),
+            engine: match &model.engine {
+                Engine::MergeTree => TableEngine::MergeTree,
+                Engine::ReplacingMergeTree { version } => TableEngine::ReplacingMergeTree(version.as_ref().map(col)),
+                Engine::SummingMergeTree { columns } => TableEngine::SummingMergeTree(cols(columns)),
+                Engine::AggregatingMergeTree => TableEngine::AggregatingMergeTree,
+                Engine::CollapsingMergeTree { sign } => TableEngine::CollapsingMergeTree(col(sign)),
+                Engine::VersionedCollapsingMergeTree { sign, version } => {
+                    TableEngine::VersionedCollapsingMergeTree(col(sign), col(version))
+                }
+            },
+            partition_by: model.partition_by.clone(),
+            order_by: cols(&model.order_by),
+            primary_key: cols(&model.primary_key),
+            ttl: model.ttl.clone(),
+            comment: model.doc.clone(),
+        }
+    }
+
+    pub fn render(&self, dialect: Dialect) -> String {
+        let mut sql = format!("CREATE TABLE IF NOT EXISTS {}.{}\n(\n", ident(&self.database), ident(&self.name));
+        let columns: Vec<String> = self.columns.iter().map(|c| format!("    {}", c.render(dialect))).collect();
+        sql += &columns.join(",\n");
+        sql += "\n)\n";
+        sql += &format!("ENGINE = {}\n", self.engine.render());
+        if let Some(p) = &self.partition_by {
+            sql += &format!("PARTITION BY {p}\n");
+        }
+        if !self.primary_key.is_empty() && self.primary_key != self.order_by {
+            sql += &format!("PRIMARY KEY {}\n", column_tuple(&self.primary_key));
+        }
+        sql += &format!("ORDER BY {}", column_tuple(&self.order_by));
+        if let Some(ttl) = &self.ttl {
+            sql += &format!("\nTTL {ttl}");
+        }
+        if let Some(comment) = self.comment.as_ref().filter(|_| dialect.supports(Feature::TableComment)) {
+            sql += &format!("\nCOMMENT {}", string(comment));
+        }
+        sql
+    }
+}
+
+fn column_tuple(columns: &[String]) -> String {
+    format!("({})", columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", "))
+}
+
+impl ColumnDef {
+    pub fn for_field(field: &Field, ir: &Ir) -> ColumnDef {
+        let ty = ChType::of_field(&field.ty, ir);
+        ColumnDef {
+            name: field.column.clone(),
+            default: field.default.as_ref().map(|d| default_expr(d, &ty)),
+            ty,
+            comment: field.doc.clone(),
+        }
+    }
+
+    pub fn render(&self, dialect: Dialect) -> String {
+        let mut sql = format!("{} {}", ident(&self.name), self.ty.render(dialect));
+        if let Some(d) = &self.default {
+            sql += &format!(" DEFAULT {}", d.render(dialect));
+        }
+        if let Some(c) = &self.comment {
+            sql += &format!(" COMMENT {}", string(c));
+        }
+        sql
+    }
+}
+
+/// The SQL default for a validated `@default`, typed so the server does not have to guess.
+fn default_expr(default: &DefaultValue, ty: &ChType) -> ValueExpr {
+    let inner = ty.innermost();
+    let text = |s: &String| ValueExpr::String(s.clone());
+    match default {
+        DefaultValue::String(s) => match inner {
+            ChType::DateTime => ValueExpr::Call("toDateTime", vec![text(s), ValueExpr::String("UTC".into())]),
+            ChType::DateTime64(p) => ValueExpr::Call(
+                "toDateTime64",
+                vec![text(s), ValueExpr::Number(p.to_string()), ValueExpr::String("UTC".into())],
+            ),
+            ChType::Date => ValueExpr::Call("toDate", vec![text(s)]),
+            ChType::Date32 => ValueExpr::Call("toDate32", vec![text(s)]),
+            ChType::Uuid => ValueExpr::Call("toUUID", vec![text(s)]),
+            _ => text(s),
+        },
+        DefaultValue::Number(n) => ValueExpr::Number(n.clone()),
+        DefaultValue::Boolean(b) => ValueExpr::Bool(*b),
+        DefaultValue::Enum(v) => ValueExpr::String(v.clone()),
+        DefaultValue::EmptyList => ValueExpr::EmptyArray,
+        DefaultValue::Now => match inner {
+            ChType::Date | ChType::Date32 => ValueExpr::Call("today", vec![]),
+            ChType::DateTime64(p) => ValueExpr::Call("now64", vec![ValueExpr::Number(p.to_string())]),
+            _ => ValueExpr::Call("now", vec![]),
+        },
+        DefaultValue::Uuid => match inner {
+            ChType::Uuid => ValueExpr::Call("generateUUIDv4", vec![]),
+            _ => ValueExpr::Call("toString", vec![ValueExpr::Call("generateUUIDv4", vec![])]),
+        },
+    }
+}
+
+impl ValueExpr {
+    pub fn render(&self, dialect: Dialect) -> String {
+        match self {
+            ValueExpr::String(s) => string(s),
+            ValueExpr::Number(n) => n.clone(),
+            ValueExpr::Bool(b) if dialect.supports(Feature::Bool) => b.to_string(),
+            ValueExpr::Bool(b) => u8::from(*b).to_string(),
+            ValueExpr::EmptyArray => "[]".into(),
+            ValueExpr::Call(name, args) => {
+                format!("{name}({})", args.iter().map(|a| a.render(dialect)).collect::<Vec<_>>().join(", "))
+            }
+        }
+    }
+}
+
+impl TableEngine {
+    fn render(&self) -> String {
+        match self {
+            TableEngine::MergeTree => "MergeTree()".into(),
+            TableEngine::ReplacingMergeTree(None) => "ReplacingMergeTree()".into(),
+            TableEngine::ReplacingMergeTree(Some(v)) => format!("ReplacingMergeTree({})", ident(v)),
+            TableEngine::SummingMergeTree(cols) if cols.is_empty() => "SummingMergeTree()".into(),
+            TableEngine::SummingMergeTree(cols) => format!("SummingMergeTree({})", column_tuple(cols)),
+            TableEngine::AggregatingMergeTree => "AggregatingMergeTree()".into(),
+            TableEngine::CollapsingMergeTree(s) => format!("CollapsingMergeTree({})", ident(s)),
+            TableEngine::VersionedCollapsingMergeTree(s, v) => {
+                format!("VersionedCollapsingMergeTree({}, {})", ident(s), ident(v))
+            }
+        }
+    }
+}
+
+impl CreateDatabase {
+    pub fn render(&self) -> String {
+        format!("CREATE DATABASE IF NOT EXISTS {}", ident(&self.name))
+    }
+}

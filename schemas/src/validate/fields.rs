@@ -1,0 +1,154 @@
+//! One field: its type (scalar, enum, list, optional, `@db.X`) and field attributes.
+
+use std::collections::HashSet;
+
+use crate::ast::{AttributeAst, FieldAst};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::ir::{Arity, BaseType, Field, FieldSpans, FieldType, ScalarType};
+
+use super::{check_name, defaults, native, suggest, unknown_attribute, valid_mapped_name, Names};
+
+const FIELD_ATTRIBUTES: &[&str] = &["id", "default", "map", "ignore", "db"];
+
+/// What a field declares beyond its IR: whether it is stored and whether it is `@id`.
+pub(super) struct FieldDecl {
+    pub field: Option<Field>,
+    pub ignored: bool,
+    pub id: bool,
+}
+
+pub(super) fn validate_field(f: &FieldAst, names: &Names, diags: &mut Diagnostics) -> FieldDecl {
+    let name_ok = check_name("field", &f.name, diags);
+    let ty = resolve_type(f, names, diags);
+    let mut decl = FieldDecl { field: None, ignored: false, id: false };
+    let mut column = f.name.name.clone();
+    let mut default_attr = None;
+    let mut native_attr = None;
+    let mut seen = HashSet::new();
+    for attr in &f.attributes {
+        let name = attr.name.name.as_str();
+        let key = if name.starts_with("db.") { "db" } else { name };
+        if !seen.insert(key) {
+            diags.push(Diagnostic::duplicate_attribute("@", name, attr.span));
+            continue;
+        }
+        match name {
+            "id" => decl.id = no_arguments(attr, diags),
+            "ignore" => decl.ignored = no_arguments(attr, diags),
+            "map" => {
+                if let Some(col) = single_string(attr, "a column name, e.g. `@map(\"user_id\")`", diags) {
+                    column = col;
+                }
+            }
+            "default" => default_attr = Some(attr),
+            "relation" => diags.push(Diagnostic::relation_attribute(attr.span)),
+            "unique" => diags.push(Diagnostic::unsupported_attribute(
+                "@",
+                name,
+                "ClickHouse has no unique constraints; use `@id` with `@@engine(ReplacingMergeTree)` to keep one row per key",
+                attr.span,
+            )),
+            "updatedAt" => diags.push(Diagnostic::unsupported_attribute("@", name, "rows are immutable in igloo; use `@default(now())` for an insert time", attr.span)),
+            _ if name.starts_with("db.") => native_attr = Some(attr),
+            _ => diags.push(unknown_attribute("@", attr, FIELD_ATTRIBUTES)),
+        }
+    }
+    if decl.id && decl.ignored {
+        diags.push(Diagnostic::ignored_key(&f.name.name, f.name.span));
+    }
+    let Some(mut ty) = ty else { return decl };
+    if let Some(attr) = native_attr {
+        match &ty.base {
+            BaseType::Enum(_) => diags.push(Diagnostic::native_type_on_enum(&attr.name.name[3..], attr.span)),
+            BaseType::Scalar(s) => match native::native_type(attr, &attr.name.name[3..], *s) {
+                Ok(n) => ty.native = Some(n),
+                Err(d) => diags.push(d),
+            },
+        }
+    }
+    let default = default_attr.and_then(|attr| defaults::validate_default(&f.name.name, attr, &ty, names, diags));
+    if decl.ignored || !name_ok {
+        return decl;
+    }
+    decl.field = Some(Field {
+        name: f.name.name.clone(),
+        column,
+        doc: f.doc.clone(),
+        ty,
+        default,
+        spans: FieldSpans { field: f.span, native: native_attr.map(|a| a.span) },
+    });
+    decl
+}
+
+fn resolve_type(f: &FieldAst, names: &Names, diags: &mut Diagnostics) -> Option<FieldType> {
+    let t = &f.ty;
+    if t.list && t.optional {
+        let d = if t.optional_before_list {
+            Diagnostic::list_of_optional(&f.name.name, t.span)
+        } else {
+            Diagnostic::optional_list(&f.name.name, t.span)
+        };
+        diags.push(d);
+        return None;
+    }
+    let name = t.name.name.as_str();
+    let base = if let Some(s) = ScalarType::from_name(name) {
+        BaseType::Scalar(s)
+    } else if names.enums.contains_key(name) {
+        BaseType::Enum(name.to_string())
+    } else if names.models.contains(name) {
+        diags.push(Diagnostic::relation_field(&f.name.name, name, t.span));
+        return None;
+    } else {
+        let candidates = ScalarType::ALL.iter().map(|s| s.name()).chain(names.enums.keys().copied());
+        diags.push(Diagnostic::unknown_type(name, suggest(name, candidates), t.name.span));
+        return None;
+    };
+    let arity = match (t.list, t.optional) {
+        (true, _) => Arity::List,
+        (false, true) => Arity::Optional,
+        (false, false) => Arity::Required,
+    };
+    Some(FieldType { base, arity, native: None })
+}
+
+/// `@id` / `@ignore` take no arguments; reports and returns false if some were given.
+fn no_arguments(attr: &AttributeAst, diags: &mut Diagnostics) -> bool {
+    if attr.has_parens {
+        diags.push(Diagnostic::attribute_arguments("@", &attr.name.name, "no arguments", attr.span));
+        return false;
+    }
+    true
+}
+
+/// The one string argument of `@map("…")` / `@@map("…")`.
+pub(super) fn single_string(attr: &AttributeAst, expected: &str, diags: &mut Diagnostics) -> Option<String> {
+    let prefix =
+        if attr.span.end - attr.span.start > 1 && attr.name.span.start - attr.span.start == 2 { "@@" } else { "@" };
+    match attr.args.as_slice() {
+        [arg] if arg.name.is_none() => match &arg.value {
+            crate::ast::Expr::String(s, span) => {
+                if valid_mapped_name(s) {
+                    Some(s.clone())
+                } else {
+                    diags.push(Diagnostic::attribute_arguments(
+                        prefix,
+                        &attr.name.name,
+                        "a non-empty name without control characters that does not start with `_igloo`",
+                        *span,
+                    ));
+                    None
+                }
+            }
+            _ => {
+                diags.push(Diagnostic::attribute_arguments(prefix, &attr.name.name, expected, attr.span));
+                None
+            }
+        },
+        _ => {
+            diags.push(Diagnostic::attribute_arguments(prefix, &attr.name.name, expected, attr.span));
+            None
+        }
+    }
+}

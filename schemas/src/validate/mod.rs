@@ -1,0 +1,183 @@
+//! AST → IR. Checks names, types and attributes and collects every problem; it returns an IR
+//! even when there are errors (with the bad parts left out) so that later checks still run.
+//! Version-specific checks live in [`crate::target`], not here.
+
+mod attributes;
+mod defaults;
+mod fields;
+mod native;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::ast::{AttributeAst, EnumAst, Ident, SchemaAst};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::ir::{Enum, EnumVariant, Ir};
+use crate::source::{SourceFile, Span};
+
+/// Names known before models are validated: what a field type can refer to.
+pub(crate) struct Names<'a> {
+    pub enums: HashMap<&'a str, &'a EnumAst>,
+    pub models: HashSet<&'a str>,
+}
+
+pub fn validate(asts: &[SchemaAst], files: &[SourceFile], diags: &mut Diagnostics) -> Ir {
+    let names = collect_names(asts, files, diags);
+    let mut ir = Ir::default();
+    for e in asts.iter().flat_map(|a| &a.enums) {
+        if names.enums.get(e.name.name.as_str()).is_some_and(|first| std::ptr::eq(*first, e)) {
+            ir.enums.extend(validate_enum(e, diags));
+        }
+    }
+    let mut seen_models = HashSet::new();
+    for m in asts.iter().flat_map(|a| &a.models) {
+        if seen_models.insert(m.name.name.as_str()) {
+            ir.models.extend(attributes::validate_model(m, &names, diags));
+        }
+    }
+    check_unique_tables_and_topics(&ir, diags);
+    warn_unused_enums(&ir, diags);
+    ir
+}
+
+fn collect_names<'a>(asts: &'a [SchemaAst], files: &[SourceFile], diags: &mut Diagnostics) -> Names<'a> {
+    let mut first: HashMap<&str, Span> = HashMap::new();
+    let mut names = Names { enums: HashMap::new(), models: HashSet::new() };
+    let blocks = asts.iter().flat_map(|a| {
+        a.models.iter().map(|m| ("model", &m.name, None)).chain(a.enums.iter().map(|e| ("enum", &e.name, Some(e))))
+    });
+    for (kind, name, enum_ast) in blocks {
+        check_name(kind, name, diags);
+        if let Some(prev) = first.get(name.name.as_str()) {
+            diags.push(Diagnostic::duplicate_definition(kind, &name.name, &location(files, *prev), name.span));
+            continue;
+        }
+        first.insert(&name.name, name.span);
+        match enum_ast {
+            Some(e) => {
+                names.enums.insert(&name.name, e);
+            }
+            None => {
+                names.models.insert(&name.name);
+            }
+        }
+    }
+    names
+}
+
+fn location(files: &[SourceFile], span: Span) -> String {
+    let file = &files[span.file.0 as usize];
+    let (line, col) = file.line_col(span.start);
+    format!("{}:{line}:{col}", file.path)
+}
+
+/// Reports names igloo cannot use as-is. Returns false when the name was reported.
+pub(crate) fn check_name(what: &str, name: &Ident, diags: &mut Diagnostics) -> bool {
+    if name.name.to_ascii_lowercase().starts_with("_igloo") {
+        diags.push(Diagnostic::reserved_name(what, &name.name, name.span));
+        return false;
+    }
+    if !name.name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        diags.push(Diagnostic::invalid_name(what, &name.name, name.span));
+        return false;
+    }
+    true
+}
+
+/// A table or column name from `@map` / `@@map`: any non-empty text without control chars.
+pub(crate) fn valid_mapped_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && !name.chars().any(char::is_control)
+        && !name.to_ascii_lowercase().starts_with("_igloo")
+}
+
+fn validate_enum(e: &EnumAst, diags: &mut Diagnostics) -> Option<Enum> {
+    for attr in &e.attributes {
+        diags.push(unknown_attribute("@@", attr, &[]));
+    }
+    let mut seen = HashSet::new();
+    let mut variants = Vec::new();
+    for v in &e.variants {
+        for attr in &v.attributes {
+            diags.push(unknown_attribute("@", attr, &[]));
+        }
+        if !seen.insert(v.name.name.as_str()) {
+            diags.push(Diagnostic::duplicate_variant(&e.name.name, &v.name.name, v.name.span));
+            continue;
+        }
+        if check_name("enum value", &v.name, diags) {
+            variants.push(EnumVariant { name: v.name.name.clone(), doc: v.doc.clone() });
+        }
+    }
+    if e.variants.is_empty() {
+        diags.push(Diagnostic::empty_enum(&e.name.name, e.name.span));
+        return None;
+    }
+    if variants.len() > i16::MAX as usize {
+        diags.push(Diagnostic::too_many_variants(&e.name.name, variants.len(), e.name.span));
+        return None;
+    }
+    Some(Enum { name: e.name.name.clone(), doc: e.doc.clone(), variants, span: e.name.span })
+}
+
+fn check_unique_tables_and_topics(ir: &Ir, diags: &mut Diagnostics) {
+    let mut tables: HashMap<String, &str> = HashMap::new();
+    let mut topics: HashMap<&str, &str> = HashMap::new();
+    for m in &ir.models {
+        // ClickHouse table names are case-sensitive, but two tables differing only in case
+        // are a trap on case-insensitive file systems (table data directories).
+        if let Some(other) = tables.insert(m.table.to_lowercase(), &m.name) {
+            diags.push(Diagnostic::duplicate_table(&m.table, other, m.spans.name));
+        }
+        if let Some(other) = topics.insert(&m.topic.name, &m.name) {
+            diags.push(Diagnostic::duplicate_topic(&m.topic.name, other, m.spans.name));
+        }
+    }
+}
+
+fn warn_unused_enums(ir: &Ir, diags: &mut Diagnostics) {
+    let used: HashSet<&str> = ir
+        .models
+        .iter()
+        .flat_map(|m| &m.fields)
+        .filter_map(|f| match &f.ty.base {
+            crate::ir::BaseType::Enum(name) => Some(name.as_str()),
+            crate::ir::BaseType::Scalar(_) => None,
+        })
+        .collect();
+    for e in &ir.enums {
+        if !used.contains(e.name.as_str()) {
+            diags.push(Diagnostic::unused_enum(&e.name, e.span));
+        }
+    }
+}
+
+/// The closest candidate to a misspelt name, if one is close enough to be a likely typo.
+pub(crate) fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (c, strsim::damerau_levenshtein(&lower, &c.to_lowercase())))
+        .filter(|(c, d)| *d <= (c.len() / 3).max(1))
+        .min_by_key(|(_, d)| *d)
+        .map(|(c, _)| c)
+}
+
+pub(crate) fn unknown_attribute(prefix: &str, attr: &AttributeAst, known: &[&'static str]) -> Diagnostic {
+    let suggestion = suggest(&attr.name.name, known.iter().copied());
+    Diagnostic::unknown_attribute(prefix, &attr.name.name, suggestion, attr.name.span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::suggest;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let types = ["String", "Int", "BigInt", "DateTime"];
+        assert_eq!(suggest("Strng", types), Some("String"));
+        assert_eq!(suggest("string", types), Some("String"));
+        assert_eq!(suggest("Datetime", types), Some("DateTime"));
+        assert_eq!(suggest("Frobnicate", types), None);
+    }
+}
