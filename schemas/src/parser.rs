@@ -359,13 +359,29 @@ impl Parser<'_> {
                 }
                 _ => None,
             };
-            let value = self.expr()?;
+            let Some(value) = self.expr() else {
+                self.skip_past_close_paren();
+                return None;
+            };
             args.push(ArgAst { name, span: start.to(value.span()), value });
             self.skip_newlines();
+            if matches!(self.peek(), TokenKind::Eof | TokenKind::RBrace) {
+                self.diags.push(Diagnostic::unclosed_paren(open));
+                return None;
+            }
             if !self.eat(&TokenKind::Comma) && self.peek() != &TokenKind::RParen {
                 self.unexpected("`,` or `)`");
                 self.skip_line();
                 return None;
+            }
+        }
+    }
+
+    /// After a reported error inside `( … )`: skips to just past the `)` on this line, if any.
+    fn skip_past_close_paren(&mut self) {
+        while !matches!(self.peek(), TokenKind::Newline | TokenKind::RBrace | TokenKind::Eof) {
+            if self.bump().kind == TokenKind::RParen {
+                return;
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::dialect::{Dialect, Feature};
-use crate::ir::{Ir, NativeType};
+use crate::ir::{Arity, Ir, NativeType};
 
 pub fn check_target(ir: &Ir, dialect: Dialect) -> Diagnostics {
     let mut diags = Diagnostics::default();
@@ -28,7 +28,8 @@ pub fn check_target(ir: &Ir, dialect: Dialect) -> Diagnostics {
                 }
             }
             if *native == NativeType::LowCardinality && missing(Feature::LowCardinality).is_some() {
-                diags.push(Diagnostic::fallback_on("`@db.LowCardinality`", &version, "plain String", span));
+                let plain = if field.ty.arity == Arity::Optional { "Nullable(String)" } else { "String" };
+                diags.push(Diagnostic::fallback_on("`@db.LowCardinality`", &version, plain, span));
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::ir::{
 };
 
 use super::fields::{single_string, validate_field};
-use super::{check_name, suggest, unknown_attribute, Names};
+use super::{name_problem, suggest, unknown_attribute, Names};
 
 const MODEL_ATTRIBUTES: &[&str] = &["id", "orderBy", "partitionBy", "ttl", "engine", "map", "topic", "ingest"];
 const ENGINES: &[&str] = &[
@@ -23,7 +23,8 @@ const ENGINES: &[&str] = &[
 ];
 
 pub(super) fn validate_model(m: &ModelAst, names: &Names, diags: &mut Diagnostics) -> Option<Model> {
-    let name_ok = check_name("model", &m.name, diags);
+    // The name itself was reported when names were collected.
+    let name_ok = name_problem("model", &m.name).is_none();
     let mut fields: Vec<Field> = Vec::new();
     let mut ignored = Vec::new();
     let mut field_ids = Vec::new();
@@ -80,7 +81,8 @@ pub(super) fn validate_model(m: &ModelAst, names: &Names, diags: &mut Diagnostic
         }
         None => primary_key.clone(),
     };
-    if order_by.is_empty() && !fields.is_empty() {
+    let key_written = !field_ids.is_empty() || attrs.contains_key("id") || attrs.contains_key("orderBy");
+    if order_by.is_empty() && !fields.is_empty() && !key_written {
         diags.push(Diagnostic::no_sorting_key(&m.name.name, m.name.span));
     }
     let table = attrs
@@ -98,7 +100,10 @@ pub(super) fn validate_model(m: &ModelAst, names: &Names, diags: &mut Diagnostic
     let ingest = attrs.get("ingest").map_or(Some(true), |a| boolean(a, diags)).unwrap_or(true);
 
     if fields.is_empty() {
-        diags.push(Diagnostic::empty_model(&m.name.name, m.name.span));
+        // A model whose fields all failed to validate was reported field by field.
+        if ignored.len() == m.fields.len() {
+            diags.push(Diagnostic::empty_model(&m.name.name, m.name.span));
+        }
         return None;
     }
     name_ok.then(|| Model {

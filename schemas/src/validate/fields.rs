@@ -102,7 +102,8 @@ fn resolve_type(f: &FieldAst, names: &Names, diags: &mut Diagnostics) -> Option<
         return None;
     } else {
         let candidates = ScalarType::ALL.iter().map(|s| s.name()).chain(names.enums.keys().copied());
-        diags.push(Diagnostic::unknown_type(name, suggest(name, candidates), t.name.span));
+        let suggestion = alias_of(name).or_else(|| suggest(name, candidates));
+        diags.push(Diagnostic::unknown_type(name, suggestion, t.name.span));
         return None;
     };
     let arity = match (t.list, t.optional) {
@@ -129,15 +130,15 @@ pub(super) fn single_string(attr: &AttributeAst, expected: &str, diags: &mut Dia
     match attr.args.as_slice() {
         [arg] if arg.name.is_none() => match &arg.value {
             crate::ast::Expr::String(s, span) => {
-                if valid_mapped_name(s) {
+                let what = if prefix == "@@" { "table" } else { "column" };
+                if s.to_ascii_lowercase().starts_with("_igloo") {
+                    diags.push(Diagnostic::reserved_name(what, s, *span));
+                    None
+                } else if valid_mapped_name(s) {
                     Some(s.clone())
                 } else {
-                    diags.push(Diagnostic::attribute_arguments(
-                        prefix,
-                        &attr.name.name,
-                        "a non-empty name without control characters that does not start with `_igloo`",
-                        *span,
-                    ));
+                    let expected = "a non-empty name of at most 200 bytes without control characters";
+                    diags.push(Diagnostic::attribute_arguments(prefix, &attr.name.name, expected, *span));
                     None
                 }
             }
@@ -151,4 +152,20 @@ pub(super) fn single_string(attr: &AttributeAst, expected: &str, diags: &mut Dia
             None
         }
     }
+}
+
+/// Type names from other languages and databases that users type by habit.
+fn alias_of(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "integer" | "int32" | "smallint" => "Int",
+        "long" | "int64" | "bigint" => "BigInt",
+        "double" | "float64" | "real" | "number" => "Float",
+        "bool" => "Boolean",
+        "text" | "varchar" | "char" | "str" => "String",
+        "timestamp" | "datetime64" | "instant" => "DateTime",
+        "bytea" | "blob" | "binary" => "Bytes",
+        "uuid" | "guid" => "Uuid",
+        "numeric" => "Decimal",
+        _ => return None,
+    })
 }

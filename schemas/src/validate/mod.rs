@@ -72,15 +72,23 @@ fn location(files: &[SourceFile], span: Span) -> String {
 
 /// Reports names igloo cannot use as-is. Returns false when the name was reported.
 pub(crate) fn check_name(what: &str, name: &Ident, diags: &mut Diagnostics) -> bool {
+    match name_problem(what, name) {
+        Some(d) => {
+            diags.push(d);
+            false
+        }
+        None => true,
+    }
+}
+
+pub(crate) fn name_problem(what: &str, name: &Ident) -> Option<Diagnostic> {
     if name.name.to_ascii_lowercase().starts_with("_igloo") {
-        diags.push(Diagnostic::reserved_name(what, &name.name, name.span));
-        return false;
+        return Some(Diagnostic::reserved_name(what, &name.name, name.span));
     }
     if !name.name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        diags.push(Diagnostic::invalid_name(what, &name.name, name.span));
-        return false;
+        return Some(Diagnostic::invalid_name(what, &name.name, name.span));
     }
-    true
+    None
 }
 
 /// A table or column name from `@map` / `@@map`: any non-empty text without control chars.
@@ -117,6 +125,9 @@ fn validate_enum(e: &EnumAst, diags: &mut Diagnostics) -> Option<Enum> {
         diags.push(Diagnostic::too_many_variants(&e.name.name, variants.len(), e.name.span));
         return None;
     }
+    if name_problem("enum", &e.name).is_some() {
+        return None;
+    }
     Some(Enum { name: e.name.name.clone(), doc: e.doc.clone(), variants, span: e.name.span })
 }
 
@@ -128,8 +139,7 @@ fn check_unique_tables_and_topics(ir: &Ir, diags: &mut Diagnostics) {
         // are a trap on case-insensitive file systems (table data directories).
         if let Some(other) = tables.insert(m.table.to_lowercase(), &m.name) {
             diags.push(Diagnostic::duplicate_table(&m.table, other, m.spans.name));
-        }
-        if let Some(other) = topics.insert(&m.topic.name, &m.name) {
+        } else if let Some(other) = topics.insert(&m.topic.name, &m.name) {
             diags.push(Diagnostic::duplicate_topic(&m.topic.name, other, m.spans.name));
         }
     }

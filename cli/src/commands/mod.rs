@@ -1,0 +1,109 @@
+//! The command tree. Each command is a module with an `Args` struct and a `run` function.
+
+mod check;
+mod init;
+mod plan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "igloo",
+    version,
+    about = "Real-time data products on ClickHouse and a Kafka-API broker, from schema files",
+    long_about = "igloo turns Prisma-like schema files into topics, ClickHouse tables and an ingest API.\n\nStart with `igloo init`, describe your events in schema/*.prisma, and check them with `igloo check`.",
+    after_help = "Examples:\n  igloo init shop --template timeseries\n  cd shop && igloo check\n  igloo plan --offline --target 18.16"
+)]
+pub struct Cli {
+    /// Run as if started in this directory.
+    #[arg(short = 'C', long = "project-dir", global = true, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(init::Args),
+    Check(check::Args),
+    Plan(plan::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cwd = match cli.project_dir {
+        Some(dir) => dir,
+        None => std::env::current_dir()?,
+    };
+    match cli.command {
+        Command::Init(args) => init::run(args, &cwd),
+        Command::Check(args) => check::run(args, &cwd),
+        Command::Plan(args) => plan::run(args, &cwd),
+    }
+}
+
+/// A checked schema: the files read, the IR and every diagnostic.
+pub(crate) struct Checked {
+    pub files: Vec<igloo_schemas::SourceFile>,
+    pub ir: igloo_schemas::Ir,
+    pub diags: igloo_schemas::Diagnostics,
+    pub target: igloo_schemas::Dialect,
+}
+
+/// Reads the schema files (explicit `paths`, else the project's `schema/`) and checks them
+/// for `target` (else the project's configured target).
+pub(crate) fn load_and_check(
+    cwd: &std::path::Path,
+    paths: &[PathBuf],
+    target: Option<igloo_schemas::Dialect>,
+) -> anyhow::Result<(Option<igloo_server::config::Project>, Checked)> {
+    use crate::schema_files;
+    let project = if paths.is_empty() { Some(igloo_server::config::Project::discover(cwd)?) } else { None };
+    let files = match &project {
+        Some(p) => schema_files::load_dir(&p.schema_dir(), &p.root)?,
+        None => schema_files::load_paths(&paths.iter().map(|p| cwd.join(p)).collect::<Vec<_>>(), cwd)?,
+    };
+    let target = target.or(project.as_ref().map(|p| p.config.target())).unwrap_or(igloo_schemas::Dialect::CURRENT);
+    let (ir, diags) = igloo_schemas::check_for(&files, target);
+    Ok((project, Checked { files, ir, diags, target }))
+}
+
+/// Prints diagnostics to stderr and a one-line summary; true when there were errors.
+pub(crate) fn report(checked: &Checked) -> bool {
+    let d = &checked.diags;
+    if !d.is_empty() {
+        eprintln!("{}", d.render(&checked.files));
+    }
+    let (errors, warnings) = (d.errors().len(), d.warnings().len());
+    if errors > 0 {
+        eprintln!("✗ {} in {}", counts(errors, warnings), plural(checked.files.len(), "file"));
+    } else {
+        eprintln!(
+            "✓ {}, {} in {} (ClickHouse {}){}",
+            plural(checked.ir.models.len(), "model"),
+            plural(checked.ir.enums.len(), "enum"),
+            plural(checked.files.len(), "file"),
+            checked.target,
+            if warnings > 0 { format!(", {}", plural(warnings, "warning")) } else { String::new() }
+        );
+    }
+    errors > 0
+}
+
+fn counts(errors: usize, warnings: usize) -> String {
+    if warnings == 0 {
+        plural(errors, "error")
+    } else {
+        format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+    }
+}
+
+pub(crate) fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

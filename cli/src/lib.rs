@@ -1,0 +1,7 @@
+//! The `igloo` command line: one module per command under [`commands`], each with its clap
+//! arguments and a short `run` that calls library code. Knows nothing of HTTP handlers.
+
+pub mod commands;
+pub mod infra;
+pub mod schema_files;
+pub mod templates;

@@ -1,0 +1,181 @@
+//! The project file `igloo.yaml`, loaded in exactly one place: [`ProjectConfig::load`] reads the
+//! file, applies `IGLOO_*` environment overrides and validates. Unknown keys are errors, so a
+//! typo never silently falls back to a default.
+
+use std::path::{Path, PathBuf};
+
+use igloo_schemas::Dialect;
+use serde::{Deserialize, Serialize};
+
+pub const FILE_NAME: &str = "igloo.yaml";
+
+/// `igloo.yaml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Project name: letters, digits, `-` and `_`, starting with a letter.
+    pub name: String,
+    /// Language of transforms and of the generated SDK.
+    #[serde(default)]
+    pub language: Language,
+    #[serde(default)]
+    pub clickhouse: ClickHouseConfig,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    Ts,
+    Python,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// Database the project's tables live in. Default: the project name with `-` as `_`.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// ClickHouse version to check and plan against when no server is asked (`igloo check`,
+    /// `igloo plan --offline`): `current` or a version such as `18.16`. Default: `current`.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no {FILE_NAME} in {0} or any parent directory; run `igloo init` to create a project")]
+    NotFound(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a valid igloo project file: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: &'static str, message: String },
+}
+
+/// A project on disk: its root directory and its configuration.
+#[derive(Clone, Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    pub config: ProjectConfig,
+}
+
+impl Project {
+    /// Finds `igloo.yaml` in `start` or its ancestors and loads it with env overrides.
+    pub fn discover(start: &Path) -> Result<Project, ConfigError> {
+        let root = start
+            .ancestors()
+            .find(|dir| dir.join(FILE_NAME).is_file())
+            .ok_or_else(|| ConfigError::NotFound(start.to_path_buf()))?;
+        let config = ProjectConfig::load(&root.join(FILE_NAME), |k| std::env::var(k).ok())?;
+        Ok(Project { root: root.to_path_buf(), config })
+    }
+
+    pub fn schema_dir(&self) -> PathBuf {
+        self.root.join("schema")
+    }
+}
+
+impl ProjectConfig {
+    /// Reads and validates a project file; `env` looks up `IGLOO_*` overrides.
+    pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<ProjectConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut config =
+            ProjectConfig::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })?;
+        config.apply_env(env)?;
+        config.validate().map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<ProjectConfig, String> {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(db) = env("IGLOO_CLICKHOUSE_DATABASE") {
+            self.clickhouse.database = Some(db);
+        }
+        if let Some(target) = env("IGLOO_CLICKHOUSE_TARGET") {
+            target
+                .parse::<Dialect>()
+                .map_err(|e| ConfigError::Env { var: "IGLOO_CLICKHOUSE_TARGET", message: e.to_string() })?;
+            self.clickhouse.target = Some(target);
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !valid_project_name(&self.name) {
+            return Err(format!("`name: {}` must be letters, digits, `-` and `_`, starting with a letter", self.name));
+        }
+        if let Some(db) = &self.clickhouse.database {
+            if db.is_empty() || db.chars().any(|c| !(c.is_ascii_alphanumeric() || c == '_')) {
+                return Err(format!("`clickhouse.database: {db}` must be letters, digits and `_`"));
+            }
+        }
+        if let Some(t) = &self.clickhouse.target {
+            t.parse::<Dialect>().map_err(|e| format!("`clickhouse.target`: {e}"))?;
+        }
+        Ok(())
+    }
+
+    pub fn database(&self) -> String {
+        self.clickhouse.database.clone().unwrap_or_else(|| self.name.replace('-', "_"))
+    }
+
+    /// The offline target; validated at load time.
+    pub fn target(&self) -> Dialect {
+        self.clickhouse.target.as_deref().and_then(|t| t.parse().ok()).unwrap_or(Dialect::CURRENT)
+    }
+}
+
+/// Letters, digits, `-` and `_`, starting with a letter, at most 64 characters.
+pub fn valid_project_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<ProjectConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, text).unwrap();
+        ProjectConfig::load(&path, |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn defaults_and_env_overrides() {
+        let c = load("name: my-shop\n", &[]).unwrap();
+        assert_eq!(c.database(), "my_shop");
+        assert_eq!(c.target(), Dialect::CURRENT);
+        assert_eq!(c.language, Language::Ts);
+        let c = load(
+            "name: shop\nclickhouse:\n  target: current\n",
+            &[("IGLOO_CLICKHOUSE_TARGET", "18.16"), ("IGLOO_CLICKHOUSE_DATABASE", "x")],
+        )
+        .unwrap();
+        assert_eq!(c.target(), Dialect::V18_16);
+        assert_eq!(c.database(), "x");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_bad_values_and_bad_env() {
+        let e = load("name: shop\nclickhose: {}\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("clickhose"), "{e}");
+        let e = load("name: 1shop\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("must be letters"), "{e}");
+        let e = load("name: shop\nclickhouse:\n  target: eighteen\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("not a ClickHouse version"), "{e}");
+        let e = load("name: shop\n", &[("IGLOO_CLICKHOUSE_TARGET", "x")]).unwrap_err().to_string();
+        assert!(e.starts_with("environment variable IGLOO_CLICKHOUSE_TARGET"), "{e}");
+        let e = load("name: shop\nlanguage: rust\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("language") || e.contains("rust"), "{e}");
+    }
+}
