@@ -108,7 +108,11 @@ impl CreateTable {
     }
 }
 
+/// `(a, b)`, or `tuple()` for no columns (18.16 rejects `()`).
 fn column_tuple(columns: &[String]) -> String {
+    if columns.is_empty() {
+        return "tuple()".into();
+    }
     format!("({})", columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", "))
 }
 

@@ -1,0 +1,130 @@
+//! Every statement igloo renders for the schema fixtures and the templates is executed on real
+//! ClickHouse: 18.16 (Debian's server, started by igloo's own launcher) and current ClickHouse
+//! (chdb-core in-process). Needs both installed: `bash scripts/install-engines.sh`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use igloo_cli::infra::clickhouse::{free_port, NativeClickHouse, NativeConfig};
+use igloo_schemas::plan::{plan, Observed};
+use igloo_schemas::sql::quote;
+use igloo_schemas::{check_for, Dialect, SourceFile};
+
+struct Case {
+    name: String,
+    files: Vec<SourceFile>,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Valid fixtures, one case each, and each template's schema directory.
+fn cases() -> Vec<Case> {
+    let root = workspace();
+    let mut cases = Vec::new();
+    let mut fixtures: Vec<PathBuf> =
+        std::fs::read_dir(root.join("schemas/tests/fixtures")).unwrap().map(|e| e.unwrap().path()).collect();
+    fixtures.sort();
+    for path in fixtures {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        cases.push(Case { name, files: vec![SourceFile::new(path.display().to_string(), text)] });
+    }
+    for template in ["ts", "python", "timeseries"] {
+        let dir = root.join("templates").join(template).join("schema");
+        let files = igloo_cli::schema_files::load_dir(&dir, &root).unwrap();
+        cases.push(Case { name: format!("template_{template}"), files });
+    }
+    cases
+}
+
+/// `(case name, database, statements, tables)` for every case valid on `dialect`.
+fn rendered(dialect: Dialect) -> Vec<(String, String, Vec<String>, Vec<String>)> {
+    let mut out = Vec::new();
+    for case in cases() {
+        let (ir, diags) = check_for(&case.files, dialect);
+        if diags.has_errors() {
+            continue;
+        }
+        let database = format!("t_{}", case.name);
+        let plan = plan(&ir, &Observed::default(), &database, dialect);
+        let statements: Vec<String> = plan.steps.iter().filter_map(|s| s.sql(dialect)).collect();
+        let tables =
+            ir.models.iter().map(|m| format!("{}.{}", quote::ident(&database), quote::ident(&m.table))).collect();
+        out.push((case.name, database, statements, tables));
+    }
+    out
+}
+
+#[test]
+fn rendered_ddl_runs_on_clickhouse_18_16() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = NativeConfig {
+        dir: dir.path().join("clickhouse"),
+        http_port: free_port().unwrap(),
+        tcp_port: free_port().unwrap(),
+    };
+    let server = NativeClickHouse::start(config, Duration::from_secs(60)).expect("start ClickHouse 18.16");
+    assert_eq!(server.client.dialect().unwrap(), Dialect::V18_16, "these tests expect Debian's ClickHouse 18.16");
+    let cases = rendered(Dialect::V18_16);
+    assert!(cases.len() >= 10, "only {} cases render for 18.16", cases.len());
+    let mut failures = Vec::new();
+    let mut statements_run = 0;
+    for (name, _, statements, tables) in &cases {
+        for sql in statements {
+            statements_run += 1;
+            if let Err(e) = server.client.execute(sql) {
+                failures.push(format!("{name}: {e}\n{sql}"));
+            }
+        }
+        for table in tables {
+            let exists = server.client.execute(&format!("EXISTS TABLE {table}")).unwrap_or_default();
+            if exists.trim() != "1" {
+                failures.push(format!("{name}: table {table} missing after CREATE"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n\n"));
+    // Re-running the plan is harmless: every statement is IF NOT EXISTS.
+    for (_, _, statements, _) in &cases {
+        for sql in statements {
+            server.client.execute(sql).expect("statement is idempotent");
+        }
+    }
+    eprintln!("ran {statements_run} statements from {} cases on ClickHouse 18.16", cases.len());
+}
+
+#[test]
+fn rendered_ddl_runs_on_current_clickhouse_via_chdb() {
+    let cases = rendered(Dialect::CURRENT);
+    assert!(cases.len() >= 10, "only {} cases render for current", cases.len());
+    let input: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|(name, _, statements, tables)| serde_json::json!({"name": name, "statements": statements, "tables": tables}))
+        .collect();
+    let workdir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/chdb_exec.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .current_dir(workdir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed");
+    child.stdin.take().unwrap().write_all(serde_json::to_string(&input).unwrap().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chdb runner failed (is chdb-core installed? `pip install chdb-core`):\n{stderr}");
+    let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results.len(), cases.len());
+    let failures: Vec<String> = results
+        .iter()
+        .filter(|r| r["ok"] != true)
+        .map(|r| format!("{}: {}", r["name"], r["error"].as_str().unwrap_or("?")))
+        .collect();
+    assert!(failures.is_empty(), "{} failure(s) on current ClickHouse:\n{}", failures.len(), failures.join("\n\n"));
+}
