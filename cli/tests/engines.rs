@@ -107,18 +107,23 @@ fn rendered_ddl_runs_on_current_clickhouse_via_chdb() {
         .collect();
     let workdir = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/chdb_exec.py");
-    let mut child = Command::new("python3")
+    // scripts/test.sh points this at the virtualenv holding chdb-core.
+    let python = std::env::var("IGLOO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = Command::new(&python)
         .arg(&script)
         .current_dir(workdir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python3 must be installed");
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}; run `bash scripts/install-engines.sh`"));
     child.stdin.take().unwrap().write_all(serde_json::to_string(&input).unwrap().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "chdb runner failed (is chdb-core installed? `pip install chdb-core`):\n{stderr}");
+    assert!(
+        out.status.success(),
+        "chdb runner failed (is chdb-core installed? `bash scripts/install-engines.sh`):\n{stderr}"
+    );
     let results: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(results.len(), cases.len());
     let failures: Vec<String> = results

@@ -45,7 +45,10 @@ pub fn plan(ir: &Ir, observed: &Observed, database: &str, dialect: Dialect) -> P
         }
         if !observed.tables.contains(&model.table) {
             let table = CreateTable::for_model(model, ir, database);
-            steps.push(PlanStep::Sql { model: Some(model.name.clone()), statement: Statement::CreateTable(table) });
+            steps.push(PlanStep::Sql {
+                model: Some(model.name.clone()),
+                statement: Statement::CreateTable(Box::new(table)),
+            });
         }
     }
     Plan { dialect, database: database.to_string(), steps }

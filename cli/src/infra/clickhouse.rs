@@ -12,7 +12,7 @@ use igloo_schemas::Dialect;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClickHouseError {
-    #[error("ClickHouse is not installed: neither `clickhouse-server` nor `clickhouse` is on PATH. Install it with `sudo bash scripts/install-engines.sh` (Debian/Ubuntu: `apt-get install clickhouse-server`)")]
+    #[error("ClickHouse is not installed: neither `clickhouse-server` nor `clickhouse` is on PATH. On Debian/Ubuntu run `sudo apt-get install clickhouse-server` (or `bash scripts/install-engines.sh` in igloo's repository)")]
     BinaryMissing,
     #[error("port {port} ({what}) is already in use on 127.0.0.1; stop whatever listens there or choose another port")]
     PortBusy { port: u16, what: &'static str },

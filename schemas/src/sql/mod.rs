@@ -14,7 +14,7 @@ use crate::dialect::Dialect;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Statement {
     CreateDatabase(CreateDatabase),
-    CreateTable(CreateTable),
+    CreateTable(Box<CreateTable>),
 }
 
 impl Statement {

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs the engines igloo runs natively, idempotently (a second run changes nothing).
+#
+#   bash scripts/install-engines.sh              # ClickHouse + chdb-core (what igloo uses today)
+#   bash scripts/install-engines.sh --broker     # also the Kafka-API broker (tansu, ~15 min build)
+#
+# - ClickHouse server: Debian's `clickhouse-server` package (apt).
+# - chdb-core: current ClickHouse in-process (PyPI), used by tests to run SQL rendered for the
+#   modern dialect. Installed into a virtualenv at $IGLOO_CACHE/venv (default ~/.cache/igloo).
+# - Broker: `redpanda` if already on PATH, else `tansu` built from crates.io.
+set -euo pipefail
+
+IGLOO_CACHE="${IGLOO_CACHE:-$HOME/.cache/igloo}"
+WITH_BROKER=0
+for arg in "$@"; do
+  case "$arg" in
+    --broker) WITH_BROKER=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "install-engines.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+APT_UPDATED=0
+apt_install() {
+  if [ "$APT_UPDATED" = 0 ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+step() { printf '==> %s\n' "$*"; }
+
+if command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] || command -v clickhouse >/dev/null 2>&1; then
+  step "ClickHouse: already installed"
+else
+  step "ClickHouse: installing Debian's clickhouse-server"
+  apt_install clickhouse-server clickhouse-client
+  # igloo runs its own server per project; the packaged system service is not needed.
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now clickhouse-server >/dev/null 2>&1 || true
+  fi
+fi
+
+VENV="$IGLOO_CACHE/venv"
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import chdb' >/dev/null 2>&1; then
+  step "chdb-core: already installed in $VENV"
+else
+  step "chdb-core: installing into $VENV (~180 MB)"
+  if ! python3 -m venv --help >/dev/null 2>&1; then apt_install python3-venv; fi
+  mkdir -p "$IGLOO_CACHE"
+  python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$VENV"; }
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check chdb-core
+fi
+
+if [ "$WITH_BROKER" = 1 ]; then
+  if command -v redpanda >/dev/null 2>&1; then
+    step "Broker: redpanda found on PATH"
+  elif command -v tansu >/dev/null 2>&1; then
+    step "Broker: tansu already installed"
+  else
+    step "Broker: building tansu from crates.io (about 15 minutes on 2 cores)"
+    CARGO_TARGET_DIR="$IGLOO_CACHE/tansu-target" cargo install tansu --locked --features libsql,dynostore
+  fi
+fi
+step "Engines ready"
