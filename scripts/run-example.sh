@@ -6,13 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 
-IGLOO_CACHE="${IGLOO_CACHE:-$HOME/.cache/igloo}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$IGLOO_CACHE/target}"
+. scripts/common.sh
 
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "run-example.sh: cargo not found; install Rust from https://rustup.rs and re-run" >&2
-  exit 1
-fi
 bash scripts/install-engines.sh
 
 echo "==> Building igloo"

@@ -5,16 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-IGLOO_CACHE="${IGLOO_CACHE:-$HOME/.cache/igloo}"
-export IGLOO_CACHE
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$IGLOO_CACHE/target}"
+. scripts/common.sh
 # Engine tests run Python with chdb-core from the virtualenv install-engines.sh made.
 export IGLOO_TEST_PYTHON="${IGLOO_TEST_PYTHON:-$IGLOO_CACHE/venv/bin/python}"
-
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "test.sh: cargo not found; install Rust from https://rustup.rs and re-run" >&2
-  exit 1
-fi
 
 bash scripts/install-engines.sh
 

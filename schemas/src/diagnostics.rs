@@ -317,6 +317,17 @@ impl Diagnostic {
         Self::error(span, format!("`{prefix}{name}` is not supported by igloo")).hint(hint)
     }
 
+    /// `@unique` / `@@unique`.
+    pub fn unique_unsupported(prefix: &str, span: Span) -> Diagnostic {
+        let key = if prefix == "@@" { "@@id" } else { "@id" };
+        Self::unsupported_attribute(
+            prefix,
+            "unique",
+            &format!("ClickHouse has no unique constraints; use `{key}` with `@@engine(ReplacingMergeTree)` to keep one row per key"),
+            span,
+        )
+    }
+
     pub fn duplicate_attribute(prefix: &str, name: &str, span: Span) -> Diagnostic {
         Self::error(span, format!("attribute `{prefix}{name}` is given more than once"))
     }

@@ -40,3 +40,27 @@ pub fn check_for(files: &[SourceFile], dialect: Dialect) -> (Ir, Diagnostics) {
     }
     (ir, diags)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_share_one_namespace() {
+        let files = [
+            SourceFile::new("schema/a.prisma", "enum Kind {\n  A\n}\nmodel User {\n  id String @id\n}\n"),
+            SourceFile::new(
+                "schema/b.prisma",
+                "model Event {\n  id String @id\n  kind Kind\n}\nmodel User {\n  id String @id\n}\n",
+            ),
+        ];
+        let (ir, diags) = check(&files);
+        // `Kind` from a.prisma resolves in b.prisma; the second `User` is reported in b.prisma
+        // and points back at a.prisma.
+        assert_eq!(diags.errors().len(), 1, "{}", diags.render(&files));
+        let located = diags.located(&files);
+        assert_eq!((located[0].file.as_str(), located[0].line), ("schema/b.prisma", 5));
+        assert_eq!(located[0].hint.as_deref(), Some("first defined at schema/a.prisma:4:7"));
+        assert_eq!(ir.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["User", "Event"]);
+    }
+}

@@ -167,51 +167,31 @@ impl Parser<'_> {
 
     fn model(&mut self, doc: Option<String>) -> Option<ModelAst> {
         let (start, name) = self.block_header("model")?;
-        let mut model = ModelAst { name, doc, fields: vec![], attributes: vec![], span: start };
-        let mut member_doc = Vec::new();
-        loop {
-            match self.peek().clone() {
-                TokenKind::Newline => {
-                    self.bump();
-                }
-                TokenKind::DocComment(text) => {
-                    self.bump();
-                    member_doc.push(text);
-                }
-                TokenKind::RBrace => {
-                    model.span = start.to(self.bump().span);
-                    return Some(model);
-                }
-                TokenKind::Eof => {
-                    self.diags.push(Diagnostic::unclosed_block("model", &model.name.name, model.name.span));
-                    return Some(model);
-                }
-                TokenKind::AtAt => {
-                    member_doc.clear();
-                    let attr = self.attribute();
-                    model.attributes.extend(attr);
-                    self.end_of_member();
-                }
-                TokenKind::Ident(_) => {
-                    let d = Self::take_doc(&mut member_doc);
-                    if let Some(f) = self.field(d) {
-                        model.fields.push(f);
-                    }
-                }
-                _ => {
-                    member_doc.clear();
-                    self.unexpected("a field or a `@@` attribute");
-                    self.bump();
-                    self.skip_line();
-                }
-            }
-        }
+        let (fields, attributes, end) = self.block_body("model", &name, "a field or a `@@` attribute", Self::field);
+        Some(ModelAst { span: start.to(end), name, doc, fields, attributes })
     }
 
     fn enum_block(&mut self, doc: Option<String>) -> Option<EnumAst> {
         let (start, name) = self.block_header("enum")?;
-        let mut e = EnumAst { name, doc, variants: vec![], attributes: vec![], span: start };
-        let mut member_doc = Vec::new();
+        let (variants, attributes, end) = self.block_body("enum", &name, "an enum value", |p, doc| {
+            let name = p.ident()?;
+            let attributes = p.field_attributes();
+            p.end_of_member();
+            Some(VariantAst { name, doc, attributes })
+        });
+        Some(EnumAst { span: start.to(end), name, doc, variants, attributes })
+    }
+
+    /// The members and `@@` attributes of a block, through its closing brace (whose span is
+    /// returned). `member` parses one member at its first identifier, given its doc comment.
+    fn block_body<M>(
+        &mut self,
+        kind: &str,
+        name: &Ident,
+        expected: &str,
+        mut member: impl FnMut(&mut Self, Option<String>) -> Option<M>,
+    ) -> (Vec<M>, Vec<AttributeAst>, Span) {
+        let (mut members, mut attributes, mut doc) = (Vec::new(), Vec::new(), Vec::new());
         loop {
             match self.peek().clone() {
                 TokenKind::Newline => {
@@ -219,31 +199,25 @@ impl Parser<'_> {
                 }
                 TokenKind::DocComment(text) => {
                     self.bump();
-                    member_doc.push(text);
+                    doc.push(text);
                 }
-                TokenKind::RBrace => {
-                    e.span = start.to(self.bump().span);
-                    return Some(e);
-                }
+                TokenKind::RBrace => return (members, attributes, self.bump().span),
                 TokenKind::Eof => {
-                    self.diags.push(Diagnostic::unclosed_block("enum", &e.name.name, e.name.span));
-                    return Some(e);
+                    self.diags.push(Diagnostic::unclosed_block(kind, &name.name, name.span));
+                    return (members, attributes, name.span);
                 }
                 TokenKind::AtAt => {
-                    member_doc.clear();
-                    e.attributes.extend(self.attribute());
+                    doc.clear();
+                    attributes.extend(self.attribute());
                     self.end_of_member();
                 }
                 TokenKind::Ident(_) => {
-                    let name = self.ident().expect("peeked an identifier");
-                    let attributes = self.field_attributes();
-                    let doc = Self::take_doc(&mut member_doc);
-                    e.variants.push(VariantAst { name, doc, attributes });
-                    self.end_of_member();
+                    let d = Self::take_doc(&mut doc);
+                    members.extend(member(self, d));
                 }
                 _ => {
-                    member_doc.clear();
-                    self.unexpected("an enum value");
+                    doc.clear();
+                    self.unexpected(expected);
                     self.bump();
                     self.skip_line();
                 }

@@ -44,7 +44,14 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     let path = match (&args.path, interactive) {
         (Some(p), _) => p.clone(),
         (None, true) => PathBuf::from(
-            Input::<String>::new().with_prompt("Project directory").default(DEFAULT_NAME.into()).interact_text()?,
+            Input::<String>::new()
+                .with_prompt("Project directory")
+                .default(DEFAULT_NAME.into())
+                .validate_with(|p: &String| match Path::new(p).file_name().and_then(|n| n.to_str()) {
+                    Some(n) if valid_project_name(n) => Ok(()),
+                    _ => Err("the last part of the path names the project: letters, digits, `-` and `_`, starting with a letter"),
+                })
+                .interact_text()?,
         ),
         (None, false) => PathBuf::from(DEFAULT_NAME),
     };

@@ -145,14 +145,19 @@ impl<'m, 'f> ModelCtx<'m, 'f> {
                         diags.push(Diagnostic::duplicate_attribute("@@", name, a.span));
                     }
                 }
-                "index" => diags.push(Diagnostic::unsupported_attribute("@@", name, "ClickHouse reads in sorting-key order; put the fields you filter on first in `@@orderBy`", a.span)),
-                "unique" => diags.push(Diagnostic::unsupported_attribute(
+                "index" => diags.push(Diagnostic::unsupported_attribute(
                     "@@",
                     name,
-                    "ClickHouse has no unique constraints; use `@@id` with `@@engine(ReplacingMergeTree)` to keep one row per key",
+                    "ClickHouse reads in sorting-key order; put the fields you filter on first in `@@orderBy`",
                     a.span,
                 )),
-                "schema" => diags.push(Diagnostic::unsupported_attribute("@@", name, "the ClickHouse database is set in `igloo.yaml`", a.span)),
+                "unique" => diags.push(Diagnostic::unique_unsupported("@@", a.span)),
+                "schema" => diags.push(Diagnostic::unsupported_attribute(
+                    "@@",
+                    name,
+                    "the ClickHouse database is set in `igloo.yaml`",
+                    a.span,
+                )),
                 _ => diags.push(unknown_attribute("@@", a, MODEL_ATTRIBUTES)),
             }
         }

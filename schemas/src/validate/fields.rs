@@ -42,13 +42,13 @@ pub(super) fn validate_field(f: &FieldAst, names: &Names, diags: &mut Diagnostic
             }
             "default" => default_attr = Some(attr),
             "relation" => diags.push(Diagnostic::relation_attribute(attr.span)),
-            "unique" => diags.push(Diagnostic::unsupported_attribute(
+            "unique" => diags.push(Diagnostic::unique_unsupported("@", attr.span)),
+            "updatedAt" => diags.push(Diagnostic::unsupported_attribute(
                 "@",
                 name,
-                "ClickHouse has no unique constraints; use `@id` with `@@engine(ReplacingMergeTree)` to keep one row per key",
+                "rows are immutable in igloo; use `@default(now())` for an insert time",
                 attr.span,
             )),
-            "updatedAt" => diags.push(Diagnostic::unsupported_attribute("@", name, "rows are immutable in igloo; use `@default(now())` for an insert time", attr.span)),
             _ if name.starts_with("db.") => native_attr = Some(attr),
             _ => diags.push(unknown_attribute("@", attr, FIELD_ATTRIBUTES)),
         }

@@ -1,0 +1,25 @@
+//! One test per bug found, named after what went wrong.
+
+use igloo_schemas::plan::{plan, Observed};
+use igloo_schemas::{check_for, Dialect, SourceFile};
+
+fn ddl(schema: &str, dialect: Dialect) -> String {
+    let files = [SourceFile::new("r.prisma", schema)];
+    let (ir, diags) = check_for(&files, dialect);
+    assert!(!diags.has_errors(), "{}", diags.render(&files));
+    plan(&ir, &Observed::default(), "db", dialect)
+        .steps
+        .iter()
+        .filter_map(|s| s.sql(dialect))
+        .collect::<Vec<_>>()
+        .join(";\n")
+}
+
+/// A model without a key rendered `ORDER BY ()`, which ClickHouse 18.16 rejects.
+#[test]
+fn keyless_model_orders_by_empty_tuple() {
+    for dialect in [Dialect::V18_16, Dialect::CURRENT] {
+        let sql = ddl("model Log {\n  line String\n}\n", dialect);
+        assert!(sql.ends_with("ORDER BY tuple()"), "{sql}");
+    }
+}
