@@ -51,7 +51,7 @@ fn rendered(dialect: Dialect) -> Vec<(String, String, Vec<String>, Vec<String>)>
         }
         let database = format!("t_{}", case.name);
         let plan = plan(&ir, &Observed::default(), &database, dialect);
-        let statements: Vec<String> = plan.steps.iter().filter_map(|s| s.sql(dialect)).collect();
+        let statements: Vec<String> = plan.steps.iter().flat_map(|s| plan.sql(s)).collect();
         let tables =
             ir.models.iter().map(|m| format!("{}.{}", quote::ident(&database), quote::ident(&m.table))).collect();
         out.push((case.name, database, statements, tables));

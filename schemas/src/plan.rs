@@ -1,27 +1,72 @@
 //! Planning is data: `plan(desired, observed)` compares the IR with what exists and returns the
 //! steps that would make them equal. `igloo plan` prints a plan; apply runs exactly its steps.
 //! Pure: observing the engines is the caller's job.
+//!
+//! What is planned, per model:
+//! - missing topic → create it; missing table → create it;
+//! - new field → `ADD COLUMN` with its default (online, safe);
+//! - removed field → `DROP COLUMN` (destructive);
+//! - changed type of a non-key column → `MODIFY COLUMN` (destructive: values may not convert);
+//! - changed sorting key, engine, or type of a key column → rebuild: create the new table, copy
+//!   the rows, and swap names, keeping the old table as `_igloo_old_<table>_<n>` (needs consent).
+//!
+//! A table with no model → `DROP TABLE` (destructive). Topics are never deleted (some brokers
+//! lose other topics' data on DeleteTopics); a partition-count change is reported, not planned.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::dialect::Dialect;
-use crate::ir::{Ir, Topic};
-use crate::sql::{CreateDatabase, CreateTable, Statement};
+use crate::ir::{Engine, Ir, Model, Topic};
+use crate::sql::{
+    AlterAction, AlterTable, ColumnDef, CopyRows, CreateDatabase, CreateTable, DropTable, RenameTables, Statement,
+};
+
+/// Tables and topics whose names start with this belong to igloo itself.
+pub const INTERNAL_PREFIX: &str = "_igloo";
 
 /// What exists on the engines. `Observed::default()` is an empty cluster (offline planning).
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
     pub database_exists: bool,
-    pub tables: BTreeSet<String>,
-    pub topics: BTreeSet<String>,
+    pub tables: BTreeMap<String, ObservedTable>,
+    /// Topic name → partition count.
+    pub topics: BTreeMap<String, u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedTable {
+    /// `system.tables.engine`, e.g. `ReplacingMergeTree`.
+    pub engine: String,
+    /// `system.tables.sorting_key`, e.g. `tag, time`.
+    pub sorting_key: String,
+    /// `(name, type)` in table order, types as `system.columns.type` shows them.
+    pub columns: Vec<(String, String)>,
+}
+
+/// How much consent a step needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    /// Additive: applied without asking.
+    Safe,
+    /// Rewrites a table but keeps the old one: applied only with consent.
+    Rebuild,
+    /// Can lose data: applied only with consent.
+    Destructive,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum PlanStep {
+    CreateDatabase,
     CreateTopic { model: String, topic: Topic },
-    Sql { model: Option<String>, statement: Statement },
+    CreateTable { model: String, table: Box<CreateTable> },
+    AddColumn { model: String, table: String, column: ColumnDef, after: Option<String> },
+    DropColumn { model: String, table: String, column: String },
+    ModifyColumn { model: String, table: String, column: ColumnDef, before: String, after: String },
+    RebuildTable { model: String, table: Box<CreateTable>, reason: String, copy: Vec<String>, backup: String },
+    DropTable { table: String },
 }
 
 #[derive(Clone, Debug)]
@@ -29,40 +74,168 @@ pub struct Plan {
     pub dialect: Dialect,
     pub database: String,
     pub steps: Vec<PlanStep>,
+    /// Differences igloo saw but will not act on, for the user to read.
+    pub notes: Vec<String>,
 }
 
 pub fn plan(ir: &Ir, observed: &Observed, database: &str, dialect: Dialect) -> Plan {
-    let mut steps = Vec::new();
+    let mut p = Plan { dialect, database: database.to_string(), steps: Vec::new(), notes: Vec::new() };
     if !observed.database_exists {
-        steps.push(PlanStep::Sql {
-            model: None,
-            statement: Statement::CreateDatabase(CreateDatabase { name: database.to_string() }),
-        });
+        p.steps.push(PlanStep::CreateDatabase);
     }
     for model in &ir.models {
-        if !observed.topics.contains(&model.topic.name) {
-            steps.push(PlanStep::CreateTopic { model: model.name.clone(), topic: model.topic.clone() });
+        match observed.topics.get(&model.topic.name) {
+            None => p.steps.push(PlanStep::CreateTopic { model: model.name.clone(), topic: model.topic.clone() }),
+            Some(&n) if n != model.topic.partitions => p.notes.push(format!(
+                "topic {} has {n} partitions and the schema asks for {}; igloo does not change partition counts (recreate the topic by hand if you need to)",
+                model.topic.name, model.topic.partitions
+            )),
+            Some(_) => {}
         }
-        if !observed.tables.contains(&model.table) {
-            let table = CreateTable::for_model(model, ir, database);
-            steps.push(PlanStep::Sql {
-                model: Some(model.name.clone()),
-                statement: Statement::CreateTable(Box::new(table)),
+        let desired = CreateTable::for_model(model, ir, database);
+        match observed.tables.get(&model.table) {
+            None => p.steps.push(PlanStep::CreateTable { model: model.name.clone(), table: Box::new(desired) }),
+            Some(table) => diff_table(&mut p, model, desired, table, observed),
+        }
+    }
+    for name in observed.tables.keys() {
+        if !name.starts_with(INTERNAL_PREFIX) && !ir.models.iter().any(|m| &m.table == name) {
+            p.steps.push(PlanStep::DropTable { table: name.clone() });
+        }
+    }
+    for topic in observed.topics.keys() {
+        if !topic.starts_with(INTERNAL_PREFIX) && !ir.models.iter().any(|m| &m.topic.name == topic) {
+            p.notes.push(format!("topic {topic} has no model any more; igloo leaves topics in place"));
+        }
+    }
+    p
+}
+
+fn diff_table(p: &mut Plan, model: &Model, desired: CreateTable, observed: &ObservedTable, all: &Observed) {
+    let dialect = p.dialect;
+    let key_columns: Vec<&String> = desired.order_by.iter().chain(&desired.primary_key).collect();
+    let observed_type = |name: &str| observed.columns.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str());
+    let mut rebuild_reason = None;
+    if observed.engine != engine_name(&model.engine) {
+        rebuild_reason = Some(format!("engine {} → {}", observed.engine, engine_name(&model.engine)));
+    } else if normalize_key(&observed.sorting_key) != expected_sorting_key(&desired) {
+        rebuild_reason = Some(format!("sorting key ({}) → ({})", observed.sorting_key, expected_sorting_key(&desired)));
+    }
+    let mut column_steps = Vec::new();
+    let mut previous: Option<String> = None;
+    for column in &desired.columns {
+        let rendered = column.ty.render(dialect);
+        match observed_type(&column.name) {
+            None => column_steps.push(PlanStep::AddColumn {
+                model: model.name.clone(),
+                table: desired.name.clone(),
+                column: column.clone(),
+                after: previous.clone(),
+            }),
+            Some(before) if before != rendered => {
+                if key_columns.contains(&&column.name) {
+                    rebuild_reason
+                        .get_or_insert_with(|| format!("key column {} type {before} → {rendered}", column.name));
+                } else {
+                    column_steps.push(PlanStep::ModifyColumn {
+                        model: model.name.clone(),
+                        table: desired.name.clone(),
+                        column: column.clone(),
+                        before: before.to_string(),
+                        after: rendered.clone(),
+                    });
+                }
+            }
+            Some(_) => {}
+        }
+        previous = Some(column.name.clone());
+    }
+    for (name, _) in &observed.columns {
+        if !desired.columns.iter().any(|c| &c.name == name) {
+            column_steps.push(PlanStep::DropColumn {
+                model: model.name.clone(),
+                table: desired.name.clone(),
+                column: name.clone(),
             });
         }
     }
-    Plan { dialect, database: database.to_string(), steps }
+    match rebuild_reason {
+        Some(reason) => {
+            let copy =
+                desired.columns.iter().filter(|c| observed_type(&c.name).is_some()).map(|c| c.name.clone()).collect();
+            let backup = (1..)
+                .map(|n| format!("{INTERNAL_PREFIX}_old_{}_{n}", desired.name))
+                .find(|b| !all.tables.contains_key(b));
+            let backup = backup.expect("an unused backup name exists");
+            p.steps.push(PlanStep::RebuildTable {
+                model: model.name.clone(),
+                table: Box::new(desired),
+                reason,
+                copy,
+                backup,
+            });
+        }
+        None => p.steps.extend(column_steps),
+    }
+}
+
+fn engine_name(engine: &Engine) -> &'static str {
+    match engine {
+        Engine::MergeTree => "MergeTree",
+        Engine::ReplacingMergeTree { .. } => "ReplacingMergeTree",
+        Engine::SummingMergeTree { .. } => "SummingMergeTree",
+        Engine::AggregatingMergeTree => "AggregatingMergeTree",
+        Engine::CollapsingMergeTree { .. } => "CollapsingMergeTree",
+        Engine::VersionedCollapsingMergeTree { .. } => "VersionedCollapsingMergeTree",
+    }
+}
+
+/// The sorting key as ClickHouse reports it, normalized: VersionedCollapsingMergeTree appends
+/// its version column to the key.
+fn expected_sorting_key(t: &CreateTable) -> String {
+    let mut cols = t.order_by.clone();
+    if let crate::sql::TableEngine::VersionedCollapsingMergeTree(_, version) = &t.engine {
+        if !cols.contains(version) {
+            cols.push(version.clone());
+        }
+    }
+    cols.join(",")
+}
+
+/// `tag, time` / `(\`tag\`, time)` / `tuple()` → `tag,time` / `` (empty).
+fn normalize_key(key: &str) -> String {
+    let k: String = key.chars().filter(|c| !c.is_whitespace() && *c != '`').collect();
+    let k = k.strip_prefix('(').and_then(|k| k.strip_suffix(')')).map(str::to_string).unwrap_or(k);
+    if k == "tuple()" {
+        String::new()
+    } else {
+        k
+    }
 }
 
 impl PlanStep {
-    /// Whether applying the step can lose data. (No step planned today can.)
+    pub fn risk(&self) -> Risk {
+        match self {
+            PlanStep::CreateDatabase
+            | PlanStep::CreateTopic { .. }
+            | PlanStep::CreateTable { .. }
+            | PlanStep::AddColumn { .. } => Risk::Safe,
+            PlanStep::RebuildTable { .. } => Risk::Rebuild,
+            PlanStep::DropColumn { .. } | PlanStep::ModifyColumn { .. } | PlanStep::DropTable { .. } => {
+                Risk::Destructive
+            }
+        }
+    }
+
+    /// Whether applying the step can lose data.
     pub fn is_destructive(&self) -> bool {
-        false
+        self.risk() == Risk::Destructive
     }
 
     /// One line for humans: `+ topic Reading (3 partitions, retention 7d)`.
-    pub fn summary(&self) -> String {
+    pub fn summary(&self, database: &str) -> String {
         match self {
+            PlanStep::CreateDatabase => format!("+ database {database}"),
             PlanStep::CreateTopic { topic, .. } => {
                 format!(
                     "+ topic {} ({} partitions, retention {})",
@@ -71,17 +244,137 @@ impl PlanStep {
                     format_retention(topic.retention_ms)
                 )
             }
-            PlanStep::Sql { statement: Statement::CreateDatabase(db), .. } => format!("+ database {}", db.name),
-            PlanStep::Sql { statement: Statement::CreateTable(t), .. } => {
-                format!("+ table {}.{} ({} columns)", t.database, t.name, t.columns.len())
+            PlanStep::CreateTable { table, .. } => {
+                format!("+ table {database}.{} ({} columns)", table.name, table.columns.len())
+            }
+            PlanStep::AddColumn { table, column, .. } => format!("+ column {table}.{}", column.name),
+            PlanStep::DropColumn { table, column, .. } => {
+                format!("- column {table}.{column} (destructive: its data is deleted)")
+            }
+            PlanStep::ModifyColumn { table, column, before, after, .. } => {
+                format!(
+                    "~ column {table}.{}: {before} → {after} (destructive: values that do not convert are lost)",
+                    column.name
+                )
+            }
+            PlanStep::RebuildTable { table, reason, backup, .. } => {
+                format!(
+                    "~ table {database}.{}: rebuild for {reason}; rows are copied and the old table kept as {backup}",
+                    table.name
+                )
+            }
+            PlanStep::DropTable { table } => {
+                format!("- table {database}.{table} (destructive: no model uses it; its data is deleted)")
             }
         }
     }
 
-    pub fn sql(&self, dialect: Dialect) -> Option<String> {
+    /// The typed statements that carry the step out (none for topics).
+    pub fn statements(&self, database: &str) -> Vec<Statement> {
+        let alter = |table: &String, action| {
+            Statement::AlterTable(Box::new(AlterTable { database: database.to_string(), table: table.clone(), action }))
+        };
         match self {
-            PlanStep::CreateTopic { .. } => None,
-            PlanStep::Sql { statement, .. } => Some(statement.render(dialect)),
+            PlanStep::CreateDatabase => vec![Statement::CreateDatabase(CreateDatabase { name: database.to_string() })],
+            PlanStep::CreateTopic { .. } => vec![],
+            PlanStep::CreateTable { table, .. } => vec![Statement::CreateTable(table.clone())],
+            PlanStep::AddColumn { table, column, after, .. } => {
+                vec![alter(table, AlterAction::AddColumn { column: column.clone(), after: after.clone() })]
+            }
+            PlanStep::DropColumn { table, column, .. } => {
+                vec![alter(table, AlterAction::DropColumn { name: column.clone() })]
+            }
+            PlanStep::ModifyColumn { table, column, .. } => {
+                vec![alter(table, AlterAction::ModifyColumn { column: column.clone() })]
+            }
+            PlanStep::RebuildTable { table, copy, backup, .. } => {
+                let staging = format!("{INTERNAL_PREFIX}_new_{}", table.name);
+                let mut create = table.as_ref().clone();
+                create.name = staging.clone();
+                vec![
+                    Statement::DropTable(DropTable { database: database.to_string(), table: staging.clone() }),
+                    Statement::CreateTable(Box::new(create)),
+                    Statement::CopyRows(CopyRows {
+                        database: database.to_string(),
+                        from: table.name.clone(),
+                        to: staging.clone(),
+                        columns: copy.clone(),
+                    }),
+                    Statement::RenameTables(RenameTables {
+                        database: database.to_string(),
+                        renames: vec![(table.name.clone(), backup.clone()), (staging, table.name.clone())],
+                    }),
+                ]
+            }
+            PlanStep::DropTable { table } => {
+                vec![Statement::DropTable(DropTable { database: database.to_string(), table: table.clone() })]
+            }
+        }
+    }
+
+    pub fn model(&self) -> Option<&str> {
+        match self {
+            PlanStep::CreateDatabase | PlanStep::DropTable { .. } => None,
+            PlanStep::CreateTopic { model, .. }
+            | PlanStep::CreateTable { model, .. }
+            | PlanStep::AddColumn { model, .. }
+            | PlanStep::DropColumn { model, .. }
+            | PlanStep::ModifyColumn { model, .. }
+            | PlanStep::RebuildTable { model, .. } => Some(model),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            PlanStep::CreateDatabase => "create_database",
+            PlanStep::CreateTopic { .. } => "create_topic",
+            PlanStep::CreateTable { .. } => "create_table",
+            PlanStep::AddColumn { .. } => "add_column",
+            PlanStep::DropColumn { .. } => "drop_column",
+            PlanStep::ModifyColumn { .. } => "modify_column",
+            PlanStep::RebuildTable { .. } => "rebuild_table",
+            PlanStep::DropTable { .. } => "drop_table",
+        }
+    }
+}
+
+impl Plan {
+    /// Each step's SQL, rendered for the plan's dialect.
+    pub fn sql(&self, step: &PlanStep) -> Vec<String> {
+        step.statements(&self.database).iter().map(|s| s.render(self.dialect)).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The highest risk of any step.
+    pub fn risk(&self) -> Risk {
+        self.steps.iter().map(PlanStep::risk).max().unwrap_or(Risk::Safe)
+    }
+
+    pub fn to_json(&self) -> PlanJson {
+        let steps = self
+            .steps
+            .iter()
+            .map(|s| PlanStepJson {
+                kind: s.kind(),
+                model: s.model().map(str::to_string),
+                summary: s.summary(&self.database),
+                risk: s.risk(),
+                destructive: s.is_destructive(),
+                sql: self.sql(s),
+                topic: match s {
+                    PlanStep::CreateTopic { topic, .. } => Some(topic.clone()),
+                    _ => None,
+                },
+            })
+            .collect();
+        PlanJson {
+            clickhouse: self.dialect.to_string(),
+            database: self.database.clone(),
+            steps,
+            notes: self.notes.clone(),
         }
     }
 }
@@ -97,12 +390,13 @@ pub fn format_retention(ms: Option<u64>) -> String {
     format!("{ms}ms")
 }
 
-/// The JSON form of a plan (`igloo plan --json`).
+/// The JSON form of a plan (`igloo plan --json`, and the record in `_igloo_migrations`).
 #[derive(Serialize)]
 pub struct PlanJson {
     pub clickhouse: String,
     pub database: String,
     pub steps: Vec<PlanStepJson>,
+    pub notes: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -111,77 +405,12 @@ pub struct PlanStepJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     pub summary: String,
+    pub risk: Risk,
     pub destructive: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sql: Option<String>,
+    pub sql: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<Topic>,
 }
 
-impl Plan {
-    pub fn to_json(&self) -> PlanJson {
-        let steps = self
-            .steps
-            .iter()
-            .map(|s| PlanStepJson {
-                kind: match s {
-                    PlanStep::CreateTopic { .. } => "create_topic",
-                    PlanStep::Sql { statement: Statement::CreateDatabase(_), .. } => "create_database",
-                    PlanStep::Sql { statement: Statement::CreateTable(_), .. } => "create_table",
-                },
-                model: match s {
-                    PlanStep::CreateTopic { model, .. } => Some(model.clone()),
-                    PlanStep::Sql { model, .. } => model.clone(),
-                },
-                summary: s.summary(),
-                destructive: s.is_destructive(),
-                sql: s.sql(self.dialect),
-                topic: match s {
-                    PlanStep::CreateTopic { topic, .. } => Some(topic.clone()),
-                    PlanStep::Sql { .. } => None,
-                },
-            })
-            .collect();
-        PlanJson { clickhouse: self.dialect.to_string(), database: self.database.clone(), steps }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::source::SourceFile;
-
-    #[test]
-    fn plans_only_what_is_missing() {
-        let files = [SourceFile::new("a.prisma", "model A {\n  id Int @id\n}\nmodel B {\n  id Int @id\n}\n")];
-        let (ir, diags) = crate::check(&files);
-        assert!(!diags.has_errors());
-        let empty = plan(&ir, &Observed::default(), "db", Dialect::CURRENT);
-        let kinds: Vec<String> = empty.steps.iter().map(PlanStep::summary).collect();
-        assert_eq!(
-            kinds,
-            [
-                "+ database db",
-                "+ topic A (3 partitions, retention 7d)",
-                "+ table db.A (1 columns)",
-                "+ topic B (3 partitions, retention 7d)",
-                "+ table db.B (1 columns)"
-            ]
-        );
-        let observed = Observed {
-            database_exists: true,
-            tables: ["A".to_string()].into(),
-            topics: ["A".to_string(), "B".to_string()].into(),
-        };
-        let partial = plan(&ir, &observed, "db", Dialect::CURRENT);
-        assert_eq!(partial.steps.iter().map(PlanStep::summary).collect::<Vec<_>>(), ["+ table db.B (1 columns)"]);
-    }
-
-    #[test]
-    fn retention_formats() {
-        assert_eq!(format_retention(Some(604_800_000)), "7d");
-        assert_eq!(format_retention(Some(5_400_000)), "90m");
-        assert_eq!(format_retention(Some(1_500)), "1500ms");
-        assert_eq!(format_retention(None), "forever");
-    }
-}
+mod tests;

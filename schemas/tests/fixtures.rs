@@ -102,7 +102,7 @@ fn valid_fixtures_snapshot_ir_and_ddl() {
                 continue;
             }
             let plan = plan(&ir, &Observed::default(), "igloo", dialect);
-            let sql: Vec<String> = plan.steps.iter().filter_map(|s| s.sql(dialect)).collect();
+            let sql: Vec<String> = plan.steps.iter().flat_map(|s| plan.sql(s)).collect();
             insta::assert_snapshot!(
                 format!("{name}__ddl_{}", dialect.to_string().replace('.', "_")),
                 sql.join(";\n\n")

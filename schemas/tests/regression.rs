@@ -7,12 +7,8 @@ fn ddl(schema: &str, dialect: Dialect) -> String {
     let files = [SourceFile::new("r.prisma", schema)];
     let (ir, diags) = check_for(&files, dialect);
     assert!(!diags.has_errors(), "{}", diags.render(&files));
-    plan(&ir, &Observed::default(), "db", dialect)
-        .steps
-        .iter()
-        .filter_map(|s| s.sql(dialect))
-        .collect::<Vec<_>>()
-        .join(";\n")
+    let p = plan(&ir, &Observed::default(), "db", dialect);
+    p.steps.iter().flat_map(|s| p.sql(s)).collect::<Vec<_>>().join(";\n")
 }
 
 /// A model without a key rendered `ORDER BY ()`, which ClickHouse 18.16 rejects.

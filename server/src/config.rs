@@ -19,7 +19,96 @@ pub struct ProjectConfig {
     #[serde(default)]
     pub language: Language,
     #[serde(default)]
+    pub infra: InfraConfig,
+    #[serde(default)]
     pub clickhouse: ClickHouseConfig,
+    #[serde(default)]
+    pub broker: BrokerConfig,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfraConfig {
+    /// Where the engines come from: `native` (child processes), `docker` (docker compose) or
+    /// `external` (existing clusters). Default: docker if a Docker engine answers, else native.
+    #[serde(default)]
+    pub mode: Option<InfraMode>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InfraMode {
+    Native,
+    Docker,
+    External,
+}
+
+impl std::str::FromStr for InfraMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<InfraMode, String> {
+        match s {
+            "native" => Ok(InfraMode::Native),
+            "docker" => Ok(InfraMode::Docker),
+            "external" => Ok(InfraMode::External),
+            _ => Err(format!("`{s}` is not an infra mode; use native, docker or external")),
+        }
+    }
+}
+
+impl std::fmt::Display for InfraMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            InfraMode::Native => "native",
+            InfraMode::Docker => "docker",
+            InfraMode::External => "external",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Kafka port of the local broker in native and docker mode (IGLOO_BROKER_PORT).
+    #[serde(default = "default_broker_port")]
+    pub port: u16,
+    /// Native mode: `auto` (redpanda if on PATH, else tansu), `tansu` or `redpanda`
+    /// (IGLOO_BROKER_ENGINE).
+    #[serde(default)]
+    pub engine: BrokerEngine,
+    /// External mode: bootstrap servers, e.g. `b1:9092,b2:9092` (IGLOO_BROKER_BOOTSTRAP_SERVERS).
+    #[serde(default)]
+    pub bootstrap_servers: Option<String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        BrokerConfig { port: default_broker_port(), engine: BrokerEngine::Auto, bootstrap_servers: None }
+    }
+}
+
+fn default_broker_port() -> u16 {
+    19092
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerEngine {
+    #[default]
+    Auto,
+    Tansu,
+    Redpanda,
+}
+
+impl std::str::FromStr for BrokerEngine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<BrokerEngine, String> {
+        match s {
+            "auto" => Ok(BrokerEngine::Auto),
+            "tansu" => Ok(BrokerEngine::Tansu),
+            "redpanda" => Ok(BrokerEngine::Redpanda),
+            _ => Err(format!("`{s}` is not a broker engine; use auto, tansu or redpanda")),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,7 +119,7 @@ pub enum Language {
     Python,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClickHouseConfig {
     /// Database the project's tables live in. Default: the project name with `-` as `_`.
@@ -40,6 +129,43 @@ pub struct ClickHouseConfig {
     /// `igloo plan --offline`): `current` or a version such as `18.16`. Default: `current`.
     #[serde(default)]
     pub target: Option<String>,
+    /// HTTP port of the local ClickHouse in native and docker mode (IGLOO_CLICKHOUSE_HTTP_PORT).
+    #[serde(default = "default_http_port")]
+    pub http_port: u16,
+    /// Native-protocol port of the local ClickHouse (IGLOO_CLICKHOUSE_TCP_PORT).
+    #[serde(default = "default_tcp_port")]
+    pub tcp_port: u16,
+    /// External mode: URL of the ClickHouse HTTP interface (IGLOO_CLICKHOUSE_URL).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// External mode: user (IGLOO_CLICKHOUSE_USER). Default: `default`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// External mode: password (IGLOO_CLICKHOUSE_PASSWORD).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> ClickHouseConfig {
+        ClickHouseConfig {
+            database: None,
+            target: None,
+            http_port: default_http_port(),
+            tcp_port: default_tcp_port(),
+            url: None,
+            user: None,
+            password: None,
+        }
+    }
+}
+
+fn default_http_port() -> u16 {
+    18123
+}
+
+fn default_tcp_port() -> u16 {
+    19000
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,15 +221,20 @@ impl ProjectConfig {
     }
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(db) = env("IGLOO_CLICKHOUSE_DATABASE") {
-            self.clickhouse.database = Some(db);
+        let ch = &mut self.clickhouse;
+        set(&env, "IGLOO_CLICKHOUSE_DATABASE", &mut ch.database);
+        if let Some(target) = parsed::<Dialect>(&env, "IGLOO_CLICKHOUSE_TARGET")? {
+            ch.target = Some(target.to_string());
         }
-        if let Some(target) = env("IGLOO_CLICKHOUSE_TARGET") {
-            target
-                .parse::<Dialect>()
-                .map_err(|e| ConfigError::Env { var: "IGLOO_CLICKHOUSE_TARGET", message: e.to_string() })?;
-            self.clickhouse.target = Some(target);
-        }
+        set(&env, "IGLOO_CLICKHOUSE_URL", &mut ch.url);
+        set(&env, "IGLOO_CLICKHOUSE_USER", &mut ch.user);
+        set(&env, "IGLOO_CLICKHOUSE_PASSWORD", &mut ch.password);
+        ch.http_port = parsed(&env, "IGLOO_CLICKHOUSE_HTTP_PORT")?.unwrap_or(ch.http_port);
+        ch.tcp_port = parsed(&env, "IGLOO_CLICKHOUSE_TCP_PORT")?.unwrap_or(ch.tcp_port);
+        self.infra.mode = parsed(&env, "IGLOO_INFRA_MODE")?.or(self.infra.mode);
+        self.broker.port = parsed(&env, "IGLOO_BROKER_PORT")?.unwrap_or(self.broker.port);
+        self.broker.engine = parsed(&env, "IGLOO_BROKER_ENGINE")?.unwrap_or(self.broker.engine);
+        set(&env, "IGLOO_BROKER_BOOTSTRAP_SERVERS", &mut self.broker.bootstrap_servers);
         Ok(())
     }
 
@@ -130,6 +261,23 @@ impl ProjectConfig {
     pub fn target(&self) -> Dialect {
         self.clickhouse.target.as_deref().and_then(|t| t.parse().ok()).unwrap_or(Dialect::CURRENT)
     }
+}
+
+fn set(env: &impl Fn(&str) -> Option<String>, var: &'static str, slot: &mut Option<String>) {
+    if let Some(v) = env(var) {
+        *slot = Some(v);
+    }
+}
+
+/// An `IGLOO_*` variable parsed as `T`; a value that does not parse is an error naming it.
+fn parsed<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<Option<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    env(var).map(|v| v.parse::<T>().map_err(|e| ConfigError::Env { var, message: format!("`{v}`: {e}") })).transpose()
 }
 
 /// Letters, digits, `-` and `_`, starting with a letter, at most 64 characters.
@@ -163,6 +311,20 @@ mod tests {
         .unwrap();
         assert_eq!(c.target(), Dialect::V18_16);
         assert_eq!(c.database(), "x");
+        let c = load(
+            "name: shop\ninfra:\n  mode: external\nbroker:\n  bootstrap_servers: a:9092\n",
+            &[("IGLOO_CLICKHOUSE_HTTP_PORT", "28123"), ("IGLOO_BROKER_ENGINE", "tansu")],
+        )
+        .unwrap();
+        assert_eq!(c.infra.mode, Some(InfraMode::External));
+        assert_eq!(c.clickhouse.http_port, 28123);
+        assert_eq!(c.clickhouse.tcp_port, 19000);
+        assert_eq!(c.broker.engine, BrokerEngine::Tansu);
+        assert_eq!(c.broker.bootstrap_servers.as_deref(), Some("a:9092"));
+        let e = load("name: shop\n", &[("IGLOO_CLICKHOUSE_HTTP_PORT", "lots")]).unwrap_err().to_string();
+        assert!(e.starts_with("environment variable IGLOO_CLICKHOUSE_HTTP_PORT: `lots`"), "{e}");
+        let e = load("name: shop\n", &[("IGLOO_INFRA_MODE", "k8s")]).unwrap_err().to_string();
+        assert!(e.contains("not an infra mode"), "{e}");
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan.to_json())?);
     } else if args.sql {
-        let statements: Vec<String> = plan.steps.iter().filter_map(|s| s.sql(plan.dialect)).collect();
+        let statements: Vec<String> = plan.steps.iter().flat_map(|s| plan.sql(s)).collect();
         println!("{};", statements.join(";\n\n"));
     } else {
         print_plan(&plan);
@@ -61,8 +61,8 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
 fn print_plan(plan: &igloo_schemas::plan::Plan) {
     println!("Plan for ClickHouse {} (offline: against an empty cluster)\n", plan.dialect);
     for step in &plan.steps {
-        println!("{}", step.summary());
-        if let Some(sql) = step.sql(plan.dialect) {
+        println!("{}", step.summary(&plan.database));
+        for sql in plan.sql(step) {
             for line in sql.lines() {
                 println!("    {line}");
             }

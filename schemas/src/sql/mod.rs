@@ -2,11 +2,15 @@
 //! statements ([`Statement`]) and render them for a [`Dialect`]; quoting lives in [`quote`].
 //! Raw user expressions (`@@partitionBy`, `@@ttl`) are validated upstream and passed through.
 
+mod alter;
 mod ddl;
+mod introspect;
 pub mod quote;
 mod types;
 
+pub use alter::{AlterAction, AlterTable, CopyRows, DropTable, InsertJsonRows, RenameTables};
 pub use ddl::{ColumnDef, CreateDatabase, CreateTable, TableEngine, ValueExpr};
+pub use introspect::{columns_query, database_query, tables_query, version_query};
 pub use types::{ChType, DEFAULT_DECIMAL};
 
 use crate::dialect::Dialect;
@@ -15,6 +19,10 @@ use crate::dialect::Dialect;
 pub enum Statement {
     CreateDatabase(CreateDatabase),
     CreateTable(Box<CreateTable>),
+    AlterTable(Box<AlterTable>),
+    DropTable(DropTable),
+    RenameTables(RenameTables),
+    CopyRows(CopyRows),
 }
 
 impl Statement {
@@ -22,6 +30,10 @@ impl Statement {
         match self {
             Statement::CreateDatabase(s) => s.render(),
             Statement::CreateTable(s) => s.render(dialect),
+            Statement::AlterTable(s) => s.render(dialect),
+            Statement::DropTable(s) => s.render(),
+            Statement::RenameTables(s) => s.render(),
+            Statement::CopyRows(s) => s.render(),
         }
     }
 }

@@ -1,0 +1,173 @@
+use super::*;
+use crate::source::SourceFile;
+
+fn ir(schema: &str) -> Ir {
+    let files = [SourceFile::new("a.prisma", schema)];
+    let (ir, diags) = crate::check(&files);
+    assert!(!diags.has_errors(), "{}", diags.render(&files));
+    ir
+}
+
+/// What the engines would report after applying `schema` on an empty cluster.
+fn observed_after(schema: &str, dialect: Dialect) -> Observed {
+    let ir = ir(schema);
+    let mut observed = Observed { database_exists: true, ..Observed::default() };
+    for m in &ir.models {
+        let t = CreateTable::for_model(m, &ir, "db");
+        let columns = t.columns.iter().map(|c| (c.name.clone(), c.ty.render(dialect))).collect();
+        let sorting_key = expected_sorting_key(&t).replace(',', ", ");
+        observed
+            .tables
+            .insert(m.table.clone(), ObservedTable { engine: engine_name(&m.engine).into(), sorting_key, columns });
+        observed.topics.insert(m.topic.name.clone(), m.topic.partitions);
+    }
+    observed
+}
+
+fn summaries(p: &Plan) -> Vec<String> {
+    p.steps.iter().map(|s| s.summary(&p.database)).collect()
+}
+
+const BASE: &str = "model A {\n  id String @id\n  n Int\n}\n";
+
+#[test]
+fn empty_cluster_gets_everything_created() {
+    let p = plan(
+        &ir("model A {\n  id Int @id\n}\nmodel B {\n  id Int @id\n}\n"),
+        &Observed::default(),
+        "db",
+        Dialect::CURRENT,
+    );
+    assert_eq!(
+        summaries(&p),
+        [
+            "+ database db",
+            "+ topic A (3 partitions, retention 7d)",
+            "+ table db.A (1 columns)",
+            "+ topic B (3 partitions, retention 7d)",
+            "+ table db.B (1 columns)"
+        ]
+    );
+    assert_eq!(p.risk(), Risk::Safe);
+}
+
+#[test]
+fn applied_schema_plans_nothing_on_both_dialects() {
+    let schema = "enum K {\n  X\n}\nmodel A {\n  id String @id @db.LowCardinality\n  k K\n  at DateTime\n  b Boolean?\n  v Float[]\n  d Decimal\n  @@orderBy([id, at])\n}\nmodel V {\n  id String @id\n  s Int @db.Int8\n  ver DateTime\n  @@engine(VersionedCollapsingMergeTree(s, ver))\n}\n";
+    for dialect in [Dialect::V18_16, Dialect::CURRENT] {
+        let p = plan(&ir(schema), &observed_after(schema, dialect), "db", dialect);
+        assert!(p.is_empty() && p.notes.is_empty(), "{dialect}: {:?} {:?}", summaries(&p), p.notes);
+    }
+}
+
+#[test]
+fn new_field_is_added_after_its_predecessor() {
+    let p = plan(
+        &ir("model A {\n  id String @id\n  m Int @default(7)\n  n Int\n}\n"),
+        &observed_after(BASE, Dialect::V18_16),
+        "db",
+        Dialect::V18_16,
+    );
+    assert_eq!(summaries(&p), ["+ column A.m"]);
+    assert_eq!(p.sql(&p.steps[0]), ["ALTER TABLE `db`.`A` ADD COLUMN `m` Int32 DEFAULT 7 AFTER `id`"]);
+    assert_eq!(p.risk(), Risk::Safe);
+}
+
+#[test]
+fn removed_field_and_changed_type_are_destructive() {
+    let p = plan(
+        &ir("model A {\n  id String @id\n  n BigInt\n}\n"),
+        &observed_after("model A {\n  id String @id\n  n Int\n  gone String\n}\n", Dialect::CURRENT),
+        "db",
+        Dialect::CURRENT,
+    );
+    assert_eq!(
+        summaries(&p),
+        [
+            "~ column A.n: Int32 → Int64 (destructive: values that do not convert are lost)",
+            "- column A.gone (destructive: its data is deleted)"
+        ]
+    );
+    assert_eq!(p.sql(&p.steps[0]), ["ALTER TABLE `db`.`A` MODIFY COLUMN `n` Int64"]);
+    assert_eq!(p.sql(&p.steps[1]), ["ALTER TABLE `db`.`A` DROP COLUMN `gone`"]);
+    assert_eq!(p.risk(), Risk::Destructive);
+}
+
+#[test]
+fn sorting_key_change_rebuilds_and_keeps_the_old_table() {
+    let mut observed = observed_after(BASE, Dialect::V18_16);
+    observed.tables.insert("_igloo_old_A_1".into(), ObservedTable::default());
+    let p =
+        plan(&ir("model A {\n  id String @id\n  n Int\n  @@orderBy([id, n])\n}\n"), &observed, "db", Dialect::V18_16);
+    assert_eq!(summaries(&p), ["~ table db.A: rebuild for sorting key (id) → (id,n); rows are copied and the old table kept as _igloo_old_A_2"]);
+    let sql = p.sql(&p.steps[0]);
+    assert_eq!(sql[0], "DROP TABLE IF EXISTS `db`.`_igloo_new_A`");
+    assert!(
+        sql[1].starts_with("CREATE TABLE IF NOT EXISTS `db`.`_igloo_new_A`")
+            && sql[1].ends_with("PRIMARY KEY (`id`)\nORDER BY (`id`, `n`)"),
+        "{}",
+        sql[1]
+    );
+    assert_eq!(sql[2], "INSERT INTO `db`.`_igloo_new_A` (`id`, `n`) SELECT `id`, `n` FROM `db`.`A`");
+    assert_eq!(sql[3], "RENAME TABLE `db`.`A` TO `db`.`_igloo_old_A_2`, `db`.`_igloo_new_A` TO `db`.`A`");
+    assert_eq!(p.risk(), Risk::Rebuild);
+}
+
+#[test]
+fn key_column_type_change_and_engine_change_rebuild() {
+    let p = plan(
+        &ir("model A {\n  id BigInt @id\n  n Int\n}\n"),
+        &observed_after("model A {\n  id Int @id\n  n Int\n}\n", Dialect::CURRENT),
+        "db",
+        Dialect::CURRENT,
+    );
+    assert_eq!(p.steps.len(), 1);
+    assert!(summaries(&p)[0].contains("rebuild for key column id type Int32 → Int64"), "{:?}", summaries(&p));
+    let p = plan(
+        &ir("model A {\n  id String @id\n  n Int\n  @@engine(ReplacingMergeTree)\n}\n"),
+        &observed_after(BASE, Dialect::CURRENT),
+        "db",
+        Dialect::CURRENT,
+    );
+    assert!(summaries(&p)[0].contains("rebuild for engine MergeTree → ReplacingMergeTree"), "{:?}", summaries(&p));
+}
+
+#[test]
+fn removed_model_drops_its_table_but_never_its_topic_or_internal_tables() {
+    let mut observed =
+        observed_after("model A {\n  id String @id\n}\nmodel B {\n  id String @id\n}\n", Dialect::CURRENT);
+    observed.tables.insert("_igloo_migrations".into(), ObservedTable::default());
+    observed.topics.insert("_igloo_dlq".into(), 1);
+    let p = plan(&ir("model A {\n  id String @id\n}\n"), &observed, "db", Dialect::CURRENT);
+    assert_eq!(summaries(&p), ["- table db.B (destructive: no model uses it; its data is deleted)"]);
+    assert_eq!(p.notes, ["topic B has no model any more; igloo leaves topics in place"]);
+}
+
+#[test]
+fn partition_count_change_is_a_note_not_a_step() {
+    let observed = observed_after(BASE, Dialect::CURRENT);
+    let p = plan(
+        &ir("model A {\n  id String @id\n  n Int\n  @@topic(partitions: 8)\n}\n"),
+        &observed,
+        "db",
+        Dialect::CURRENT,
+    );
+    assert!(p.is_empty());
+    assert!(p.notes[0].starts_with("topic A has 3 partitions and the schema asks for 8"), "{:?}", p.notes);
+}
+
+#[test]
+fn retention_formats() {
+    assert_eq!(format_retention(Some(604_800_000)), "7d");
+    assert_eq!(format_retention(Some(5_400_000)), "90m");
+    assert_eq!(format_retention(Some(1_500)), "1500ms");
+    assert_eq!(format_retention(None), "forever");
+}
+
+#[test]
+fn keys_normalize() {
+    assert_eq!(normalize_key("tag, time"), "tag,time");
+    assert_eq!(normalize_key("(`a-b`, time)"), "a-b,time");
+    assert_eq!(normalize_key("tuple()"), "");
+    assert_eq!(normalize_key(""), "");
+}
