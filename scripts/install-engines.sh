@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the engines igloo runs natively, idempotently (a second run changes nothing).
 #
-#   bash scripts/install-engines.sh              # ClickHouse + chdb-core (what igloo uses today)
-#   bash scripts/install-engines.sh --broker     # also the Kafka-API broker (tansu, ~15 min build)
+#   bash scripts/install-engines.sh              # ClickHouse, the broker and chdb-core
+#   bash scripts/install-engines.sh --no-broker  # skip the broker (tansu: ~15 min cold build)
 #
 # - ClickHouse server: Debian's `clickhouse-server` package (apt).
 # - chdb-core: current ClickHouse in-process (PyPI), used by tests to run SQL rendered for the
@@ -11,10 +11,10 @@
 set -euo pipefail
 
 IGLOO_CACHE="${IGLOO_CACHE:-$HOME/.cache/igloo}"
-WITH_BROKER=0
+WITH_BROKER=1
 for arg in "$@"; do
   case "$arg" in
-    --broker) WITH_BROKER=1 ;;
+    --no-broker) WITH_BROKER=0 ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "install-engines.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -55,7 +55,7 @@ fi
 if [ "$WITH_BROKER" = 1 ]; then
   if command -v redpanda >/dev/null 2>&1; then
     step "Broker: redpanda found on PATH"
-  elif command -v tansu >/dev/null 2>&1; then
+  elif command -v tansu >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/tansu" ]; then
     step "Broker: tansu already installed"
   else
     step "Broker: building tansu from crates.io (about 15 minutes on 2 cores)"

@@ -1,4 +1,8 @@
-//! Local engines igloo runs for a project. Today: a native ClickHouse server as a child
-//! process; the broker and `igloo dev` build on this.
+//! Local engines igloo runs for a project, and the clients igloo uses to reach any engine:
+//! native child processes (`process`, `clickhouse`, `broker`), the Kafka admin client
+//! (`kafka`).
 
+pub mod broker;
 pub mod clickhouse;
+pub mod kafka;
+pub mod process;

@@ -2,6 +2,8 @@
 //! arguments and a short `run` that calls library code. Knows nothing of HTTP handlers.
 
 pub mod commands;
+pub mod dev;
 pub mod infra;
 pub mod schema_files;
 pub mod templates;
+pub mod ui;

@@ -26,6 +26,39 @@ use crate::sql::{
 /// Tables and topics whose names start with this belong to igloo itself.
 pub const INTERNAL_PREFIX: &str = "_igloo";
 
+/// Where applied plans are recorded, one row per apply.
+pub const MIGRATIONS_TABLE: &str = "_igloo_migrations";
+
+/// The columns of [`MIGRATIONS_TABLE`] that apply writes (`applied_at` is filled by default).
+pub const MIGRATION_COLUMNS: [&str; 6] = ["igloo_version", "clickhouse", "risk", "steps", "plan", "error"];
+
+/// `_igloo_migrations`: when, which version, what was applied (the plan as JSON) and any error.
+pub fn migrations_table(database: &str) -> CreateTable {
+    use crate::sql::{ChType, TableEngine, ValueExpr};
+    let col = |name: &str, ty: ChType| ColumnDef { name: name.into(), ty, default: None, comment: None };
+    let mut applied_at = col("applied_at", ChType::DateTime);
+    applied_at.default = Some(ValueExpr::Call("now", vec![]));
+    CreateTable {
+        database: database.to_string(),
+        name: MIGRATIONS_TABLE.into(),
+        columns: vec![
+            applied_at,
+            col("igloo_version", ChType::String),
+            col("clickhouse", ChType::String),
+            col("risk", ChType::String),
+            col("steps", ChType::UInt32),
+            col("plan", ChType::String),
+            col("error", ChType::String),
+        ],
+        engine: TableEngine::MergeTree,
+        partition_by: None,
+        order_by: vec!["applied_at".into()],
+        primary_key: vec![],
+        ttl: None,
+        comment: Some("Plans applied by igloo, one row per apply.".into()),
+    }
+}
+
 /// What exists on the engines. `Observed::default()` is an empty cluster (offline planning).
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
@@ -55,6 +88,16 @@ pub enum Risk {
     Rebuild,
     /// Can lose data: applied only with consent.
     Destructive,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Safe => "safe",
+            Risk::Rebuild => "rebuild",
+            Risk::Destructive => "destructive",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

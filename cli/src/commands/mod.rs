@@ -1,8 +1,13 @@
 //! The command tree. Each command is a module with an `Args` struct and a `run` function.
 
 mod check;
+mod clean;
+mod dev;
+mod down;
 mod init;
+mod logs;
 mod plan;
+mod ps;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +20,7 @@ use clap::{Parser, Subcommand};
     version,
     about = "Real-time data products on ClickHouse and a Kafka-API broker, from schema files",
     long_about = "igloo turns Prisma-like schema files into topics, ClickHouse tables and an ingest API.\n\nStart with `igloo init`, describe your events in schema/*.prisma, and check them with `igloo check`.",
-    after_help = "Examples:\n  igloo init shop --template timeseries\n  cd shop && igloo check\n  igloo plan --offline --target 18.16"
+    after_help = "Examples:\n  igloo init shop --template timeseries\n  cd shop && igloo check\n  igloo plan --offline --target 18.16\n  igloo dev"
 )]
 pub struct Cli {
     /// Run as if started in this directory.
@@ -30,6 +35,11 @@ pub enum Command {
     Init(init::Args),
     Check(check::Args),
     Plan(plan::Args),
+    Dev(dev::Args),
+    Ps(ps::Args),
+    Logs(logs::Args),
+    Down(down::Args),
+    Clean(clean::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -41,6 +51,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(args, &cwd),
         Command::Check(args) => check::run(args, &cwd),
         Command::Plan(args) => plan::run(args, &cwd),
+        Command::Dev(args) => dev::run(args, &cwd),
+        Command::Ps(args) => ps::run(args, &cwd),
+        Command::Logs(args) => logs::run(args, &cwd),
+        Command::Down(args) => down::run(args, &cwd),
+        Command::Clean(args) => clean::run(args, &cwd),
     }
 }
 
@@ -100,7 +115,7 @@ fn counts(errors: usize, warnings: usize) -> String {
     }
 }
 
-pub(crate) fn plural(n: usize, word: &str) -> String {
+pub fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("1 {word}")
     } else {

@@ -8,13 +8,17 @@ use anyhow::bail;
 use igloo_schemas::plan::{plan, Observed, PlanStep};
 use igloo_schemas::Dialect;
 
+use crate::dev::engines::{connect, resolve_mode};
+use crate::dev::migrate::plan_for;
+
 /// Show the topics and ClickHouse DDL the schema needs
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  igloo plan --offline                  # for igloo.yaml's clickhouse.target\n  igloo plan --offline --target 18.16   # as ClickHouse 18.16 needs it\n  igloo plan --offline --sql > ddl.sql  # only the SQL\n  igloo plan --offline --json"
 )]
 pub struct Args {
-    /// Plan against an empty cluster instead of running engines.
+    /// Plan against an empty cluster instead of the running engines (of `igloo dev`, or the
+    /// external clusters in igloo.yaml).
     #[arg(long)]
     pub offline: bool,
     /// ClickHouse version to render SQL for: `current` or e.g. `18.16` (default: igloo.yaml's
@@ -32,25 +36,40 @@ pub struct Args {
 }
 
 pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
-    if !args.offline {
-        bail!(
-            "planning against running engines is not available yet; `igloo plan --offline` shows what an empty cluster needs"
-        );
+    if !args.offline && !args.paths.is_empty() {
+        bail!("explicit schema paths need --offline; without it igloo plans the project in this directory against its running engines");
     }
-    let (project, checked) = super::load_and_check(cwd, &args.paths, args.target)?;
+    if !args.offline && args.target.is_some() {
+        bail!("--target needs --offline; against running engines igloo renders for the server's own version");
+    }
+    let endpoints = if args.offline {
+        None
+    } else {
+        let project = igloo_server::config::Project::discover(cwd)?;
+        let mode = resolve_mode(&project);
+        Some(connect(&project, mode)?)
+    };
+    let target = args.target.or(endpoints.as_ref().map(|e| e.dialect));
+    let (project, checked) = super::load_and_check(cwd, &args.paths, target)?;
     if checked.diags.has_errors() {
         super::report(&checked);
         return Ok(ExitCode::FAILURE);
     }
     let database = project.map_or_else(|| "default".to_string(), |p| p.config.database());
-    let plan = plan(&checked.ir, &Observed::default(), &database, checked.target);
+    let (plan, against) = match &endpoints {
+        None => (
+            plan(&checked.ir, &Observed::default(), &database, checked.target),
+            "offline: against an empty cluster".to_string(),
+        ),
+        Some(e) => (plan_for(e, &checked.ir, &database)?, format!("against {} and {}", e.clickhouse.url, e.bootstrap)),
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan.to_json())?);
     } else if args.sql {
         let statements: Vec<String> = plan.steps.iter().flat_map(|s| plan.sql(s)).collect();
         println!("{};", statements.join(";\n\n"));
     } else {
-        print_plan(&plan);
+        print_plan(&plan, &against);
     }
     if !checked.diags.is_empty() {
         eprintln!("{}", checked.diags.render(&checked.files));
@@ -58,8 +77,11 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_plan(plan: &igloo_schemas::plan::Plan) {
-    println!("Plan for ClickHouse {} (offline: against an empty cluster)\n", plan.dialect);
+fn print_plan(plan: &igloo_schemas::plan::Plan, against: &str) {
+    println!("Plan for ClickHouse {} ({against})\n", plan.dialect);
+    if plan.steps.is_empty() {
+        println!("Nothing to change.");
+    }
     for step in &plan.steps {
         println!("{}", step.summary(&plan.database));
         for sql in plan.sql(step) {
@@ -68,6 +90,9 @@ fn print_plan(plan: &igloo_schemas::plan::Plan) {
             }
         }
         println!();
+    }
+    for note in &plan.notes {
+        println!("note: {note}");
     }
     let topics = plan.steps.iter().filter(|s| matches!(s, PlanStep::CreateTopic { .. })).count();
     let destructive = plan.steps.iter().filter(|s| s.is_destructive()).count();

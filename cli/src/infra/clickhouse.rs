@@ -2,28 +2,23 @@
 //! directory (a project's `.igloo/clickhouse/`), and a minimal HTTP client for it.
 //! Works with Debian's `clickhouse-server` (18.16) and with the single `clickhouse` binary.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
 use igloo_schemas::Dialect;
+
+use super::process::{port_busy, which, EngineProcess, ProcessError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClickHouseError {
     #[error("ClickHouse is not installed: neither `clickhouse-server` nor `clickhouse` is on PATH. On Debian/Ubuntu run `sudo apt-get install clickhouse-server` (or `bash scripts/install-engines.sh` in igloo's repository)")]
     BinaryMissing,
-    #[error("port {port} ({what}) is already in use on 127.0.0.1; stop whatever listens there or choose another port")]
-    PortBusy { port: u16, what: &'static str },
-    #[error("cannot prepare {path}: {source}")]
-    Prepare { path: PathBuf, source: std::io::Error },
-    #[error("cannot start {binary}: {source}")]
-    Spawn { binary: String, source: std::io::Error },
-    #[error("ClickHouse exited during start-up ({status}); last lines of {log}:\n{tail}")]
-    Exited { status: String, log: PathBuf, tail: String },
-    #[error("ClickHouse did not answer on {url} within {secs} s; last lines of {log}:\n{tail}")]
-    Timeout { url: String, secs: u64, log: PathBuf, tail: String },
+    #[error("port {port} ({what}) is already in use on 127.0.0.1; stop whatever listens there or set {setting} in igloo.yaml")]
+    PortBusySetting { port: u16, what: &'static str, setting: &'static str },
+    #[error(transparent)]
+    Process(#[from] ProcessError),
     #[error("ClickHouse at {url} is unreachable: {message}")]
     Unreachable { url: String, message: String },
     #[error("ClickHouse rejected the query: {message}")]
@@ -43,7 +38,7 @@ pub struct NativeConfig {
 
 /// A running server; stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct NativeClickHouse {
-    child: Child,
+    pub process: EngineProcess,
     pub client: ClickHouseHttp,
     pub config: NativeConfig,
 }
@@ -63,97 +58,32 @@ impl NativeClickHouse {
     /// Writes the config, starts the server and waits until `/ping` answers.
     pub fn start(config: NativeConfig, timeout: Duration) -> Result<NativeClickHouse, ClickHouseError> {
         let (binary, pre_args) = Self::find_binary()?;
-        for (port, what) in [(config.http_port, "ClickHouse HTTP"), (config.tcp_port, "ClickHouse native protocol")] {
-            if TcpListener::bind(("127.0.0.1", port)).is_err() {
-                return Err(ClickHouseError::PortBusy { port, what });
+        for (port, what, setting) in [
+            (config.http_port, "ClickHouse HTTP", "clickhouse.http_port"),
+            (config.tcp_port, "ClickHouse native protocol", "clickhouse.tcp_port"),
+        ] {
+            if port_busy(port) {
+                return Err(ClickHouseError::PortBusySetting { port, what, setting });
             }
         }
         let config_path = write_config(&config)?;
-        let log = config.dir.join("log/clickhouse-server.log");
-        let stdout = std::fs::File::create(config.dir.join("log/stdout.log"))
-            .map_err(|source| ClickHouseError::Prepare { path: config.dir.join("log"), source })?;
-        let child = Command::new(&binary)
-            .args(pre_args)
-            .arg(format!("--config-file={}", config_path.display()))
-            .current_dir(&config.dir)
-            .stdin(Stdio::null())
-            .stdout(stdout.try_clone().map_err(|source| ClickHouseError::Prepare { path: log.clone(), source })?)
-            .stderr(stdout)
-            .spawn()
-            .map_err(|source| ClickHouseError::Spawn { binary: binary.display().to_string(), source })?;
+        let mut cmd = Command::new(&binary);
+        cmd.args(pre_args).arg(format!("--config-file={}", config_path.display())).current_dir(&config.dir);
+        let mut process = EngineProcess::spawn("ClickHouse", cmd, &config.dir.join("log/stdout.log"))?;
         let client = ClickHouseHttp::new(format!("http://127.0.0.1:{}", config.http_port));
-        let mut server = NativeClickHouse { child, client, config };
-        server.wait_healthy(timeout, &log)?;
-        tracing::info!(port = server.config.http_port, dir = %server.config.dir.display(), "clickhouse ready");
-        Ok(server)
-    }
-
-    fn wait_healthy(&mut self, timeout: Duration, log: &Path) -> Result<(), ClickHouseError> {
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(ClickHouseError::Exited {
-                    status: status.to_string(),
-                    log: log.into(),
-                    tail: tail(log, 15),
-                });
-            }
-            if self.client.ping() {
-                return Ok(());
-            }
-            if start.elapsed() > timeout {
-                return Err(ClickHouseError::Timeout {
-                    url: self.client.url.clone(),
-                    secs: timeout.as_secs(),
-                    log: log.into(),
-                    tail: tail(log, 15),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let check = format!("GET {}/ping", client.url);
+        process.wait_ready(timeout, &check, || client.ping())?;
+        tracing::info!(port = config.http_port, dir = %config.dir.display(), "clickhouse ready");
+        Ok(NativeClickHouse { process, client, config })
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
-    /// Asks the server to stop and waits; kills it after 10 s.
     pub fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        // SAFETY: sending a signal to our own child's pid has no memory effects.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.stop(Duration::from_secs(15));
     }
-}
-
-impl Drop for NativeClickHouse {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-fn tail(path: &Path, lines: usize) -> String {
-    let Ok(f) = std::fs::File::open(path) else { return "(no log written)".into() };
-    let all: Vec<String> = BufReader::new(f).lines().map_while(Result::ok).collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// A config both 18.16 and current servers accept (`<yandex>` is still read as the root).
@@ -161,7 +91,7 @@ fn write_config(c: &NativeConfig) -> Result<PathBuf, ClickHouseError> {
     let dir = &c.dir;
     for sub in ["data", "data/tmp", "data/user_files", "data/format_schemas", "log"] {
         let p = dir.join(sub);
-        std::fs::create_dir_all(&p).map_err(|source| ClickHouseError::Prepare { path: p, source })?;
+        std::fs::create_dir_all(&p).map_err(|source| ProcessError::Prepare { path: p, source })?;
     }
     let d = dir.display();
     let config = format!(
@@ -187,6 +117,8 @@ fn write_config(c: &NativeConfig) -> Result<PathBuf, ClickHouseError> {
     <default_database>default</default_database>
     <mark_cache_size>268435456</mark_cache_size>
     <max_concurrent_queries>100</max_concurrent_queries>
+    <!-- Stop within a second of SIGTERM instead of waiting 5 s for idle keep-alive clients. -->
+    <shutdown_wait_unfinished>1</shutdown_wait_unfinished>
 </yandex>
 "#,
         http = c.http_port,
@@ -209,7 +141,7 @@ fn write_config(c: &NativeConfig) -> Result<PathBuf, ClickHouseError> {
 "#;
     let config_path = dir.join("config.xml");
     for (path, text) in [(&config_path, config.as_str()), (&dir.join("users.xml"), users)] {
-        std::fs::write(path, text).map_err(|source| ClickHouseError::Prepare { path: path.to_path_buf(), source })?;
+        std::fs::write(path, text).map_err(|source| ProcessError::Prepare { path: path.to_path_buf(), source })?;
     }
     Ok(config_path)
 }
@@ -223,14 +155,29 @@ pub fn free_port() -> std::io::Result<u16> {
 #[derive(Clone, Debug)]
 pub struct ClickHouseHttp {
     pub url: String,
+    user: Option<(String, String)>,
     agent: ureq::Agent,
 }
 
 impl ClickHouseHttp {
     pub fn new(url: impl Into<String>) -> ClickHouseHttp {
         let agent =
-            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).timeout(Duration::from_secs(60)).build();
-        ClickHouseHttp { url: url.into(), agent }
+            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).timeout(Duration::from_secs(120)).build();
+        ClickHouseHttp { url: url.into().trim_end_matches('/').to_string(), user: None, agent }
+    }
+
+    /// Sends `X-ClickHouse-User` / `X-ClickHouse-Key` with every request.
+    pub fn with_user(mut self, user: &str, password: &str) -> ClickHouseHttp {
+        self.user = Some((user.to_string(), password.to_string()));
+        self
+    }
+
+    fn post(&self) -> ureq::Request {
+        let req = self.agent.post(&format!("{}/", self.url));
+        match &self.user {
+            Some((u, p)) => req.set("X-ClickHouse-User", u).set("X-ClickHouse-Key", p),
+            None => req,
+        }
     }
 
     pub fn ping(&self) -> bool {
@@ -243,7 +190,28 @@ impl ClickHouseHttp {
 
     /// Runs one statement; returns the response body.
     pub fn execute(&self, sql: &str) -> Result<String, ClickHouseError> {
-        match self.agent.post(&format!("{}/", self.url)).send_string(sql) {
+        self.finish(self.post().send_string(sql))
+    }
+
+    /// Runs `query` (an `INSERT … FORMAT JSONEachRow`) with `rows` as the body.
+    pub fn insert(&self, query: &str, rows: &str) -> Result<(), ClickHouseError> {
+        self.finish(self.post().query("query", query).send_string(rows)).map(|_| ())
+    }
+
+    /// Runs a `FORMAT JSONEachRow` query and parses each row.
+    pub fn rows<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, ClickHouseError> {
+        let body = self.execute(sql)?;
+        body.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .map_err(|e| ClickHouseError::Query { message: format!("unexpected row {l}: {e}") })
+            })
+            .collect()
+    }
+
+    fn finish(&self, result: Result<ureq::Response, ureq::Error>) -> Result<String, ClickHouseError> {
+        match result {
             Ok(resp) => resp
                 .into_string()
                 .map_err(|e| ClickHouseError::Unreachable { url: self.url.clone(), message: e.to_string() }),
@@ -256,7 +224,7 @@ impl ClickHouseHttp {
 
     /// The server's dialect, from `SELECT version()`.
     pub fn dialect(&self) -> Result<Dialect, ClickHouseError> {
-        let v = self.execute("SELECT version()")?;
+        let v = self.execute(&igloo_schemas::sql::version_query())?;
         Dialect::from_server_version(&v).map_err(|_| ClickHouseError::Version(v.trim().to_string()))
     }
 }

@@ -1,0 +1,328 @@
+//! The engines of one `igloo dev`, whichever way they come: native child processes, a docker
+//! compose stack, or existing (external) clusters. Whatever the mode, the rest of igloo sees
+//! only [`Endpoints`].
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use igloo_schemas::Dialect;
+use igloo_server::config::{InfraMode, Project};
+
+use super::state::{igloo_dir, EngineState};
+use crate::infra::broker::{NativeBroker, NativeBrokerConfig, NativeBrokerError};
+use crate::infra::clickhouse::{ClickHouseError, ClickHouseHttp, NativeClickHouse, NativeConfig};
+use crate::infra::kafka::{KafkaAdmin, KafkaAdminError};
+use crate::infra::process::tail;
+use crate::ui;
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// The compose file shipped in `docker/`, written into `.igloo/` for docker mode.
+const COMPOSE_FILE: &str = include_str!("../../../docker/docker-compose.yml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnginesError {
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+    #[error(transparent)]
+    Broker(#[from] NativeBrokerError),
+    #[error(transparent)]
+    Kafka(#[from] KafkaAdminError),
+    #[error("infra.mode is external but {key} is not set; set it in igloo.yaml or with {env}")]
+    MissingSetting { key: &'static str, env: &'static str },
+    #[error("ClickHouse {found} is older than {oldest}, the oldest version igloo supports")]
+    TooOld { found: Dialect, oldest: Dialect },
+    #[error("ClickHouse at {url} does not answer /ping; is it running? ({hint})")]
+    ClickHouseDown { url: String, hint: String },
+    #[error("the broker at {bootstrap} does not answer a metadata request; is it running? ({hint})")]
+    BrokerDown { bootstrap: String, hint: String },
+    #[error("docker compose failed ({command}):\n{output}")]
+    Docker { command: String, output: String },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// How igloo reaches the engines.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    pub clickhouse: ClickHouseHttp,
+    pub dialect: Dialect,
+    pub bootstrap: String,
+    /// Replication factor for new topics (`None`: the cluster's default).
+    pub replication: Option<i32>,
+}
+
+impl Endpoints {
+    pub fn admin(&self) -> Result<KafkaAdmin, KafkaAdminError> {
+        KafkaAdmin::connect(&self.bootstrap, self.replication)
+    }
+}
+
+/// Running engines; native ones stop when this is dropped.
+pub struct Engines {
+    pub mode: InfraMode,
+    pub endpoints: Endpoints,
+    clickhouse: Option<NativeClickHouse>,
+    broker: Option<NativeBroker>,
+    docker: Option<DockerStack>,
+}
+
+/// The mode from igloo.yaml, else docker when a Docker engine answers, else native.
+pub fn resolve_mode(project: &Project) -> InfraMode {
+    project.config.infra.mode.unwrap_or_else(|| if docker_answers() { InfraMode::Docker } else { InfraMode::Native })
+}
+
+fn docker_answers() -> bool {
+    let Ok(mut child) = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.success();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
+impl Engines {
+    /// Starts (native, docker) or connects to (external) the engines, one spinner each.
+    pub fn start(project: &Project, mode: InfraMode) -> Result<Engines, EnginesError> {
+        match mode {
+            InfraMode::Native => Self::start_native(project),
+            InfraMode::Docker => Self::start_docker(project),
+            InfraMode::External => {
+                let endpoints = connect(project, mode)?;
+                Ok(Engines { mode, endpoints, clickhouse: None, broker: None, docker: None })
+            }
+        }
+    }
+
+    fn start_native(project: &Project) -> Result<Engines, EnginesError> {
+        let dir = igloo_dir(&project.root);
+        let c = &project.config;
+        let pb = ui::spinner("Starting ClickHouse");
+        let started = Instant::now();
+        let ch_config = NativeConfig {
+            dir: dir.join("clickhouse"),
+            http_port: c.clickhouse.http_port,
+            tcp_port: c.clickhouse.tcp_port,
+        };
+        let clickhouse = NativeClickHouse::start(ch_config, START_TIMEOUT).inspect_err(|_| pb.finish_and_clear())?;
+        let dialect = checked_dialect(&clickhouse.client)?;
+        ui::finish(
+            pb,
+            format!("✓ ClickHouse {dialect} on {} ({:.1} s)", clickhouse.client.url, started.elapsed().as_secs_f64()),
+        );
+
+        let pb = ui::spinner("Starting the Kafka-API broker");
+        let started = Instant::now();
+        let broker_config =
+            NativeBrokerConfig { dir: dir.join("broker"), port: c.broker.port, engine: c.broker.engine };
+        let broker = NativeBroker::start(&broker_config, START_TIMEOUT).inspect_err(|_| pb.finish_and_clear())?;
+        ui::finish(
+            pb,
+            format!(
+                "✓ {} (Kafka API) on {} ({:.1} s)",
+                broker.kind.name(),
+                broker.bootstrap,
+                started.elapsed().as_secs_f64()
+            ),
+        );
+        let endpoints = Endpoints {
+            clickhouse: clickhouse.client.clone(),
+            dialect,
+            bootstrap: broker.bootstrap.clone(),
+            replication: Some(1),
+        };
+        Ok(Engines {
+            mode: InfraMode::Native,
+            endpoints,
+            clickhouse: Some(clickhouse),
+            broker: Some(broker),
+            docker: None,
+        })
+    }
+
+    fn start_docker(project: &Project) -> Result<Engines, EnginesError> {
+        let stack = DockerStack::new(project)?;
+        let pb = ui::spinner("Starting Redpanda and ClickHouse with docker compose");
+        let started = Instant::now();
+        stack.run(&["up", "-d", "--wait"]).inspect_err(|_| pb.finish_and_clear())?;
+        let endpoints = connect(project, InfraMode::Docker).inspect_err(|_| pb.finish_and_clear())?;
+        ui::finish(
+            pb,
+            format!(
+                "✓ docker: ClickHouse {} on {}, Redpanda on {} ({:.1} s)",
+                endpoints.dialect,
+                endpoints.clickhouse.url,
+                endpoints.bootstrap,
+                started.elapsed().as_secs_f64()
+            ),
+        );
+        Ok(Engines { mode: InfraMode::Docker, endpoints, clickhouse: None, broker: None, docker: Some(stack) })
+    }
+
+    /// A message when a native engine has exited on its own.
+    pub fn died(&mut self) -> Option<String> {
+        let check = |p: &mut crate::infra::process::EngineProcess| {
+            p.exited().map(|status| {
+                format!("{} exited ({status}); last lines of {}:\n{}", p.engine, p.log.display(), tail(&p.log, 15))
+            })
+        };
+        self.clickhouse
+            .as_mut()
+            .and_then(|c| check(&mut c.process))
+            .or_else(|| self.broker.as_mut().and_then(|b| check(&mut b.process)))
+    }
+
+    /// What `igloo ps` shows.
+    pub fn states(&self) -> Vec<EngineState> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.clickhouse {
+            out.push(EngineState {
+                name: "clickhouse".into(),
+                pid: Some(c.pid()),
+                address: c.client.url.clone(),
+                log: Some(c.process.log.clone()),
+            });
+        }
+        if let Some(b) = &self.broker {
+            out.push(EngineState {
+                name: "broker".into(),
+                pid: Some(b.process.pid()),
+                address: b.bootstrap.clone(),
+                log: Some(b.process.log.clone()),
+            });
+        }
+        if self.clickhouse.is_none() {
+            out.push(EngineState {
+                name: "clickhouse".into(),
+                pid: None,
+                address: self.endpoints.clickhouse.url.clone(),
+                log: None,
+            });
+            out.push(EngineState {
+                name: "broker".into(),
+                pid: None,
+                address: self.endpoints.bootstrap.clone(),
+                log: None,
+            });
+        }
+        out
+    }
+
+    /// Stops what this process started: the broker first, then ClickHouse.
+    pub fn stop(&mut self) {
+        if let Some(b) = &mut self.broker {
+            b.stop();
+        }
+        if let Some(c) = &mut self.clickhouse {
+            c.stop();
+        }
+        if let Some(d) = &self.docker {
+            if let Err(e) = d.run(&["stop"]) {
+                eprintln!("warning: {e}");
+            }
+        }
+    }
+}
+
+/// Endpoints of engines that are already running (external clusters, or the local engines of
+/// a running `igloo dev`), checked to answer.
+pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesError> {
+    let c = &project.config;
+    let (url, bootstrap, replication) = match mode {
+        InfraMode::External => (
+            c.clickhouse
+                .url
+                .clone()
+                .ok_or(EnginesError::MissingSetting { key: "clickhouse.url", env: "IGLOO_CLICKHOUSE_URL" })?,
+            c.broker.bootstrap_servers.clone().ok_or(EnginesError::MissingSetting {
+                key: "broker.bootstrap_servers",
+                env: "IGLOO_BROKER_BOOTSTRAP_SERVERS",
+            })?,
+            None,
+        ),
+        InfraMode::Native | InfraMode::Docker => {
+            (format!("http://127.0.0.1:{}", c.clickhouse.http_port), format!("127.0.0.1:{}", c.broker.port), Some(1))
+        }
+    };
+    let hint = match mode {
+        InfraMode::External => "check clickhouse.url / broker.bootstrap_servers in igloo.yaml".to_string(),
+        _ => "start the engines with `igloo dev`".to_string(),
+    };
+    let mut clickhouse = ClickHouseHttp::new(url.clone());
+    if let Some(user) = &c.clickhouse.user {
+        clickhouse = clickhouse.with_user(user, c.clickhouse.password.as_deref().unwrap_or(""));
+    }
+    if !clickhouse.ping() {
+        return Err(EnginesError::ClickHouseDown { url, hint });
+    }
+    let dialect = checked_dialect(&clickhouse)?;
+    if !KafkaAdmin::connect(&bootstrap, replication)?.ping(Duration::from_secs(5)) {
+        return Err(EnginesError::BrokerDown { bootstrap, hint });
+    }
+    Ok(Endpoints { clickhouse, dialect, bootstrap, replication })
+}
+
+fn checked_dialect(client: &ClickHouseHttp) -> Result<Dialect, EnginesError> {
+    let dialect = client.dialect()?;
+    if dialect < Dialect::V18_16 {
+        return Err(EnginesError::TooOld { found: dialect, oldest: Dialect::V18_16 });
+    }
+    Ok(dialect)
+}
+
+/// `docker compose` for one project: its own compose project name and a copy of the file.
+pub struct DockerStack {
+    file: PathBuf,
+    name: String,
+    ports: [(&'static str, u16); 3],
+}
+
+impl DockerStack {
+    pub fn new(project: &Project) -> Result<DockerStack, EnginesError> {
+        let dir = igloo_dir(&project.root);
+        std::fs::create_dir_all(&dir).map_err(|source| EnginesError::Write { path: dir.clone(), source })?;
+        let file = dir.join("docker-compose.yml");
+        std::fs::write(&file, COMPOSE_FILE).map_err(|source| EnginesError::Write { path: file.clone(), source })?;
+        let c = &project.config;
+        Ok(DockerStack {
+            file,
+            name: format!("igloo-{}", project.config.name.to_lowercase()),
+            ports: [
+                ("IGLOO_CLICKHOUSE_HTTP_PORT", c.clickhouse.http_port),
+                ("IGLOO_CLICKHOUSE_TCP_PORT", c.clickhouse.tcp_port),
+                ("IGLOO_BROKER_PORT", c.broker.port),
+            ],
+        })
+    }
+
+    pub fn run(&self, args: &[&str]) -> Result<(), EnginesError> {
+        let mut cmd = Command::new("docker");
+        cmd.arg("compose").arg("-f").arg(&self.file).arg("-p").arg(&self.name).args(args);
+        for (k, v) in self.ports {
+            cmd.env(k, v.to_string());
+        }
+        let command = format!("docker compose -f {} -p {} {}", display(&self.file), self.name, args.join(" "));
+        let out = cmd.output().map_err(|e| EnginesError::Docker { command: command.clone(), output: e.to_string() })?;
+        if !out.status.success() {
+            let output = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            return Err(EnginesError::Docker { command, output });
+        }
+        Ok(())
+    }
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}

@@ -1,0 +1,178 @@
+//! Observe → plan → apply. Observation reads ClickHouse's system tables and the broker's
+//! metadata; planning is `igloo_schemas::plan`; apply runs exactly the plan's steps, in order,
+//! and records each apply in `_igloo_migrations`. Steps that need consent run only with it.
+
+use std::time::{Duration, Instant};
+
+use igloo_schemas::plan::{
+    migrations_table, plan, Observed, ObservedTable, Plan, PlanStep, Risk, MIGRATIONS_TABLE, MIGRATION_COLUMNS,
+};
+use igloo_schemas::sql::{self, InsertJsonRows};
+use igloo_schemas::Ir;
+use serde::Deserialize;
+
+use super::engines::Endpoints;
+use crate::infra::clickhouse::ClickHouseError;
+use crate::infra::kafka::KafkaAdminError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("cannot observe ClickHouse: {0}")]
+    ObserveClickHouse(ClickHouseError),
+    #[error("cannot observe the broker: {0}")]
+    ObserveBroker(KafkaAdminError),
+    #[error("step `{step}` failed: {source}")]
+    ClickHouseStep { step: String, source: ClickHouseError },
+    #[error("step `{step}` failed: {source}")]
+    BrokerStep { step: String, source: KafkaAdminError },
+    #[error("cannot record the applied plan in {MIGRATIONS_TABLE}: {0}")]
+    Record(ClickHouseError),
+}
+
+/// What to do with steps that need consent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consent {
+    /// `--allow-destructive`: apply everything.
+    Granted,
+    /// Apply safe steps only; hold back the others.
+    Withheld,
+}
+
+/// The outcome of one sync.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub applied: Vec<String>,
+    pub held_back: Vec<String>,
+    pub notes: Vec<String>,
+    pub elapsed: Duration,
+}
+
+#[derive(Deserialize)]
+struct TableRow {
+    name: String,
+    engine: String,
+    sorting_key: String,
+}
+
+#[derive(Deserialize)]
+struct ColumnRow {
+    table: String,
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+}
+
+#[derive(Deserialize)]
+struct NameRow {
+    #[allow(dead_code)]
+    name: String,
+}
+
+pub fn observe(endpoints: &Endpoints, database: &str) -> Result<Observed, MigrateError> {
+    let ch = &endpoints.clickhouse;
+    let database_exists =
+        !ch.rows::<NameRow>(&sql::database_query(database)).map_err(MigrateError::ObserveClickHouse)?.is_empty();
+    let mut observed = Observed { database_exists, ..Observed::default() };
+    if database_exists {
+        for t in ch.rows::<TableRow>(&sql::tables_query(database)).map_err(MigrateError::ObserveClickHouse)? {
+            observed
+                .tables
+                .insert(t.name, ObservedTable { engine: t.engine, sorting_key: t.sorting_key, columns: vec![] });
+        }
+        for c in ch.rows::<ColumnRow>(&sql::columns_query(database)).map_err(MigrateError::ObserveClickHouse)? {
+            if let Some(t) = observed.tables.get_mut(&c.table) {
+                t.columns.push((c.name, c.ty));
+            }
+        }
+    }
+    let admin = endpoints.admin().map_err(MigrateError::ObserveBroker)?;
+    observed.topics = admin.topics(Duration::from_secs(10)).map_err(MigrateError::ObserveBroker)?;
+    Ok(observed)
+}
+
+/// The plan that would bring the engines in line with `ir`.
+pub fn plan_for(endpoints: &Endpoints, ir: &Ir, database: &str) -> Result<Plan, MigrateError> {
+    let observed = observe(endpoints, database)?;
+    Ok(plan(ir, &observed, database, endpoints.dialect))
+}
+
+/// Applies `plan`'s steps in order, skipping those that need consent unless it is granted.
+/// `on_step` is called after each applied step. Every apply is recorded, failed ones with
+/// their error.
+pub fn apply(
+    endpoints: &Endpoints,
+    plan: &Plan,
+    consent: Consent,
+    mut on_step: impl FnMut(&PlanStep),
+) -> Result<Applied, MigrateError> {
+    let started = Instant::now();
+    let mut out = Applied { notes: plan.notes.clone(), ..Applied::default() };
+    let (run, held): (Vec<usize>, Vec<usize>) =
+        (0..plan.steps.len()).partition(|&i| plan.steps[i].risk() == Risk::Safe || consent == Consent::Granted);
+    out.held_back = held.iter().map(|&i| plan.steps[i].summary(&plan.database)).collect();
+    if run.is_empty() {
+        out.elapsed = started.elapsed();
+        return Ok(out);
+    }
+    let mut result = Ok(());
+    for &i in &run {
+        let step = &plan.steps[i];
+        if let Err(e) = apply_step(endpoints, plan, step) {
+            result = Err(e);
+            break;
+        }
+        out.applied.push(step.summary(&plan.database));
+        on_step(step);
+    }
+    let error = result.as_ref().err().map(ToString::to_string);
+    record(endpoints, plan, &run, error.as_deref())?;
+    out.elapsed = started.elapsed();
+    result.map(|_| out)
+}
+
+fn apply_step(endpoints: &Endpoints, plan: &Plan, step: &PlanStep) -> Result<(), MigrateError> {
+    if let PlanStep::CreateTopic { topic, .. } = step {
+        let admin = endpoints
+            .admin()
+            .map_err(|source| MigrateError::BrokerStep { step: step.summary(&plan.database), source })?;
+        return admin
+            .create_topic(topic)
+            .map_err(|source| MigrateError::BrokerStep { step: step.summary(&plan.database), source });
+    }
+    for statement in plan.sql(step) {
+        tracing::debug!(sql = %statement, "applying");
+        endpoints
+            .clickhouse
+            .execute(&statement)
+            .map_err(|source| MigrateError::ClickHouseStep { step: step.summary(&plan.database), source })?;
+    }
+    Ok(())
+}
+
+/// Appends one row to `_igloo_migrations` (creating the table on first use).
+fn record(endpoints: &Endpoints, plan: &Plan, steps: &[usize], error: Option<&str>) -> Result<(), MigrateError> {
+    let ch = &endpoints.clickhouse;
+    let db_exists = !ch.rows::<NameRow>(&sql::database_query(&plan.database)).map_err(MigrateError::Record)?.is_empty();
+    if !db_exists {
+        // The plan failed before creating its database: nothing to record into.
+        return Ok(());
+    }
+    ch.execute(&migrations_table(&plan.database).render(plan.dialect)).map_err(MigrateError::Record)?;
+    let json = plan.to_json().steps;
+    let applied: Vec<_> = steps.iter().map(|&i| &json[i]).collect();
+    let risk = steps.iter().map(|&i| plan.steps[i].risk()).max().unwrap_or(Risk::Safe);
+    let row = serde_json::json!({
+        MIGRATION_COLUMNS[0]: env!("CARGO_PKG_VERSION"),
+        MIGRATION_COLUMNS[1]: plan.dialect.to_string(),
+        MIGRATION_COLUMNS[2]: risk.as_str(),
+        MIGRATION_COLUMNS[3]: steps.len(),
+        MIGRATION_COLUMNS[4]: serde_json::to_string(&applied).expect("plan serializes"),
+        MIGRATION_COLUMNS[5]: error.unwrap_or(""),
+    });
+    let insert = InsertJsonRows {
+        database: plan.database.clone(),
+        table: MIGRATIONS_TABLE.into(),
+        columns: MIGRATION_COLUMNS.map(String::from).to_vec(),
+    };
+    ch.insert(&insert.render(), &row.to_string()).map_err(MigrateError::Record)
+}

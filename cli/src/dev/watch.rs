@@ -1,0 +1,276 @@
+//! The `igloo dev` loop: start the engines, bring them in line with the schema, then re-check,
+//! re-plan and apply on every save of `schema/**/*.prisma` or `igloo.yaml`. A broken schema
+//! shows its diagnostics and changes nothing. File events, Ctrl-C/SIGTERM and engine deaths
+//! arrive on one channel, so the loop is a plain `match`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use igloo_schemas::plan::Risk;
+use igloo_server::config::{ConfigError, InfraMode, Project, ProjectConfig, FILE_NAME};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+
+use super::engines::{resolve_mode, Endpoints, Engines, EnginesError};
+use super::migrate::{self, Consent, MigrateError};
+use super::state::{self, DevState};
+use crate::schema_files;
+use crate::ui;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("igloo dev is already running for this project (pid {pid}); stop it with `igloo down`")]
+    AlreadyRunning { pid: u32 },
+    #[error(transparent)]
+    Engines(#[from] EnginesError),
+    #[error("cannot watch {path}: {message}")]
+    Watch { path: PathBuf, message: String },
+    #[error("cannot install the Ctrl-C handler: {0}")]
+    Signal(String),
+    #[error("cannot write {path}: {source}")]
+    State { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    EngineDied(String),
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DevOptions {
+    /// Apply steps that need consent without asking.
+    pub allow_destructive: bool,
+    /// Overrides igloo.yaml's infra.mode.
+    pub mode: Option<InfraMode>,
+}
+
+enum Event {
+    Changed(Vec<PathBuf>),
+    Stop,
+}
+
+/// Runs until Ctrl-C, SIGTERM (`igloo down`) or an engine dies.
+pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
+    let started = Instant::now();
+    let mut project = Project::discover(start_dir)?;
+    if let Some(s) = state::running(&project.root) {
+        return Err(DevError::AlreadyRunning { pid: s.pid });
+    }
+    let mode = opts.mode.unwrap_or_else(|| resolve_mode(&project));
+    println!("igloo dev: project {} ({mode} engines)", project.config.name);
+    let (tx, rx) = channel();
+    install_stop_handler(tx.clone())?;
+    let mut engines = Engines::start(&project, mode)?;
+    write_state(&project, &engines)?;
+    let _watcher = watch(&project.root, tx)?;
+    let mut synced = fingerprint(&project.root);
+    sync(&project, &engines.endpoints, opts);
+    let ep = &engines.endpoints;
+    println!(
+        "\nReady in {:.1} s. Watching schema/ and {FILE_NAME}; Ctrl-C stops everything.",
+        started.elapsed().as_secs_f64()
+    );
+    println!("  ClickHouse {}  {} (database {})", ep.dialect, ep.clickhouse.url, project.config.database());
+    println!("  Kafka API       {}", ep.bootstrap);
+    let outcome = loop {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => break Ok(()),
+            Ok(Event::Changed(mut paths)) => {
+                // An editor's save is often several events: take the whole burst.
+                let mut stop = false;
+                while let Ok(event) = rx.recv_timeout(Duration::from_millis(30)) {
+                    match event {
+                        Event::Changed(more) => paths.extend(more),
+                        Event::Stop => stop = true,
+                    }
+                }
+                if stop {
+                    break Ok(());
+                }
+                let now = fingerprint(&project.root);
+                if now == synced {
+                    continue;
+                }
+                synced = now;
+                if paths.iter().any(|p| p.file_name().is_some_and(|n| n == FILE_NAME)) {
+                    reload_config(&mut project);
+                }
+                sync(&project, &engines.endpoints, opts);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(message) = engines.died() {
+                    break Err(DevError::EngineDied(message));
+                }
+            }
+        }
+    };
+    println!("Stopping the engines…");
+    engines.stop();
+    state::remove(&project.root);
+    println!("Stopped.");
+    outcome
+}
+
+fn install_stop_handler(tx: Sender<Event>) -> Result<(), DevError> {
+    let stopping = Arc::new(AtomicBool::new(false));
+    ctrlc::set_handler(move || {
+        if stopping.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: leave now; the engines get SIGTERM from the kernel (PDEATHSIG).
+            std::process::exit(130);
+        }
+        let _ = tx.send(Event::Stop);
+    })
+    .map_err(|e| DevError::Signal(e.to_string()))
+}
+
+fn write_state(project: &Project, engines: &Engines) -> Result<(), DevError> {
+    let ep = &engines.endpoints;
+    let s = DevState {
+        pid: std::process::id(),
+        mode: engines.mode.to_string(),
+        started_at_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        clickhouse_url: ep.clickhouse.url.clone(),
+        bootstrap_servers: ep.bootstrap.clone(),
+        engines: engines.states(),
+    };
+    state::write(&project.root, &s).map_err(|source| DevError::State { path: state::igloo_dir(&project.root), source })
+}
+
+/// Watches `schema/` (recursively) and the project root (for igloo.yaml only). Reads (inotify
+/// OPEN, which igloo's own syncs cause) are not changes and are dropped here.
+fn watch(root: &Path, tx: Sender<Event>) -> Result<RecommendedWatcher, DevError> {
+    let schema = root.join("schema");
+    let yaml = root.join(FILE_NAME);
+    let handler = move |res: notify::Result<notify::Event>| {
+        let Ok(event) = res else { return };
+        if !matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)) {
+            return;
+        }
+        let paths: Vec<PathBuf> = event
+            .paths
+            .into_iter()
+            .filter(|p| p == &yaml || (p.starts_with(&schema) && p.extension().is_some_and(|e| e == "prisma")))
+            .collect();
+        if !paths.is_empty() {
+            let _ = tx.send(Event::Changed(paths));
+        }
+    };
+    let mut watcher = notify::recommended_watcher(handler)
+        .map_err(|e| DevError::Watch { path: root.to_path_buf(), message: e.to_string() })?;
+    for (path, mode) in
+        [(root.join("schema"), RecursiveMode::Recursive), (root.to_path_buf(), RecursiveMode::NonRecursive)]
+    {
+        watcher.watch(&path, mode).map_err(|e| DevError::Watch { path: path.clone(), message: e.to_string() })?;
+    }
+    Ok(watcher)
+}
+
+/// A hash of everything a sync reads, to skip saves that changed nothing.
+fn fingerprint(root: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(root.join(FILE_NAME)).ok().hash(&mut h);
+    if let Ok(files) = schema_files::load_dir(&root.join("schema"), root) {
+        for f in files {
+            (f.path, f.text).hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// Re-reads igloo.yaml; a broken file is reported and the previous settings stay.
+fn reload_config(project: &mut Project) {
+    match ProjectConfig::load(&project.root.join(FILE_NAME), |k| std::env::var(k).ok()) {
+        Ok(config) => {
+            let engines_changed = config.infra != project.config.infra
+                || config.broker != project.config.broker
+                || (config.clickhouse.http_port, config.clickhouse.tcp_port, &config.clickhouse.url)
+                    != (
+                        project.config.clickhouse.http_port,
+                        project.config.clickhouse.tcp_port,
+                        &project.config.clickhouse.url,
+                    );
+            if engines_changed {
+                println!("! {FILE_NAME}: engine settings changed; restart igloo dev to use them");
+            }
+            project.config = config;
+        }
+        Err(e) => println!("✗ {e}\n  (keeping the previous settings)"),
+    }
+}
+
+/// Check → plan → apply, printing one line per step.
+fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) {
+    let files = match schema_files::load_dir(&project.schema_dir(), &project.root) {
+        Ok(f) => f,
+        Err(e) => return println!("✗ {e}; nothing applied"),
+    };
+    let (ir, diags) = igloo_schemas::check_for(&files, endpoints.dialect);
+    if diags.has_errors() {
+        println!("{}", diags.render(&files));
+        println!("✗ the schema has errors; nothing applied, the running system is unchanged");
+        return;
+    }
+    if !diags.is_empty() {
+        println!("{}", diags.render(&files));
+    }
+    let database = project.config.database();
+    let plan = match migrate::plan_for(endpoints, &ir, &database) {
+        Ok(p) => p,
+        Err(e) => return println!("✗ {e}"),
+    };
+    if plan.is_empty() && plan.notes.is_empty() {
+        return println!("✓ up to date ({} models)", ir.models.len());
+    }
+    let consent = consent_for(&plan, opts);
+    match migrate::apply(endpoints, &plan, consent, |step| println!("  {}", step.summary(&plan.database))) {
+        Ok(applied) => report(&applied),
+        Err(e) => print_failure(&e),
+    }
+}
+
+fn consent_for(plan: &igloo_schemas::plan::Plan, opts: DevOptions) -> Consent {
+    if opts.allow_destructive || plan.risk() == Risk::Safe {
+        return Consent::Granted;
+    }
+    if !ui::interactive() {
+        return Consent::Withheld;
+    }
+    println!("This change needs your consent:");
+    for s in plan.steps.iter().filter(|s| s.risk() != Risk::Safe) {
+        println!("  {}", s.summary(&plan.database));
+    }
+    let yes = dialoguer::Confirm::new().with_prompt("Apply these steps?").default(false).interact().unwrap_or(false);
+    if yes {
+        Consent::Granted
+    } else {
+        Consent::Withheld
+    }
+}
+
+fn report(applied: &migrate::Applied) {
+    for h in &applied.held_back {
+        println!("  held back: {h}");
+    }
+    for n in &applied.notes {
+        println!("  note: {n}");
+    }
+    if !applied.applied.is_empty() {
+        println!(
+            "✓ applied {} in {} ms",
+            crate::commands::plural(applied.applied.len(), "step"),
+            applied.elapsed.as_millis()
+        );
+    }
+    if !applied.held_back.is_empty() {
+        println!(
+            "! {} not applied: run `igloo dev --allow-destructive`, or answer yes on a terminal",
+            crate::commands::plural(applied.held_back.len(), "step")
+        );
+    }
+}
+
+fn print_failure(e: &MigrateError) {
+    println!("✗ {e}\n  (steps before it were applied; fix the schema or the engine and save again)");
+}

@@ -1,0 +1,27 @@
+//! Terminal output helpers: spinners for long steps (drawn only on a terminal; plain lines
+//! otherwise, so logs and CI read well) and consent prompts with a non-interactive path.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Whether prompts may be shown: stdin and stderr are terminals.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// A spinner on stderr with `message`; hidden when stderr is not a terminal.
+pub fn spinner(message: impl Into<String>) -> ProgressBar {
+    let pb = if std::io::stderr().is_terminal() { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
+    pb.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+    pb.set_message(message.into());
+    pb.enable_steady_tick(Duration::from_millis(100));
+    pb
+}
+
+/// Clears the spinner and prints `line` to stdout.
+pub fn finish(pb: ProgressBar, line: impl AsRef<str>) {
+    pb.finish_and_clear();
+    println!("{}", line.as_ref());
+}

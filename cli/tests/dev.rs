@@ -1,0 +1,320 @@
+//! `igloo dev` with real engines (ClickHouse 18.16 and tansu), started through igloo's own
+//! code: tables and topics appear, saves apply, destructive edits wait for consent, data
+//! survives a restart, and Ctrl-C / `igloo down` leave no engine process behind.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+use igloo_cli::infra::clickhouse::{free_port, ClickHouseHttp};
+use igloo_cli::infra::kafka::KafkaAdmin;
+
+struct Dev {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+struct Ports {
+    http: u16,
+    tcp: u16,
+    broker: u16,
+}
+
+impl Ports {
+    fn free() -> Ports {
+        Ports { http: free_port().unwrap(), tcp: free_port().unwrap(), broker: free_port().unwrap() }
+    }
+
+    fn apply(&self, cmd: &mut Command) {
+        cmd.env("IGLOO_CLICKHOUSE_HTTP_PORT", self.http.to_string())
+            .env("IGLOO_CLICKHOUSE_TCP_PORT", self.tcp.to_string())
+            .env("IGLOO_BROKER_PORT", self.broker.to_string())
+            .env("IGLOO_INFRA_MODE", "native")
+            .env_remove("IGLOO_CLICKHOUSE_TARGET");
+    }
+}
+
+fn igloo(dir: &Path, ports: &Ports) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("igloo"));
+    cmd.current_dir(dir);
+    ports.apply(&mut cmd);
+    cmd
+}
+
+impl Dev {
+    fn start(dir: &Path, ports: &Ports, args: &[&str]) -> Dev {
+        let mut child =
+            igloo(dir, ports).arg("dev").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let (tx, lines) = channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Dev { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits for an output line containing `text`; panics with the output so far on timeout.
+    fn expect(&mut self, text: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                self.seen.push(line.clone());
+                if line.contains(text) {
+                    return line;
+                }
+            }
+        }
+        panic!("no line containing {text:?} within {timeout:?}; output:\n{}", self.seen.join("\n"));
+    }
+
+    fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < timeout, "igloo dev did not exit; output:\n{}", self.seen.join("\n"));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    unsafe { libc::kill(pid as i32, 0) == 0 }
+}
+
+fn engine_pids(root: &Path) -> Vec<u32> {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join(".igloo/dev.json")).unwrap()).unwrap();
+    state["engines"].as_array().unwrap().iter().filter_map(|e| e["pid"].as_u64()).map(|p| p as u32).collect()
+}
+
+fn wait_gone(pids: &[u32]) {
+    let start = Instant::now();
+    while pids.iter().any(|p| alive(*p)) {
+        assert!(start.elapsed() < Duration::from_secs(20), "engine processes left behind: {pids:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn project(tmp: &Path) -> PathBuf {
+    let status = Command::new(assert_cmd::cargo::cargo_bin("igloo"))
+        .current_dir(tmp)
+        .args(["init", "devapp", "--template", "timeseries", "--yes"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tmp.join("devapp")
+}
+
+fn columns(ch: &ClickHouseHttp, table: &str) -> String {
+    ch.execute(&format!("SELECT groupArray(name) FROM system.columns WHERE database = 'devapp' AND table = '{table}'"))
+        .unwrap()
+}
+
+const START: Duration = Duration::from_secs(60);
+const APPLY: Duration = Duration::from_secs(15);
+
+#[test]
+fn dev_creates_applies_holds_back_restarts_and_stops_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let ch = ClickHouseHttp::new(format!("http://127.0.0.1:{}", ports.http));
+    let schema = root.join("schema/measurement.prisma");
+
+    let mut dev = Dev::start(&root, &ports, &[]);
+    dev.expect("+ table devapp.Measurement", START);
+    dev.expect("Ready in", START);
+    assert_eq!(ch.execute("EXISTS TABLE devapp.Measurement").unwrap().trim(), "1");
+    let admin = KafkaAdmin::connect(&format!("127.0.0.1:{}", ports.broker), Some(1)).unwrap();
+    assert_eq!(admin.topics(Duration::from_secs(10)).unwrap().get("Measurement"), Some(&4));
+    assert_eq!(ch.execute("SELECT count() FROM devapp._igloo_migrations").unwrap().trim(), "1");
+
+    // Additive edits apply on save.
+    let original = std::fs::read_to_string(&schema).unwrap();
+    std::fs::write(
+        &schema,
+        original.replace("  values Float[]\n", "  values Float[]\n  unit   String @default(\"m\")\n"),
+    )
+    .unwrap();
+    dev.expect("+ column Measurement.unit", APPLY);
+    assert!(columns(&ch, "Measurement").contains("'unit'"));
+    std::fs::write(root.join("schema/alert.prisma"), "model Alert {\n  tag   String @id\n  level Int\n}\n").unwrap();
+    dev.expect("+ table devapp.Alert", APPLY);
+    assert_eq!(ch.execute("EXISTS TABLE devapp.Alert").unwrap().trim(), "1");
+    assert!(admin.topics(Duration::from_secs(10)).unwrap().contains_key("Alert"));
+
+    // A destructive edit is shown and held back without consent.
+    std::fs::write(&schema, &original).unwrap();
+    dev.expect("held back: - column Measurement.unit", APPLY);
+    assert!(columns(&ch, "Measurement").contains("'unit'"), "column must survive without consent");
+
+    // A broken file changes nothing.
+    std::fs::write(root.join("schema/bad.prisma"), "model Bad {\n  id Strng @id\n}\n").unwrap();
+    dev.expect("nothing applied, the running system is unchanged", APPLY);
+    std::fs::remove_file(root.join("schema/bad.prisma")).unwrap();
+
+    ch.execute("INSERT INTO devapp.Measurement (time, tag, values, unit) VALUES (1, 'a', [1.5], 'm')").unwrap();
+    let ps = igloo(&root, &ports).arg("ps").output().unwrap();
+    assert!(String::from_utf8_lossy(&ps.stdout).contains("running"), "{}", String::from_utf8_lossy(&ps.stdout));
+
+    // Ctrl-C stops igloo dev and every engine it started.
+    let pids = engine_pids(&root);
+    assert_eq!(pids.len(), 2);
+    dev.signal(libc::SIGINT);
+    assert!(dev.wait_exit(Duration::from_secs(30)).success());
+    wait_gone(&pids);
+    assert!(!root.join(".igloo/dev.json").exists());
+
+    // Restart: the data is still there; consent applies the held-back drop.
+    let mut dev = Dev::start(&root, &ports, &["--allow-destructive"]);
+    dev.expect("- column Measurement.unit", START);
+    dev.expect("Ready in", START);
+    assert_eq!(ch.execute("SELECT count() FROM devapp.Measurement").unwrap().trim(), "1");
+    assert!(!columns(&ch, "Measurement").contains("'unit'"));
+
+    // `igloo down` from another process stops it the same way.
+    let pids = engine_pids(&root);
+    let down = igloo(&root, &ports).arg("down").output().unwrap();
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(dev.wait_exit(Duration::from_secs(30)).success());
+    wait_gone(&pids);
+
+    // `igloo clean` asks (refuses without a terminal) unless --yes.
+    let clean = igloo(&root, &ports).arg("clean").output().unwrap();
+    assert!(!clean.status.success() && String::from_utf8_lossy(&clean.stderr).contains("--yes"));
+    assert!(igloo(&root, &ports).args(["clean", "--yes"]).status().unwrap().success());
+    assert!(!root.join(".igloo").exists());
+}
+
+#[test]
+fn dev_errors_say_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+
+    // A busy port names itself and the setting that moves it.
+    let _busy = std::net::TcpListener::bind(("127.0.0.1", ports.http)).unwrap();
+    let out = igloo(&root, &ports).arg("dev").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("port {} (ClickHouse HTTP) is already in use", ports.http))
+            && err.contains("clickhouse.http_port"),
+        "{err}"
+    );
+    drop(_busy);
+
+    // A missing broker binary names the install command.
+    let out = igloo(&root, &ports).arg("dev").env("IGLOO_BROKER_ENGINE", "redpanda").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("broker.engine is `redpanda` but `redpanda` is not on PATH"),
+        "{err}"
+    );
+    wait_gone(&[]);
+
+    // External mode without its settings.
+    let out = igloo(&root, &ports).arg("dev").env("IGLOO_INFRA_MODE", "external").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("infra.mode is external but clickhouse.url is not set") && err.contains("IGLOO_CLICKHOUSE_URL"),
+        "{err}"
+    );
+
+    // `igloo plan` against engines that are not running.
+    let out = igloo(&root, &ports).arg("plan").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("does not answer /ping") && err.contains("igloo dev"), "{err}");
+}
+
+#[test]
+fn plan_observes_running_engines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut dev = Dev::start(&root, &ports, &[]);
+    dev.expect("Ready in", START);
+    let out = igloo(&root, &ports).arg("plan").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("Nothing to change."), "{stdout}");
+    // The same engines seen for another database: the topic exists, the database and table
+    // do not. Planning applies nothing.
+    let out = igloo(&root, &ports).args(["plan", "--json"]).env("IGLOO_CLICKHOUSE_DATABASE", "other").output().unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = plan["steps"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["create_database", "create_table"]);
+    let ch = ClickHouseHttp::new(format!("http://127.0.0.1:{}", ports.http));
+    assert_eq!(ch.execute("SELECT count() FROM system.databases WHERE name = 'other'").unwrap().trim(), "0");
+    dev.signal(libc::SIGTERM);
+    assert!(dev.wait_exit(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn sorting_key_change_rebuilds_the_table_and_keeps_every_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let ch = ClickHouseHttp::new(format!("http://127.0.0.1:{}", ports.http));
+    let mut dev = Dev::start(&root, &ports, &["--allow-destructive"]);
+    dev.expect("Ready in", START);
+    ch.execute("INSERT INTO devapp.Measurement (time, tag, values) SELECT number, toString(number % 7), [toFloat64(number)] FROM system.numbers LIMIT 1000").unwrap();
+    let schema = root.join("schema/measurement.prisma");
+    let text = std::fs::read_to_string(&schema).unwrap();
+    std::fs::write(&schema, text.replace("@@id([tag, time])", "@@id([time, tag])")).unwrap();
+    dev.expect("rebuild for sorting key", APPLY);
+    dev.expect("✓ applied", APPLY);
+    let key =
+        ch.execute("SELECT sorting_key FROM system.tables WHERE database = 'devapp' AND name = 'Measurement'").unwrap();
+    assert_eq!(key.trim(), "time, tag");
+    assert_eq!(ch.execute("SELECT count(), sum(time) FROM devapp.Measurement").unwrap().trim(), "1000\t499500");
+    assert_eq!(ch.execute("SELECT count() FROM devapp._igloo_old_Measurement_1").unwrap().trim(), "1000");
+    dev.signal(libc::SIGINT);
+    assert!(dev.wait_exit(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn docker_compose_file_is_complete() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker/docker-compose.yml")).unwrap();
+    let compose: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    for (service, port_var) in [("redpanda", "IGLOO_BROKER_PORT"), ("clickhouse", "IGLOO_CLICKHOUSE_HTTP_PORT")] {
+        let s = &compose["services"][service];
+        let image = s["image"].as_str().unwrap();
+        let tag = image.rsplit(':').next().unwrap();
+        assert!(
+            image.contains(':') && tag != "latest" && tag.chars().any(|c| c.is_ascii_digit()),
+            "{service}: image {image} must be pinned"
+        );
+        assert!(s["healthcheck"]["test"].is_array(), "{service}: healthcheck");
+        assert!(s["volumes"][0].as_str().unwrap().contains("-data:"), "{service}: named volume");
+        let port = s["ports"][0].as_str().unwrap();
+        assert!(
+            port.starts_with("127.0.0.1:") && port.contains(port_var),
+            "{service}: loopback port from {port_var}: {port}"
+        );
+    }
+    assert!(compose["volumes"]["redpanda-data"].is_null() && compose["volumes"].as_object().unwrap().len() == 2);
+}
