@@ -179,7 +179,16 @@ fn clear_errors_outside_projects_and_for_bad_config() {
     igloo(tmp.path()).arg("check").assert().failure().stderr(contains("no igloo.yaml")).stderr(contains("igloo init"));
     init(tmp.path(), "p", "ts");
     let project = tmp.path().join("p");
-    igloo(&project).arg("plan").assert().failure().stderr(contains("--offline"));
+    let port = igloo_cli::infra::clickhouse::free_port().unwrap().to_string();
+    igloo(&project)
+        .arg("plan")
+        .env("IGLOO_CLICKHOUSE_HTTP_PORT", &port)
+        .env("IGLOO_INFRA_MODE", "native")
+        .assert()
+        .failure()
+        .stderr(contains("cannot plan against the running engines"))
+        .stderr(contains("--offline"))
+        .stderr(contains(format!("http://127.0.0.1:{port} does not answer /ping")));
     std::fs::write(project.join("igloo.yaml"), "name: p\nclickhose:\n  target: current\n").unwrap();
     igloo(&project).arg("check").assert().failure().stderr(contains("igloo.yaml")).stderr(contains("clickhose"));
     std::fs::write(project.join("igloo.yaml"), "name: p\n").unwrap();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use igloo_schemas::plan::{plan, Observed, PlanStep};
 use igloo_schemas::Dialect;
 
@@ -42,13 +42,16 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     if !args.offline && args.target.is_some() {
         bail!("--target needs --offline; against running engines igloo renders for the server's own version");
     }
-    let endpoints = if args.offline {
-        None
-    } else {
-        let project = igloo_server::config::Project::discover(cwd)?;
-        let mode = resolve_mode(&project);
-        Some(connect(&project, mode)?)
-    };
+    let endpoints =
+        if args.offline {
+            None
+        } else {
+            let project = igloo_server::config::Project::discover(cwd)?;
+            let mode = resolve_mode(&project);
+            Some(connect(&project, mode).context(
+                "cannot plan against the running engines; `igloo plan --offline` plans for an empty cluster",
+            )?)
+        };
     let target = args.target.or(endpoints.as_ref().map(|e| e.dialect));
     let (project, checked) = super::load_and_check(cwd, &args.paths, target)?;
     if checked.diags.has_errors() {

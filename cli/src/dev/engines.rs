@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use igloo_schemas::Dialect;
@@ -42,19 +43,25 @@ pub enum EnginesError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
-/// How igloo reaches the engines.
-#[derive(Clone, Debug)]
+/// How igloo reaches the engines. One Kafka admin client lives as long as the endpoints:
+/// creating one costs a connection and a metadata round trip.
+#[derive(Clone)]
 pub struct Endpoints {
     pub clickhouse: ClickHouseHttp,
     pub dialect: Dialect,
     pub bootstrap: String,
-    /// Replication factor for new topics (`None`: the cluster's default).
-    pub replication: Option<i32>,
+    pub admin: Arc<KafkaAdmin>,
 }
 
 impl Endpoints {
-    pub fn admin(&self) -> Result<KafkaAdmin, KafkaAdminError> {
-        KafkaAdmin::connect(&self.bootstrap, self.replication)
+    fn new(
+        clickhouse: ClickHouseHttp,
+        dialect: Dialect,
+        bootstrap: String,
+        replication: Option<i32>,
+    ) -> Result<Endpoints, EnginesError> {
+        let admin = Arc::new(KafkaAdmin::connect(&bootstrap, replication)?);
+        Ok(Endpoints { clickhouse, dialect, bootstrap, admin })
     }
 }
 
@@ -137,12 +144,7 @@ impl Engines {
                 started.elapsed().as_secs_f64()
             ),
         );
-        let endpoints = Endpoints {
-            clickhouse: clickhouse.client.clone(),
-            dialect,
-            bootstrap: broker.bootstrap.clone(),
-            replication: Some(1),
-        };
+        let endpoints = Endpoints::new(clickhouse.client.clone(), dialect, broker.bootstrap.clone(), Some(1))?;
         Ok(Engines {
             mode: InfraMode::Native,
             endpoints,
@@ -268,10 +270,11 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
         return Err(EnginesError::ClickHouseDown { url, hint });
     }
     let dialect = checked_dialect(&clickhouse)?;
-    if !KafkaAdmin::connect(&bootstrap, replication)?.ping(Duration::from_secs(5)) {
+    let endpoints = Endpoints::new(clickhouse, dialect, bootstrap.clone(), replication)?;
+    if !endpoints.admin.ping(Duration::from_secs(5)) {
         return Err(EnginesError::BrokerDown { bootstrap, hint });
     }
-    Ok(Endpoints { clickhouse, dialect, bootstrap, replication })
+    Ok(endpoints)
 }
 
 fn checked_dialect(client: &ClickHouseHttp) -> Result<Dialect, EnginesError> {

@@ -69,6 +69,7 @@ struct NameRow {
 }
 
 pub fn observe(endpoints: &Endpoints, database: &str) -> Result<Observed, MigrateError> {
+    let started = Instant::now();
     let ch = &endpoints.clickhouse;
     let database_exists =
         !ch.rows::<NameRow>(&sql::database_query(database)).map_err(MigrateError::ObserveClickHouse)?.is_empty();
@@ -85,8 +86,9 @@ pub fn observe(endpoints: &Endpoints, database: &str) -> Result<Observed, Migrat
             }
         }
     }
-    let admin = endpoints.admin().map_err(MigrateError::ObserveBroker)?;
-    observed.topics = admin.topics(Duration::from_secs(10)).map_err(MigrateError::ObserveBroker)?;
+    let clickhouse_ms = started.elapsed().as_millis();
+    observed.topics = endpoints.admin.topics(Duration::from_secs(10)).map_err(MigrateError::ObserveBroker)?;
+    tracing::debug!(clickhouse_ms, total_ms = started.elapsed().as_millis(), "observed");
     Ok(observed)
 }
 
@@ -132,10 +134,8 @@ pub fn apply(
 
 fn apply_step(endpoints: &Endpoints, plan: &Plan, step: &PlanStep) -> Result<(), MigrateError> {
     if let PlanStep::CreateTopic { topic, .. } = step {
-        let admin = endpoints
-            .admin()
-            .map_err(|source| MigrateError::BrokerStep { step: step.summary(&plan.database), source })?;
-        return admin
+        return endpoints
+            .admin
             .create_topic(topic)
             .map_err(|source| MigrateError::BrokerStep { step: step.summary(&plan.database), source });
     }

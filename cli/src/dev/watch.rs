@@ -79,7 +79,7 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
             Ok(Event::Changed(mut paths)) => {
                 // An editor's save is often several events: take the whole burst.
                 let mut stop = false;
-                while let Ok(event) = rx.recv_timeout(Duration::from_millis(30)) {
+                while let Ok(event) = rx.recv_timeout(Duration::from_millis(15)) {
                     match event {
                         Event::Changed(more) => paths.extend(more),
                         Event::Stop => stop = true,

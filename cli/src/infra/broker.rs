@@ -108,11 +108,28 @@ impl NativeBroker {
         }
         let mut process = EngineProcess::spawn(kind.name(), cmd, &config.dir.join("log/broker.log"))?;
         let bootstrap = format!("127.0.0.1:{}", config.port);
-        let admin = KafkaAdmin::connect(&bootstrap, Some(1))?;
+        // The client is created only once the port accepts connections: one created earlier
+        // would sit in librdkafka's reconnect backoff and see the broker late.
+        let mut admin: Option<KafkaAdmin> = None;
+        let mut admin_error = None;
         process.wait_ready(timeout, &format!("Kafka metadata request to {bootstrap}"), || {
-            // Only ask for metadata once something listens on the port.
-            port_busy(config.port) && admin.ping(Duration::from_millis(500))
+            if !port_busy(config.port) {
+                return false;
+            }
+            if admin.is_none() {
+                match KafkaAdmin::connect(&bootstrap, Some(1)) {
+                    Ok(a) => admin = Some(a),
+                    Err(e) => {
+                        admin_error = Some(e);
+                        return true;
+                    }
+                }
+            }
+            admin.as_ref().is_some_and(|a| a.ping(Duration::from_millis(500)))
         })?;
+        if let Some(e) = admin_error {
+            return Err(e.into());
+        }
         Ok(NativeBroker { process, kind, bootstrap })
     }
 
