@@ -46,8 +46,12 @@ fn igloo(dir: &Path, ports: &Ports) -> Command {
 
 impl Dev {
     fn start(dir: &Path, ports: &Ports, args: &[&str]) -> Dev {
-        let mut child =
-            igloo(dir, ports).arg("dev").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        Dev::attach(
+            igloo(dir, ports).arg("dev").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(),
+        )
+    }
+
+    fn attach(mut child: Child) -> Dev {
         let (tx, lines) = channel();
         for stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
@@ -202,6 +206,11 @@ fn dev_creates_applies_holds_back_restarts_and_stops_cleanly() {
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
     wait_gone(&pids);
 
+    // Logs stay readable after the engines stopped.
+    let logs = igloo(&root, &ports).args(["logs", "clickhouse", "-n", "3"]).output().unwrap();
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(logs.status.success() && text.contains("==> clickhouse:") && text.lines().count() >= 2, "{text}");
+
     // `igloo clean` asks (refuses without a terminal) unless --yes.
     let clean = igloo(&root, &ports).arg("clean").output().unwrap();
     assert!(!clean.status.success() && String::from_utf8_lossy(&clean.stderr).contains("--yes"));
@@ -293,6 +302,68 @@ fn sorting_key_change_rebuilds_the_table_and_keeps_every_row() {
     assert_eq!(ch.execute("SELECT count() FROM devapp._igloo_old_Measurement_1").unwrap().trim(), "1000");
     dev.signal(libc::SIGINT);
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn external_mode_uses_existing_engines_and_leaves_them_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = project(tmp.path());
+    let ports = Ports::free();
+    let mut engines = Dev::start(&host, &ports, &[]);
+    engines.expect("Ready in", START);
+
+    // A second project that reaches the first one's engines as external clusters.
+    std::fs::create_dir(tmp.path().join("other")).unwrap();
+    let status = Command::new(assert_cmd::cargo::cargo_bin("igloo"))
+        .current_dir(tmp.path().join("other"))
+        .args(["init", "client", "--template", "python", "--yes"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let client = tmp.path().join("other/client");
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("igloo"));
+    cmd.current_dir(&client)
+        .args(["dev"])
+        .env("IGLOO_INFRA_MODE", "external")
+        .env("IGLOO_CLICKHOUSE_URL", format!("http://127.0.0.1:{}", ports.http))
+        .env("IGLOO_BROKER_BOOTSTRAP_SERVERS", format!("127.0.0.1:{}", ports.broker))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let mut external = Dev::attach(child);
+    external.expect("+ table client.SensorReading", START);
+    external.expect("Ready in", START);
+    assert!(!client.join(".igloo/clickhouse").exists(), "external mode starts no engine");
+    let ch = ClickHouseHttp::new(format!("http://127.0.0.1:{}", ports.http));
+    assert_eq!(ch.execute("EXISTS TABLE client.SensorReading").unwrap().trim(), "1");
+    external.signal(libc::SIGINT);
+    assert!(external.wait_exit(Duration::from_secs(30)).success());
+    // The engines belong to the first project and keep running.
+    assert!(ch.ping());
+    for pid in engine_pids(&host) {
+        assert!(alive(pid));
+    }
+    engines.signal(libc::SIGINT);
+    assert!(engines.wait_exit(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn an_engine_that_dies_is_reported_and_everything_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut dev = Dev::start(&root, &ports, &[]);
+    dev.expect("Ready in", START);
+    let pids = engine_pids(&root);
+    unsafe { libc::kill(pids[1] as i32, libc::SIGKILL) };
+    let line = dev.expect("tansu exited", Duration::from_secs(10));
+    assert!(line.contains("last lines of") && line.contains("broker.log"), "{line}");
+    dev.expect("ready in", Duration::from_secs(5)); // the log's tail is shown
+    dev.expect("igloo dev stopped the others", Duration::from_secs(20));
+    let status = dev.wait_exit(Duration::from_secs(30));
+    assert!(!status.success(), "an engine death is a failure");
+    wait_gone(&pids);
 }
 
 #[test]

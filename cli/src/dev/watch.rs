@@ -33,8 +33,8 @@ pub enum DevError {
     Signal(String),
     #[error("cannot write {path}: {source}")]
     State { path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    EngineDied(String),
+    #[error("an engine exited on its own (see above, or `igloo logs`); igloo dev stopped the others")]
+    EngineDied,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -100,7 +100,8 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
             }
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(message) = engines.died() {
-                    break Err(DevError::EngineDied(message));
+                    println!("✗ {message}");
+                    break Err(DevError::EngineDied);
                 }
             }
         }

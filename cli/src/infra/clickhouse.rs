@@ -119,6 +119,7 @@ fn write_config(c: &NativeConfig) -> Result<PathBuf, ClickHouseError> {
     <max_concurrent_queries>100</max_concurrent_queries>
     <!-- Stop within a second of SIGTERM instead of waiting 5 s for idle keep-alive clients. -->
     <shutdown_wait_unfinished>1</shutdown_wait_unfinished>
+    <keep_alive_timeout>1</keep_alive_timeout>
 </yandex>
 "#,
         http = c.http_port,
@@ -161,8 +162,13 @@ pub struct ClickHouseHttp {
 
 impl ClickHouseHttp {
     pub fn new(url: impl Into<String>) -> ClickHouseHttp {
-        let agent =
-            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).timeout(Duration::from_secs(120)).build();
+        // No idle connections are kept: this client sends a handful of control queries, and
+        // ClickHouse 18.16 waits for open keep-alive connections before it shuts down.
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(2))
+            .timeout(Duration::from_secs(120))
+            .max_idle_connections(0)
+            .build();
         ClickHouseHttp { url: url.into().trim_end_matches('/').to_string(), user: None, agent }
     }
 
