@@ -63,8 +63,11 @@ class Dev:
             return len(self.lines)
 
     def stop(self):
+        """Ctrl-C; seconds until igloo dev and its engines have exited."""
+        t0 = time.monotonic()
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(timeout=60)
+        return time.monotonic() - t0
 
 
 def http(url, body=None):
@@ -91,7 +94,8 @@ def pct(xs, p):
 
 
 def baseline_engines(project, env):
-    """Start the engines directly with igloo's configs; seconds until both answer."""
+    """Start the engines directly with igloo's configs: (seconds until both answer, seconds
+    from SIGTERM until both exited)."""
     d = os.path.join(project, ".igloo")
     ch_bin = shutil.which("clickhouse-server") or "/usr/sbin/clickhouse-server"
     tansu = shutil.which("tansu") or os.path.expanduser("~/.cargo/bin/tansu")
@@ -104,11 +108,14 @@ def baseline_engines(project, env):
     try:
         wait_until(lambda: http(f"http://127.0.0.1:{http_port}/ping").startswith("Ok"))
         wait_until(lambda: socket.create_connection(("127.0.0.1", int(broker_port)), timeout=1).close() is None)
-        return time.monotonic() - t0
+        started = time.monotonic() - t0
     finally:
+        t1 = time.monotonic()
         for p in (br, ch):
             p.terminate()
+        for p in (br, ch):
             p.wait(timeout=30)
+    return started, time.monotonic() - t1
 
 
 def main():
@@ -125,18 +132,20 @@ def main():
                IGLOO_CLICKHOUSE_TCP_PORT=str(free_port()), IGLOO_BROKER_PORT=str(free_port()))
     ch_url = f"http://127.0.0.1:{env['IGLOO_CLICKHOUSE_HTTP_PORT']}/"
 
-    cold, warm, base = [], [], []
+    cold, warm, base, stops, base_stops = [], [], [], [], []
     for _ in range(a.runs):
         shutil.rmtree(os.path.join(project, ".igloo"), ignore_errors=True)
         t0 = time.monotonic()
         dev = Dev(a.igloo, project, env)
         cold.append(dev.wait_for(r"^Ready in") - t0)
-        dev.stop()
+        stops.append(dev.stop())
         t0 = time.monotonic()
         dev = Dev(a.igloo, project, env)
         warm.append(dev.wait_for(r"^Ready in") - t0)
-        dev.stop()
-        base.append(baseline_engines(project, env))
+        stops.append(dev.stop())
+        started, stopped = baseline_engines(project, env)
+        base.append(started)
+        base_stops.append(stopped)
 
     dev = Dev(a.igloo, project, env)
     dev.wait_for(r"^Ready in")
@@ -164,6 +173,7 @@ def main():
         (f"warm `igloo dev` → ready ({a.runs} runs)", warm, base, "engines alone to healthy"),
         (f"save → applied, add column ({a.saves} saves)", saves, ddl, "the ALTER alone over HTTP"),
     ]
+    rows.append((f"Ctrl-C → igloo dev and engines exited ({len(stops)} runs)", stops, base_stops, "SIGTERM to both engines alone → exited"))
     for name, xs, b, bname in rows:
         print(f"| {name} | {ms(pct(xs, 50))} | {ms(pct(xs, 99))} | {ms(max(xs))} | {ms(statistics.median(b))} ({bname}) | {pct(xs, 50) / statistics.median(b):.1f}× |")
 

@@ -188,8 +188,11 @@ fn dev_creates_applies_holds_back_restarts_and_stops_cleanly() {
     let pids = engine_pids(&root);
     assert_eq!(pids.len(), 2);
     dev.signal(libc::SIGINT);
+    let stopping = Instant::now();
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
     wait_gone(&pids);
+    // Both engines stop on SIGTERM; the 10 s SIGKILL fallback must not be what ended them.
+    assert!(stopping.elapsed() < Duration::from_secs(6), "stopping took {:?}", stopping.elapsed());
     assert!(!root.join(".igloo/dev.json").exists());
 
     // Restart: the data is still there; consent applies the held-back drop.

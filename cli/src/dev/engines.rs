@@ -222,15 +222,18 @@ impl Engines {
         out
     }
 
-    /// Stops what this process started: the broker first, then ClickHouse.
-    pub fn stop(&mut self) {
-        if let Some(b) = &mut self.broker {
+    /// Stops what this process started: the broker first, then ClickHouse. The clients go
+    /// first: both engines wait for open client connections before they exit.
+    pub fn stop(self) {
+        let Engines { endpoints, clickhouse, broker, docker, .. } = self;
+        drop(endpoints);
+        if let Some(mut b) = broker {
             b.stop();
         }
-        if let Some(c) = &mut self.clickhouse {
+        if let Some(mut c) = clickhouse {
             c.stop();
         }
-        if let Some(d) = &self.docker {
+        if let Some(d) = docker {
             if let Err(e) = d.run(&["stop"]) {
                 eprintln!("warning: {e}");
             }
