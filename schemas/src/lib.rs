@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod diagnostics;
 pub mod dialect;
+pub mod internal;
 pub mod ir;
 mod lexer;
 mod parser;

@@ -23,41 +23,7 @@ use crate::sql::{
     AlterAction, AlterTable, ColumnDef, CopyRows, CreateDatabase, CreateTable, DropTable, RenameTables, Statement,
 };
 
-/// Tables and topics whose names start with this belong to igloo itself.
-pub const INTERNAL_PREFIX: &str = "_igloo";
-
-/// Where applied plans are recorded, one row per apply.
-pub const MIGRATIONS_TABLE: &str = "_igloo_migrations";
-
-/// The columns of [`MIGRATIONS_TABLE`] that apply writes (`applied_at` is filled by default).
-pub const MIGRATION_COLUMNS: [&str; 6] = ["igloo_version", "clickhouse", "risk", "steps", "plan", "error"];
-
-/// `_igloo_migrations`: when, which version, what was applied (the plan as JSON) and any error.
-pub fn migrations_table(database: &str) -> CreateTable {
-    use crate::sql::{ChType, TableEngine, ValueExpr};
-    let col = |name: &str, ty: ChType| ColumnDef { name: name.into(), ty, default: None, comment: None };
-    let mut applied_at = col("applied_at", ChType::DateTime);
-    applied_at.default = Some(ValueExpr::Call("now", vec![]));
-    CreateTable {
-        database: database.to_string(),
-        name: MIGRATIONS_TABLE.into(),
-        columns: vec![
-            applied_at,
-            col("igloo_version", ChType::String),
-            col("clickhouse", ChType::String),
-            col("risk", ChType::String),
-            col("steps", ChType::UInt32),
-            col("plan", ChType::String),
-            col("error", ChType::String),
-        ],
-        engine: TableEngine::MergeTree,
-        partition_by: None,
-        order_by: vec!["applied_at".into()],
-        primary_key: vec![],
-        ttl: None,
-        comment: Some("Plans applied by igloo, one row per apply.".into()),
-    }
-}
+pub use crate::internal::INTERNAL_PREFIX;
 
 /// What exists on the engines. `Observed::default()` is an empty cluster (offline planning).
 #[derive(Clone, Debug, Default)]
@@ -288,7 +254,8 @@ impl PlanStep {
                 )
             }
             PlanStep::CreateTable { table, .. } => {
-                format!("+ table {database}.{} ({} columns)", table.name, table.columns.len())
+                let user_columns = table.columns.iter().filter(|c| !c.name.starts_with(INTERNAL_PREFIX)).count();
+                format!("+ table {database}.{} ({user_columns} columns)", table.name)
             }
             PlanStep::AddColumn { table, column, .. } => format!("+ column {table}.{}", column.name),
             PlanStep::DropColumn { table, column, .. } => {

@@ -3,3 +3,4 @@
 //! will live here too.
 
 pub mod config;
+pub mod validate;

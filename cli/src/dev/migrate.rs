@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use igloo_schemas::plan::{
-    migrations_table, plan, Observed, ObservedTable, Plan, PlanStep, Risk, MIGRATIONS_TABLE, MIGRATION_COLUMNS,
+    plan, Observed, ObservedTable, Plan, PlanStep, Risk,
 };
+use igloo_schemas::internal::{migrations_table, MIGRATIONS_TABLE, MIGRATION_COLUMNS};
 use igloo_schemas::sql::{self, InsertJsonRows};
 use igloo_schemas::Ir;
 use serde::Deserialize;

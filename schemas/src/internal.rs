@@ -1,0 +1,117 @@
+//! igloo's own tables and columns, defined once: the migrations log, the table writer's
+//! offsets log, and the two hidden columns every model table carries so that the writer can
+//! tell, after a crash, exactly which Kafka messages are already in ClickHouse.
+
+use crate::sql::{quote, ChType, ColumnDef, CreateTable, TableEngine, ValueExpr};
+
+/// Tables, columns and topics whose names start with this belong to igloo itself.
+pub const INTERNAL_PREFIX: &str = "_igloo";
+
+/// Hidden column: the Kafka partition a row came from.
+pub const PARTITION_COLUMN: &str = "_igloo_partition";
+/// Hidden column: the Kafka offset a row came from.
+pub const OFFSET_COLUMN: &str = "_igloo_offset";
+
+/// Where applied plans are recorded, one row per apply.
+pub const MIGRATIONS_TABLE: &str = "_igloo_migrations";
+/// The columns of [`MIGRATIONS_TABLE`] that apply writes (`applied_at` is filled by default).
+pub const MIGRATION_COLUMNS: [&str; 6] = ["igloo_version", "clickhouse", "risk", "steps", "plan", "error"];
+
+/// Where the table writer records each batch it wrote, after the batch's rows are in.
+pub const OFFSETS_TABLE: &str = "_igloo_offsets";
+pub const OFFSET_LOG_COLUMNS: [&str; 5] = ["topic", "partition", "first_offset", "last_offset", "rows"];
+
+fn col(name: &str, ty: ChType) -> ColumnDef {
+    ColumnDef { name: name.into(), ty, default: None, comment: None }
+}
+
+fn written_at(name: &str) -> ColumnDef {
+    ColumnDef { default: Some(ValueExpr::Call("now", vec![])), ..col(name, ChType::DateTime) }
+}
+
+/// The hidden columns appended to every model table.
+pub fn hidden_columns() -> Vec<ColumnDef> {
+    vec![
+        ColumnDef { comment: Some("Kafka partition of the row's message (igloo)".into()), ..col(PARTITION_COLUMN, ChType::UInt32) },
+        ColumnDef { comment: Some("Kafka offset of the row's message (igloo)".into()), ..col(OFFSET_COLUMN, ChType::UInt64) },
+    ]
+}
+
+/// `_igloo_migrations`: when, which version, what was applied (the plan as JSON) and any error.
+pub fn migrations_table(database: &str) -> CreateTable {
+    let mut columns = vec![written_at("applied_at")];
+    columns.extend(MIGRATION_COLUMNS.iter().map(|&c| col(c, if c == "steps" { ChType::UInt32 } else { ChType::String })));
+    internal_table(database, MIGRATIONS_TABLE, columns, vec!["applied_at".into()], "Plans applied by igloo, one row per apply.")
+}
+
+/// `_igloo_offsets`: one row per batch the table writer inserted.
+pub fn offsets_table(database: &str) -> CreateTable {
+    let mut columns = vec![col("topic", ChType::String), col("partition", ChType::UInt32)];
+    columns.extend(["first_offset", "last_offset", "rows"].map(|c| col(c, ChType::UInt64)));
+    columns.push(written_at("written_at"));
+    let order = vec!["topic".into(), "partition".into(), "last_offset".into()];
+    internal_table(database, OFFSETS_TABLE, columns, order, "Batches written by igloo's table writer, one row per batch.")
+}
+
+fn internal_table(database: &str, name: &str, columns: Vec<ColumnDef>, order_by: Vec<String>, comment: &str) -> CreateTable {
+    CreateTable {
+        database: database.to_string(),
+        name: name.into(),
+        columns,
+        engine: TableEngine::MergeTree,
+        partition_by: None,
+        order_by,
+        primary_key: vec![],
+        ttl: None,
+        comment: Some(comment.into()),
+    }
+}
+
+/// The queries of the table writer's recovery. Results as JSONEachRow.
+pub mod writer_sql {
+    use super::*;
+
+    fn table(database: &str, table: &str) -> String {
+        format!("{}.{}", quote::ident(database), quote::ident(table))
+    }
+
+    /// Rows `{"partition", "last"}`: the last offset written per partition of `topic`.
+    pub fn committed_offsets(database: &str, topic: &str) -> String {
+        format!(
+            "SELECT partition, max(last_offset) AS last FROM {} WHERE topic = {} GROUP BY partition FORMAT JSONEachRow",
+            table(database, OFFSETS_TABLE),
+            quote::string(topic)
+        )
+    }
+
+    /// One row `{"n"}`: rows of `partition` beyond `offset` (written without their log entry).
+    pub fn rows_after(database: &str, t: &str, partition: i32, after: Option<i64>) -> String {
+        format!(
+            "SELECT count() AS n FROM {} WHERE {} = {partition} AND {} > {} FORMAT JSONEachRow",
+            table(database, t),
+            quote::ident(PARTITION_COLUMN),
+            quote::ident(OFFSET_COLUMN),
+            after.map_or_else(|| "-1".to_string(), |o| o.to_string()),
+        )
+    }
+
+    /// Deletes the rows of `partition` beyond `offset` (a mutation).
+    pub fn delete_after(database: &str, t: &str, partition: i32, after: Option<i64>) -> String {
+        format!(
+            "ALTER TABLE {} DELETE WHERE {} = {partition} AND {} > {}",
+            table(database, t),
+            quote::ident(PARTITION_COLUMN),
+            quote::ident(OFFSET_COLUMN),
+            after.map_or_else(|| "-1".to_string(), |o| o.to_string()),
+        )
+    }
+
+    /// One row `{"n"}`: unfinished mutations of the table.
+    pub fn pending_mutations(database: &str, t: &str) -> String {
+        format!(
+            "SELECT count() AS n FROM system.mutations WHERE database = {} AND table = {} AND is_done = 0 FORMAT JSONEachRow",
+            quote::string(database),
+            quote::string(t)
+        )
+    }
+}

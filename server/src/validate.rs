@@ -1,0 +1,259 @@
+//! Ingest validation: a JSON record → a row for ClickHouse (column names, defaults filled,
+//! values normalized) or every problem in it. Pure: the clock and the UUID source are handed in.
+//!
+//! What clients send, per field type (documented in README):
+//! - `String`, `Json` (any JSON value, stored as its text), `Bytes` (base64 text, stored as is),
+//!   `Uuid` (canonical text), enums (the value's name);
+//! - `Int`/`BigInt` and `@db` integer types: JSON integers in the column's range; 64-bit
+//!   columns also take a string of digits (JavaScript cannot hold them exactly);
+//! - `Float`, `Decimal`: JSON numbers (`Decimal` also a numeric string);
+//! - `Boolean`: `true`/`false`;
+//! - `DateTime`: RFC 3339 text (`2024-01-31T23:59:59Z`, any offset) or epoch **seconds**
+//!   (fractional seconds kept for `@db.DateTime64(p)`); stored in UTC. `Date`: `YYYY-MM-DD`;
+//! - `T?`: `null` or absent; `T[]`: an array of `T` (absent: `[]`);
+//! - an absent field with `@default(…)` gets its default; unknown fields are errors;
+//!   `@ignore`d fields are accepted and dropped.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use igloo_schemas::ir::{Arity, BaseType, DefaultValue, Field, Ir, Model, NativeType, ScalarType};
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+
+/// One problem with one record, as the API reports it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecordError {
+    /// The record's position in the request (0 for a single object).
+    pub index: usize,
+    /// `field`, or `field[2]` inside a list.
+    pub path: String,
+    pub reason: String,
+}
+
+/// A valid record: its message key and its row as a JSON object keyed by column name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidRow {
+    pub key: String,
+    pub row: Map<String, Value>,
+}
+
+/// What a validation run needs from outside: the time for `now()` and UUIDs for `uuid()`.
+pub struct Context<'a> {
+    pub now: DateTime<Utc>,
+    pub uuid: &'a mut dyn FnMut() -> String,
+}
+
+pub fn validate_record(ir: &Ir, model: &Model, value: &Value, index: usize, ctx: &mut Context) -> Result<ValidRow, Vec<RecordError>> {
+    let err = |path: &str, reason: String| RecordError { index, path: path.to_string(), reason };
+    let Value::Object(obj) = value else {
+        return Err(vec![err("", format!("expected a JSON object, found {}", kind(value)))]);
+    };
+    let mut errors = Vec::new();
+    for name in obj.keys() {
+        if model.field(name).is_none() && !model.ignored_fields.contains(name) {
+            let known = model.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
+            errors.push(err(name, format!("unknown field; {} has {known}", model.name)));
+        }
+    }
+    let mut row = Map::new();
+    for field in &model.fields {
+        match field_value(ir, field, obj.get(&field.name), ctx) {
+            Ok(v) => {
+                row.insert(field.column.clone(), v);
+            }
+            Err((path, reason)) => errors.push(err(&path, reason)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let key_values: Vec<&Value> = model.primary_key.iter().filter_map(|f| model.field(f)).filter_map(|f| row.get(&f.column)).collect();
+    let key = serde_json::to_string(&key_values).expect("values serialize");
+    Ok(ValidRow { key, row })
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+type FieldResult = Result<Value, (String, String)>;
+
+fn field_value(ir: &Ir, field: &Field, given: Option<&Value>, ctx: &mut Context) -> FieldResult {
+    let name = &field.name;
+    match (given, field.ty.arity) {
+        (Some(Value::Null), Arity::Optional) => return Ok(Value::Null),
+        (Some(Value::Null), Arity::List) => return Ok(Value::Array(vec![])),
+        (Some(Value::Null), Arity::Required) => return Err((name.clone(), "must not be null".into())),
+        _ => {}
+    }
+    let Some(value) = given else {
+        if let Some(default) = &field.default {
+            return default_value(field, default, ctx).map_err(|r| (name.clone(), r));
+        }
+        return match field.ty.arity {
+            Arity::Optional => Ok(Value::Null),
+            Arity::List => Ok(Value::Array(vec![])),
+            Arity::Required => Err((name.clone(), "required field is missing".into())),
+        };
+    };
+    match field.ty.arity {
+        Arity::List => {
+            let Value::Array(items) = value else {
+                return Err((name.clone(), format!("expected an array, found {}", kind(value))));
+            };
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| scalar(ir, field, v).map_err(|r| (format!("{name}[{i}]"), r)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
+        }
+        _ => scalar(ir, field, value).map_err(|r| (name.clone(), r)),
+    }
+}
+
+fn default_value(field: &Field, default: &DefaultValue, ctx: &mut Context) -> Result<Value, String> {
+    Ok(match default {
+        DefaultValue::String(s) | DefaultValue::Enum(s) => Value::String(s.clone()),
+        DefaultValue::Number(n) => Value::Number(n.parse::<Number>().map_err(|e| e.to_string())?),
+        DefaultValue::Boolean(b) => Value::Bool(*b),
+        DefaultValue::EmptyList => Value::Array(vec![]),
+        DefaultValue::Uuid => Value::String((ctx.uuid)()),
+        DefaultValue::Now => match (&field.ty.base, &field.ty.native) {
+            (BaseType::Scalar(ScalarType::Date), _) => Value::String(ctx.now.format("%Y-%m-%d").to_string()),
+            (_, Some(NativeType::DateTime64 { precision })) => Value::String(format_time(ctx.now, *precision)),
+            _ => Value::String(format_time(ctx.now, 0)),
+        },
+    })
+}
+
+/// One value of the field's base type.
+fn scalar(ir: &Ir, field: &Field, v: &Value) -> Result<Value, String> {
+    let scalar = match &field.ty.base {
+        BaseType::Enum(name) => {
+            let variants: Vec<&str> = ir.enum_def(name).map(|e| e.variants.iter().map(|v| v.name.as_str()).collect()).unwrap_or_default();
+            return match v {
+                Value::String(s) if variants.contains(&s.as_str()) => Ok(v.clone()),
+                Value::String(s) => Err(format!("`{s}` is not a value of {name} ({})", variants.join(", "))),
+                other => Err(format!("expected one of {} as a string, found {}", variants.join(", "), kind(other))),
+            };
+        }
+        BaseType::Scalar(s) => *s,
+    };
+    let native = field.ty.native.as_ref();
+    match scalar {
+        ScalarType::String => match v {
+            Value::String(s) => {
+                if let Some(NativeType::FixedString { length }) = native {
+                    if s.len() > *length as usize {
+                        return Err(format!("text is {} bytes; the column holds at most {length}", s.len()));
+                    }
+                }
+                Ok(v.clone())
+            }
+            other => Err(format!("expected a string, found {}", kind(other))),
+        },
+        ScalarType::Json => Ok(Value::String(v.to_string())),
+        ScalarType::Bytes => match v {
+            Value::String(s) => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.decode(s).map(|_| v.clone()).map_err(|_| "expected base64 text".to_string())
+            }
+            other => Err(format!("expected base64 text, found {}", kind(other))),
+        },
+        ScalarType::Uuid => match v {
+            Value::String(s) if uuid::Uuid::try_parse(s).is_ok() => Ok(v.clone()),
+            _ => Err("expected a UUID such as \"123e4567-e89b-12d3-a456-426614174000\"".into()),
+        },
+        ScalarType::Boolean => match v {
+            Value::Bool(_) => Ok(v.clone()),
+            other => Err(format!("expected true or false, found {}", kind(other))),
+        },
+        ScalarType::Int | ScalarType::BigInt => integer(scalar, native, v),
+        ScalarType::Float => match v {
+            Value::Number(_) => Ok(v.clone()),
+            other => Err(format!("expected a number, found {}", kind(other))),
+        },
+        ScalarType::Decimal => match v {
+            Value::Number(_) => Ok(v.clone()),
+            Value::String(s) if s.parse::<f64>().is_ok() && !s.contains(['e', 'E', 'n', 'N', 'i', 'I']) => Ok(v.clone()),
+            other => Err(format!("expected a number or a numeric string, found {}", kind(other))),
+        },
+        ScalarType::DateTime => datetime(native, v),
+        ScalarType::Date => match v {
+            Value::String(s) if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() => Ok(v.clone()),
+            _ => Err("expected a date as \"YYYY-MM-DD\"".into()),
+        },
+    }
+}
+
+fn integer(scalar: ScalarType, native: Option<&NativeType>, v: &Value) -> Result<Value, String> {
+    let (min, max, name): (i128, i128, &str) = match native {
+        Some(NativeType::Int8) => (i8::MIN.into(), i8::MAX.into(), "Int8"),
+        Some(NativeType::Int16) => (i16::MIN.into(), i16::MAX.into(), "Int16"),
+        Some(NativeType::Int32) => (i32::MIN.into(), i32::MAX.into(), "Int32"),
+        Some(NativeType::Int64) => (i64::MIN.into(), i64::MAX.into(), "Int64"),
+        Some(NativeType::UInt8) => (0, u8::MAX.into(), "UInt8"),
+        Some(NativeType::UInt16) => (0, u16::MAX.into(), "UInt16"),
+        Some(NativeType::UInt32) => (0, u32::MAX.into(), "UInt32"),
+        Some(NativeType::UInt64) => (0, u64::MAX.into(), "UInt64"),
+        _ if scalar == ScalarType::Int => (i32::MIN.into(), i32::MAX.into(), "Int32"),
+        _ => (i64::MIN.into(), i64::MAX.into(), "Int64"),
+    };
+    let wide = max > i128::from(u32::MAX);
+    let n: i128 = match v {
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into(),
+            (_, Some(u)) => u.into(),
+            _ => return Err(format!("expected a whole number, found {n}")),
+        },
+        Value::String(s) if wide => s.parse::<i128>().map_err(|_| format!("expected a whole number, found \"{s}\""))?,
+        other => return Err(format!("expected a whole number, found {}", kind(other))),
+    };
+    if n < min || n > max {
+        return Err(format!("{n} is out of range for {name} ({min} to {max})"));
+    }
+    Ok(if wide { Value::String(n.to_string()) } else { Value::Number(Number::from(n as i64)) })
+}
+
+fn datetime(native: Option<&NativeType>, v: &Value) -> Result<Value, String> {
+    let precision = match native {
+        Some(NativeType::DateTime64 { precision }) => *precision,
+        _ => 0,
+    };
+    let t: DateTime<Utc> = match v {
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .map_err(|_| format!("expected RFC 3339 time such as \"2024-01-31T23:59:59Z\", found \"{s}\""))?
+            .with_timezone(&Utc),
+        Value::Number(n) => {
+            let secs = n.as_f64().ok_or_else(|| format!("expected epoch seconds, found {n}"))?;
+            let whole = secs.floor();
+            let nanos = ((secs - whole) * 1e9).round() as u32;
+            DateTime::from_timestamp(whole as i64, nanos.min(999_999_999)).ok_or_else(|| format!("{n} is out of range for a time"))?
+        }
+        other => return Err(format!("expected RFC 3339 text or epoch seconds, found {}", kind(other))),
+    };
+    if precision == 0 && !(0..=4_294_967_295).contains(&t.timestamp()) {
+        return Err("time is outside DateTime's range (1970-01-01 to 2106-02-07)".into());
+    }
+    Ok(Value::String(format_time(t, precision)))
+}
+
+/// `YYYY-MM-DD hh:mm:ss[.fff…]` in UTC, the text ClickHouse parses for DateTime('UTC').
+fn format_time(t: DateTime<Utc>, precision: u8) -> String {
+    if precision == 0 {
+        return t.format("%Y-%m-%d %H:%M:%S").to_string();
+    }
+    let full = t.to_rfc3339_opts(SecondsFormat::Nanos, true); // 2024-01-31T23:59:59.123456789Z
+    let (date_time, frac) = full.trim_end_matches('Z').split_once('.').unwrap_or((&full, ""));
+    format!("{} {}.{}", &date_time[..10], &date_time[11..], &frac[..(precision as usize).min(frac.len())])
+}
+
+#[cfg(test)]
+mod tests;

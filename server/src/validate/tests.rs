@@ -1,0 +1,112 @@
+use super::*;
+use igloo_schemas::{check, SourceFile};
+use serde_json::json;
+
+const SCHEMA: &str = r#"
+enum Level {
+  Low
+  High
+}
+model Event {
+  id      String   @id
+  at      DateTime @default(now())
+  precise DateTime? @db.DateTime64(3)
+  day     Date?
+  n       Int      @default(7)
+  big     BigInt?  @db.UInt64
+  small   Int?     @db.UInt8
+  ratio   Float?
+  price   Decimal?
+  ok      Boolean  @default(false)
+  level   Level    @default(Low)
+  tags    String[]
+  meta    Json?
+  blob    Bytes?
+  ref     Uuid     @default(uuid())
+  code    String?  @db.FixedString(2)
+  debug   String   @ignore
+}
+"#;
+
+fn ir() -> Ir {
+    let files = [SourceFile::new("s.prisma", SCHEMA)];
+    let (ir, d) = check(&files);
+    assert!(!d.has_errors(), "{}", d.render(&files));
+    ir
+}
+
+fn run(v: Value) -> Result<ValidRow, Vec<RecordError>> {
+    let ir = ir();
+    let model = ir.model("Event").unwrap().clone();
+    let mut uuid = || "00000000-0000-4000-8000-000000000000".to_string();
+    let mut ctx = Context { now: DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap(), uuid: &mut uuid };
+    validate_record(&ir, &model, &v, 3, &mut ctx)
+}
+
+fn reasons(v: Value) -> Vec<(String, String)> {
+    run(v).unwrap_err().into_iter().map(|e| (e.path, e.reason)).collect()
+}
+
+#[test]
+fn fills_defaults_and_normalizes() {
+    let r = run(json!({"id": "a", "debug": "dropped"})).unwrap();
+    assert_eq!(
+        Value::Object(r.row),
+        json!({"id": "a", "at": "2023-11-14 22:13:20", "precise": null, "day": null, "n": 7, "big": null, "small": null,
+               "ratio": null, "price": null, "ok": false, "level": "Low", "tags": [], "meta": null, "blob": null,
+               "ref": "00000000-0000-4000-8000-000000000000", "code": null})
+    );
+    assert_eq!(r.key, "[\"a\"]");
+}
+
+#[test]
+fn accepts_every_documented_form() {
+    let r = run(json!({
+        "id": "b", "at": "2024-01-31T23:59:59+02:00", "precise": 1700000000.25, "day": "2024-02-29",
+        "n": -5, "big": "18446744073709551615", "small": 255, "ratio": 1.5, "price": "12.34", "ok": true,
+        "level": "High", "tags": ["x", "y"], "meta": {"a": [1, 2]}, "blob": "aGk=", "ref": "123e4567-e89b-12d3-a456-426614174000",
+        "code": "ab"
+    }))
+    .unwrap()
+    .row;
+    assert_eq!(r["at"], "2024-01-31 21:59:59");
+    assert_eq!(r["precise"], "2023-11-14 22:13:20.250");
+    assert_eq!(r["big"], "18446744073709551615");
+    assert_eq!(r["meta"], "{\"a\":[1,2]}");
+    assert_eq!(r["tags"], json!(["x", "y"]));
+}
+
+#[test]
+fn reports_every_bad_field_with_its_path() {
+    let got = reasons(json!({
+        "at": "yesterday", "n": 1.5, "big": -1, "small": 256, "ok": "yes", "level": "Mid",
+        "tags": ["x", 3], "blob": "***", "ref": "nope", "code": "abc", "day": "2024-02-30", "extra": 1
+    }));
+    let paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["extra", "id", "at", "day", "n", "big", "small", "ok", "level", "tags[1]", "blob", "ref", "code"]);
+    let reason = |p: &str| got.iter().find(|(q, _)| q == p).unwrap().1.clone();
+    assert!(reason("extra").starts_with("unknown field; Event has id, at,"));
+    assert_eq!(reason("id"), "required field is missing");
+    assert_eq!(reason("small"), "256 is out of range for UInt8 (0 to 255)");
+    assert_eq!(reason("big"), "-1 is out of range for UInt64 (0 to 18446744073709551615)");
+    assert_eq!(reason("n"), "expected a whole number, found 1.5");
+    assert_eq!(reason("level"), "`Mid` is not a value of Level (Low, High)");
+    assert_eq!(reason("tags[1]"), "expected a string, found a number");
+    assert_eq!(reason("code"), "text is 3 bytes; the column holds at most 2");
+}
+
+#[test]
+fn nulls_and_non_objects() {
+    assert_eq!(reasons(json!({"id": null})), [("id".to_string(), "must not be null".to_string())]);
+    let r = run(json!({"id": "a", "tags": null, "ratio": null})).unwrap().row;
+    assert_eq!((r["tags"].clone(), r["ratio"].clone()), (json!([]), Value::Null));
+    let e = run(json!([1])).unwrap_err();
+    assert_eq!((e[0].index, e[0].reason.as_str()), (3, "expected a JSON object, found an array"));
+}
+
+#[test]
+fn datetime_range_and_units() {
+    assert_eq!(run(json!({"id": "a", "at": 0})).unwrap().row["at"], "1970-01-01 00:00:00");
+    assert_eq!(reasons(json!({"id": "a", "at": -1}))[0].1, "time is outside DateTime's range (1970-01-01 to 2106-02-07)");
+    assert_eq!(run(json!({"id": "a", "at": 1700000000})).unwrap().row["at"], "2023-11-14 22:13:20");
+}
