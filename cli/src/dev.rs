@@ -3,5 +3,6 @@
 
 pub mod engines;
 pub mod migrate;
+pub mod server;
 pub mod state;
 pub mod watch;

@@ -2,143 +2,15 @@
 //! code: tables and topics appear, saves apply, destructive edits wait for consent, data
 //! survives a restart, and Ctrl-C / `igloo down` leave no engine process behind.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use igloo_cli::infra::clickhouse::{free_port, ClickHouseHttp};
+use igloo_cli::infra::clickhouse::ClickHouseHttp;
 use igloo_cli::infra::kafka::KafkaAdmin;
 
-struct Dev {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-struct Ports {
-    http: u16,
-    tcp: u16,
-    broker: u16,
-}
-
-impl Ports {
-    fn free() -> Ports {
-        Ports { http: free_port().unwrap(), tcp: free_port().unwrap(), broker: free_port().unwrap() }
-    }
-
-    fn apply(&self, cmd: &mut Command) {
-        cmd.env("IGLOO_CLICKHOUSE_HTTP_PORT", self.http.to_string())
-            .env("IGLOO_CLICKHOUSE_TCP_PORT", self.tcp.to_string())
-            .env("IGLOO_BROKER_PORT", self.broker.to_string())
-            .env("IGLOO_INFRA_MODE", "native")
-            .env_remove("IGLOO_CLICKHOUSE_TARGET");
-    }
-}
-
-fn igloo(dir: &Path, ports: &Ports) -> Command {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("igloo"));
-    cmd.current_dir(dir);
-    ports.apply(&mut cmd);
-    cmd
-}
-
-impl Dev {
-    fn start(dir: &Path, ports: &Ports, args: &[&str]) -> Dev {
-        Dev::attach(
-            igloo(dir, ports).arg("dev").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(),
-        )
-    }
-
-    fn attach(mut child: Child) -> Dev {
-        let (tx, lines) = channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        Dev { child, lines, seen: Vec::new() }
-    }
-
-    /// Waits for an output line containing `text`; panics with the output so far on timeout.
-    fn expect(&mut self, text: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
-                self.seen.push(line.clone());
-                if line.contains(text) {
-                    return line;
-                }
-            }
-        }
-        panic!("no line containing {text:?} within {timeout:?}; output:\n{}", self.seen.join("\n"));
-    }
-
-    fn signal(&self, sig: i32) {
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(start.elapsed() < timeout, "igloo dev did not exit; output:\n{}", self.seen.join("\n"));
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn alive(pid: u32) -> bool {
-    unsafe { libc::kill(pid as i32, 0) == 0 }
-}
-
-fn engine_pids(root: &Path) -> Vec<u32> {
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join(".igloo/dev.json")).unwrap()).unwrap();
-    state["engines"].as_array().unwrap().iter().filter_map(|e| e["pid"].as_u64()).map(|p| p as u32).collect()
-}
-
-fn wait_gone(pids: &[u32]) {
-    let start = Instant::now();
-    while pids.iter().any(|p| alive(*p)) {
-        assert!(start.elapsed() < Duration::from_secs(20), "engine processes left behind: {pids:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn project(tmp: &Path) -> PathBuf {
-    let status = Command::new(assert_cmd::cargo::cargo_bin("igloo"))
-        .current_dir(tmp)
-        .args(["init", "devapp", "--template", "timeseries", "--yes"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    tmp.join("devapp")
-}
-
-fn columns(ch: &ClickHouseHttp, table: &str) -> String {
-    ch.execute(&format!("SELECT groupArray(name) FROM system.columns WHERE database = 'devapp' AND table = '{table}'"))
-        .unwrap()
-}
-
-const START: Duration = Duration::from_secs(60);
-const APPLY: Duration = Duration::from_secs(15);
+mod support;
+use support::*;
 
 #[test]
 fn dev_creates_applies_holds_back_restarts_and_stops_cleanly() {

@@ -32,16 +32,29 @@ fn written_at(name: &str) -> ColumnDef {
 /// The hidden columns appended to every model table.
 pub fn hidden_columns() -> Vec<ColumnDef> {
     vec![
-        ColumnDef { comment: Some("Kafka partition of the row's message (igloo)".into()), ..col(PARTITION_COLUMN, ChType::UInt32) },
-        ColumnDef { comment: Some("Kafka offset of the row's message (igloo)".into()), ..col(OFFSET_COLUMN, ChType::UInt64) },
+        ColumnDef {
+            comment: Some("Kafka partition of the row's message (igloo)".into()),
+            ..col(PARTITION_COLUMN, ChType::UInt32)
+        },
+        ColumnDef {
+            comment: Some("Kafka offset of the row's message (igloo)".into()),
+            ..col(OFFSET_COLUMN, ChType::UInt64)
+        },
     ]
 }
 
 /// `_igloo_migrations`: when, which version, what was applied (the plan as JSON) and any error.
 pub fn migrations_table(database: &str) -> CreateTable {
     let mut columns = vec![written_at("applied_at")];
-    columns.extend(MIGRATION_COLUMNS.iter().map(|&c| col(c, if c == "steps" { ChType::UInt32 } else { ChType::String })));
-    internal_table(database, MIGRATIONS_TABLE, columns, vec!["applied_at".into()], "Plans applied by igloo, one row per apply.")
+    columns
+        .extend(MIGRATION_COLUMNS.iter().map(|&c| col(c, if c == "steps" { ChType::UInt32 } else { ChType::String })));
+    internal_table(
+        database,
+        MIGRATIONS_TABLE,
+        columns,
+        vec!["applied_at".into()],
+        "Plans applied by igloo, one row per apply.",
+    )
 }
 
 /// `_igloo_offsets`: one row per batch the table writer inserted.
@@ -50,10 +63,22 @@ pub fn offsets_table(database: &str) -> CreateTable {
     columns.extend(["first_offset", "last_offset", "rows"].map(|c| col(c, ChType::UInt64)));
     columns.push(written_at("written_at"));
     let order = vec!["topic".into(), "partition".into(), "last_offset".into()];
-    internal_table(database, OFFSETS_TABLE, columns, order, "Batches written by igloo's table writer, one row per batch.")
+    internal_table(
+        database,
+        OFFSETS_TABLE,
+        columns,
+        order,
+        "Batches written by igloo's table writer, one row per batch.",
+    )
 }
 
-fn internal_table(database: &str, name: &str, columns: Vec<ColumnDef>, order_by: Vec<String>, comment: &str) -> CreateTable {
+fn internal_table(
+    database: &str,
+    name: &str,
+    columns: Vec<ColumnDef>,
+    order_by: Vec<String>,
+    comment: &str,
+) -> CreateTable {
     CreateTable {
         database: database.to_string(),
         name: name.into(),

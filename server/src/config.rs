@@ -24,6 +24,73 @@ pub struct ProjectConfig {
     pub clickhouse: ClickHouseConfig,
     #[serde(default)]
     pub broker: BrokerConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub writer: WriterConfig,
+}
+
+/// The HTTP server (`igloo dev`, `igloo serve`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on (IGLOO_SERVER_LISTEN).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Largest request body accepted, in bytes, after gzip decompression
+    /// (IGLOO_SERVER_MAX_BODY_BYTES).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Extra ingest paths, each naming a model: `"/save": Measurement`.
+    #[serde(default)]
+    pub routes: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig { listen: default_listen(), max_body_bytes: default_max_body(), routes: Default::default() }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:4000".into()
+}
+
+fn default_max_body() -> usize {
+    16 * 1024 * 1024
+}
+
+/// The table writer: how rows are batched into ClickHouse inserts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriterConfig {
+    /// Flush a batch at this many rows (IGLOO_WRITER_MAX_ROWS).
+    #[serde(default = "default_max_rows")]
+    pub max_rows: usize,
+    /// Flush a batch at this many bytes of row data (IGLOO_WRITER_MAX_BYTES).
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: usize,
+    /// Flush a batch this long after its first row, in milliseconds (IGLOO_WRITER_FLUSH_MS).
+    #[serde(default = "default_flush_ms")]
+    pub flush_ms: u64,
+}
+
+impl Default for WriterConfig {
+    fn default() -> WriterConfig {
+        WriterConfig { max_rows: default_max_rows(), max_bytes: default_max_bytes(), flush_ms: default_flush_ms() }
+    }
+}
+
+fn default_max_rows() -> usize {
+    100_000
+}
+
+fn default_max_bytes() -> usize {
+    32 * 1024 * 1024
+}
+
+fn default_flush_ms() -> u64 {
+    200
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -235,6 +302,13 @@ impl ProjectConfig {
         self.broker.port = parsed(&env, "IGLOO_BROKER_PORT")?.unwrap_or(self.broker.port);
         self.broker.engine = parsed(&env, "IGLOO_BROKER_ENGINE")?.unwrap_or(self.broker.engine);
         set(&env, "IGLOO_BROKER_BOOTSTRAP_SERVERS", &mut self.broker.bootstrap_servers);
+        if let Some(listen) = env("IGLOO_SERVER_LISTEN") {
+            self.server.listen = listen;
+        }
+        self.server.max_body_bytes = parsed(&env, "IGLOO_SERVER_MAX_BODY_BYTES")?.unwrap_or(self.server.max_body_bytes);
+        self.writer.max_rows = parsed(&env, "IGLOO_WRITER_MAX_ROWS")?.unwrap_or(self.writer.max_rows);
+        self.writer.max_bytes = parsed(&env, "IGLOO_WRITER_MAX_BYTES")?.unwrap_or(self.writer.max_bytes);
+        self.writer.flush_ms = parsed(&env, "IGLOO_WRITER_FLUSH_MS")?.unwrap_or(self.writer.flush_ms);
         Ok(())
     }
 
@@ -246,6 +320,19 @@ impl ProjectConfig {
             if db.is_empty() || db.chars().any(|c| !(c.is_ascii_alphanumeric() || c == '_')) {
                 return Err(format!("`clickhouse.database: {db}` must be letters, digits and `_`"));
             }
+        }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!("`server.listen: {}` must be an address such as 127.0.0.1:4000", self.server.listen));
+        }
+        for path in self.server.routes.keys() {
+            if !path.starts_with('/') || path.starts_with("/ingest/") || path.contains(['{', '}', '*']) {
+                return Err(format!(
+                    "`server.routes`: `{path}` must be a plain path starting with `/`, outside /ingest/"
+                ));
+            }
+        }
+        if self.writer.max_rows == 0 || self.writer.max_bytes == 0 || self.writer.flush_ms == 0 {
+            return Err("`writer.max_rows`, `writer.max_bytes` and `writer.flush_ms` must be above 0".into());
         }
         if let Some(t) = &self.clickhouse.target {
             t.parse::<Dialect>().map_err(|e| format!("`clickhouse.target`: {e}"))?;

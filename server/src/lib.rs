@@ -1,6 +1,12 @@
-//! igloo's runtime. Knows nothing of clap or terminals: it takes typed configuration and runs.
-//! Today it owns the project configuration; the ingest server, table writer and query API
-//! will live here too.
+//! igloo's runtime. Knows nothing of clap or terminals: it takes typed configuration and runs
+//! the ingest API (`ingest`: validate, produce, acknowledge) and one table writer per model
+//! (`writer`: topic → ClickHouse, exactly once), assembled in `runtime`.
 
+pub mod clickhouse;
 pub mod config;
+pub mod ingest;
+pub mod metrics;
+pub mod producer;
+pub mod runtime;
 pub mod validate;
+pub mod writer;

@@ -42,7 +42,13 @@ pub struct Context<'a> {
     pub uuid: &'a mut dyn FnMut() -> String,
 }
 
-pub fn validate_record(ir: &Ir, model: &Model, value: &Value, index: usize, ctx: &mut Context) -> Result<ValidRow, Vec<RecordError>> {
+pub fn validate_record(
+    ir: &Ir,
+    model: &Model,
+    value: &Value,
+    index: usize,
+    ctx: &mut Context,
+) -> Result<ValidRow, Vec<RecordError>> {
     let err = |path: &str, reason: String| RecordError { index, path: path.to_string(), reason };
     let Value::Object(obj) = value else {
         return Err(vec![err("", format!("expected a JSON object, found {}", kind(value)))]);
@@ -66,7 +72,8 @@ pub fn validate_record(ir: &Ir, model: &Model, value: &Value, index: usize, ctx:
     if !errors.is_empty() {
         return Err(errors);
     }
-    let key_values: Vec<&Value> = model.primary_key.iter().filter_map(|f| model.field(f)).filter_map(|f| row.get(&f.column)).collect();
+    let key_values: Vec<&Value> =
+        model.primary_key.iter().filter_map(|f| model.field(f)).filter_map(|f| row.get(&f.column)).collect();
     let key = serde_json::to_string(&key_values).expect("values serialize");
     Ok(ValidRow { key, row })
 }
@@ -137,7 +144,8 @@ fn default_value(field: &Field, default: &DefaultValue, ctx: &mut Context) -> Re
 fn scalar(ir: &Ir, field: &Field, v: &Value) -> Result<Value, String> {
     let scalar = match &field.ty.base {
         BaseType::Enum(name) => {
-            let variants: Vec<&str> = ir.enum_def(name).map(|e| e.variants.iter().map(|v| v.name.as_str()).collect()).unwrap_or_default();
+            let variants: Vec<&str> =
+                ir.enum_def(name).map(|e| e.variants.iter().map(|v| v.name.as_str()).collect()).unwrap_or_default();
             return match v {
                 Value::String(s) if variants.contains(&s.as_str()) => Ok(v.clone()),
                 Value::String(s) => Err(format!("`{s}` is not a value of {name} ({})", variants.join(", "))),
@@ -163,7 +171,10 @@ fn scalar(ir: &Ir, field: &Field, v: &Value) -> Result<Value, String> {
         ScalarType::Bytes => match v {
             Value::String(s) => {
                 use base64::Engine;
-                base64::engine::general_purpose::STANDARD.decode(s).map(|_| v.clone()).map_err(|_| "expected base64 text".to_string())
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map(|_| v.clone())
+                    .map_err(|_| "expected base64 text".to_string())
             }
             other => Err(format!("expected base64 text, found {}", kind(other))),
         },
@@ -182,7 +193,9 @@ fn scalar(ir: &Ir, field: &Field, v: &Value) -> Result<Value, String> {
         },
         ScalarType::Decimal => match v {
             Value::Number(_) => Ok(v.clone()),
-            Value::String(s) if s.parse::<f64>().is_ok() && !s.contains(['e', 'E', 'n', 'N', 'i', 'I']) => Ok(v.clone()),
+            Value::String(s) if s.parse::<f64>().is_ok() && !s.contains(['e', 'E', 'n', 'N', 'i', 'I']) => {
+                Ok(v.clone())
+            }
             other => Err(format!("expected a number or a numeric string, found {}", kind(other))),
         },
         ScalarType::DateTime => datetime(native, v),
@@ -235,7 +248,8 @@ fn datetime(native: Option<&NativeType>, v: &Value) -> Result<Value, String> {
             let secs = n.as_f64().ok_or_else(|| format!("expected epoch seconds, found {n}"))?;
             let whole = secs.floor();
             let nanos = ((secs - whole) * 1e9).round() as u32;
-            DateTime::from_timestamp(whole as i64, nanos.min(999_999_999)).ok_or_else(|| format!("{n} is out of range for a time"))?
+            DateTime::from_timestamp(whole as i64, nanos.min(999_999_999))
+                .ok_or_else(|| format!("{n} is out of range for a time"))?
         }
         other => return Err(format!("expected RFC 3339 text or epoch seconds, found {}", kind(other))),
     };

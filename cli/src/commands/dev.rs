@@ -21,10 +21,14 @@ pub struct Args {
     /// engine answers, else native).
     #[arg(long, value_parser = ["native", "docker", "external"])]
     pub mode: Option<String>,
+    /// Run only the engines and keep them in step with the schema; no ingest server or table
+    /// writers (run those with `igloo serve`).
+    #[arg(long)]
+    pub no_server: bool,
 }
 
 pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     let mode = args.mode.as_deref().map(|m| m.parse::<InfraMode>()).transpose().map_err(anyhow::Error::msg)?;
-    watch::run(cwd, DevOptions { allow_destructive: args.allow_destructive, mode })?;
+    watch::run(cwd, DevOptions { allow_destructive: args.allow_destructive, mode, no_server: args.no_server })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ mod init;
 mod logs;
 mod plan;
 mod ps;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,7 @@ pub enum Command {
     Logs(logs::Args),
     Down(down::Args),
     Clean(clean::Args),
+    Serve(serve::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::run(args, &cwd),
         Command::Down(args) => down::run(args, &cwd),
         Command::Clean(args) => clean::run(args, &cwd),
+        Command::Serve(args) => serve::run(args, &cwd),
     }
 }
 

@@ -4,10 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use igloo_schemas::plan::{
-    plan, Observed, ObservedTable, Plan, PlanStep, Risk,
-};
 use igloo_schemas::internal::{migrations_table, MIGRATIONS_TABLE, MIGRATION_COLUMNS};
+use igloo_schemas::plan::{plan, Observed, ObservedTable, Plan, PlanStep, Risk};
 use igloo_schemas::sql::{self, InsertJsonRows};
 use igloo_schemas::Ir;
 use serde::Deserialize;

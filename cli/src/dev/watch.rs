@@ -13,8 +13,11 @@ use igloo_schemas::plan::Risk;
 use igloo_server::config::{ConfigError, InfraMode, Project, ProjectConfig, FILE_NAME};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
+use igloo_schemas::Ir;
+
 use super::engines::{resolve_mode, Endpoints, Engines, EnginesError};
 use super::migrate::{self, Consent, MigrateError};
+use super::server::{self, RunningServer};
 use super::state::{self, DevState};
 use crate::schema_files;
 use crate::ui;
@@ -35,6 +38,8 @@ pub enum DevError {
     State { path: PathBuf, source: std::io::Error },
     #[error("an engine exited on its own (see above, or `igloo logs`); igloo dev stopped the others")]
     EngineDied,
+    #[error(transparent)]
+    Server(#[from] igloo_server::runtime::ServerError),
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -43,6 +48,8 @@ pub struct DevOptions {
     pub allow_destructive: bool,
     /// Overrides igloo.yaml's infra.mode.
     pub mode: Option<InfraMode>,
+    /// Run only the engines and migrations, not the ingest server and table writers.
+    pub no_server: bool,
 }
 
 enum Event {
@@ -65,7 +72,18 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
     write_state(&project, &engines)?;
     let _watcher = watch(&project.root, tx)?;
     let mut synced = fingerprint(&project.root);
-    sync(&project, &engines.endpoints, opts);
+    let applied = sync(&project, &engines.endpoints, opts);
+    let mut server = match (opts.no_server, applied) {
+        (false, Some(ir)) => match RunningServer::start(server::settings(&project, &engines.endpoints), ir) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                engines.stop();
+                state::remove(&project.root);
+                return Err(e.into());
+            }
+        },
+        _ => None,
+    };
     let ep = &engines.endpoints;
     println!(
         "\nReady in {:.1} s. Watching schema/ and {FILE_NAME}; Ctrl-C stops everything.",
@@ -73,6 +91,11 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
     );
     println!("  ClickHouse {}  {} (database {})", ep.dialect, ep.clickhouse.url, project.config.database());
     println!("  Kafka API       {}", ep.bootstrap);
+    match &server {
+        Some(s) => println!("  Ingest API      http://{}  (POST /ingest/<Model>, /health, /metrics)", s.addr()),
+        None if opts.no_server => println!("  Ingest API      not started (--no-server)"),
+        None => println!("  Ingest API      starts once the schema is valid"),
+    }
     let outcome = loop {
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => break Ok(()),
@@ -96,7 +119,9 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
                 if paths.iter().any(|p| p.file_name().is_some_and(|n| n == FILE_NAME)) {
                     reload_config(&mut project);
                 }
-                sync(&project, &engines.endpoints, opts);
+                if let Some(ir) = sync(&project, &engines.endpoints, opts) {
+                    server = reload_server(server, &project, &engines.endpoints, ir, opts);
+                }
             }
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(message) = engines.died() {
@@ -106,6 +131,10 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
             }
         }
     };
+    if let Some(s) = server {
+        println!("Stopping the ingest server and table writers…");
+        s.stop();
+    }
     println!("Stopping the engines…");
     engines.stop();
     state::remove(&project.root);
@@ -201,17 +230,52 @@ fn reload_config(project: &mut Project) {
     }
 }
 
-/// Check → plan → apply, printing one line per step.
-fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) {
+/// Starts the server (first valid schema) or hands it the new schema.
+fn reload_server(
+    server: Option<RunningServer>,
+    project: &Project,
+    endpoints: &Endpoints,
+    ir: Ir,
+    opts: DevOptions,
+) -> Option<RunningServer> {
+    if opts.no_server {
+        return None;
+    }
+    match server {
+        Some(mut s) => {
+            if let Err(e) = s.reload(project, ir) {
+                println!("✗ ingest server: {e}");
+            }
+            Some(s)
+        }
+        None => match RunningServer::start(server::settings(project, endpoints), ir) {
+            Ok(s) => {
+                println!("✓ ingest API on http://{}", s.addr());
+                Some(s)
+            }
+            Err(e) => {
+                println!("✗ ingest server: {e}");
+                None
+            }
+        },
+    }
+}
+
+/// Check → plan → apply, printing one line per step. Returns the schema when the engines now
+/// match it (steps held back for consent aside), for the server to use.
+fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Option<Ir> {
     let files = match schema_files::load_dir(&project.schema_dir(), &project.root) {
         Ok(f) => f,
-        Err(e) => return println!("✗ {e}; nothing applied"),
+        Err(e) => {
+            println!("✗ {e}; nothing applied");
+            return None;
+        }
     };
     let (ir, diags) = igloo_schemas::check_for(&files, endpoints.dialect);
     if diags.has_errors() {
         println!("{}", diags.render(&files));
         println!("✗ the schema has errors; nothing applied, the running system is unchanged");
-        return;
+        return None;
     }
     if !diags.is_empty() {
         println!("{}", diags.render(&files));
@@ -219,15 +283,25 @@ fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) {
     let database = project.config.database();
     let plan = match migrate::plan_for(endpoints, &ir, &database) {
         Ok(p) => p,
-        Err(e) => return println!("✗ {e}"),
+        Err(e) => {
+            println!("✗ {e}");
+            return None;
+        }
     };
     if plan.is_empty() && plan.notes.is_empty() {
-        return println!("✓ up to date ({} models)", ir.models.len());
+        println!("✓ up to date ({} models)", ir.models.len());
+        return Some(ir);
     }
     let consent = consent_for(&plan, opts);
     match migrate::apply(endpoints, &plan, consent, |step| println!("  {}", step.summary(&plan.database))) {
-        Ok(applied) => report(&applied),
-        Err(e) => print_failure(&e),
+        Ok(applied) => {
+            report(&applied);
+            Some(ir)
+        }
+        Err(e) => {
+            print_failure(&e);
+            None
+        }
     }
 }
 

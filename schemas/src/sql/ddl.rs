@@ -66,7 +66,12 @@ impl CreateTable {
         CreateTable {
             database: database.to_string(),
             name: model.table.clone(),
-            columns: model.fields.iter().map(|f| ColumnDef::for_field(f, ir)).chain(crate::internal::hidden_columns()).collect(),
+            columns: model
+                .fields
+                .iter()
+                .map(|f| ColumnDef::for_field(f, ir))
+                .chain(crate::internal::hidden_columns())
+                .collect(),
             engine: match &model.engine {
                 Engine::MergeTree => TableEngine::MergeTree,
                 Engine::ReplacingMergeTree { version } => TableEngine::ReplacingMergeTree(version.as_ref().map(col)),

@@ -83,7 +83,10 @@ fn reports_every_bad_field_with_its_path() {
         "tags": ["x", 3], "blob": "***", "ref": "nope", "code": "abc", "day": "2024-02-30", "extra": 1
     }));
     let paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(paths, ["extra", "id", "at", "day", "n", "big", "small", "ok", "level", "tags[1]", "blob", "ref", "code"]);
+    assert_eq!(
+        paths,
+        ["extra", "id", "at", "day", "n", "big", "small", "ok", "level", "tags[1]", "blob", "ref", "code"]
+    );
     let reason = |p: &str| got.iter().find(|(q, _)| q == p).unwrap().1.clone();
     assert!(reason("extra").starts_with("unknown field; Event has id, at,"));
     assert_eq!(reason("id"), "required field is missing");
@@ -107,6 +110,9 @@ fn nulls_and_non_objects() {
 #[test]
 fn datetime_range_and_units() {
     assert_eq!(run(json!({"id": "a", "at": 0})).unwrap().row["at"], "1970-01-01 00:00:00");
-    assert_eq!(reasons(json!({"id": "a", "at": -1}))[0].1, "time is outside DateTime's range (1970-01-01 to 2106-02-07)");
+    assert_eq!(
+        reasons(json!({"id": "a", "at": -1}))[0].1,
+        "time is outside DateTime's range (1970-01-01 to 2106-02-07)"
+    );
     assert_eq!(run(json!({"id": "a", "at": 1700000000})).unwrap().row["at"], "2023-11-14 22:13:20");
 }

@@ -1,0 +1,308 @@
+//! The ingest path end to end with real engines: HTTP → validation → broker → table writer →
+//! ClickHouse. Every accepted event lands exactly once, bad input gets a specific answer, and
+//! killing the writer process mid-stream neither loses nor duplicates acknowledged events.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+mod support;
+use support::*;
+
+fn post(url: &str, content_type: &str, body: &[u8]) -> (u16, serde_json::Value, Option<String>) {
+    post_with(url, &[("Content-Type", content_type)], body)
+}
+
+fn post_with(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, serde_json::Value, Option<String>) {
+    let mut req = ureq::post(url).timeout(Duration::from_secs(30));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let resp = match req.send_bytes(body) {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("POST {url}: {e}"),
+    };
+    let status = resp.status();
+    let retry = resp.header("Retry-After").map(str::to_string);
+    let text = resp.into_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)), retry)
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn count(ports: &Ports, sql: &str) -> String {
+    ports.clickhouse().execute(sql).unwrap().trim().to_string()
+}
+
+const JSON: &str = "application/json";
+const NDJSON: &str = "application/x-ndjson";
+
+fn event(seq: u64) -> String {
+    format!("{{\"time\":{seq},\"tag\":\"t{}\",\"values\":[{seq}.5,1]}}", seq % 7)
+}
+
+#[test]
+fn every_form_of_ingest_lands_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut dev = Dev::start(&root, &ports, &[]);
+    dev.expect("Ingest API", START);
+    let url = ports.api("/ingest/Measurement");
+    assert_eq!(post(&url, JSON, event(1).as_bytes()).0, 200);
+    let array = format!("[{},{},{}]", event(2), event(3), event(4));
+    assert_eq!(post(&url, JSON, array.as_bytes()).1["accepted"], 3);
+    let nd = format!("{}\n{}\n\n{}\n", event(5), event(6), event(7));
+    assert_eq!(post(&url, NDJSON, nd.as_bytes()).1["accepted"], 3);
+    let gz = gzip(format!("[{},{}]", event(8), event(9)).as_bytes());
+    let (status, body, _) = post_with(&url, &[("Content-Type", JSON), ("Content-Encoding", "gzip")], &gz);
+    assert_eq!((status, body["accepted"].as_u64()), (200, Some(2)));
+    // The timeseries template's alias route.
+    assert_eq!(post(&ports.api("/save"), JSON, event(10).as_bytes()).0, 200);
+
+    let rows = eventually(Duration::from_secs(10), "10 rows", || {
+        let n = count(&ports, "SELECT count() FROM devapp.Measurement");
+        (n == "10").then_some(n)
+    });
+    assert_eq!(rows, "10");
+    assert_eq!(
+        count(&ports, "SELECT uniqExact(time), sum(time), sum(values[1]) FROM devapp.Measurement"),
+        "10\t55\t60"
+    );
+    assert_eq!(count(&ports, "SELECT tag FROM devapp.Measurement WHERE time = 3"), "t3");
+    let metrics = ureq::get(&ports.api("/metrics")).call().unwrap().into_string().unwrap();
+    assert!(metrics.contains("igloo_ingest_accepted_total{model=\"Measurement\"} 10"), "{metrics}");
+    assert!(metrics.contains("igloo_written_total{model=\"Measurement\"} 10"), "{metrics}");
+    dev.signal(libc::SIGINT);
+    assert!(dev.wait_exit(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn bad_input_gets_a_specific_answer_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut dev = Dev::start(&root, &ports, &[]);
+    dev.expect("Ingest API", START);
+    let url = ports.api("/ingest/Measurement");
+
+    let (status, body, _) = post(&url, JSON, b"{\"time\": 1,");
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().starts_with("the body is not valid JSON"), "{body}");
+
+    let batch =
+        br#"[{"time":1,"tag":"a","values":[]},{"time":"x","tag":"b","values":[]},{"time":3,"values":["q"],"extra":1}]"#;
+    let (status, body, _) = post(&url, JSON, batch);
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"],
+        "2 of 3 records are invalid; nothing was accepted (add ?partial=true to accept the valid ones)"
+    );
+    let details: Vec<(u64, &str)> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["index"].as_u64().unwrap(), d["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(details, [(1, "time"), (2, "extra"), (2, "tag"), (2, "values[0]")]);
+
+    let (status, body, _) = post(&format!("{url}?partial=true"), JSON, batch);
+    assert_eq!((status, body["accepted"].as_u64()), (200, Some(1)));
+    assert_eq!(body["rejected"].as_array().unwrap().len(), 4);
+
+    let (status, body, _) = post(&ports.api("/ingest/Nope"), JSON, b"{}");
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "unknown model `Nope`; models that accept ingest: Measurement");
+    assert_eq!(post(&url, "text/csv", b"a,b").0, 415);
+    assert_eq!(post_with(&url, &[("Content-Type", JSON), ("Content-Encoding", "br")], b"{}").0, 415);
+    let (status, body, _) = post(&url, NDJSON, format!("{}\n{{oops\n", event(1)).as_bytes());
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("line 2"), "{body}");
+    assert_eq!(ureq::get(&ports.api("/nowhere")).call().unwrap_err().into_response().unwrap().status(), 404);
+
+    // Only the partially accepted record was written.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(count(&ports, "SELECT count(), sum(time) FROM devapp.Measurement"), "1\t1");
+    dev.signal(libc::SIGINT);
+    assert!(dev.wait_exit(Duration::from_secs(30)).success());
+
+    // Body limits hold for plain and for gzip bodies (a small gzip that inflates past the limit).
+    let mut cmd = igloo(&root, &ports);
+    cmd.arg("dev").env("IGLOO_SERVER_MAX_BODY_BYTES", "1000").stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut small = Dev::attach(cmd.spawn().unwrap());
+    small.expect("Ingest API", START);
+    let big = format!("[{}]", (0..100).map(event).collect::<Vec<_>>().join(","));
+    let (status, body, _) = post(&url, JSON, big.as_bytes());
+    assert_eq!(status, 413);
+    assert!(body["error"].as_str().unwrap().contains("larger than 1000 bytes"), "{body}");
+    let bomb = gzip(&vec![b' '; 100_000]);
+    assert!(bomb.len() < 1000);
+    assert_eq!(post_with(&url, &[("Content-Type", JSON), ("Content-Encoding", "gzip")], &bomb).0, 413);
+    small.signal(libc::SIGINT);
+    assert!(small.wait_exit(Duration::from_secs(30)).success());
+}
+
+/// Runs `igloo serve` (API + writers) as its own process so it can be killed alone.
+fn serve(root: &std::path::Path, ports: &Ports) -> Dev {
+    let mut cmd = igloo(root, ports);
+    cmd.args(["serve", "--mode", "native"])
+        .env("IGLOO_WRITER_FLUSH_MS", "50")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut s = Dev::attach(cmd.spawn().unwrap());
+    s.expect("ingest API on", START);
+    s
+}
+
+#[test]
+fn killing_the_writer_mid_stream_loses_and_duplicates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut engines = Dev::start(&root, &ports, &["--no-server"]);
+    engines.expect("Ready in", START);
+    let mut server = serve(&root, &ports);
+
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let sent = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (acked, sent, stop, url) = (acked.clone(), sent.clone(), stop.clone(), ports.api("/ingest/Measurement"));
+        std::thread::spawn(move || {
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let batch: Vec<u64> = (seq..seq + 20).collect();
+                seq += 20;
+                sent.store(seq, Ordering::Relaxed);
+                let body = batch.iter().map(|s| event(*s)).collect::<Vec<_>>().join("\n");
+                let ok = ureq::post(&url)
+                    .timeout(Duration::from_secs(15))
+                    .set("Content-Type", NDJSON)
+                    .send_string(&body)
+                    .is_ok();
+                if ok {
+                    acked.lock().unwrap().extend(batch);
+                } else {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        })
+    };
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1500));
+        server.child.kill().unwrap(); // SIGKILL: no graceful anything
+        server.child.wait().unwrap();
+        server = serve(&root, &ports);
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 500, "the load barely ran: {} acknowledged", acked.len());
+    // Wait until the writer has caught up with everything acknowledged.
+    let max_acked = *acked.iter().max().unwrap();
+    eventually(Duration::from_secs(30), "all acknowledged rows", || {
+        let present = count(&ports, &format!("SELECT countIf(time <= {max_acked}) FROM devapp.Measurement"));
+        (present.parse::<usize>().unwrap() >= acked.len()).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let stats = count(&ports, "SELECT count(), uniqExact(time) FROM devapp.Measurement");
+    let (rows, unique) = stats.split_once('\t').unwrap();
+    assert_eq!(rows, unique, "duplicated rows: {stats}");
+    let times: BTreeSet<u64> =
+        count(&ports, "SELECT arrayStringConcat(groupArray(toString(time)), ',') FROM devapp.Measurement")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+    let missing: Vec<&u64> = acked.difference(&times).take(10).collect();
+    assert!(missing.is_empty(), "acknowledged but missing: {missing:?} (of {})", acked.len());
+    assert!(times.iter().all(|t| *t < sent.load(Ordering::Relaxed)), "rows that were never sent");
+    eprintln!("{} acknowledged, {} rows, 3 writer kills", acked.len(), times.len());
+
+    server.signal(libc::SIGINT);
+    assert!(server.wait_exit(Duration::from_secs(30)).success());
+    engines.signal(libc::SIGINT);
+    assert!(engines.wait_exit(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn broker_down_means_503_with_retry_after_never_accept_and_lose() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut engines = Dev::start(&root, &ports, &["--no-server"]);
+    engines.expect("Ready in", START);
+    let mut server = serve(&root, &ports);
+    let url = ports.api("/ingest/Measurement");
+    assert_eq!(post(&url, JSON, event(1).as_bytes()).0, 200);
+    let broker = engine_pids(&root)[1];
+    unsafe { libc::kill(broker as i32, libc::SIGKILL) };
+    let (status, body, retry) = post(&url, JSON, event(2).as_bytes());
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(
+        body["error"].as_str().unwrap().starts_with("the broker is unavailable, nothing was acknowledged"),
+        "{body}"
+    );
+    server.signal(libc::SIGINT);
+    server.wait_exit(Duration::from_secs(30));
+    engines.wait_exit(Duration::from_secs(30));
+}
+
+/// The crash window itself, made deterministic: rows whose offset-log entry is missing (a
+/// writer killed between its insert and its log) must be removed and re-read from the topic.
+#[test]
+fn rows_written_without_their_log_entry_are_replaced_not_duplicated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut engines = Dev::start(&root, &ports, &["--no-server"]);
+    engines.expect("Ready in", START);
+    let mut server = serve(&root, &ports);
+    let url = ports.api("/ingest/Measurement");
+    for batch in 0..5 {
+        let body = (batch * 10..batch * 10 + 10).map(event).collect::<Vec<_>>().join("\n");
+        assert_eq!(post(&url, NDJSON, body.as_bytes()).0, 200);
+    }
+    eventually(Duration::from_secs(10), "50 rows", || {
+        (count(&ports, "SELECT count() FROM devapp.Measurement") == "50").then_some(())
+    });
+    server.signal(libc::SIGINT);
+    assert!(server.wait_exit(Duration::from_secs(30)).success());
+
+    // Forget the newest log entry of every partition, and plant a row beyond every entry.
+    let ch = ports.clickhouse();
+    ch.execute(
+        "ALTER TABLE devapp._igloo_offsets DELETE WHERE (partition, last_offset) IN \
+         (SELECT partition, max(last_offset) FROM devapp._igloo_offsets GROUP BY partition)",
+    )
+    .unwrap();
+    eventually(Duration::from_secs(10), "the mutation", || {
+        (count(&ports, "SELECT count() FROM system.mutations WHERE database = 'devapp' AND is_done = 0") == "0")
+            .then_some(())
+    });
+    ch.execute("INSERT INTO devapp.Measurement (time, tag, values, _igloo_partition, _igloo_offset) VALUES (999, 'ghost', [], 0, 100000)").unwrap();
+    let before = count(&ports, "SELECT count() FROM devapp.Measurement");
+    assert_eq!(before, "51");
+
+    let mut server = serve(&root, &ports);
+    eventually(Duration::from_secs(15), "recovery", || {
+        let stats = count(&ports, "SELECT count(), uniqExact(time), countIf(tag = 'ghost') FROM devapp.Measurement");
+        (stats == "50\t50\t0").then_some(())
+    });
+    assert_eq!(count(&ports, "SELECT sum(time) FROM devapp.Measurement"), ((0..50).sum::<u64>()).to_string());
+    server.expect("removing rows written without their offset log entry", Duration::from_secs(5));
+    server.signal(libc::SIGINT);
+    assert!(server.wait_exit(Duration::from_secs(30)).success());
+    engines.signal(libc::SIGINT);
+    assert!(engines.wait_exit(Duration::from_secs(30)).success());
+}

@@ -1,0 +1,95 @@
+//! An async client for ClickHouse's HTTP interface: statements, JSONEachRow inserts and
+//! queries. Errors tell an unreachable server (retry) from a rejected query (the data or the
+//! statement is wrong).
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClickHouseError {
+    #[error("ClickHouse at {url} is unreachable: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("ClickHouse rejected the query: {message}")]
+    Rejected { message: String },
+}
+
+impl ClickHouseError {
+    /// Whether retrying the same request later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClickHouseError::Unreachable { .. } => true,
+            // Memory limits, too many parts and timeouts pass; bad data does not.
+            ClickHouseError::Rejected { message } => {
+                ["Code: 241", "Code: 252", "Code: 159", "Code: 209", "Code: 210", "Code: 202"]
+                    .iter()
+                    .any(|c| message.contains(c))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ClickHouse {
+    url: String,
+    auth: Option<(String, String)>,
+    http: reqwest::Client,
+}
+
+impl ClickHouse {
+    pub fn new(url: &str, auth: Option<(String, String)>) -> ClickHouse {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("an HTTP client with these settings builds");
+        ClickHouse { url: url.trim_end_matches('/').to_string(), auth, http }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn post(&self, query: Option<&str>, body: String) -> Result<String, ClickHouseError> {
+        let mut req = self.http.post(format!("{}/", self.url)).body(body);
+        if let Some(q) = query {
+            req = req.query(&[("query", q)]);
+        }
+        if let Some((user, key)) = &self.auth {
+            req = req.header("X-ClickHouse-User", user).header("X-ClickHouse-Key", key);
+        }
+        let unreachable =
+            |e: reqwest::Error| ClickHouseError::Unreachable { url: self.url.clone(), message: e.to_string() };
+        let resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(unreachable)?;
+        if status.is_success() {
+            Ok(text)
+        } else if status.is_server_error() && !text.contains("Code:") {
+            Err(ClickHouseError::Unreachable { url: self.url.clone(), message: format!("HTTP {status}") })
+        } else {
+            Err(ClickHouseError::Rejected { message: text.trim().to_string() })
+        }
+    }
+
+    pub async fn execute(&self, sql: &str) -> Result<String, ClickHouseError> {
+        self.post(None, sql.to_string()).await
+    }
+
+    /// `query` is an `INSERT … FORMAT JSONEachRow`; `rows` its body.
+    pub async fn insert(&self, query: &str, rows: String) -> Result<(), ClickHouseError> {
+        self.post(Some(query), rows).await.map(|_| ())
+    }
+
+    /// A `FORMAT JSONEachRow` query, each row parsed.
+    pub async fn rows<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, ClickHouseError> {
+        let body = self.execute(sql).await?;
+        body.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l)
+                    .map_err(|e| ClickHouseError::Rejected { message: format!("unexpected row {l}: {e}") })
+            })
+            .collect()
+    }
+}

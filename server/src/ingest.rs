@@ -1,0 +1,212 @@
+//! `POST /ingest/{Model}` (and the alias routes in `server.routes`): decode, validate against the
+//! IR, produce to the model's topic, and answer 2xx only once the broker acknowledged every
+//! record. Invalid batches are rejected whole, listing every bad record, unless the client asks
+//! for `?partial=true`, which accepts the good records and returns the rejected ones.
+
+use std::io::Read;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::runtime::AppState;
+use crate::validate::{validate_record, Context, RecordError};
+
+/// Every way an ingest request can fail, with its status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("unknown model `{model}`; models that accept ingest: {}", known.join(", "))]
+    UnknownModel { model: String, known: Vec<String> },
+    #[error("model `{0}` does not accept ingest (it is declared with @@ingest(false))")]
+    NotIngestible(String),
+    #[error("no route {0}")]
+    NoRoute(String),
+    #[error("unsupported {what} `{got}`; send application/json (an object or an array) or application/x-ndjson, optionally with Content-Encoding: gzip")]
+    UnsupportedMediaType { what: &'static str, got: String },
+    #[error("the request body is larger than {limit} bytes (server.max_body_bytes); send smaller batches")]
+    TooLarge { limit: usize },
+    #[error("the body is not valid {format}: {message}")]
+    Malformed { format: &'static str, message: String },
+    #[error(
+        "{invalid} of {total} records are invalid; nothing was accepted (add ?partial=true to accept the valid ones)"
+    )]
+    Invalid { invalid: usize, total: usize, details: Vec<RecordError> },
+    #[error("the broker is unavailable, nothing was acknowledged; retry: {0}")]
+    Unavailable(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::UnknownModel { .. } | ApiError::NotIngestible(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Malformed { .. } | ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let details = match &self {
+            ApiError::Invalid { details, .. } => json!(details),
+            _ => json!([]),
+        };
+        let mut resp = (status, Json(json!({ "error": self.to_string(), "details": details }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct IngestParams {
+    /// Accept the valid records of a batch and return the rejected ones.
+    #[serde(default)]
+    pub partial: bool,
+}
+
+pub async fn ingest_model(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    Query(params): Query<IngestParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    ingest(&state, &model, params, &headers, body).await
+}
+
+/// Alias routes (`server.routes`) and everything else unmatched.
+pub async fn fallback(
+    State(state): State<Arc<AppState>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    Query(params): Query<IngestParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let model = state.routes.read().expect("routes lock").get(uri.path()).cloned();
+    match (method, model) {
+        (axum::http::Method::POST, Some(model)) => ingest(&state, &model, params, &headers, body).await,
+        (m, _) => Err(ApiError::NoRoute(format!("{m} {}", uri.path()))),
+    }
+}
+
+async fn ingest(
+    state: &AppState,
+    model_name: &str,
+    params: IngestParams,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ir = state.ir();
+    let Some(model) = ir.model(model_name) else {
+        let known = ir.models.iter().filter(|m| m.ingest).map(|m| m.name.clone()).collect();
+        return Err(ApiError::UnknownModel { model: model_name.to_string(), known });
+    };
+    if !model.ingest {
+        return Err(ApiError::NotIngestible(model.name.clone()));
+    }
+    let ndjson = content_kind(headers)?;
+    let raw = to_bytes(body, state.max_body).await.map_err(|_| ApiError::TooLarge { limit: state.max_body })?;
+    let bytes = decode(headers, raw, state.max_body)?;
+    let records = parse(&bytes, ndjson)?;
+    let metrics = state.metrics.model(&model.name);
+
+    let (rows, errors) = validate_all(&ir, model, &records);
+    let invalid = records.len() - rows.len();
+    metrics.rejected.fetch_add(invalid as u64, Ordering::Relaxed);
+    if invalid > 0 && (!params.partial || rows.is_empty()) {
+        return Err(ApiError::Invalid { invalid, total: records.len(), details: errors });
+    }
+    state.producer.send_all(&model.topic.name, &rows).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    metrics.accepted.fetch_add(rows.len() as u64, Ordering::Relaxed);
+    metrics.produced.fetch_add(rows.len() as u64, Ordering::Relaxed);
+    let body = if invalid > 0 {
+        json!({ "accepted": rows.len(), "rejected": errors })
+    } else {
+        json!({ "accepted": rows.len() })
+    };
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+/// Validates every record: the rows to produce (key, JSON) and every error. Synchronous, so
+/// nothing in it is held across an await.
+fn validate_all(
+    ir: &igloo_schemas::Ir,
+    model: &igloo_schemas::ir::Model,
+    records: &[Value],
+) -> (Vec<(String, String)>, Vec<RecordError>) {
+    let mut uuid = || uuid::Uuid::new_v4().to_string();
+    let mut ctx = Context { now: chrono::Utc::now(), uuid: &mut uuid };
+    let mut rows = Vec::with_capacity(records.len());
+    let mut errors = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        match validate_record(ir, model, r, i, &mut ctx) {
+            Ok(row) => rows.push((row.key, Value::Object(row.row).to_string())),
+            Err(e) => errors.extend(e),
+        }
+    }
+    (rows, errors)
+}
+
+/// True for NDJSON, false for JSON; 415 for anything else.
+fn content_kind(headers: &HeaderMap) -> Result<bool, ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else { return Ok(false) };
+    let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match ct.as_str() {
+        "application/json" | "" => Ok(false),
+        "application/x-ndjson" | "application/jsonl" | "application/ndjson" => Ok(true),
+        _ => Err(ApiError::UnsupportedMediaType { what: "Content-Type", got: ct }),
+    }
+}
+
+/// Undoes `Content-Encoding: gzip`, holding the decompressed size to the same limit.
+fn decode(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Bytes, ApiError> {
+    let enc = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    match enc.as_str() {
+        "identity" | "" => Ok(raw),
+        "gzip" | "x-gzip" => {
+            let mut out = Vec::new();
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| ApiError::Malformed { format: "gzip", message: e.to_string() })?;
+            if out.len() > limit {
+                return Err(ApiError::TooLarge { limit });
+            }
+            Ok(out.into())
+        }
+        other => Err(ApiError::UnsupportedMediaType { what: "Content-Encoding", got: other.to_string() }),
+    }
+}
+
+fn parse(bytes: &[u8], ndjson: bool) -> Result<Vec<Value>, ApiError> {
+    if ndjson {
+        return bytes
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+            .map(|(i, line)| {
+                serde_json::from_slice(line)
+                    .map_err(|e| ApiError::Malformed { format: "NDJSON", message: format!("line {}: {e}", i + 1) })
+            })
+            .collect();
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Array(items)) => Ok(items),
+        Ok(v @ Value::Object(_)) => Ok(vec![v]),
+        Ok(_) => {
+            Err(ApiError::Malformed { format: "JSON", message: "expected an object or an array of objects".into() })
+        }
+        Err(e) => Err(ApiError::Malformed { format: "JSON", message: e.to_string() }),
+    }
+}

@@ -1,0 +1,171 @@
+//! The running server: the HTTP API and one table writer per model, started from typed
+//! settings, reloaded with a new IR (the schema changed), stopped gracefully. Knows nothing of
+//! terminals or clap: `igloo dev` and `igloo serve` drive it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use axum::routing::{get, post};
+use axum::Router;
+use igloo_schemas::{Dialect, Ir};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clickhouse::ClickHouse;
+use crate::config::WriterConfig;
+use crate::ingest;
+use crate::metrics::Metrics;
+use crate::producer::{ProduceError, Producer};
+use crate::writer::{self, WriterSpec};
+
+/// Everything the server needs, resolved by the caller.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    /// Extra ingest path → model name.
+    pub routes: BTreeMap<String, String>,
+    pub writer: WriterConfig,
+    pub database: String,
+    pub clickhouse_url: String,
+    pub clickhouse_auth: Option<(String, String)>,
+    pub dialect: Dialect,
+    pub bootstrap: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {listen}: {source}; is another server running? Change server.listen in igloo.yaml (IGLOO_SERVER_LISTEN)")]
+    Listen { listen: String, source: std::io::Error },
+    #[error(transparent)]
+    Producer(#[from] ProduceError),
+    #[error("server.routes maps {path} to `{model}`, which is not a model of the schema")]
+    UnknownRouteModel { path: String, model: String },
+}
+
+pub struct AppState {
+    ir: RwLock<Arc<Ir>>,
+    pub routes: RwLock<BTreeMap<String, String>>,
+    pub producer: Producer,
+    pub metrics: Arc<Metrics>,
+    pub max_body: usize,
+}
+
+impl AppState {
+    pub fn ir(&self) -> Arc<Ir> {
+        self.ir.read().expect("ir lock").clone()
+    }
+}
+
+pub struct Server {
+    pub state: Arc<AppState>,
+    settings: Settings,
+    http: JoinHandle<()>,
+    http_stop: watch::Sender<bool>,
+    writers: Vec<(JoinHandle<()>, watch::Sender<bool>)>,
+    pub local_addr: std::net::SocketAddr,
+}
+
+fn check_routes(ir: &Ir, routes: &BTreeMap<String, String>) -> Result<(), ServerError> {
+    for (path, model) in routes {
+        if ir.model(model).is_none() {
+            return Err(ServerError::UnknownRouteModel { path: path.clone(), model: model.clone() });
+        }
+    }
+    Ok(())
+}
+
+impl Server {
+    pub async fn start(settings: Settings, ir: Ir) -> Result<Server, ServerError> {
+        check_routes(&ir, &settings.routes)?;
+        let listener = tokio::net::TcpListener::bind(&settings.listen)
+            .await
+            .map_err(|source| ServerError::Listen { listen: settings.listen.clone(), source })?;
+        let local_addr =
+            listener.local_addr().map_err(|source| ServerError::Listen { listen: settings.listen.clone(), source })?;
+        let state = Arc::new(AppState {
+            ir: RwLock::new(Arc::new(ir)),
+            routes: RwLock::new(settings.routes.clone()),
+            producer: Producer::new(&settings.bootstrap)?,
+            metrics: Arc::new(Metrics::default()),
+            max_body: settings.max_body_bytes,
+        });
+        let app = Router::new()
+            .route("/ingest/{model}", post(ingest::ingest_model))
+            .route("/health", get(|| async { "ok" }))
+            .route("/ready", get(|| async { "ready" }))
+            .route("/metrics", get(metrics))
+            .fallback(ingest::fallback)
+            .with_state(state.clone());
+        let (http_stop, mut stop_rx) = watch::channel(false);
+        let http = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop_rx.changed().await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        });
+        tracing::info!(addr = %local_addr, "ingest API listening");
+        let mut server = Server { state, settings, http, http_stop, writers: Vec::new(), local_addr };
+        server.start_writers();
+        Ok(server)
+    }
+
+    fn start_writers(&mut self) {
+        let ir = self.state.ir();
+        let ch = ClickHouse::new(&self.settings.clickhouse_url, self.settings.clickhouse_auth.clone());
+        for model in &ir.models {
+            let spec = WriterSpec {
+                model: model.name.clone(),
+                topic: model.topic.name.clone(),
+                database: self.settings.database.clone(),
+                table: model.table.clone(),
+                columns: model.fields.iter().map(|f| f.column.clone()).collect(),
+                dialect: self.settings.dialect,
+            };
+            let (tx, rx) = watch::channel(false);
+            let metrics = self.state.metrics.model(&model.name);
+            let task = tokio::spawn(writer::run(
+                spec,
+                self.settings.writer.clone(),
+                self.settings.bootstrap.clone(),
+                ch.clone(),
+                metrics,
+                rx,
+            ));
+            self.writers.push((task, tx));
+        }
+    }
+
+    async fn stop_writers(&mut self) {
+        for (_, tx) in &self.writers {
+            let _ = tx.send(true);
+        }
+        for (task, _) in self.writers.drain(..) {
+            let _ = task.await;
+        }
+    }
+
+    /// A new schema: ingest validates against it at once; writers restart with its models.
+    pub async fn reload(&mut self, ir: Ir, routes: BTreeMap<String, String>) -> Result<(), ServerError> {
+        check_routes(&ir, &routes)?;
+        *self.state.ir.write().expect("ir lock") = Arc::new(ir);
+        *self.state.routes.write().expect("routes lock") = routes;
+        self.stop_writers().await;
+        self.start_writers();
+        Ok(())
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish, then stops the writers (each
+    /// finishes the batch it is writing).
+    pub async fn stop(mut self) {
+        let _ = self.http_stop.send(true);
+        let _ = (&mut self.http).await;
+        self.stop_writers().await;
+    }
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
+    state.metrics.render()
+}

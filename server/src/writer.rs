@@ -1,0 +1,454 @@
+//! The table writer: one per model, consuming the model's topic into its table.
+//!
+//! **Exactly once.** ClickHouse itself records what was written: every row carries its Kafka
+//! `_igloo_partition` / `_igloo_offset`, and after each batch insert one row per partition goes
+//! into `_igloo_offsets` (a single-part insert, so atomic). On start, and before retrying any
+//! failed insert, the writer reads the last logged offset C of each partition and deletes the
+//! partition's rows beyond C — rows that can only exist if an insert landed (fully or in
+//! part) without its log entry, i.e. after a crash or a lost response — then resumes at C+1.
+//! Kafka's committed offsets are written too, but only for lag display; they are never trusted.
+//! Works the same on ClickHouse 18.16 (no insert deduplication tokens) and current versions.
+//!
+//! Rows ClickHouse rejects as data (not as an outage) are retried one by one, and those that
+//! still fail go to `_igloo_dlq` with the error and the original payload, so one poison row
+//! never blocks the table. An outage is retried with backoff forever: lag grows, nothing is lost.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use igloo_schemas::internal::{self, writer_sql, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN};
+use igloo_schemas::sql::{InsertJsonRows, TableEngine};
+use igloo_schemas::Dialect;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use crate::clickhouse::{ClickHouse, ClickHouseError};
+use crate::config::WriterConfig;
+use crate::metrics::ModelMetrics;
+
+/// Where a writer reads and writes.
+#[derive(Clone, Debug)]
+pub struct WriterSpec {
+    pub model: String,
+    pub topic: String,
+    pub database: String,
+    pub table: String,
+    /// The model's columns, in table order, without the hidden ones.
+    pub columns: Vec<String>,
+    pub dialect: Dialect,
+}
+
+pub const DLQ_TABLE: &str = "_igloo_dlq";
+
+struct Msg {
+    partition: i32,
+    offset: i64,
+    payload: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct Committed {
+    partition: u32,
+    #[serde(deserialize_with = "u64_json")]
+    last: u64,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    #[serde(deserialize_with = "u64_json")]
+    n: u64,
+}
+
+/// ClickHouse's JSON formats quote 64-bit integers by default: accept `"5"` and `5`.
+fn u64_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u64),
+        Text(String),
+    }
+    match Either::deserialize(d)? {
+        Either::Number(n) => Ok(n),
+        Either::Text(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+pub async fn run(
+    spec: WriterSpec,
+    cfg: WriterConfig,
+    bootstrap: String,
+    ch: ClickHouse,
+    metrics: Arc<ModelMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::default();
+    // Set-up (tables, partitions, recovery) is retried until it succeeds or we are told to stop.
+    let (consumer, mut next) = loop {
+        match start(&spec, &bootstrap, &ch).await {
+            Ok(started) => break started,
+            Err(e) => {
+                tracing::warn!(model = %spec.model, error = %e, "table writer cannot start yet; retrying");
+                if backoff.wait(&mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    };
+    let next_shared = Arc::new(Mutex::new(next.clone()));
+    let lag_task = tokio::spawn(track_lag(consumer.clone(), spec.topic.clone(), next_shared.clone(), metrics.clone()));
+    tracing::info!(model = %spec.model, topic = %spec.topic, "table writer running");
+    loop {
+        let batch = tokio::select! {
+            _ = shutdown.changed() => break,
+            b = collect(&consumer, &cfg) => b,
+        };
+        let Some(batch) = batch else { continue };
+        if write_batch(&spec, &ch, &batch, &mut next, &metrics, &mut shutdown).await.is_err() {
+            break; // told to stop while ClickHouse was down; the batch will be re-read
+        }
+        *next_shared.lock().expect("lag lock") = next.clone();
+        commit(&consumer, &spec.topic, &next);
+    }
+    lag_task.abort();
+    tracing::info!(model = %spec.model, "table writer stopped");
+}
+
+type Started = (Arc<StreamConsumer>, BTreeMap<i32, i64>);
+
+async fn start(spec: &WriterSpec, bootstrap: &str, ch: &ClickHouse) -> Result<Started, String> {
+    for table in [internal::offsets_table(&spec.database), dlq_table(&spec.database)] {
+        ch.execute(&table.render(spec.dialect)).await.map_err(|e| e.to_string())?;
+    }
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("igloo-writer.{}.{}", spec.database, spec.table))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "50")
+        .set("log_level", "3")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let md = consumer.fetch_metadata(Some(&spec.topic), Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let partitions: Vec<i32> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    if partitions.is_empty() {
+        return Err(format!("topic {} has no partitions yet", spec.topic));
+    }
+    let committed: HashMap<i32, i64> = ch
+        .rows::<Committed>(&writer_sql::committed_offsets(&spec.database, &spec.topic))
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|c| (c.partition as i32, c.last as i64))
+        .collect();
+    let mut next = BTreeMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions {
+        let last = committed.get(&p).copied();
+        recover(spec, ch, p, last).await.map_err(|e| e.to_string())?;
+        let start = last.map_or(0, |l| l + 1);
+        next.insert(p, start);
+        tpl.add_partition_offset(&spec.topic, p, Offset::Offset(start)).map_err(|e| e.to_string())?;
+    }
+    consumer.assign(&tpl).map_err(|e| e.to_string())?;
+    Ok((Arc::new(consumer), next))
+}
+
+/// Deletes the partition's rows beyond its last logged offset, if there are any.
+async fn recover(spec: &WriterSpec, ch: &ClickHouse, partition: i32, last: Option<i64>) -> Result<(), ClickHouseError> {
+    let n = ch.rows::<Count>(&writer_sql::rows_after(&spec.database, &spec.table, partition, last)).await?;
+    if n.first().is_none_or(|c| c.n == 0) {
+        return Ok(());
+    }
+    tracing::warn!(model = %spec.model, partition, after = ?last, rows = n[0].n, "removing rows written without their offset log entry");
+    ch.execute(&writer_sql::delete_after(&spec.database, &spec.table, partition, last)).await?;
+    loop {
+        let pending = ch.rows::<Count>(&writer_sql::pending_mutations(&spec.database, &spec.table)).await?;
+        if pending.first().is_none_or(|c| c.n == 0) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Up to `max_rows`/`max_bytes` messages, flushed `flush_ms` after the first one arrived.
+async fn collect(consumer: &StreamConsumer, cfg: &WriterConfig) -> Option<Vec<Msg>> {
+    let first = consumer.recv().await;
+    let deadline = Instant::now() + Duration::from_millis(cfg.flush_ms);
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    match first {
+        Ok(m) => bytes += push(&mut batch, &m),
+        Err(e) => {
+            tracing::warn!(error = %e, "consumer error");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return None;
+        }
+    }
+    while batch.len() < cfg.max_rows && bytes < cfg.max_bytes {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(m)) => bytes += push(&mut batch, &m),
+            Ok(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Copies a message into the batch; returns its payload size.
+fn push(batch: &mut Vec<Msg>, m: &rdkafka::message::BorrowedMessage) -> usize {
+    let payload = m.payload().unwrap_or_default().to_vec();
+    let len = payload.len();
+    batch.push(Msg { partition: m.partition(), offset: m.offset(), payload });
+    len
+}
+
+/// Writes the batch exactly once; returns Err only when told to stop while waiting to retry.
+async fn write_batch(
+    spec: &WriterSpec,
+    ch: &ClickHouse,
+    batch: &[Msg],
+    next: &mut BTreeMap<i32, i64>,
+    metrics: &ModelMetrics,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), ()> {
+    // Messages already written (a re-read after reassignment) are skipped.
+    let fresh: Vec<&Msg> = batch.iter().filter(|m| m.offset >= next.get(&m.partition).copied().unwrap_or(0)).collect();
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let mut backoff = Backoff::default();
+    loop {
+        let started = Instant::now();
+        let result = insert_rows(spec, ch, &fresh).await;
+        let outcome = match result {
+            Ok(()) => Ok(fresh.len() as u64),
+            Err(e @ ClickHouseError::Rejected { .. }) if !e.is_transient() => {
+                tracing::warn!(model = %spec.model, error = %e, "batch rejected; writing its rows one by one");
+                match recover_batch(spec, ch, next, &fresh).await {
+                    Ok(()) => write_one_by_one(spec, ch, &fresh, metrics).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let logged = match outcome {
+            Ok(written) => log_offsets(spec, ch, &fresh).await.map(|()| written),
+            Err(e) => Err(e),
+        };
+        match logged {
+            Ok(written) => {
+                for m in &fresh {
+                    next.insert(m.partition, m.offset + 1);
+                }
+                metrics.written.fetch_add(written, Ordering::Relaxed);
+                metrics.batches.fetch_add(1, Ordering::Relaxed);
+                metrics.insert_ms_total.fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(e) => tracing::warn!(model = %spec.model, error = %e, "batch not written; retrying"),
+        }
+        if backoff.wait(shutdown).await {
+            return Err(());
+        }
+        // Whatever the failed attempt left behind is removed before the next one.
+        while let Err(e) = recover_batch(spec, ch, next, &fresh).await {
+            tracing::warn!(model = %spec.model, error = %e, "recovery failed; retrying");
+            if backoff.wait(shutdown).await {
+                return Err(());
+            }
+        }
+    }
+}
+
+async fn recover_batch(
+    spec: &WriterSpec,
+    ch: &ClickHouse,
+    next: &BTreeMap<i32, i64>,
+    batch: &[&Msg],
+) -> Result<(), ClickHouseError> {
+    let mut partitions: Vec<i32> = batch.iter().map(|m| m.partition).collect();
+    partitions.sort_unstable();
+    partitions.dedup();
+    for p in partitions {
+        let last = next.get(&p).map(|n| n - 1).filter(|l| *l >= 0);
+        recover(spec, ch, p, last).await?;
+    }
+    Ok(())
+}
+
+fn insert_query(spec: &WriterSpec, table: &str, columns: Vec<String>) -> String {
+    InsertJsonRows { database: spec.database.clone(), table: table.to_string(), columns }.render()
+}
+
+fn data_columns(spec: &WriterSpec) -> Vec<String> {
+    spec.columns.iter().cloned().chain([PARTITION_COLUMN.to_string(), OFFSET_COLUMN.to_string()]).collect()
+}
+
+/// The payload (a JSON object) with the hidden columns appended.
+fn row_text(m: &Msg) -> Option<String> {
+    let text = std::str::from_utf8(&m.payload).ok()?.trim_end();
+    let body = text.strip_suffix('}')?;
+    let sep = if body.trim_end().ends_with('{') { "" } else { "," };
+    Some(format!("{body}{sep}\"{PARTITION_COLUMN}\":{},\"{OFFSET_COLUMN}\":{}}}\n", m.partition, m.offset))
+}
+
+async fn insert_rows(spec: &WriterSpec, ch: &ClickHouse, batch: &[&Msg]) -> Result<(), ClickHouseError> {
+    let mut body = String::new();
+    for m in batch {
+        match row_text(m) {
+            Some(r) => body.push_str(&r),
+            None => {
+                return Err(ClickHouseError::Rejected {
+                    message: format!("message at offset {} is not a JSON object", m.offset),
+                })
+            }
+        }
+    }
+    ch.insert(&insert_query(spec, &spec.table, data_columns(spec)), body).await
+}
+
+/// After a rejected batch: each row alone; the ones ClickHouse still rejects go to the DLQ.
+async fn write_one_by_one(
+    spec: &WriterSpec,
+    ch: &ClickHouse,
+    batch: &[&Msg],
+    metrics: &ModelMetrics,
+) -> Result<u64, ClickHouseError> {
+    let mut written = 0;
+    for m in batch {
+        match insert_rows(spec, ch, &[m]).await {
+            Ok(()) => written += 1,
+            Err(ClickHouseError::Rejected { message }) => {
+                let row = serde_json::json!({
+                    "topic": spec.topic, "partition": m.partition, "offset": m.offset,
+                    "error": message, "payload": String::from_utf8_lossy(&m.payload),
+                });
+                let cols = ["topic", "partition", "offset", "error", "payload"].map(String::from).to_vec();
+                ch.insert(&insert_query(spec, DLQ_TABLE, cols), row.to_string()).await?;
+                metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
+/// One `_igloo_offsets` row per partition of the batch, in one insert.
+async fn log_offsets(spec: &WriterSpec, ch: &ClickHouse, batch: &[&Msg]) -> Result<(), ClickHouseError> {
+    let mut ranges: BTreeMap<i32, (i64, i64, u64)> = BTreeMap::new();
+    for m in batch {
+        let r = ranges.entry(m.partition).or_insert((m.offset, m.offset, 0));
+        r.0 = r.0.min(m.offset);
+        r.1 = r.1.max(m.offset);
+        r.2 += 1;
+    }
+    let body: String = ranges
+        .iter()
+        .map(|(p, (first, last, rows))| {
+            serde_json::json!({"topic": spec.topic, "partition": p, "first_offset": first, "last_offset": last, "rows": rows}).to_string() + "\n"
+        })
+        .collect();
+    ch.insert(&insert_query(spec, OFFSETS_TABLE, OFFSET_LOG_COLUMNS.map(String::from).to_vec()), body).await
+}
+
+fn commit(consumer: &StreamConsumer, topic: &str, next: &BTreeMap<i32, i64>) {
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in next {
+        let _ = tpl.add_partition_offset(topic, *p, Offset::Offset(*o));
+    }
+    if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+        tracing::debug!(error = %e, "offset commit failed (only used for lag display)");
+    }
+}
+
+/// Every 2 s: the messages on the topic not yet written, into the model's lag gauge.
+async fn track_lag(
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    next: Arc<Mutex<BTreeMap<i32, i64>>>,
+    metrics: Arc<ModelMetrics>,
+) {
+    loop {
+        let positions = next.lock().expect("lag lock").clone();
+        let c = consumer.clone();
+        let t = topic.clone();
+        let lag = tokio::task::spawn_blocking(move || {
+            positions
+                .iter()
+                .filter_map(|(p, n)| {
+                    c.fetch_watermarks(&t, *p, Duration::from_secs(1)).ok().map(|(_, high)| (high - n).max(0) as u64)
+                })
+                .sum::<u64>()
+        })
+        .await
+        .unwrap_or(0);
+        metrics.lag.store(lag, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+fn dlq_table(database: &str) -> igloo_schemas::sql::CreateTable {
+    use igloo_schemas::sql::{ChType, ColumnDef, CreateTable, ValueExpr};
+    let col = |name: &str, ty: ChType| ColumnDef { name: name.into(), ty, default: None, comment: None };
+    CreateTable {
+        database: database.into(),
+        name: DLQ_TABLE.into(),
+        columns: vec![
+            ColumnDef { default: Some(ValueExpr::Call("now", vec![])), ..col("at", ChType::DateTime) },
+            col("topic", ChType::String),
+            col("partition", ChType::UInt32),
+            col("offset", ChType::UInt64),
+            col("error", ChType::String),
+            col("payload", ChType::String),
+        ],
+        engine: TableEngine::MergeTree,
+        partition_by: None,
+        order_by: vec!["at".into()],
+        primary_key: vec![],
+        ttl: None,
+        comment: Some("Rows ClickHouse rejected, with the error and the original message.".into()),
+    }
+}
+
+/// Exponential backoff from 100 ms to 5 s.
+#[derive(Default)]
+struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    /// Sleeps; true if told to stop meanwhile.
+    async fn wait(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let ms = (100u64 << self.attempt.min(6)).min(5_000);
+        self.attempt += 1;
+        tokio::select! {
+            _ = shutdown.changed() => true,
+            _ = tokio::time::sleep(Duration::from_millis(ms)) => *shutdown.borrow(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_columns_are_appended_to_the_payload() {
+        let m = |p: &str| Msg { partition: 2, offset: 41, payload: p.as_bytes().to_vec() };
+        assert_eq!(row_text(&m("{\"a\":1}")).unwrap(), "{\"a\":1,\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
+        assert_eq!(row_text(&m("{}")).unwrap(), "{\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
+        assert!(row_text(&m("[1]")).is_none());
+        assert!(row_text(&m("\u{0}")).is_none());
+    }
+}
