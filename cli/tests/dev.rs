@@ -52,6 +52,8 @@ fn dev_creates_applies_holds_back_restarts_and_stops_cleanly() {
     dev.expect("nothing applied, the running system is unchanged", APPLY);
     std::fs::remove_file(root.join("schema/bad.prisma")).unwrap();
 
+    // A direct insert, not through the topic: the table writer's recovery must leave it alone
+    // (regression: it once deleted such rows as if they were unlogged writes).
     ch.execute("INSERT INTO devapp.Measurement (time, tag, values, unit) VALUES (1, 'a', [1.5], 'm')").unwrap();
     let ps = igloo(&root, &ports).arg("ps").output().unwrap();
     assert!(String::from_utf8_lossy(&ps.stdout).contains("running"), "{}", String::from_utf8_lossy(&ps.stdout));

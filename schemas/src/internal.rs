@@ -9,6 +9,9 @@ pub const INTERNAL_PREFIX: &str = "_igloo";
 
 /// Hidden column: the Kafka partition a row came from.
 pub const PARTITION_COLUMN: &str = "_igloo_partition";
+/// `_igloo_partition` of rows that did not come through the table writer (direct inserts,
+/// copies): no topic has this partition, so the writer's recovery never touches them.
+pub const FOREIGN_PARTITION: u32 = u32::MAX;
 /// Hidden column: the Kafka offset a row came from.
 pub const OFFSET_COLUMN: &str = "_igloo_offset";
 
@@ -33,7 +36,10 @@ fn written_at(name: &str) -> ColumnDef {
 pub fn hidden_columns() -> Vec<ColumnDef> {
     vec![
         ColumnDef {
-            comment: Some("Kafka partition of the row's message (igloo)".into()),
+            default: Some(ValueExpr::Number(FOREIGN_PARTITION.to_string())),
+            comment: Some(
+                "Kafka partition of the row's message; 4294967295 for rows not written by igloo's table writer".into(),
+            ),
             ..col(PARTITION_COLUMN, ChType::UInt32)
         },
         ColumnDef {
