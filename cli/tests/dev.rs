@@ -226,21 +226,35 @@ fn external_mode_uses_existing_engines_and_leaves_them_running() {
 }
 
 #[test]
-fn an_engine_that_dies_is_reported_and_everything_stops() {
+fn a_dead_engine_is_restarted_and_one_that_keeps_dying_stops_everything() {
     let tmp = tempfile::tempdir().unwrap();
     let root = project(tmp.path());
     let ports = Ports::free();
-    let mut dev = Dev::start(&root, &ports, &[]);
+    let mut dev = Dev::start(&root, &ports, &["--no-server"]);
     dev.expect("Ready in", START);
-    let pids = engine_pids(&root);
-    unsafe { libc::kill(pids[1] as i32, libc::SIGKILL) };
+    let (clickhouse, broker) = (engine_pids(&root)[0], engine_pids(&root)[1]);
+    unsafe { libc::kill(broker as i32, libc::SIGKILL) };
     let line = dev.expect("tansu exited", Duration::from_secs(10));
     assert!(line.contains("last lines of") && line.contains("broker.log"), "{line}");
-    dev.expect("ready in", Duration::from_secs(5)); // the log's tail is shown
-    dev.expect("igloo dev stopped the others", Duration::from_secs(20));
+    dev.expect("tansu restarted on", START);
+    let ch = ports.clickhouse();
+    assert_eq!(ch.execute("EXISTS TABLE devapp.Measurement").unwrap().trim(), "1");
+    // The restarted broker still has the topic (SQLite storage survives).
+    let admin = KafkaAdmin::connect(&format!("127.0.0.1:{}", ports.broker), Some(1)).unwrap();
+    assert_eq!(admin.topics(Duration::from_secs(10)).unwrap().get("Measurement"), Some(&4));
+
+    // Three more deaths within the minute: igloo dev gives up and stops the rest.
+    for _ in 0..3 {
+        let pid = eventually(Duration::from_secs(30), "a new broker pid", || {
+            engine_pids(&root).get(1).copied().filter(|p| alive(*p))
+        });
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    dev.expect("giving up", Duration::from_secs(20));
     let status = dev.wait_exit(Duration::from_secs(30));
-    assert!(!status.success(), "an engine death is a failure");
-    wait_gone(&pids);
+    assert!(!status.success(), "giving up is a failure");
+    wait_gone(&[clickhouse]);
 }
 
 #[test]

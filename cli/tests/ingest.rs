@@ -244,8 +244,9 @@ fn broker_down_means_503_with_retry_after_never_accept_and_lose() {
     let mut server = serve(&root, &ports);
     let url = ports.api("/ingest/Measurement");
     assert_eq!(post(&url, JSON, event(1).as_bytes()).0, 200);
-    let broker = engine_pids(&root)[1];
-    unsafe { libc::kill(broker as i32, libc::SIGKILL) };
+    // The engines go away for good (`igloo dev` would restart a killed one); the server stays.
+    assert!(igloo(&root, &ports).arg("down").status().unwrap().success());
+    engines.wait_exit(Duration::from_secs(30));
     let (status, body, retry) = post(&url, JSON, event(2).as_bytes());
     assert_eq!(status, 503, "{body}");
     assert_eq!(retry.as_deref(), Some("1"));
@@ -255,7 +256,6 @@ fn broker_down_means_503_with_retry_after_never_accept_and_lose() {
     );
     server.signal(libc::SIGINT);
     server.wait_exit(Duration::from_secs(30));
-    engines.wait_exit(Duration::from_secs(30));
 }
 
 /// The crash window itself, made deterministic: rows whose offset-log entry is missing (a
@@ -305,4 +305,76 @@ fn rows_written_without_their_log_entry_are_replaced_not_duplicated() {
     assert!(server.wait_exit(Duration::from_secs(30)).success());
     engines.signal(libc::SIGINT);
     assert!(engines.wait_exit(Duration::from_secs(30)).success());
+}
+
+/// `igloo dev` restarts a killed broker or ClickHouse; meanwhile requests get 503 (never a
+/// false 2xx) and the writer retries. Afterwards every acknowledged event is there once.
+#[test]
+fn killing_the_broker_and_clickhouse_mid_stream_loses_and_duplicates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut cmd = igloo(&root, &ports);
+    cmd.arg("dev").env("IGLOO_WRITER_FLUSH_MS", "50").stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut dev = Dev::attach(cmd.spawn().unwrap());
+    dev.expect("Ingest API", START);
+
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let sent = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (acked, sent, stop, url) = (acked.clone(), sent.clone(), stop.clone(), ports.api("/ingest/Measurement"));
+        std::thread::spawn(move || {
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let batch: Vec<u64> = (seq..seq + 20).collect();
+                seq += 20;
+                sent.store(seq, Ordering::Relaxed);
+                let body = batch.iter().map(|s| event(*s)).collect::<Vec<_>>().join("\n");
+                match ureq::post(&url).timeout(Duration::from_secs(15)).set("Content-Type", NDJSON).send_string(&body) {
+                    Ok(_) => acked.lock().unwrap().extend(batch),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        })
+    };
+    for (engine, index, name) in [
+        ("broker", 1, "tansu"),
+        ("clickhouse", 0, "ClickHouse"),
+        ("broker", 1, "tansu"),
+        ("clickhouse", 0, "ClickHouse"),
+    ] {
+        std::thread::sleep(Duration::from_millis(1500));
+        let pid = engine_pids(&root)[index];
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        dev.expect(&format!("{name} restarted on"), START);
+        let _ = engine;
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 500, "the load barely ran: {} acknowledged", acked.len());
+    let max_acked = *acked.iter().max().unwrap();
+    eventually(Duration::from_secs(60), "all acknowledged rows", || {
+        let present = count(&ports, &format!("SELECT countIf(time <= {max_acked}) FROM devapp.Measurement"));
+        (present.parse::<usize>().unwrap() >= acked.len()).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let stats = count(&ports, "SELECT count(), uniqExact(time) FROM devapp.Measurement");
+    let (rows, unique) = stats.split_once('\t').unwrap();
+    assert_eq!(rows, unique, "duplicated rows: {stats}");
+    let times: BTreeSet<u64> =
+        count(&ports, "SELECT arrayStringConcat(groupArray(toString(time)), ',') FROM devapp.Measurement")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+    let missing: Vec<&u64> = acked.difference(&times).take(10).collect();
+    assert!(missing.is_empty(), "acknowledged but missing: {missing:?} (of {})", acked.len());
+    assert!(times.iter().all(|t| *t < sent.load(Ordering::Relaxed)), "rows that were never sent");
+    eprintln!("{} acknowledged, {} rows, broker and ClickHouse killed twice each", acked.len(), times.len());
+    dev.signal(libc::SIGINT);
+    assert!(dev.wait_exit(Duration::from_secs(30)).success());
 }

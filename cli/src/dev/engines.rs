@@ -43,6 +43,13 @@ pub enum EnginesError {
     Write { path: PathBuf, source: std::io::Error },
 }
 
+/// Which native engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EngineKind {
+    ClickHouse,
+    Broker,
+}
+
 /// How igloo reaches the engines. One Kafka admin client lives as long as the endpoints:
 /// creating one costs a connection and a metadata round trip.
 #[derive(Clone)]
@@ -173,17 +180,43 @@ impl Engines {
         Ok(Engines { mode: InfraMode::Docker, endpoints, clickhouse: None, broker: None, docker: Some(stack) })
     }
 
-    /// A message when a native engine has exited on its own.
-    pub fn died(&mut self) -> Option<String> {
+    /// A native engine that has exited on its own, with a message naming it and its log tail.
+    pub fn died(&mut self) -> Option<(EngineKind, String)> {
         let check = |p: &mut crate::infra::process::EngineProcess| {
             p.exited().map(|status| {
                 format!("{} exited ({status}); last lines of {}:\n{}", p.engine, p.log.display(), tail(&p.log, 15))
             })
         };
-        self.clickhouse
-            .as_mut()
-            .and_then(|c| check(&mut c.process))
-            .or_else(|| self.broker.as_mut().and_then(|b| check(&mut b.process)))
+        let clickhouse =
+            self.clickhouse.as_mut().and_then(|c| check(&mut c.process)).map(|m| (EngineKind::ClickHouse, m));
+        clickhouse.or_else(|| self.broker.as_mut().and_then(|b| check(&mut b.process)).map(|m| (EngineKind::Broker, m)))
+    }
+
+    /// Starts a native engine again with the same ports and data; returns the line to print.
+    pub fn restart(&mut self, kind: EngineKind) -> Result<String, EnginesError> {
+        let started = Instant::now();
+        match kind {
+            EngineKind::ClickHouse => {
+                let config = self.clickhouse.as_ref().expect("native ClickHouse runs").config.clone();
+                let c = NativeClickHouse::start(config, START_TIMEOUT)?;
+                let line =
+                    format!("✓ ClickHouse restarted on {} ({:.1} s)", c.client.url, started.elapsed().as_secs_f64());
+                self.clickhouse = Some(c);
+                Ok(line)
+            }
+            EngineKind::Broker => {
+                let config = self.broker.as_ref().expect("native broker runs").config.clone();
+                let b = NativeBroker::start(&config, START_TIMEOUT)?;
+                let line = format!(
+                    "✓ {} restarted on {} ({:.1} s)",
+                    b.kind.name(),
+                    b.bootstrap,
+                    started.elapsed().as_secs_f64()
+                );
+                self.broker = Some(b);
+                Ok(line)
+            }
+        }
     }
 
     /// What `igloo ps` shows.

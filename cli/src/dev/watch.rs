@@ -15,7 +15,7 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use igloo_schemas::Ir;
 
-use super::engines::{resolve_mode, Endpoints, Engines, EnginesError};
+use super::engines::{resolve_mode, Endpoints, EngineKind, Engines, EnginesError};
 use super::migrate::{self, Consent, MigrateError};
 use super::server::{self, RunningServer};
 use super::state::{self, DevState};
@@ -36,7 +36,7 @@ pub enum DevError {
     Signal(String),
     #[error("cannot write {path}: {source}")]
     State { path: PathBuf, source: std::io::Error },
-    #[error("an engine exited on its own (see above, or `igloo logs`); igloo dev stopped the others")]
+    #[error("an engine kept exiting (see above, or `igloo logs`); igloo dev stopped the others")]
     EngineDied,
     #[error(transparent)]
     Server(#[from] igloo_server::runtime::ServerError),
@@ -96,6 +96,7 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
         None if opts.no_server => println!("  Ingest API      not started (--no-server)"),
         None => println!("  Ingest API      starts once the schema is valid"),
     }
+    let mut restarts = RestartBudget::default();
     let outcome = loop {
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => break Ok(()),
@@ -124,9 +125,21 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                if let Some(message) = engines.died() {
-                    println!("✗ {message}");
+                let Some((kind, message)) = engines.died() else { continue };
+                println!("✗ {message}");
+                if !restarts.allow(kind) {
+                    println!("✗ it keeps exiting; giving up");
                     break Err(DevError::EngineDied);
+                }
+                match engines.restart(kind) {
+                    Ok(line) => {
+                        println!("{line}");
+                        write_state(&project, &engines)?;
+                    }
+                    Err(e) => {
+                        println!("✗ cannot restart it: {e}");
+                        break Err(DevError::EngineDied);
+                    }
                 }
             }
         }
@@ -140,6 +153,21 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
     state::remove(&project.root);
     println!("Stopped.");
     outcome
+}
+
+/// At most 3 restarts of an engine within a minute; then igloo dev gives up on it.
+#[derive(Default)]
+struct RestartBudget {
+    recent: std::collections::HashMap<EngineKind, Vec<Instant>>,
+}
+
+impl RestartBudget {
+    fn allow(&mut self, kind: EngineKind) -> bool {
+        let times = self.recent.entry(kind).or_default();
+        times.retain(|t| t.elapsed() < Duration::from_secs(60));
+        times.push(Instant::now());
+        times.len() <= 3
+    }
 }
 
 fn install_stop_handler(tx: Sender<Event>) -> Result<(), DevError> {

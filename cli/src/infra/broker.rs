@@ -54,6 +54,7 @@ pub struct NativeBroker {
     pub process: EngineProcess,
     pub kind: BrokerKind,
     pub bootstrap: String,
+    pub config: NativeBrokerConfig,
 }
 
 impl NativeBroker {
@@ -130,7 +131,7 @@ impl NativeBroker {
         if let Some(e) = admin_error {
             return Err(e.into());
         }
-        Ok(NativeBroker { process, kind, bootstrap })
+        Ok(NativeBroker { process, kind, bootstrap, config: config.clone() })
     }
 
     pub fn stop(&mut self) {
