@@ -80,6 +80,23 @@ fn every_form_of_ingest_lands_exactly_once() {
     let metrics = ureq::get(&ports.api("/metrics")).call().unwrap().into_string().unwrap();
     assert!(metrics.contains("igloo_ingest_accepted_total{model=\"Measurement\"} 10"), "{metrics}");
     assert!(metrics.contains("igloo_written_total{model=\"Measurement\"} 10"), "{metrics}");
+
+    // Looking inside: ls, peek (table and topic), query.
+    let run = |args: &[&str]| {
+        let out = igloo(&root, &ports).args(args).output().unwrap();
+        assert!(out.status.success(), "igloo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ls = run(&["ls"]);
+    assert!(ls.contains("POST /ingest/Measurement, POST /save") && ls.contains("devapp.Measurement"), "{ls}");
+    let peek = run(&["peek", "Measurement", "-n", "3"]);
+    assert_eq!(peek.lines().count(), 3, "{peek}");
+    assert!(!peek.contains("_igloo"), "hidden columns are not shown: {peek}");
+    let topic = run(&["peek", "Measurement", "--topic", "-n", "100"]);
+    assert_eq!(topic.lines().count(), 10, "{topic}");
+    let q = run(&["query", "SELECT count() AS n, max(time) AS last FROM Measurement"]);
+    assert_eq!(q.lines().collect::<Vec<_>>(), ["n   last", "10  10"]);
+    assert_eq!(run(&["query", "SELECT 1 AS a", "--format", "csv"]), "\"a\"\n1\n");
     dev.signal(libc::SIGINT);
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
 }

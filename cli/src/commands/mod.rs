@@ -5,6 +5,7 @@ mod clean;
 mod dev;
 mod down;
 mod init;
+mod inspect;
 mod logs;
 mod plan;
 mod ps;
@@ -42,6 +43,9 @@ pub enum Command {
     Down(down::Args),
     Clean(clean::Args),
     Serve(serve::Args),
+    Ls(inspect::LsArgs),
+    Peek(inspect::PeekArgs),
+    Query(inspect::QueryArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -59,6 +63,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Down(args) => down::run(args, &cwd),
         Command::Clean(args) => clean::run(args, &cwd),
         Command::Serve(args) => serve::run(args, &cwd),
+        Command::Ls(args) => inspect::ls(args, &cwd),
+        Command::Peek(args) => inspect::peek(args, &cwd),
+        Command::Query(args) => inspect::query(args, &cwd),
     }
 }
 

@@ -199,6 +199,11 @@ impl ClickHouseHttp {
         self.finish(self.post().send_string(sql))
     }
 
+    /// Runs one statement with `database` as the default database.
+    pub fn execute_in(&self, database: &str, sql: &str) -> Result<String, ClickHouseError> {
+        self.finish(self.post().query("database", database).send_string(sql))
+    }
+
     /// Runs `query` (an `INSERT … FORMAT JSONEachRow`) with `rows` as the body.
     pub fn insert(&self, query: &str, rows: &str) -> Result<(), ClickHouseError> {
         self.finish(self.post().query("query", query).send_string(rows)).map(|_| ())

@@ -24,3 +24,16 @@ pub fn tables_query(database: &str) -> String {
 pub fn columns_query(database: &str) -> String {
     format!("SELECT table, name, type FROM system.columns WHERE database = {} FORMAT JSONEachRow", string(database))
 }
+
+/// The newest `limit` rows the table writer wrote (highest Kafka offsets first), model columns
+/// only, as JSONEachRow.
+pub fn latest_rows(database: &str, table: &str, columns: &[String], limit: usize) -> String {
+    use super::quote::ident;
+    let cols = columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+    format!(
+        "SELECT {cols} FROM {}.{} ORDER BY {} DESC LIMIT {limit} FORMAT JSONEachRow",
+        ident(database),
+        ident(table),
+        ident(crate::internal::OFFSET_COLUMN)
+    )
+}

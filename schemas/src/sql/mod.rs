@@ -10,7 +10,7 @@ mod types;
 
 pub use alter::{AlterAction, AlterTable, CopyRows, DropTable, InsertJsonRows, RenameTables};
 pub use ddl::{ColumnDef, CreateDatabase, CreateTable, TableEngine, ValueExpr};
-pub use introspect::{columns_query, database_query, tables_query, version_query};
+pub use introspect::{columns_query, database_query, latest_rows, tables_query, version_query};
 pub use types::{ChType, DEFAULT_DECIMAL};
 
 use crate::dialect::Dialect;

@@ -1,0 +1,242 @@
+//! `igloo ls`, `igloo peek` and `igloo query`: look inside a project and its running engines.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use igloo_schemas::plan::format_retention;
+use igloo_schemas::Ir;
+use igloo_server::config::Project;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::dev::engines::{connect, resolve_mode, Endpoints};
+use crate::schema_files;
+
+/// List the models with their ingest route, topic and table
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  igloo ls\n  igloo ls --json")]
+pub struct LsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Show a model's latest rows (or its topic's latest messages)
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  igloo peek Measurement\n  igloo peek Measurement -n 50\n  igloo peek Measurement --topic   # the messages, before the table writer"
+)]
+pub struct PeekArgs {
+    pub model: String,
+    /// How many rows or messages.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    pub count: usize,
+    /// Read the model's topic instead of its table.
+    #[arg(long)]
+    pub topic: bool,
+}
+
+/// Run SQL against the project's ClickHouse
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  igloo query \"SELECT tag, count() FROM Measurement GROUP BY tag\"\n  igloo query \"SELECT * FROM Measurement LIMIT 5\" --format json\n\nThe project's database is the default database."
+)]
+pub struct QueryArgs {
+    pub sql: String,
+    /// Output format.
+    #[arg(long, value_parser = ["table", "json", "csv"], default_value = "table")]
+    pub format: String,
+}
+
+fn load(cwd: &Path) -> anyhow::Result<(Project, Ir)> {
+    let project = Project::discover(cwd)?;
+    let files = schema_files::load_dir(&project.schema_dir(), &project.root)?;
+    let (ir, diags) = igloo_schemas::check(&files);
+    if diags.has_errors() {
+        eprintln!("{}", diags.render(&files));
+        bail!("the schema has errors; `igloo check` lists them");
+    }
+    Ok((project, ir))
+}
+
+fn engines(project: &Project) -> anyhow::Result<Endpoints> {
+    connect(project, resolve_mode(project)).context("this needs the running engines")
+}
+
+pub fn ls(args: LsArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
+    let (project, ir) = load(cwd)?;
+    let db = project.config.database();
+    let rows: Vec<serde_json::Value> = ir
+        .models
+        .iter()
+        .map(|m| {
+            let mut routes: Vec<String> = if m.ingest { vec![format!("POST /ingest/{}", m.name)] } else { vec![] };
+            routes.extend(
+                project
+                    .config
+                    .server
+                    .routes
+                    .iter()
+                    .filter(|(_, model)| **model == m.name)
+                    .map(|(p, _)| format!("POST {p}")),
+            );
+            serde_json::json!({
+                "model": m.name,
+                "routes": routes,
+                "topic": m.topic.name,
+                "partitions": m.topic.partitions,
+                "retention": format_retention(m.topic.retention_ms),
+                "table": format!("{db}.{}", m.table),
+            })
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let routes =
+                r["routes"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", ");
+            let topic = format!(
+                "{} ({} partitions, {})",
+                r["topic"].as_str().unwrap(),
+                r["partitions"],
+                r["retention"].as_str().unwrap()
+            );
+            vec![
+                r["model"].as_str().unwrap().to_string(),
+                if routes.is_empty() { "-".into() } else { routes },
+                topic,
+                r["table"].as_str().unwrap().to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["MODEL", "INGEST", "TOPIC", "TABLE"], &table);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn peek(args: PeekArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
+    let (project, ir) = load(cwd)?;
+    let Some(model) = ir.model(&args.model) else {
+        let known = ir.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ");
+        bail!("unknown model `{}`; the models are {known}", args.model);
+    };
+    let endpoints = engines(&project)?;
+    if args.topic {
+        for line in latest_messages(&endpoints.bootstrap, &model.topic.name, args.count)? {
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let columns: Vec<String> = model.fields.iter().map(|f| f.column.clone()).collect();
+    let sql = igloo_schemas::sql::latest_rows(&project.config.database(), &model.table, &columns, args.count);
+    print!("{}", endpoints.clickhouse.execute(&sql)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The last `n` messages of each partition, newest last, as `partition/offset key value`.
+fn latest_messages(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "igloo-peek")
+        .set("enable.auto.commit", "false")
+        .set("log_level", "3")
+        .create()?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in md.topics().iter().flat_map(|t| t.partitions()) {
+        let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(5))?;
+        let start = (high - n as i64).max(low);
+        if start < high {
+            tpl.add_partition_offset(topic, p.id(), Offset::Offset(start))?;
+            ends.push(high - start);
+        }
+    }
+    if ends.is_empty() {
+        return Ok(vec![format!("(topic {topic} is empty)")]);
+    }
+    consumer.assign(&tpl)?;
+    let mut out = Vec::new();
+    let expected: i64 = ends.iter().sum();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while (out.len() as i64) < expected && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+            let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+            out.push(format!("{}/{} {key} {value}", m.partition(), m.offset()));
+        }
+    }
+    Ok(out)
+}
+
+pub fn query(args: QueryArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
+    let project = Project::discover(cwd)?;
+    let endpoints = engines(&project)?;
+    let format = match args.format.as_str() {
+        "json" => "JSONEachRow",
+        "csv" => "CSVWithNames",
+        _ => "TabSeparatedWithNames",
+    };
+    let sql = format!("{} FORMAT {format}", args.sql.trim().trim_end_matches(';'));
+    let out = endpoints.clickhouse.execute_in(&project.config.database(), &sql)?;
+    if args.format != "table" {
+        print!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut lines = out.lines().map(|l| l.split('\t').map(unescape_tsv).collect::<Vec<_>>());
+    let header = lines.next().unwrap_or_default();
+    let rows: Vec<Vec<String>> = lines.collect();
+    print_table(&header.iter().map(String::as_str).collect::<Vec<_>>(), &rows);
+    eprintln!("({} rows)", rows.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unescape_tsv(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('0') => out.push('\0'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!("{}", line(header.to_vec()));
+    for r in rows {
+        println!("{}", line(r.iter().map(String::as_str).collect()));
+    }
+}
