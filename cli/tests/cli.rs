@@ -170,7 +170,8 @@ fn target_specific_errors_and_explicit_paths() {
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let kinds: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["create_database", "create_topic", "create_table"]);
+    assert_eq!(kinds, ["create_database", "create_topic", "create_topic", "create_table"]);
+    assert_eq!(v["steps"][1]["topic"]["name"], "_igloo_dlq");
 }
 
 #[test]

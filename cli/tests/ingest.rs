@@ -395,3 +395,49 @@ fn killing_the_broker_and_clickhouse_mid_stream_loses_and_duplicates_nothing() {
     dev.signal(libc::SIGINT);
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
 }
+
+/// A message ClickHouse rejects (here produced straight to the topic, past HTTP validation)
+/// goes to the dead-letter topic and table; the rows around it are written; nothing blocks.
+#[test]
+fn a_poison_row_goes_to_the_dead_letter_queue_and_blocks_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut cmd = igloo(&root, &ports);
+    cmd.arg("dev").env("IGLOO_WRITER_FLUSH_MS", "300").stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut dev = Dev::attach(cmd.spawn().unwrap());
+    dev.expect("Ingest API", START);
+    let url = ports.api("/ingest/Measurement");
+    let producer = igloo_server::producer::Producer::new(&format!("127.0.0.1:{}", ports.broker)).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(post(&url, JSON, event(1).as_bytes()).0, 200);
+    let poison = r#"{"time":"not a number","tag":"p","values":[]}"#;
+    rt.block_on(producer.send_all("Measurement", &[("[\"p\"]".into(), poison.into())])).unwrap();
+    assert_eq!(post(&url, JSON, event(2).as_bytes()).0, 200);
+
+    eventually(Duration::from_secs(15), "the good rows and the dead letter", || {
+        let good = count(&ports, "SELECT count() FROM devapp.Measurement");
+        let dead = count(&ports, "SELECT count() FROM devapp._igloo_dlq");
+        (good == "2" && dead == "1").then_some(())
+    });
+    let dead = count(&ports, "SELECT topic, payload FROM devapp._igloo_dlq FORMAT JSONEachRow");
+    let dead: serde_json::Value = serde_json::from_str(&dead).unwrap();
+    assert_eq!(dead["topic"], "Measurement");
+    assert_eq!(dead["payload"], poison);
+    let error = count(&ports, "SELECT error FROM devapp._igloo_dlq");
+    assert!(error.contains("Cannot parse"), "{error}");
+    // The dead-letter topic has it too: exactly one message.
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", format!("127.0.0.1:{}", ports.broker)).create().unwrap();
+    assert_eq!(consumer.fetch_watermarks("_igloo_dlq", 0, Duration::from_secs(5)).unwrap(), (0, 1));
+    // The table keeps flowing.
+    assert_eq!(post(&url, JSON, event(3).as_bytes()).0, 200);
+    eventually(Duration::from_secs(10), "the next row", || {
+        (count(&ports, "SELECT count() FROM devapp.Measurement") == "3").then_some(())
+    });
+    let metrics = ureq::get(&ports.api("/metrics")).call().unwrap().into_string().unwrap();
+    assert!(metrics.contains("igloo_dead_lettered_total{model=\"Measurement\"} 1"), "{metrics}");
+    dev.signal(libc::SIGINT);
+    assert!(dev.wait_exit(Duration::from_secs(30)).success());
+}

@@ -20,6 +20,32 @@ pub const MIGRATIONS_TABLE: &str = "_igloo_migrations";
 /// The columns of [`MIGRATIONS_TABLE`] that apply writes (`applied_at` is filled by default).
 pub const MIGRATION_COLUMNS: [&str; 6] = ["igloo_version", "clickhouse", "risk", "steps", "plan", "error"];
 
+/// Rows ClickHouse rejected: a topic (for consumers) and a table (to query), both this name.
+pub const DLQ: &str = "_igloo_dlq";
+
+/// The dead-letter topic: one partition, kept 7 days.
+pub fn dlq_topic() -> crate::ir::Topic {
+    crate::ir::Topic { name: DLQ.into(), partitions: 1, retention_ms: Some(crate::ir::DEFAULT_RETENTION_MS) }
+}
+
+/// The dead-letter table: the error and the original message of every rejected row.
+pub fn dlq_table(database: &str) -> CreateTable {
+    let mut columns = vec![
+        written_at("at"),
+        col("topic", ChType::String),
+        col("partition", ChType::UInt32),
+        col("offset", ChType::UInt64),
+    ];
+    columns.extend(["error", "payload"].map(|c| col(c, ChType::String)));
+    internal_table(
+        database,
+        DLQ,
+        columns,
+        vec!["at".into()],
+        "Rows ClickHouse rejected, with the error and the original message.",
+    )
+}
+
 /// Where the table writer records each batch it wrote, after the batch's rows are in.
 pub const OFFSETS_TABLE: &str = "_igloo_offsets";
 pub const OFFSET_LOG_COLUMNS: [&str; 5] = ["topic", "partition", "first_offset", "last_offset", "rows"];

@@ -92,6 +92,9 @@ pub fn plan(ir: &Ir, observed: &Observed, database: &str, dialect: Dialect) -> P
     if !observed.database_exists {
         p.steps.push(PlanStep::CreateDatabase);
     }
+    if !ir.models.is_empty() && !observed.topics.contains_key(crate::internal::DLQ) {
+        p.steps.push(PlanStep::CreateTopic { model: crate::internal::DLQ.into(), topic: crate::internal::dlq_topic() });
+    }
     for model in &ir.models {
         match observed.topics.get(&model.topic.name) {
             None => p.steps.push(PlanStep::CreateTopic { model: model.name.clone(), topic: model.topic.clone() }),
@@ -246,12 +249,9 @@ impl PlanStep {
         match self {
             PlanStep::CreateDatabase => format!("+ database {database}"),
             PlanStep::CreateTopic { topic, .. } => {
-                format!(
-                    "+ topic {} ({} partitions, retention {})",
-                    topic.name,
-                    topic.partitions,
-                    format_retention(topic.retention_ms)
-                )
+                let s = if topic.partitions == 1 { "" } else { "s" };
+                let retention = format_retention(topic.retention_ms);
+                format!("+ topic {} ({} partition{s}, retention {retention})", topic.name, topic.partitions)
             }
             PlanStep::CreateTable { table, .. } => {
                 let user_columns = table.columns.iter().filter(|c| !c.name.starts_with(INTERNAL_PREFIX)).count();

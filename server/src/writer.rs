@@ -18,8 +18,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use igloo_schemas::internal::{self, writer_sql, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN};
-use igloo_schemas::sql::{InsertJsonRows, TableEngine};
+use igloo_schemas::internal::{
+    self, writer_sql, DLQ, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN,
+};
+use igloo_schemas::sql::InsertJsonRows;
 use igloo_schemas::Dialect;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -31,6 +33,7 @@ use tokio::sync::watch;
 use crate::clickhouse::{ClickHouse, ClickHouseError};
 use crate::config::WriterConfig;
 use crate::metrics::ModelMetrics;
+use crate::producer::Producer;
 
 /// Where a writer reads and writes.
 #[derive(Clone, Debug)]
@@ -43,8 +46,6 @@ pub struct WriterSpec {
     pub columns: Vec<String>,
     pub dialect: Dialect,
 }
-
-pub const DLQ_TABLE: &str = "_igloo_dlq";
 
 struct Msg {
     partition: i32,
@@ -100,6 +101,13 @@ pub async fn run(
             }
         }
     };
+    let dlq = match Producer::new(&bootstrap) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(model = %spec.model, error = %e, "cannot create the dead-letter producer");
+            return;
+        }
+    };
     let next_shared = Arc::new(Mutex::new(next.clone()));
     let lag_task = tokio::spawn(track_lag(consumer.clone(), spec.topic.clone(), next_shared.clone(), metrics.clone()));
     tracing::info!(model = %spec.model, topic = %spec.topic, "table writer running");
@@ -109,7 +117,7 @@ pub async fn run(
             b = collect(&consumer, &cfg) => b,
         };
         let Some(batch) = batch else { continue };
-        if write_batch(&spec, &ch, &batch, &mut next, &metrics, &mut shutdown).await.is_err() {
+        if write_batch(&spec, &ch, &dlq, &batch, &mut next, &metrics, &mut shutdown).await.is_err() {
             break; // told to stop while ClickHouse was down; the batch will be re-read
         }
         *next_shared.lock().expect("lag lock") = next.clone();
@@ -122,7 +130,7 @@ pub async fn run(
 type Started = (Arc<StreamConsumer>, BTreeMap<i32, i64>);
 
 async fn start(spec: &WriterSpec, bootstrap: &str, ch: &ClickHouse) -> Result<Started, String> {
-    for table in [internal::offsets_table(&spec.database), dlq_table(&spec.database)] {
+    for table in [internal::offsets_table(&spec.database), internal::dlq_table(&spec.database)] {
         ch.execute(&table.render(spec.dialect)).await.map_err(|e| e.to_string())?;
     }
     let consumer: StreamConsumer = ClientConfig::new()
@@ -217,6 +225,7 @@ fn push(batch: &mut Vec<Msg>, m: &rdkafka::message::BorrowedMessage) -> usize {
 async fn write_batch(
     spec: &WriterSpec,
     ch: &ClickHouse,
+    dlq: &Producer,
     batch: &[Msg],
     next: &mut BTreeMap<i32, i64>,
     metrics: &ModelMetrics,
@@ -236,7 +245,7 @@ async fn write_batch(
             Err(e @ ClickHouseError::Rejected { .. }) if !e.is_transient() => {
                 tracing::warn!(model = %spec.model, error = %e, "batch rejected; writing its rows one by one");
                 match recover_batch(spec, ch, next, &fresh).await {
-                    Ok(()) => write_one_by_one(spec, ch, &fresh, metrics).await,
+                    Ok(()) => write_one_by_one(spec, ch, dlq, &fresh, metrics).await,
                     Err(e) => Err(e),
                 }
             }
@@ -322,6 +331,7 @@ async fn insert_rows(spec: &WriterSpec, ch: &ClickHouse, batch: &[&Msg]) -> Resu
 async fn write_one_by_one(
     spec: &WriterSpec,
     ch: &ClickHouse,
+    dlq: &Producer,
     batch: &[&Msg],
     metrics: &ModelMetrics,
 ) -> Result<u64, ClickHouseError> {
@@ -330,12 +340,19 @@ async fn write_one_by_one(
         match insert_rows(spec, ch, &[m]).await {
             Ok(()) => written += 1,
             Err(ClickHouseError::Rejected { message }) => {
+                tracing::warn!(model = %spec.model, partition = m.partition, offset = m.offset, error = %message, "row rejected; sent to the dead-letter queue");
                 let row = serde_json::json!({
                     "topic": spec.topic, "partition": m.partition, "offset": m.offset,
                     "error": message, "payload": String::from_utf8_lossy(&m.payload),
-                });
+                })
+                .to_string();
+                let key = format!("{}/{}/{}", spec.topic, m.partition, m.offset);
+                dlq.send_all(DLQ, &[(key, row.clone())]).await.map_err(|e| ClickHouseError::Unreachable {
+                    url: "dead-letter topic".into(),
+                    message: e.to_string(),
+                })?;
                 let cols = ["topic", "partition", "offset", "error", "payload"].map(String::from).to_vec();
-                ch.insert(&insert_query(spec, DLQ_TABLE, cols), row.to_string()).await?;
+                ch.insert(&insert_query(spec, DLQ, cols), row).await?;
                 metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => return Err(e),
@@ -395,29 +412,6 @@ async fn track_lag(
         .unwrap_or(0);
         metrics.lag.store(lag, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
-fn dlq_table(database: &str) -> igloo_schemas::sql::CreateTable {
-    use igloo_schemas::sql::{ChType, ColumnDef, CreateTable, ValueExpr};
-    let col = |name: &str, ty: ChType| ColumnDef { name: name.into(), ty, default: None, comment: None };
-    CreateTable {
-        database: database.into(),
-        name: DLQ_TABLE.into(),
-        columns: vec![
-            ColumnDef { default: Some(ValueExpr::Call("now", vec![])), ..col("at", ChType::DateTime) },
-            col("topic", ChType::String),
-            col("partition", ChType::UInt32),
-            col("offset", ChType::UInt64),
-            col("error", ChType::String),
-            col("payload", ChType::String),
-        ],
-        engine: TableEngine::MergeTree,
-        partition_by: None,
-        order_by: vec!["at".into()],
-        primary_key: vec![],
-        ttl: None,
-        comment: Some("Rows ClickHouse rejected, with the error and the original message.".into()),
     }
 }
 

@@ -12,6 +12,7 @@ fn ir(schema: &str) -> Ir {
 fn observed_after(schema: &str, dialect: Dialect) -> Observed {
     let ir = ir(schema);
     let mut observed = Observed { database_exists: true, ..Observed::default() };
+    observed.topics.insert(crate::internal::DLQ.into(), 1);
     for m in &ir.models {
         let t = CreateTable::for_model(m, &ir, "db");
         let columns = t.columns.iter().map(|c| (c.name.clone(), c.ty.render(dialect))).collect();
@@ -42,6 +43,7 @@ fn empty_cluster_gets_everything_created() {
         summaries(&p),
         [
             "+ database db",
+            "+ topic _igloo_dlq (1 partition, retention 7d)",
             "+ topic A (3 partitions, retention 7d)",
             "+ table db.A (1 columns)",
             "+ topic B (3 partitions, retention 7d)",
