@@ -122,7 +122,7 @@ async fn ingest(
     if invalid > 0 && (!params.partial || rows.is_empty()) {
         return Err(ApiError::Invalid { invalid, total: records.len(), details: errors });
     }
-    state.producer.send_all(&model.topic.name, &rows).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    state.producer.send_rows(&model.topic.name, &rows).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     metrics.accepted.fetch_add(rows.len() as u64, Ordering::Relaxed);
     metrics.produced.fetch_add(rows.len() as u64, Ordering::Relaxed);
     let body = if invalid > 0 {

@@ -47,10 +47,11 @@ pub struct WriterSpec {
     pub dialect: Dialect,
 }
 
+/// One Kafka message: NDJSON rows that share its partition and offset.
 struct Msg {
     partition: i32,
     offset: i64,
-    payload: Vec<u8>,
+    rows: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -191,21 +192,22 @@ async fn collect(consumer: &StreamConsumer, cfg: &WriterConfig) -> Option<Vec<Ms
     let deadline = Instant::now() + Duration::from_millis(cfg.flush_ms);
     let mut batch = Vec::new();
     let mut bytes = 0;
+    let mut rows = 0;
     match first {
-        Ok(m) => bytes += push(&mut batch, &m),
+        Ok(m) => push(&mut batch, &m, &mut bytes, &mut rows),
         Err(e) => {
             tracing::warn!(error = %e, "consumer error");
             tokio::time::sleep(Duration::from_millis(200)).await;
             return None;
         }
     }
-    while batch.len() < cfg.max_rows && bytes < cfg.max_bytes {
+    while rows < cfg.max_rows && bytes < cfg.max_bytes {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
         match tokio::time::timeout(left, consumer.recv()).await {
-            Ok(Ok(m)) => bytes += push(&mut batch, &m),
+            Ok(Ok(m)) => push(&mut batch, &m, &mut bytes, &mut rows),
             Ok(Err(e)) => tracing::warn!(error = %e, "consumer error"),
             Err(_) => break,
         }
@@ -213,12 +215,13 @@ async fn collect(consumer: &StreamConsumer, cfg: &WriterConfig) -> Option<Vec<Ms
     Some(batch)
 }
 
-/// Copies a message into the batch; returns its payload size.
-fn push(batch: &mut Vec<Msg>, m: &rdkafka::message::BorrowedMessage) -> usize {
-    let payload = m.payload().unwrap_or_default().to_vec();
-    let len = payload.len();
-    batch.push(Msg { partition: m.partition(), offset: m.offset(), payload });
-    len
+/// Copies a message into the batch, split into its rows.
+fn push(batch: &mut Vec<Msg>, m: &rdkafka::message::BorrowedMessage, bytes: &mut usize, rows: &mut usize) {
+    let payload = String::from_utf8_lossy(m.payload().unwrap_or_default());
+    *bytes += payload.len();
+    let lines: Vec<String> = payload.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+    *rows += lines.len();
+    batch.push(Msg { partition: m.partition(), offset: m.offset(), rows: lines });
 }
 
 /// Writes the batch exactly once; returns Err only when told to stop while waiting to retry.
@@ -239,9 +242,9 @@ async fn write_batch(
     let mut backoff = Backoff::default();
     loop {
         let started = Instant::now();
-        let result = insert_rows(spec, ch, &fresh).await;
+        let result = insert_rows(spec, ch, rows_of(&fresh)).await;
         let outcome = match result {
-            Ok(()) => Ok(fresh.len() as u64),
+            Ok(()) => Ok(fresh.iter().map(|m| m.rows.len() as u64).sum()),
             Err(e @ ClickHouseError::Rejected { .. }) if !e.is_transient() => {
                 tracing::warn!(model = %spec.model, error = %e, "batch rejected; writing its rows one by one");
                 match recover_batch(spec, ch, next, &fresh).await {
@@ -304,25 +307,31 @@ fn data_columns(spec: &WriterSpec) -> Vec<String> {
     spec.columns.iter().cloned().chain([PARTITION_COLUMN.to_string(), OFFSET_COLUMN.to_string()]).collect()
 }
 
-/// The payload (a JSON object) with the hidden columns appended.
-fn row_text(m: &Msg) -> Option<String> {
-    let text = std::str::from_utf8(&m.payload).ok()?.trim_end();
-    let body = text.strip_suffix('}')?;
+/// A row (a JSON object) with the hidden columns appended.
+fn row_text(row: &str, partition: i32, offset: i64) -> Option<String> {
+    let body = row.trim_end().strip_suffix('}')?;
     let sep = if body.trim_end().ends_with('{') { "" } else { "," };
-    Some(format!("{body}{sep}\"{PARTITION_COLUMN}\":{},\"{OFFSET_COLUMN}\":{}}}\n", m.partition, m.offset))
+    Some(format!("{body}{sep}\"{PARTITION_COLUMN}\":{partition},\"{OFFSET_COLUMN}\":{offset}}}\n"))
 }
 
-async fn insert_rows(spec: &WriterSpec, ch: &ClickHouse, batch: &[&Msg]) -> Result<(), ClickHouseError> {
+/// Every row of the messages, each with its message.
+fn rows_of<'a>(batch: &'a [&'a Msg]) -> impl Iterator<Item = (&'a Msg, &'a String)> + 'a {
+    batch.iter().flat_map(|m| m.rows.iter().map(move |r| (*m, r)))
+}
+
+/// Inserts `(message, row)` pairs in one statement.
+async fn insert_rows<'a>(
+    spec: &WriterSpec,
+    ch: &ClickHouse,
+    rows: impl IntoIterator<Item = (&'a Msg, &'a String)>,
+) -> Result<(), ClickHouseError> {
     let mut body = String::new();
-    for m in batch {
-        match row_text(m) {
-            Some(r) => body.push_str(&r),
-            None => {
-                return Err(ClickHouseError::Rejected {
-                    message: format!("message at offset {} is not a JSON object", m.offset),
-                })
-            }
-        }
+    for (m, row) in rows {
+        let Some(r) = row_text(row, m.partition, m.offset) else {
+            let message = format!("a row of the message at offset {} is not a JSON object", m.offset);
+            return Err(ClickHouseError::Rejected { message });
+        };
+        body.push_str(&r);
     }
     ch.insert(&insert_query(spec, &spec.table, data_columns(spec)), body).await
 }
@@ -336,14 +345,14 @@ async fn write_one_by_one(
     metrics: &ModelMetrics,
 ) -> Result<u64, ClickHouseError> {
     let mut written = 0;
-    for m in batch {
-        match insert_rows(spec, ch, &[m]).await {
+    for (m, row) in rows_of(batch) {
+        match insert_rows(spec, ch, [(m, row)]).await {
             Ok(()) => written += 1,
             Err(ClickHouseError::Rejected { message }) => {
                 tracing::warn!(model = %spec.model, partition = m.partition, offset = m.offset, error = %message, "row rejected; sent to the dead-letter queue");
                 let row = serde_json::json!({
                     "topic": spec.topic, "partition": m.partition, "offset": m.offset,
-                    "error": message, "payload": String::from_utf8_lossy(&m.payload),
+                    "error": message, "payload": row,
                 })
                 .to_string();
                 let key = format!("{}/{}/{}", spec.topic, m.partition, m.offset);
@@ -438,11 +447,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hidden_columns_are_appended_to_the_payload() {
-        let m = |p: &str| Msg { partition: 2, offset: 41, payload: p.as_bytes().to_vec() };
-        assert_eq!(row_text(&m("{\"a\":1}")).unwrap(), "{\"a\":1,\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
-        assert_eq!(row_text(&m("{}")).unwrap(), "{\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
-        assert!(row_text(&m("[1]")).is_none());
-        assert!(row_text(&m("\u{0}")).is_none());
+    fn hidden_columns_are_appended_to_each_row() {
+        assert_eq!(row_text("{\"a\":1}", 2, 41).unwrap(), "{\"a\":1,\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
+        assert_eq!(row_text("{}", 2, 41).unwrap(), "{\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
+        assert!(row_text("[1]", 2, 41).is_none());
+        assert!(row_text("\u{0}", 2, 41).is_none());
     }
 }

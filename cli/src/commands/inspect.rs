@@ -139,7 +139,7 @@ pub fn peek(args: PeekArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The last `n` messages of each partition, newest last, as `partition/offset key value`.
+/// The rows of the last `n` messages of each partition, as `partition/offset row`.
 fn latest_messages(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<Vec<String>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -164,12 +164,16 @@ fn latest_messages(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<Vec
     consumer.assign(&tpl)?;
     let mut out = Vec::new();
     let expected: i64 = ends.iter().sum();
+    let mut messages = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while (out.len() as i64) < expected && std::time::Instant::now() < deadline {
+    while messages < expected && std::time::Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+            messages += 1;
+            // A message holds one or more NDJSON rows; each is shown with its partition/offset.
             let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
-            out.push(format!("{}/{} {key} {value}", m.partition(), m.offset()));
+            for row in value.lines().filter(|l| !l.trim().is_empty()) {
+                out.push(format!("{}/{} {row}", m.partition(), m.offset()));
+            }
         }
     }
     Ok(out)

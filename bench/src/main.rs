@@ -1,0 +1,181 @@
+//! `igloo-bench ingest`: drives a running igloo ingest API over HTTP on this machine and prints
+//! single-event POST throughput (keep-alive), batched NDJSON throughput, ingest → queryable lag
+//! (p50/p99: a probe event's acknowledgement until ClickHouse returns it) and the server's RSS.
+//! The baseline, in the same run: the same load against a trivial in-process HTTP handler.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+
+#[derive(Parser)]
+struct Args {
+    /// The ingest endpoint, e.g. http://127.0.0.1:4000/ingest/Measurement
+    #[arg(long)]
+    url: String,
+    /// ClickHouse HTTP URL, for the lag probe.
+    #[arg(long)]
+    clickhouse: String,
+    /// The model's table, e.g. mydb.Measurement
+    #[arg(long)]
+    table: String,
+    /// Process whose RSS is reported (the igloo server).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Seconds per throughput phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Events per batched request.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+}
+
+fn event(seq: u64, tag: &str) -> String {
+    let base = seq as f64 * 0.001;
+    let values: Vec<String> = (0..10).map(|i| format!("{:.3}", base + i as f64)).collect();
+    format!("{{\"time\":{},\"tag\":\"{tag}\",\"values\":[{}]}}", 1_700_000_000_000_000_000u64 + seq, values.join(","))
+}
+
+/// Geometric popularity over 10,000 tags: tag 1 gets 1%, tag 2 1% of the rest, …
+fn tag(seq: u64) -> String {
+    let mut x = (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+    let mut t = 1;
+    while t < 10_000 && x >= 0.01 {
+        x = (x - 0.01) / 0.99;
+        t += 1;
+    }
+    format!("tag-{t:05}")
+}
+
+/// Requests/s and events/s for `seconds`, `connections` tasks each posting what `body` makes.
+async fn load(
+    url: &str,
+    content_type: &'static str,
+    connections: usize,
+    seconds: u64,
+    per_request: u64,
+    body: Arc<dyn Fn(u64) -> String + Send + Sync>,
+) -> (f64, f64, u64) {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let seq = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (client, ok, failed, stop, seq, body, url) =
+                (client.clone(), ok.clone(), failed.clone(), stop.clone(), seq.clone(), body.clone(), url.to_string());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let n = seq.fetch_add(per_request, Ordering::Relaxed);
+                    let r = client.post(&url).header("Content-Type", content_type).body(body(n)).send().await;
+                    match r {
+                        Ok(resp) if resp.status().is_success() => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let reqs = ok.load(Ordering::Relaxed) as f64 / secs;
+    (reqs, reqs * per_request as f64, failed.load(Ordering::Relaxed))
+}
+
+async fn lag_probe(url: &str, clickhouse: &str, table: &str, probes: usize) -> anyhow::Result<Vec<f64>> {
+    let client = reqwest::Client::new();
+    let mut lags = Vec::new();
+    for i in 0..probes {
+        let tag = format!("probe-{}-{i}", std::process::id());
+        let resp =
+            client.post(url).header("Content-Type", "application/json").body(event(i as u64, &tag)).send().await?;
+        if !resp.status().is_success() {
+            bail!("probe rejected: {}", resp.text().await?);
+        }
+        let acked = Instant::now();
+        let sql = format!("SELECT count() FROM {table} WHERE tag = '{tag}'");
+        loop {
+            let n = client.post(clickhouse).body(sql.clone()).send().await?.text().await?;
+            if n.trim() == "1" {
+                break;
+            }
+            if acked.elapsed() > Duration::from_secs(30) {
+                bail!("probe {tag} not visible after 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        lags.push(acked.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    lags.sort_by(f64::total_cmp);
+    Ok(lags)
+}
+
+fn pct(xs: &[f64], p: f64) -> f64 {
+    xs[((xs.len() - 1) as f64 * p / 100.0).round() as usize]
+}
+
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    // Baseline: a trivial handler on this machine, driven the same way.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let trivial = format!("http://{}/ingest", listener.local_addr()?);
+    let app =
+        axum::Router::new().route("/ingest", axum::routing::post(|_b: axum::body::Bytes| async { "{\"accepted\":1}" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let single: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(|n| event(n, &tag(n)));
+    let batch_size = a.batch as u64;
+    let batched: Arc<dyn Fn(u64) -> String + Send + Sync> =
+        Arc::new(move |n| (n..n + batch_size).map(|i| event(i, &tag(i))).collect::<Vec<_>>().join("\n"));
+    let batch_conns = 4.min(a.connections);
+
+    let (base_single, _, _) = load(&trivial, "application/json", a.connections, a.seconds, 1, single.clone()).await;
+    let (base_batch, _, _) =
+        load(&trivial, "application/x-ndjson", batch_conns, a.seconds, batch_size, batched.clone()).await;
+    let (s_req, s_ev, s_fail) = load(&a.url, "application/json", a.connections, a.seconds, 1, single).await;
+    let rss_after_single = a.pid.and_then(rss_mb);
+    let (_, b_ev, b_fail) = load(&a.url, "application/x-ndjson", batch_conns, a.seconds, batch_size, batched).await;
+    let rss = a.pid.and_then(rss_mb);
+    // Let the writer drain what the load produced, then probe an idle-ish system.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let lags = lag_probe(&a.url, &a.clickhouse, &a.table, 50).await.context("lag probe")?;
+
+    println!("| measure | result | baseline (same run) | ratio |");
+    println!("|---|---|---|---|");
+    println!("| single-event POST, {} keep-alive connections | {s_ev:.0} events/s ({s_fail} failed) | {base_single:.0} req/s (trivial handler) | {:.2} |", a.connections, s_req / base_single);
+    println!(
+        "| batched NDJSON, {} events/request, {batch_conns} connections | {b_ev:.0} events/s ({b_fail} failed) | {:.0} events/s (trivial handler) | {:.2} |",
+        a.batch,
+        base_batch * batch_size as f64,
+        b_ev / (base_batch * batch_size as f64)
+    );
+    println!(
+        "| ingest → queryable lag (50 probes) | p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms | | |",
+        pct(&lags, 50.0),
+        pct(&lags, 99.0),
+        lags[lags.len() - 1]
+    );
+    if let (Some(r1), Some(r2)) = (rss_after_single, rss) {
+        println!("| server RSS | {r1:.0} MB after single-event load, {r2:.0} MB after batched load | | |");
+    }
+    Ok(())
+}
