@@ -6,7 +6,8 @@
 //! failed insert, the writer reads the last logged offset C of each partition and deletes the
 //! partition's rows beyond C — rows that can only exist if an insert landed (fully or in
 //! part) without its log entry, i.e. after a crash or a lost response — then resumes at C+1.
-//! Kafka's committed offsets are written too, but only for lag display; they are never trusted.
+//! Kafka consumer groups and committed offsets are not used at all: lag is the topic's high
+//! watermark minus the writer's own position (`igloo_consumer_lag`).
 //! Works the same on ClickHouse 18.16 (no insert deduplication tokens) and current versions.
 //!
 //! Rows ClickHouse rejects as data (not as an outage) are retried one by one, and those that
@@ -24,7 +25,7 @@ use igloo_schemas::internal::{
 use igloo_schemas::sql::InsertJsonRows;
 use igloo_schemas::Dialect;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Deserialize;
@@ -122,7 +123,6 @@ pub async fn run(
             break; // told to stop while ClickHouse was down; the batch will be re-read
         }
         *next_shared.lock().expect("lag lock") = next.clone();
-        commit(&consumer, &spec.topic, &next);
     }
     lag_task.abort();
     tracing::info!(model = %spec.model, "table writer stopped");
@@ -136,8 +136,8 @@ async fn start(spec: &WriterSpec, bootstrap: &str, ch: &ClickHouse) -> Result<St
     }
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("igloo-writer.{}.{}", spec.database, spec.table))
-        .set("enable.auto.commit", "false")
+        // No consumer group: partitions are assigned here, offsets live in ClickHouse, and a
+        // group's close blocks without bound while the broker is down.
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "50")
@@ -386,16 +386,6 @@ async fn log_offsets(spec: &WriterSpec, ch: &ClickHouse, batch: &[&Msg]) -> Resu
         })
         .collect();
     ch.insert(&insert_query(spec, OFFSETS_TABLE, OFFSET_LOG_COLUMNS.map(String::from).to_vec()), body).await
-}
-
-fn commit(consumer: &StreamConsumer, topic: &str, next: &BTreeMap<i32, i64>) {
-    let mut tpl = TopicPartitionList::new();
-    for (p, o) in next {
-        let _ = tpl.add_partition_offset(topic, *p, Offset::Offset(*o));
-    }
-    if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
-        tracing::debug!(error = %e, "offset commit failed (only used for lag display)");
-    }
 }
 
 /// Every 2 s: the messages on the topic not yet written, into the model's lag gauge.
