@@ -6,8 +6,8 @@
 //! failed insert, the writer reads the last logged offset C of each partition and deletes the
 //! partition's rows beyond C — rows that can only exist if an insert landed (fully or in
 //! part) without its log entry, i.e. after a crash or a lost response — then resumes at C+1.
-//! Kafka consumer groups and committed offsets are not used at all: lag is the topic's high
-//! watermark minus the writer's own position (`igloo_consumer_lag`).
+//! Nothing is committed to Kafka: lag is the topic's high watermark minus the writer's own
+//! position (`igloo_consumer_lag`).
 //! Works the same on ClickHouse 18.16 (no insert deduplication tokens) and current versions.
 //!
 //! Rows ClickHouse rejects as data (not as an outage) are retried one by one, and those that
@@ -136,8 +136,11 @@ async fn start(spec: &WriterSpec, bootstrap: &str, ch: &ClickHouse) -> Result<St
     }
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        // No consumer group: partitions are assigned here, offsets live in ClickHouse, and a
-        // group's close blocks without bound while the broker is down.
+        // librdkafka's assign() needs a group id, but nothing is ever committed to it: offsets
+        // live in ClickHouse, and a pending commit makes the consumer's close wait, without
+        // bound, for a broker that may be down.
+        .set("group.id", format!("igloo-writer.{}.{}", spec.database, spec.table))
+        .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "50")

@@ -141,8 +141,13 @@ pub fn peek(args: PeekArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
 
 /// The rows of the last `n` messages of each partition, as `partition/offset row`.
 fn latest_messages(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<Vec<String>> {
-    let consumer: BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).set("log_level", "3").create()?;
+    // assign() needs a group id; nothing is committed to it.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "igloo-peek")
+        .set("enable.auto.commit", "false")
+        .set("log_level", "3")
+        .create()?;
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
     let mut tpl = TopicPartitionList::new();
     let mut ends = Vec::new();
