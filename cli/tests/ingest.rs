@@ -261,6 +261,10 @@ fn broker_down_means_503_with_retry_after_never_accept_and_lose() {
     let mut server = serve(&root, &ports);
     let url = ports.api("/ingest/Measurement");
     assert_eq!(post(&url, JSON, event(1).as_bytes()).0, 200);
+    assert_eq!(
+        ureq::get(&ports.api("/ready")).call().unwrap().into_string().unwrap(),
+        "{\"details\":[],\"ready\":true}"
+    );
     // The engines go away for good (`igloo dev` would restart a killed one); the server stays.
     assert!(igloo(&root, &ports).arg("down").status().unwrap().success());
     engines.wait_exit(Duration::from_secs(30));
@@ -271,6 +275,10 @@ fn broker_down_means_503_with_retry_after_never_accept_and_lose() {
         body["error"].as_str().unwrap().starts_with("the broker is unavailable, nothing was acknowledged"),
         "{body}"
     );
+    let not_ready = ureq::get(&ports.api("/ready")).call().unwrap_err().into_response().unwrap();
+    assert_eq!(not_ready.status(), 503);
+    let body: serde_json::Value = serde_json::from_str(&not_ready.into_string().unwrap()).unwrap();
+    assert_eq!(body["details"], serde_json::json!(["the broker does not answer", "ClickHouse does not answer"]));
     server.signal(libc::SIGINT);
     server.wait_exit(Duration::from_secs(30));
 }

@@ -72,6 +72,12 @@ impl ClickHouse {
         }
     }
 
+    /// Whether `/ping` answers within a second.
+    pub async fn ping(&self) -> bool {
+        let req = self.http.get(format!("{}/ping", self.url)).timeout(Duration::from_secs(1));
+        matches!(req.send().await, Ok(r) if r.status().is_success())
+    }
+
     pub async fn execute(&self, sql: &str) -> Result<String, ClickHouseError> {
         self.post(None, sql.to_string()).await
     }

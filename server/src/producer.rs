@@ -80,6 +80,16 @@ impl Producer {
         Self::all_acknowledged(join_all(sends).await, messages.len())
     }
 
+    /// Whether the broker answers a metadata request within `timeout`.
+    pub async fn broker_answers(&self, timeout: Duration) -> bool {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            inner.client().fetch_metadata(None, timeout).is_ok_and(|md| !md.brokers().is_empty())
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     async fn partition_count(&self, topic: &str) -> Result<i32, ProduceError> {
         if let Some(n) = self.partitions.lock().expect("partitions lock").get(topic) {
             return Ok(*n);

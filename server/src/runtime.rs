@@ -45,6 +45,7 @@ pub enum ServerError {
 
 pub struct AppState {
     ir: RwLock<Arc<Ir>>,
+    pub clickhouse: ClickHouse,
     pub routes: RwLock<BTreeMap<String, String>>,
     pub producer: Producer,
     pub metrics: Arc<Metrics>,
@@ -85,6 +86,7 @@ impl Server {
             listener.local_addr().map_err(|source| ServerError::Listen { listen: settings.listen.clone(), source })?;
         let state = Arc::new(AppState {
             ir: RwLock::new(Arc::new(ir)),
+            clickhouse: ClickHouse::new(&settings.clickhouse_url, settings.clickhouse_auth.clone()),
             routes: RwLock::new(settings.routes.clone()),
             producer: Producer::new(&settings.bootstrap)?,
             metrics: Arc::new(Metrics::default()),
@@ -93,7 +95,7 @@ impl Server {
         let app = Router::new()
             .route("/ingest/{model}", post(ingest::ingest_model))
             .route("/health", get(|| async { "ok" }))
-            .route("/ready", get(|| async { "ready" }))
+            .route("/ready", get(ready))
             .route("/metrics", get(metrics))
             .fallback(ingest::fallback)
             .with_state(state.clone());
@@ -164,6 +166,22 @@ impl Server {
         let _ = (&mut self.http).await;
         self.stop_writers().await;
     }
+}
+
+/// 200 when the broker and ClickHouse both answer; 503 naming what does not.
+async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (broker, clickhouse) =
+        tokio::join!(state.producer.broker_answers(std::time::Duration::from_secs(1)), state.clickhouse.ping());
+    let mut down = Vec::new();
+    if !broker {
+        down.push("the broker does not answer");
+    }
+    if !clickhouse {
+        down.push("ClickHouse does not answer");
+    }
+    let status = if down.is_empty() { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(serde_json::json!({ "ready": down.is_empty(), "details": down }))).into_response()
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
