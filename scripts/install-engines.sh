@@ -30,6 +30,19 @@ apt_install() {
 
 step() { printf '==> %s\n' "$*"; }
 
+# C toolchain pieces the Rust build needs (librdkafka links zlib; tansu builds SQLite).
+missing=""
+for pkg in gcc g++ make pkg-config zlib1g-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  step "Build tools: installing$missing"
+  # shellcheck disable=SC2086
+  apt_install $missing
+else
+  step "Build tools: already installed"
+fi
+
 if command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] || command -v clickhouse >/dev/null 2>&1; then
   step "ClickHouse: already installed"
 else
