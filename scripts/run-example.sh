@@ -43,6 +43,29 @@ echo "==> igloo ps"
 "$IGLOO" ps
 echo "==> igloo plan (against the running engines)"
 "$IGLOO" plan
+
+echo "==> POST 10,000 time-series events to /save (the reference route), 1,000 per request"
+python3 - <<'PY'
+import json, random, time, urllib.request
+now = time.time_ns()
+for batch in range(10):
+    rows = []
+    for i in range(1000):
+        n = batch * 1000 + i
+        rows.append(json.dumps({"time": now + n, "tag": f"sensor-{n % 20:02d}", "values": [round(random.uniform(0, 100), 3) for _ in range(10)]}))
+    req = urllib.request.Request("http://127.0.0.1:4000/save", data="\n".join(rows).encode(), headers={"Content-Type": "application/x-ndjson"})
+    with urllib.request.urlopen(req) as r:
+        assert json.load(r)["accepted"] == 1000
+print("accepted 10000 events")
+PY
+for _ in $(seq 1 50); do
+  [ "$("$IGLOO" query "SELECT count() FROM Measurement" --format csv | tail -1)" = "10000" ] && break
+  sleep 0.1
+done
+echo "==> igloo query (the events, read back from ClickHouse)"
+"$IGLOO" query "SELECT tag, count() AS events, round(avg(values[1]), 2) AS avg_first_value FROM Measurement GROUP BY tag ORDER BY tag LIMIT 5"
+echo "==> igloo peek Measurement -n 3"
+"$IGLOO" peek Measurement -n 3
 echo "==> igloo down"
 "$IGLOO" down
 wait $DEV_PID || true
