@@ -166,6 +166,69 @@ fn bad_input_gets_a_specific_answer_and_changes_nothing() {
     assert!(small.wait_exit(Duration::from_secs(30)).success());
 }
 
+/// A stream of 20-event NDJSON requests with unique `time`s, recording what was acknowledged.
+struct Load {
+    acked: Arc<Mutex<BTreeSet<u64>>>,
+    sent: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(url: String) -> Load {
+        let acked = Arc::new(Mutex::new(BTreeSet::new()));
+        let sent = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, s, st) = (acked.clone(), sent.clone(), stop.clone());
+        let handle = std::thread::spawn(move || {
+            let mut seq = 0u64;
+            while !st.load(Ordering::Relaxed) {
+                let batch: Vec<u64> = (seq..seq + 20).collect();
+                seq += 20;
+                s.store(seq, Ordering::Relaxed);
+                let body = batch.iter().map(|n| event(*n)).collect::<Vec<_>>().join("\n");
+                match ureq::post(&url).timeout(Duration::from_secs(15)).set("Content-Type", NDJSON).send_string(&body) {
+                    Ok(_) => a.lock().unwrap().extend(batch),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        });
+        Load { acked, sent, stop, handle }
+    }
+
+    /// Stops the stream; returns (acknowledged times, number of times sent).
+    fn finish(self) -> (BTreeSet<u64>, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap();
+        let acked = self.acked.lock().unwrap().clone();
+        (acked, self.sent.load(Ordering::Relaxed))
+    }
+}
+
+/// Every acknowledged event is in the table exactly once, and nothing that was never sent is.
+fn assert_exactly_once(ports: &Ports, acked: &BTreeSet<u64>, sent: u64) -> usize {
+    assert!(acked.len() > 500, "the load barely ran: {} acknowledged", acked.len());
+    let max_acked = *acked.iter().max().unwrap();
+    eventually(Duration::from_secs(60), "all acknowledged rows", || {
+        let present = count(ports, &format!("SELECT countIf(time <= {max_acked}) FROM devapp.Measurement"));
+        (present.parse::<usize>().unwrap() >= acked.len()).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let stats = count(ports, "SELECT count(), uniqExact(time) FROM devapp.Measurement");
+    let (rows, unique) = stats.split_once('\t').unwrap();
+    assert_eq!(rows, unique, "duplicated rows: {stats}");
+    let times: BTreeSet<u64> =
+        count(ports, "SELECT arrayStringConcat(groupArray(toString(time)), ',') FROM devapp.Measurement")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+    let missing: Vec<&u64> = acked.difference(&times).take(10).collect();
+    assert!(missing.is_empty(), "acknowledged but missing: {missing:?} (of {})", acked.len());
+    assert!(times.iter().all(|t| *t < sent), "rows that were never sent");
+    times.len()
+}
+
 /// Runs `igloo serve` (API + writers) as its own process so it can be killed alone.
 fn serve(root: &std::path::Path, ports: &Ports) -> Dev {
     let mut cmd = igloo(root, ports);
@@ -187,31 +250,7 @@ fn killing_the_writer_mid_stream_loses_and_duplicates_nothing() {
     engines.expect("Ready in", START);
     let mut server = serve(&root, &ports);
 
-    let acked = Arc::new(Mutex::new(BTreeSet::new()));
-    let sent = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let (acked, sent, stop, url) = (acked.clone(), sent.clone(), stop.clone(), ports.api("/ingest/Measurement"));
-        std::thread::spawn(move || {
-            let mut seq = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let batch: Vec<u64> = (seq..seq + 20).collect();
-                seq += 20;
-                sent.store(seq, Ordering::Relaxed);
-                let body = batch.iter().map(|s| event(*s)).collect::<Vec<_>>().join("\n");
-                let ok = ureq::post(&url)
-                    .timeout(Duration::from_secs(15))
-                    .set("Content-Type", NDJSON)
-                    .send_string(&body)
-                    .is_ok();
-                if ok {
-                    acked.lock().unwrap().extend(batch);
-                } else {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        })
-    };
+    let load = Load::start(ports.api("/ingest/Measurement"));
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(1500));
         server.child.kill().unwrap(); // SIGKILL: no graceful anything
@@ -219,31 +258,9 @@ fn killing_the_writer_mid_stream_loses_and_duplicates_nothing() {
         server = serve(&root, &ports);
     }
     std::thread::sleep(Duration::from_millis(1000));
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
-
-    let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 500, "the load barely ran: {} acknowledged", acked.len());
-    // Wait until the writer has caught up with everything acknowledged.
-    let max_acked = *acked.iter().max().unwrap();
-    eventually(Duration::from_secs(30), "all acknowledged rows", || {
-        let present = count(&ports, &format!("SELECT countIf(time <= {max_acked}) FROM devapp.Measurement"));
-        (present.parse::<usize>().unwrap() >= acked.len()).then_some(())
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    let stats = count(&ports, "SELECT count(), uniqExact(time) FROM devapp.Measurement");
-    let (rows, unique) = stats.split_once('\t').unwrap();
-    assert_eq!(rows, unique, "duplicated rows: {stats}");
-    let times: BTreeSet<u64> =
-        count(&ports, "SELECT arrayStringConcat(groupArray(toString(time)), ',') FROM devapp.Measurement")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().unwrap())
-            .collect();
-    let missing: Vec<&u64> = acked.difference(&times).take(10).collect();
-    assert!(missing.is_empty(), "acknowledged but missing: {missing:?} (of {})", acked.len());
-    assert!(times.iter().all(|t| *t < sent.load(Ordering::Relaxed)), "rows that were never sent");
-    eprintln!("{} acknowledged, {} rows, 3 writer kills", acked.len(), times.len());
+    let (acked, sent) = load.finish();
+    let rows = assert_exactly_once(&ports, &acked, sent);
+    eprintln!("{} acknowledged, {rows} rows, 3 writer kills", acked.len());
 
     server.signal(libc::SIGINT);
     assert!(server.wait_exit(Duration::from_secs(30)).success());
@@ -344,62 +361,18 @@ fn killing_the_broker_and_clickhouse_mid_stream_loses_and_duplicates_nothing() {
     let mut dev = Dev::attach(cmd.spawn().unwrap());
     dev.expect("Ingest API", START);
 
-    let acked = Arc::new(Mutex::new(BTreeSet::new()));
-    let sent = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let (acked, sent, stop, url) = (acked.clone(), sent.clone(), stop.clone(), ports.api("/ingest/Measurement"));
-        std::thread::spawn(move || {
-            let mut seq = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let batch: Vec<u64> = (seq..seq + 20).collect();
-                seq += 20;
-                sent.store(seq, Ordering::Relaxed);
-                let body = batch.iter().map(|s| event(*s)).collect::<Vec<_>>().join("\n");
-                match ureq::post(&url).timeout(Duration::from_secs(15)).set("Content-Type", NDJSON).send_string(&body) {
-                    Ok(_) => acked.lock().unwrap().extend(batch),
-                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
-        })
-    };
-    for (engine, index, name) in [
-        ("broker", 1, "tansu"),
-        ("clickhouse", 0, "ClickHouse"),
-        ("broker", 1, "tansu"),
-        ("clickhouse", 0, "ClickHouse"),
-    ] {
+    let load = Load::start(ports.api("/ingest/Measurement"));
+    // (index in dev.json's engines, the name igloo dev prints)
+    for (index, name) in [(1, "tansu"), (0, "ClickHouse"), (1, "tansu"), (0, "ClickHouse")] {
         std::thread::sleep(Duration::from_millis(1500));
         let pid = engine_pids(&root)[index];
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         dev.expect(&format!("{name} restarted on"), START);
-        let _ = engine;
     }
     std::thread::sleep(Duration::from_millis(1500));
-    stop.store(true, Ordering::Relaxed);
-    load.join().unwrap();
-
-    let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 500, "the load barely ran: {} acknowledged", acked.len());
-    let max_acked = *acked.iter().max().unwrap();
-    eventually(Duration::from_secs(60), "all acknowledged rows", || {
-        let present = count(&ports, &format!("SELECT countIf(time <= {max_acked}) FROM devapp.Measurement"));
-        (present.parse::<usize>().unwrap() >= acked.len()).then_some(())
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    let stats = count(&ports, "SELECT count(), uniqExact(time) FROM devapp.Measurement");
-    let (rows, unique) = stats.split_once('\t').unwrap();
-    assert_eq!(rows, unique, "duplicated rows: {stats}");
-    let times: BTreeSet<u64> =
-        count(&ports, "SELECT arrayStringConcat(groupArray(toString(time)), ',') FROM devapp.Measurement")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().unwrap())
-            .collect();
-    let missing: Vec<&u64> = acked.difference(&times).take(10).collect();
-    assert!(missing.is_empty(), "acknowledged but missing: {missing:?} (of {})", acked.len());
-    assert!(times.iter().all(|t| *t < sent.load(Ordering::Relaxed)), "rows that were never sent");
-    eprintln!("{} acknowledged, {} rows, broker and ClickHouse killed twice each", acked.len(), times.len());
+    let (acked, sent) = load.finish();
+    let rows = assert_exactly_once(&ports, &acked, sent);
+    eprintln!("{} acknowledged, {rows} rows, broker and ClickHouse killed twice each", acked.len());
     dev.signal(libc::SIGINT);
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
 }
