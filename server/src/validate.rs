@@ -8,8 +8,9 @@
 //!   columns also take a string of digits (JavaScript cannot hold them exactly);
 //! - `Float`, `Decimal`: JSON numbers (`Decimal` also a numeric string);
 //! - `Boolean`: `true`/`false`;
-//! - `DateTime`: RFC 3339 text (`2024-01-31T23:59:59Z`, any offset) or epoch **seconds**
-//!   (fractional seconds kept for `@db.DateTime64(p)`); stored in UTC. `Date`: `YYYY-MM-DD`;
+//! - `DateTime`: RFC 3339 text (`2024-01-31T23:59:59Z`, any offset), ClickHouse's text form
+//!   `2024-01-31 23:59:59[.fff]` (read as UTC), or epoch **seconds** (fractional seconds kept
+//!   for `@db.DateTime64(p)`); stored in UTC. `Date`: `YYYY-MM-DD`;
 //! - `T?`: `null` or absent; `T[]`: an array of `T` (absent: `[]`);
 //! - an absent field with `@default(…)` gets its default; unknown fields are errors;
 //!   `@ignore`d fields are accepted and dropped.
@@ -241,9 +242,13 @@ fn datetime(native: Option<&NativeType>, v: &Value) -> Result<Value, String> {
         _ => 0,
     };
     let t: DateTime<Utc> = match v {
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
-            .map_err(|_| format!("expected RFC 3339 time such as \"2024-01-31T23:59:59Z\", found \"{s}\""))?
-            .with_timezone(&Utc),
+        Value::String(s) => match DateTime::parse_from_rfc3339(s) {
+            Ok(t) => t.with_timezone(&Utc),
+            // ClickHouse's own text form (what queries return), read as UTC.
+            Err(_) => chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+                .map(|t| t.and_utc())
+                .map_err(|_| format!("expected RFC 3339 time such as \"2024-01-31T23:59:59Z\", found \"{s}\""))?,
+        },
         Value::Number(n) => {
             let secs = n.as_f64().ok_or_else(|| format!("expected epoch seconds, found {n}"))?;
             let whole = secs.floor();

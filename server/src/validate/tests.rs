@@ -115,4 +115,69 @@ fn datetime_range_and_units() {
         "time is outside DateTime's range (1970-01-01 to 2106-02-07)"
     );
     assert_eq!(run(json!({"id": "a", "at": 1700000000})).unwrap().row["at"], "2023-11-14 22:13:20");
+    // ClickHouse's own text form (what `igloo query` prints) is accepted, as UTC.
+    assert_eq!(run(json!({"id": "a", "at": "2024-01-31 23:59:59"})).unwrap().row["at"], "2024-01-31 23:59:59");
+    assert_eq!(
+        run(json!({"id": "a", "precise": "2024-01-31 23:59:59.5"})).unwrap().row["precise"],
+        "2024-01-31 23:59:59.500"
+    );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+            "\\PC{0,12}".prop_map(Value::String),
+            prop::sample::select(vec![
+                "2024-01-31T23:59:59Z",
+                "High",
+                "aGk=",
+                "123e4567-e89b-12d3-a456-426614174000",
+                "2024-02-29",
+                "18446744073709551615"
+            ])
+            .prop_map(|s| Value::String(s.into())),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(
+                    (prop::sample::select(vec!["id", "at", "n", "big", "small", "tags", "level", "meta", "x"]), inner),
+                    0..8
+                )
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        /// Any JSON at all: a row or errors, never a panic; every error names the record.
+        #[test]
+        fn never_panics(v in json()) {
+            match run(v) {
+                Ok(row) => prop_assert_eq!(row.row.len(), 16),
+                Err(errors) => {
+                    prop_assert!(!errors.is_empty());
+                    prop_assert!(errors.iter().all(|e| e.index == 3 && !e.reason.is_empty()));
+                }
+            }
+        }
+
+        /// A valid record's row validates again to itself (normalization is idempotent).
+        #[test]
+        fn normalization_is_stable(n in any::<i32>(), small in any::<u8>(), secs in 0i64..4_000_000_000) {
+            let first = run(json!({"id": "k", "n": n, "small": small, "at": secs, "tags": ["a"]})).unwrap().row;
+            let again = run(Value::Object(first.clone())).unwrap().row;
+            prop_assert_eq!(first, again);
+        }
+    }
 }
