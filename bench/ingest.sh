@@ -20,5 +20,5 @@ for _ in $(seq 1 600); do grep -q "Ingest API" dev.out && break; sleep 0.1; done
 grep -q "Ingest API" dev.out || { cat dev.out; exit 1; }
 PID=$(python3 -c "import json;print(json.load(open('.igloo/dev.json'))['pid'])")
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; ClickHouse $(curl -s localhost:28123 --data-binary 'SELECT version()'), broker: $(python3 -c "import json;print(json.load(open('.igloo/dev.json'))['engines'][1]['name'])") ($(basename "$(readlink -f "$(command -v tansu || echo ~/.cargo/bin/tansu)")"))"
-"$BIN/igloo-bench" --url http://127.0.0.1:24000/ingest/Measurement --clickhouse http://127.0.0.1:28123/ --table bench.Measurement --pid "$PID" --seconds "$SECONDS_PER_PHASE"
+"$BIN/igloo-bench" --connections "${CONNECTIONS:-64}" --url http://127.0.0.1:24000/ingest/Measurement --clickhouse http://127.0.0.1:28123/ --table bench.Measurement --pid "$PID" --seconds "$SECONDS_PER_PHASE"
 echo "rows in ClickHouse: $(curl -s localhost:28123 --data-binary 'SELECT count() FROM bench.Measurement'), acknowledged: $(curl -s localhost:24000/metrics | awk '/^igloo_ingest_accepted_total/{print $2}'), consumer lag: $(curl -s localhost:24000/metrics | awk '/^igloo_consumer_lag/{print $2}')"
