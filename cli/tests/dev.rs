@@ -66,7 +66,8 @@ fn dev_creates_applies_holds_back_restarts_and_stops_cleanly() {
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
     wait_gone(&pids);
     // Both engines stop on SIGTERM; the 10 s SIGKILL fallback must not be what ended them.
-    assert!(stopping.elapsed() < Duration::from_secs(6), "stopping took {:?}", stopping.elapsed());
+    // (The whole stop, ingest server included, takes 2–6 s today; see the issue notes.)
+    assert!(stopping.elapsed() < Duration::from_secs(9), "stopping took {:?}", stopping.elapsed());
     assert!(!root.join(".igloo/dev.json").exists());
 
     // Restart: the data is still there; consent applies the held-back drop.

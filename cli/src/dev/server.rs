@@ -51,8 +51,12 @@ impl RunningServer {
         self.rt.block_on(self.server.reload(ir, project.config.server.routes.clone()))
     }
 
+    /// Stops the server (in-flight requests finish, each writer finishes its batch), then the
+    /// runtime. Blocking tasks still running then are read-only lag probes; they are not waited
+    /// for beyond a second.
     pub fn stop(self) {
         let RunningServer { rt, server } = self;
         rt.block_on(server.stop());
+        rt.shutdown_timeout(std::time::Duration::from_secs(1));
     }
 }
