@@ -77,9 +77,13 @@ fn every_form_of_ingest_lands_exactly_once() {
         "10\t55\t60"
     );
     assert_eq!(count(&ports, "SELECT tag FROM devapp.Measurement WHERE time = 3"), "t3");
-    let metrics = ureq::get(&ports.api("/metrics")).call().unwrap().into_string().unwrap();
+    // Rows are visible as soon as they are inserted; the writer counts them once the batch's
+    // offsets are logged, a moment later.
+    let metrics = eventually(Duration::from_secs(10), "the written counter", || {
+        let m = ureq::get(&ports.api("/metrics")).call().unwrap().into_string().unwrap();
+        m.contains("igloo_written_total{model=\"Measurement\"} 10").then_some(m)
+    });
     assert!(metrics.contains("igloo_ingest_accepted_total{model=\"Measurement\"} 10"), "{metrics}");
-    assert!(metrics.contains("igloo_written_total{model=\"Measurement\"} 10"), "{metrics}");
 
     // Looking inside: ls, peek (table and topic), query.
     let run = |args: &[&str]| {
@@ -144,8 +148,12 @@ fn bad_input_gets_a_specific_answer_and_changes_nothing() {
     assert!(body["error"].as_str().unwrap().contains("line 2"), "{body}");
     assert_eq!(ureq::get(&ports.api("/nowhere")).call().unwrap_err().into_response().unwrap().status(), 404);
 
-    // Only the partially accepted record was written.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Only the partially accepted record is written: wait for it, then give anything else that
+    // might (wrongly) follow the time of several more flushes.
+    eventually(Duration::from_secs(10), "the accepted row", || {
+        (count(&ports, "SELECT count() FROM devapp.Measurement") == "1").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(count(&ports, "SELECT count(), sum(time) FROM devapp.Measurement"), "1\t1");
     dev.signal(libc::SIGINT);
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
