@@ -13,7 +13,7 @@ use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::dev::engines::{connect, resolve_mode, Endpoints};
-use crate::schema_files;
+use crate::ui::print_table;
 
 /// List the models with their ingest route, topic and table
 #[derive(Debug, clap::Args)]
@@ -53,13 +53,9 @@ pub struct QueryArgs {
 
 fn load(cwd: &Path) -> anyhow::Result<(Project, Ir)> {
     let project = Project::discover(cwd)?;
-    let files = schema_files::load_dir(&project.schema_dir(), &project.root)?;
-    let (ir, diags) = igloo_schemas::check(&files);
-    if diags.has_errors() {
-        eprintln!("{}", diags.render(&files));
-        bail!("the schema has errors; `igloo check` lists them");
-    }
-    Ok((project, ir))
+    let checked = super::check_project(&project, None)?;
+    checked.ensure_valid("the schema has errors; `igloo check` lists them")?;
+    Ok((project, checked.ir))
 }
 
 fn engines(project: &Project) -> anyhow::Result<Endpoints> {
@@ -219,29 +215,4 @@ fn unescape_tsv(s: &str) -> String {
         }
     }
     out
-}
-
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, cell) in r.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    println!("{}", line(header.to_vec()));
-    for r in rows {
-        println!("{}", line(r.iter().map(String::as_str).collect()));
-    }
 }

@@ -84,15 +84,40 @@ pub(crate) fn load_and_check(
     paths: &[PathBuf],
     target: Option<igloo_schemas::Dialect>,
 ) -> anyhow::Result<(Option<igloo_server::config::Project>, Checked)> {
-    use crate::schema_files;
-    let project = if paths.is_empty() { Some(igloo_server::config::Project::discover(cwd)?) } else { None };
-    let files = match &project {
-        Some(p) => schema_files::load_dir(&p.schema_dir(), &p.root)?,
-        None => schema_files::load_paths(&paths.iter().map(|p| cwd.join(p)).collect::<Vec<_>>(), cwd)?,
-    };
-    let target = target.or(project.as_ref().map(|p| p.config.target())).unwrap_or(igloo_schemas::Dialect::CURRENT);
+    if paths.is_empty() {
+        let project = igloo_server::config::Project::discover(cwd)?;
+        let checked = check_project(&project, Some(target.unwrap_or_else(|| project.config.target())))?;
+        return Ok((Some(project), checked));
+    }
+    let files = crate::schema_files::load_paths(&paths.iter().map(|p| cwd.join(p)).collect::<Vec<_>>(), cwd)?;
+    let target = target.unwrap_or(igloo_schemas::Dialect::CURRENT);
     let (ir, diags) = igloo_schemas::check_for(&files, target);
-    Ok((project, Checked { files, ir, diags, target }))
+    Ok((None, Checked { files, ir, diags, target }))
+}
+
+/// Reads a project's `schema/` and checks it, against `target` when given (else without the
+/// version checks, shown as the project's target).
+pub(crate) fn check_project(
+    project: &igloo_server::config::Project,
+    target: Option<igloo_schemas::Dialect>,
+) -> anyhow::Result<Checked> {
+    let files = crate::schema_files::load_dir(&project.schema_dir(), &project.root)?;
+    let (ir, diags) = match target {
+        Some(t) => igloo_schemas::check_for(&files, t),
+        None => igloo_schemas::check(&files),
+    };
+    Ok(Checked { files, ir, diags, target: target.unwrap_or_else(|| project.config.target()) })
+}
+
+impl Checked {
+    /// Prints the diagnostics and fails with `message` when the schema has errors.
+    pub(crate) fn ensure_valid(&self, message: &str) -> anyhow::Result<()> {
+        if self.diags.has_errors() {
+            eprintln!("{}", self.diags.render(&self.files));
+            anyhow::bail!("{message}");
+        }
+        Ok(())
+    }
 }
 
 /// Prints diagnostics to stderr and a one-line summary; true when there were errors.

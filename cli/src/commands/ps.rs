@@ -7,6 +7,7 @@ use igloo_server::config::Project;
 
 use crate::dev::state;
 use crate::infra::process::alive;
+use crate::ui::print_table;
 
 /// Show the engines of the running `igloo dev`
 #[derive(Debug, clap::Args)]
@@ -28,14 +29,18 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("igloo dev (pid {}, {} mode)", s.pid, s.mode);
-    println!("ENGINE       PID      STATUS    ADDRESS");
-    for e in &s.engines {
-        let (pid, status) = match e.pid {
-            Some(p) if alive(p) => (p.to_string(), "running"),
-            Some(p) => (p.to_string(), "exited"),
-            None => ("-".into(), s.mode.as_str()),
-        };
-        println!("{:<12} {:<8} {:<9} {}", e.name, pid, status, e.address);
-    }
+    let rows: Vec<Vec<String>> = s
+        .engines
+        .iter()
+        .map(|e| {
+            let (pid, status) = match e.pid {
+                Some(p) if alive(p) => (p.to_string(), "running"),
+                Some(p) => (p.to_string(), "exited"),
+                None => ("-".into(), s.mode.as_str()),
+            };
+            vec![e.name.clone(), pid, status.to_string(), e.address.clone()]
+        })
+        .collect();
+    print_table(&["ENGINE", "PID", "STATUS", "ADDRESS"], &rows);
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,6 @@ use igloo_server::config::{InfraMode, Project};
 use crate::dev::engines::{connect, resolve_mode};
 use crate::dev::migrate::plan_for;
 use crate::dev::server::{settings, RunningServer};
-use crate::schema_files;
 
 /// Run the ingest API and the table writers (no engines, no migrations)
 #[derive(Debug, clap::Args)]
@@ -33,12 +32,9 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         None => resolve_mode(&project),
     };
     let endpoints = connect(&project, mode).context("igloo serve needs running engines")?;
-    let files = schema_files::load_dir(&project.schema_dir(), &project.root)?;
-    let (ir, diags) = igloo_schemas::check_for(&files, endpoints.dialect);
-    if diags.has_errors() {
-        eprintln!("{}", diags.render(&files));
-        bail!("the schema has errors; fix them before serving");
-    }
+    let checked = super::check_project(&project, Some(endpoints.dialect))?;
+    checked.ensure_valid("the schema has errors; fix them before serving")?;
+    let ir = checked.ir;
     let plan = plan_for(&endpoints, &ir, &project.config.database())?;
     let missing: Vec<String> =
         plan.steps.iter().filter(|s| !s.is_destructive()).map(|s| s.summary(&plan.database)).collect();
