@@ -429,6 +429,30 @@ impl Diagnostic {
     pub fn bad_topic_value(what: &str, reason: &str, span: Span) -> Diagnostic {
         Self::error(span, format!("topic {what} {reason}"))
     }
+
+    // ---- time series ----
+
+    pub fn timeseries_field_type(role: &str, field: &str, expected: &str, span: Span) -> Diagnostic {
+        Self::error(span, format!("the {role} field of `@@timeseries` must be {expected}; field `{field}` is not"))
+    }
+
+    pub fn timeseries_sorting_key(model: &str, series: &str, time: &str, span: Span) -> Diagnostic {
+        Self::error(span, format!("time series `{model}` must be sorted by its series, then its time"))
+            .hint(format!("declare `@@id([{series}, {time}])` (or start `@@orderBy` with `[{series}, {time}]`) so one series' events are read in time order"))
+    }
+
+    pub fn timeseries_no_values(model: &str, span: Span) -> Diagnostic {
+        Self::error(span, format!("time series `{model}` has no value fields"))
+            .hint("value fields are required numbers or lists of numbers (Int, BigInt, Float) other than the time and the series; list them with `values: [a, b]`")
+    }
+
+    pub fn timeseries_unit(unit: &str, span: Span) -> Diagnostic {
+        Self::error(span, format!("unknown time unit \"{unit}\"")).hint("use \"s\", \"ms\", \"us\" or \"ns\"")
+    }
+
+    pub fn timeseries_unit_on_datetime(field: &str, span: Span) -> Diagnostic {
+        Self::error(span, format!("`unit` applies to integer times; `{field}` is a DateTime, counted in seconds"))
+    }
 }
 
 #[cfg(test)]

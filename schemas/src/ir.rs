@@ -63,6 +63,9 @@ pub struct Model {
     pub topic: Topic,
     /// False for models declared `@@ingest(false)`: no HTTP ingest route.
     pub ingest: bool,
+    /// `@@timeseries(…)`: rollups are kept and samples served for this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeseries: Option<TimeSeries>,
     #[serde(skip)]
     pub spans: ModelSpans,
 }
@@ -74,6 +77,50 @@ impl Model {
 
     pub fn columns_of<'a>(&'a self, fields: &'a [String]) -> impl Iterator<Item = &'a str> + 'a {
         fields.iter().map(|f| self.field(f).map_or(f.as_str(), |f| f.column.as_str()))
+    }
+}
+
+/// A model declared a time series: events of many series (`tag`), each with a time and values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeSeries {
+    /// The time field: an integer count of `unit`s since the Unix epoch, or a `DateTime`.
+    pub time: String,
+    pub unit: TimeUnit,
+    /// The field naming the series, e.g. `tag`.
+    pub series: String,
+    /// The numeric fields (scalars or lists) that rollups keep and samples return.
+    pub values: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    S,
+    Ms,
+    Us,
+    Ns,
+}
+
+impl TimeUnit {
+    pub const ALL: [TimeUnit; 4] = [TimeUnit::S, TimeUnit::Ms, TimeUnit::Us, TimeUnit::Ns];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::S => "s",
+            TimeUnit::Ms => "ms",
+            TimeUnit::Us => "us",
+            TimeUnit::Ns => "ns",
+        }
+    }
+
+    /// How many units make a second.
+    pub fn per_second(self) -> i64 {
+        match self {
+            TimeUnit::S => 1,
+            TimeUnit::Ms => 1_000,
+            TimeUnit::Us => 1_000_000,
+            TimeUnit::Ns => 1_000_000_000,
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::dialect::Dialect;
 use crate::ir::{Engine, Ir, Model, Topic};
+use crate::sql::timeseries::Rollup;
 use crate::sql::{
     AlterAction, AlterTable, ColumnDef, CopyRows, CreateDatabase, CreateTable, DropTable, RenameTables, Statement,
 };
@@ -69,13 +70,54 @@ impl Risk {
 #[derive(Clone, Debug, PartialEq)]
 pub enum PlanStep {
     CreateDatabase,
-    CreateTopic { model: String, topic: Topic },
-    CreateTable { model: String, table: Box<CreateTable> },
-    AddColumn { model: String, table: String, column: ColumnDef, after: Option<String> },
-    DropColumn { model: String, table: String, column: String },
-    ModifyColumn { model: String, table: String, column: ColumnDef, before: String, after: String },
-    RebuildTable { model: String, table: Box<CreateTable>, reason: String, copy: Vec<String>, backup: String },
-    DropTable { table: String },
+    CreateTopic {
+        model: String,
+        topic: Topic,
+    },
+    CreateTable {
+        model: String,
+        table: Box<CreateTable>,
+    },
+    AddColumn {
+        model: String,
+        table: String,
+        column: ColumnDef,
+        after: Option<String>,
+    },
+    DropColumn {
+        model: String,
+        table: String,
+        column: String,
+    },
+    ModifyColumn {
+        model: String,
+        table: String,
+        column: ColumnDef,
+        before: String,
+        after: String,
+    },
+    RebuildTable {
+        model: String,
+        table: Box<CreateTable>,
+        reason: String,
+        copy: Vec<String>,
+        backup: String,
+    },
+    DropTable {
+        table: String,
+    },
+    /// A time-series rollup table and its materialized view, backfilled when the model's table
+    /// already has rows.
+    CreateRollup {
+        model: String,
+        rollup: Box<Rollup>,
+        backfill: bool,
+    },
+    /// Drops a rollup's view and table (derived data only).
+    DropRollup {
+        table: String,
+        view: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -109,7 +151,10 @@ pub fn plan(ir: &Ir, observed: &Observed, database: &str, dialect: Dialect) -> P
             None => p.steps.push(PlanStep::CreateTable { model: model.name.clone(), table: Box::new(desired) }),
             Some(table) => diff_table(&mut p, model, desired, table, observed),
         }
+        let rebuilt = p.steps.iter().any(|s| matches!(s, PlanStep::RebuildTable { model: m, .. } if *m == model.name));
+        rollup::plan_model(&mut p, ir, model, observed, rebuilt);
     }
+    rollup::plan_removed(&mut p, ir, observed);
     for name in observed.tables.keys() {
         if !name.starts_with(INTERNAL_PREFIX) && !ir.models.iter().any(|m| &m.table == name) {
             p.steps.push(PlanStep::DropTable { table: name.clone() });
@@ -231,7 +276,9 @@ impl PlanStep {
             PlanStep::CreateDatabase
             | PlanStep::CreateTopic { .. }
             | PlanStep::CreateTable { .. }
-            | PlanStep::AddColumn { .. } => Risk::Safe,
+            | PlanStep::AddColumn { .. }
+            | PlanStep::CreateRollup { .. }
+            | PlanStep::DropRollup { .. } => Risk::Safe,
             PlanStep::RebuildTable { .. } => Risk::Rebuild,
             PlanStep::DropColumn { .. } | PlanStep::ModifyColumn { .. } | PlanStep::DropTable { .. } => {
                 Risk::Destructive
@@ -276,6 +323,18 @@ impl PlanStep {
             PlanStep::DropTable { table } => {
                 format!("- table {database}.{table} (destructive: no model uses it; its data is deleted)")
             }
+            PlanStep::CreateRollup { rollup, backfill, .. } => {
+                let fill = if *backfill { ", backfilled from the table" } else { "" };
+                format!(
+                    "+ rollup {database}.{} ({} buckets of {}{fill})",
+                    rollup.table_name(),
+                    rollup.tier.name,
+                    rollup.tables.source
+                )
+            }
+            PlanStep::DropRollup { table, .. } => {
+                format!("- rollup {database}.{table} (derived data, rebuilt on demand)")
+            }
         }
     }
 
@@ -319,18 +378,33 @@ impl PlanStep {
             PlanStep::DropTable { table } => {
                 vec![Statement::DropTable(DropTable { database: database.to_string(), table: table.clone() })]
             }
+            PlanStep::CreateRollup { rollup, backfill, .. } => {
+                let mut statements = vec![
+                    Statement::CreateTable(Box::new(rollup.create_table())),
+                    Statement::CreateRollupView(rollup.clone()),
+                ];
+                if *backfill {
+                    statements.push(Statement::BackfillRollup(rollup.clone()));
+                }
+                statements
+            }
+            PlanStep::DropRollup { table, view } => [view, table]
+                .into_iter()
+                .map(|t| Statement::DropTable(DropTable { database: database.to_string(), table: t.clone() }))
+                .collect(),
         }
     }
 
     pub fn model(&self) -> Option<&str> {
         match self {
-            PlanStep::CreateDatabase | PlanStep::DropTable { .. } => None,
+            PlanStep::CreateDatabase | PlanStep::DropTable { .. } | PlanStep::DropRollup { .. } => None,
             PlanStep::CreateTopic { model, .. }
             | PlanStep::CreateTable { model, .. }
             | PlanStep::AddColumn { model, .. }
             | PlanStep::DropColumn { model, .. }
             | PlanStep::ModifyColumn { model, .. }
-            | PlanStep::RebuildTable { model, .. } => Some(model),
+            | PlanStep::RebuildTable { model, .. }
+            | PlanStep::CreateRollup { model, .. } => Some(model),
         }
     }
 
@@ -344,6 +418,8 @@ impl PlanStep {
             PlanStep::ModifyColumn { .. } => "modify_column",
             PlanStep::RebuildTable { .. } => "rebuild_table",
             PlanStep::DropTable { .. } => "drop_table",
+            PlanStep::CreateRollup { .. } => "create_rollup",
+            PlanStep::DropRollup { .. } => "drop_rollup",
         }
     }
 }
@@ -421,6 +497,8 @@ pub struct PlanStepJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<Topic>,
 }
+
+mod rollup;
 
 #[cfg(test)]
 mod tests;

@@ -324,10 +324,16 @@ impl ProjectConfig {
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!("`server.listen: {}` must be an address such as 127.0.0.1:4000", self.server.listen));
         }
-        for path in self.server.routes.keys() {
+        for (path, target) in &self.server.routes {
             if !path.starts_with('/') || path.starts_with("/ingest/") || path.contains(['{', '}', '*']) {
                 return Err(format!(
                     "`server.routes`: `{path}` must be a plain path starting with `/`, outside /ingest/"
+                ));
+            }
+            let model = target.strip_suffix(".samples").unwrap_or(target);
+            if model.is_empty() || !model.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!(
+                    "`server.routes`: `{path}: {target}` must name a model (`Model`, POST ingest) or a time series' samples (`Model.samples`, GET)"
                 ));
             }
         }

@@ -9,58 +9,15 @@ use std::sync::Arc;
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::runtime::AppState;
+use crate::api_error::ApiError;
+use crate::runtime::{AppState, Route};
 use crate::validate::{validate_record, Context, RecordError};
-
-/// Every way an ingest request can fail, with its status code.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("unknown model `{model}`; models that accept ingest: {}", known.join(", "))]
-    UnknownModel { model: String, known: Vec<String> },
-    #[error("model `{0}` does not accept ingest (it is declared with @@ingest(false))")]
-    NotIngestible(String),
-    #[error("no route {0}")]
-    NoRoute(String),
-    #[error("unsupported {what} `{got}`; send application/json (an object or an array) or application/x-ndjson, optionally with Content-Encoding: gzip")]
-    UnsupportedMediaType { what: &'static str, got: String },
-    #[error("the request body is larger than {limit} bytes (server.max_body_bytes); send smaller batches")]
-    TooLarge { limit: usize },
-    #[error("the body is not valid {format}: {message}")]
-    Malformed { format: &'static str, message: String },
-    #[error(
-        "{invalid} of {total} records are invalid; nothing was accepted (add ?partial=true to accept the valid ones)"
-    )]
-    Invalid { invalid: usize, total: usize, details: Vec<RecordError> },
-    #[error("the broker is unavailable, nothing was acknowledged; retry: {0}")]
-    Unavailable(String),
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            ApiError::UnknownModel { .. } | ApiError::NotIngestible(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
-            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Malformed { .. } | ApiError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        let details = match &self {
-            ApiError::Invalid { details, .. } => json!(details),
-            _ => json!([]),
-        };
-        let mut resp = (status, Json(json!({ "error": self.to_string(), "details": details }))).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        resp
-    }
-}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct IngestParams {
@@ -88,9 +45,14 @@ pub async fn fallback(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let model = state.routes.read().expect("routes lock").get(uri.path()).cloned();
-    match (method, model) {
-        (axum::http::Method::POST, Some(model)) => ingest(&state, &model, params, &headers, body).await,
+    let route = state.routes.read().expect("routes lock").get(uri.path()).cloned();
+    match (method, route) {
+        (axum::http::Method::POST, Some(Route::Ingest(model))) => ingest(&state, &model, params, &headers, body).await,
+        (axum::http::Method::GET, Some(Route::Samples(model))) => {
+            let params = Query::<std::collections::HashMap<String, String>>::try_from_uri(&uri)
+                .map_err(|e| ApiError::bad("query", e.body_text()))?;
+            crate::samples::samples(&state, &model, &params.0, crate::samples::Shape::Reference).await
+        }
         (m, _) => Err(ApiError::NoRoute(format!("{m} {}", uri.path()))),
     }
 }

@@ -2,11 +2,13 @@
 //! the ingest API (`ingest`: validate, produce, acknowledge) and one table writer per model
 //! (`writer`: topic → ClickHouse, exactly once), assembled in `runtime`.
 
+pub mod api_error;
 pub mod clickhouse;
 pub mod config;
 pub mod ingest;
 pub mod metrics;
 pub mod producer;
 pub mod runtime;
+pub mod samples;
 pub mod validate;
 pub mod writer;

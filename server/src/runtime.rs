@@ -41,13 +41,34 @@ pub enum ServerError {
     Producer(#[from] ProduceError),
     #[error("server.routes maps {path} to `{model}`, which is not a model of the schema")]
     UnknownRouteModel { path: String, model: String },
+    #[error("server.routes maps {path} to `{model}.samples`, but `{model}` is not declared `@@timeseries`")]
+    NotTimeSeries { path: String, model: String },
+}
+
+/// What an alias path in `server.routes` serves: `Model` (POST ingest) or `Model.samples`
+/// (GET time-series samples in the reference shape).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    Ingest(String),
+    Samples(String),
+}
+
+impl Route {
+    pub fn parse(target: &str) -> Route {
+        match target.strip_suffix(".samples") {
+            Some(model) => Route::Samples(model.to_string()),
+            None => Route::Ingest(target.to_string()),
+        }
+    }
 }
 
 pub struct AppState {
     ir: RwLock<Arc<Ir>>,
     pub clickhouse: ClickHouse,
-    pub routes: RwLock<BTreeMap<String, String>>,
+    pub routes: RwLock<BTreeMap<String, Route>>,
     pub producer: Producer,
+    pub database: String,
+    pub dialect: Dialect,
     pub metrics: Arc<Metrics>,
     pub max_body: usize,
 }
@@ -67,18 +88,25 @@ pub struct Server {
     pub local_addr: std::net::SocketAddr,
 }
 
-fn check_routes(ir: &Ir, routes: &BTreeMap<String, String>) -> Result<(), ServerError> {
-    for (path, model) in routes {
-        if ir.model(model).is_none() {
-            return Err(ServerError::UnknownRouteModel { path: path.clone(), model: model.clone() });
+fn check_routes(ir: &Ir, routes: &BTreeMap<String, String>) -> Result<BTreeMap<String, Route>, ServerError> {
+    let mut out = BTreeMap::new();
+    for (path, target) in routes {
+        let route = Route::parse(target);
+        let (Route::Ingest(name) | Route::Samples(name)) = &route;
+        let Some(model) = ir.model(name) else {
+            return Err(ServerError::UnknownRouteModel { path: path.clone(), model: name.clone() });
+        };
+        if matches!(route, Route::Samples(_)) && model.timeseries.is_none() {
+            return Err(ServerError::NotTimeSeries { path: path.clone(), model: name.clone() });
         }
+        out.insert(path.clone(), route);
     }
-    Ok(())
+    Ok(out)
 }
 
 impl Server {
     pub async fn start(settings: Settings, ir: Ir) -> Result<Server, ServerError> {
-        check_routes(&ir, &settings.routes)?;
+        let routes = check_routes(&ir, &settings.routes)?;
         let listener = tokio::net::TcpListener::bind(&settings.listen)
             .await
             .map_err(|source| ServerError::Listen { listen: settings.listen.clone(), source })?;
@@ -87,13 +115,16 @@ impl Server {
         let state = Arc::new(AppState {
             ir: RwLock::new(Arc::new(ir)),
             clickhouse: ClickHouse::new(&settings.clickhouse_url, settings.clickhouse_auth.clone()),
-            routes: RwLock::new(settings.routes.clone()),
+            routes: RwLock::new(routes),
             producer: Producer::new(&settings.bootstrap)?,
+            database: settings.database.clone(),
+            dialect: settings.dialect,
             metrics: Arc::new(Metrics::default()),
             max_body: settings.max_body_bytes,
         });
         let app = Router::new()
             .route("/ingest/{model}", post(ingest::ingest_model))
+            .route("/api/{model}/samples", get(crate::samples::samples_model))
             .route("/health", get(|| async { "ok" }))
             .route("/ready", get(ready))
             .route("/metrics", get(metrics))
@@ -151,7 +182,7 @@ impl Server {
 
     /// A new schema: ingest validates against it at once; writers restart with its models.
     pub async fn reload(&mut self, ir: Ir, routes: BTreeMap<String, String>) -> Result<(), ServerError> {
-        check_routes(&ir, &routes)?;
+        let routes = check_routes(&ir, &routes)?;
         *self.state.ir.write().expect("ir lock") = Arc::new(ir);
         *self.state.routes.write().expect("routes lock") = routes;
         self.stop_writers().await;

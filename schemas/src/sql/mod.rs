@@ -6,6 +6,7 @@ mod alter;
 mod ddl;
 mod introspect;
 pub mod quote;
+pub mod timeseries;
 mod types;
 
 pub use alter::{AlterAction, AlterTable, CopyRows, DropTable, InsertJsonRows, RenameTables};
@@ -23,6 +24,10 @@ pub enum Statement {
     DropTable(DropTable),
     RenameTables(RenameTables),
     CopyRows(CopyRows),
+    /// A rollup's materialized view.
+    CreateRollupView(Box<timeseries::Rollup>),
+    /// Fills a rollup from the rows already in its model's table.
+    BackfillRollup(Box<timeseries::Rollup>),
 }
 
 impl Statement {
@@ -34,6 +39,8 @@ impl Statement {
             Statement::DropTable(s) => s.render(),
             Statement::RenameTables(s) => s.render(),
             Statement::CopyRows(s) => s.render(),
+            Statement::CreateRollupView(r) => r.create_view(),
+            Statement::BackfillRollup(r) => r.backfill(),
         }
     }
 }

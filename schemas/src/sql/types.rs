@@ -36,6 +36,8 @@ pub enum ChType {
     Nullable(Box<ChType>),
     Array(Box<ChType>),
     LowCardinality(Box<ChType>),
+    /// `AggregateFunction(name, args…)`: a partial aggregation state (rollup tables).
+    AggregateFunction(&'static str, Vec<ChType>),
 }
 
 /// Precision and scale of a `Decimal` field without `@db.Decimal(p, s)`.
@@ -134,6 +136,10 @@ impl ChType {
                 format!("LowCardinality({})", inner.render(dialect))
             }
             ChType::LowCardinality(inner) => inner.render(dialect),
+            ChType::AggregateFunction(name, args) => {
+                let args: Vec<String> = args.iter().map(|a| a.render(dialect)).collect();
+                format!("AggregateFunction({name}, {})", args.join(", "))
+            }
         }
     }
 

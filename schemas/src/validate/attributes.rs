@@ -12,7 +12,8 @@ use crate::ir::{
 use super::fields::{single_string, validate_field};
 use super::{name_problem, suggest, unknown_attribute, Names};
 
-const MODEL_ATTRIBUTES: &[&str] = &["id", "orderBy", "partitionBy", "ttl", "engine", "map", "topic", "ingest"];
+const MODEL_ATTRIBUTES: &[&str] =
+    &["id", "orderBy", "partitionBy", "ttl", "engine", "map", "topic", "ingest", "timeseries"];
 const ENGINES: &[&str] = &[
     "MergeTree",
     "ReplacingMergeTree",
@@ -98,6 +99,7 @@ pub(super) fn validate_model(m: &ModelAst, names: &Names, diags: &mut Diagnostic
     let engine = attrs.get("engine").and_then(|a| ctx.engine(a, diags)).unwrap_or(Engine::MergeTree);
     let topic = topic(attrs.get("topic").copied(), &table, diags);
     let ingest = attrs.get("ingest").map_or(Some(true), |a| boolean(a, diags)).unwrap_or(true);
+    let timeseries = attrs.get("timeseries").and_then(|a| super::timeseries::timeseries(&ctx, a, &order_by, diags));
 
     if fields.is_empty() {
         // A model whose fields all failed to validate was reported field by field.
@@ -123,13 +125,14 @@ pub(super) fn validate_model(m: &ModelAst, names: &Names, diags: &mut Diagnostic
             retention_ms: Some(DEFAULT_RETENTION_MS),
         }),
         ingest,
+        timeseries,
         spans: ModelSpans { name: m.name.span, ttl: attrs.get("ttl").map(|a| a.span) },
     })
 }
 
-struct ModelCtx<'m, 'f> {
-    model: &'m ModelAst,
-    fields: &'f [Field],
+pub(super) struct ModelCtx<'m, 'f> {
+    pub(super) model: &'m ModelAst,
+    pub(super) fields: &'f [Field],
     ignored: &'f [String],
 }
 
@@ -208,7 +211,13 @@ impl<'m, 'f> ModelCtx<'m, 'f> {
     }
 
     /// Finds a stored field named by an attribute; reports unknown, ignored and (in keys) optional ones.
-    fn check_field_ref(&self, attribute: &str, id: &Ident, in_key: bool, diags: &mut Diagnostics) -> Option<&'f Field> {
+    pub(super) fn check_field_ref(
+        &self,
+        attribute: &str,
+        id: &Ident,
+        in_key: bool,
+        diags: &mut Diagnostics,
+    ) -> Option<&'f Field> {
         if let Some(f) = self.fields.iter().find(|f| f.name == id.name) {
             if in_key && f.ty.arity == Arity::Optional {
                 diags.push(Diagnostic::nullable_in_key(&id.name, id.span));

@@ -6,6 +6,7 @@ mod attributes;
 mod defaults;
 mod fields;
 mod native;
+mod timeseries;
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,0 +1,440 @@
+//! Time-series rollups and the samples query.
+//!
+//! A model declared `@@timeseries` gets one rollup per tier (1 h, 1 min, 1 s): an
+//! AggregatingMergeTree table keyed by `(series, _bucket)` holding, per bucket, the last event
+//! (`argMaxState(v, time)`), min, max and avg states of each value field, filled by a
+//! materialized view on the model's table. last/min/max are idempotent, so rows the table
+//! writer replays after a crash leave them exact; avg could count such rows twice.
+//!
+//! [`SamplesQuery`] answers "n equal periods between start and end" in one statement: period
+//! `i` is `(b(i-1), b(i)]` with `b(i) = start + floor((i+1)·(end-start)/n)` and `b(-1) = start`.
+//! Every event in the window is read from exactly one level: a bucket of the coarsest tier
+//! that lies wholly inside one period, else of a finer tier, else the raw row. All branches
+//! produce partial states that ClickHouse merges per period. For `last`, period 0 also takes
+//! everything before `start` (so a sample carries the last earlier value) — those events are
+//! read from hour buckets, never scanned raw.
+
+use crate::dialect::Dialect;
+use crate::ir::{Arity, Ir, Model};
+
+use super::ddl::{ColumnDef, CreateTable, TableEngine};
+use super::quote::{ident, string};
+use super::types::ChType;
+
+/// A rollup tier: its name and bucket length in seconds, coarsest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tier {
+    pub name: &'static str,
+    pub seconds: i64,
+}
+
+pub const TIERS: [Tier; 3] =
+    [Tier { name: "1h", seconds: 3600 }, Tier { name: "1m", seconds: 60 }, Tier { name: "1s", seconds: 1 }];
+
+pub const BUCKET_COLUMN: &str = "_bucket";
+pub const LAST_TIME_COLUMN: &str = "_time_last";
+
+/// An aggregate a sample can report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleAgg {
+    Last,
+    Min,
+    Max,
+    Avg,
+}
+
+impl SampleAgg {
+    pub const ALL: [SampleAgg; 4] = [SampleAgg::Last, SampleAgg::Min, SampleAgg::Max, SampleAgg::Avg];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SampleAgg::Last => "last",
+            SampleAgg::Min => "min",
+            SampleAgg::Max => "max",
+            SampleAgg::Avg => "avg",
+        }
+    }
+
+    /// The rollup column prefix and the state function (without `State`/`Merge`) for a value.
+    fn function(self, list: bool) -> &'static str {
+        match (self, list) {
+            (SampleAgg::Last, _) => "argMax",
+            (SampleAgg::Min, false) => "min",
+            (SampleAgg::Max, false) => "max",
+            (SampleAgg::Avg, false) => "avg",
+            (SampleAgg::Min, true) => "minForEach",
+            (SampleAgg::Max, true) => "maxForEach",
+            (SampleAgg::Avg, true) => "avgForEach",
+        }
+    }
+
+    fn state_type(self, ty: &ChType) -> ChType {
+        let list = matches!(ty, ChType::Array(_));
+        let mut args = vec![ty.clone()];
+        if self == SampleAgg::Last {
+            args.push(ChType::Int64);
+        }
+        ChType::AggregateFunction(self.function(list), args)
+    }
+}
+
+/// A value field as the rollups see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RollupValue {
+    pub column: String,
+    pub ty: ChType,
+}
+
+impl RollupValue {
+    fn state_column(&self, agg: SampleAgg) -> String {
+        format!("_{}_{}", agg.name(), self.column)
+    }
+
+    /// `argMaxState(v, t)` etc. over raw rows.
+    fn state_expr(&self, agg: SampleAgg, time: &str) -> String {
+        let f = agg.function(matches!(self.ty, ChType::Array(_)));
+        match agg {
+            SampleAgg::Last => format!("{f}State({}, {time})", ident(&self.column)),
+            _ => format!("{f}State({})", ident(&self.column)),
+        }
+    }
+}
+
+/// What every rollup of one model shares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimeSeriesTables {
+    pub database: String,
+    /// The model's own table.
+    pub source: String,
+    pub series: ColumnDef,
+    /// The time column, and how many of its units make a second.
+    pub time: String,
+    pub per_second: i64,
+    pub values: Vec<RollupValue>,
+}
+
+/// One tier's table and the materialized view that fills it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rollup {
+    pub tables: TimeSeriesTables,
+    pub tier: Tier,
+}
+
+impl TimeSeriesTables {
+    pub fn for_model(model: &Model, ir: &Ir, database: &str) -> Option<TimeSeriesTables> {
+        let ts = model.timeseries.as_ref()?;
+        let field = |name: &str| model.field(name).expect("validated time-series fields exist");
+        let series = field(&ts.series);
+        Some(TimeSeriesTables {
+            database: database.to_string(),
+            source: model.table.clone(),
+            series: ColumnDef {
+                name: series.column.clone(),
+                ty: ChType::of_field(&series.ty, ir),
+                default: None,
+                comment: None,
+            },
+            time: field(&ts.time).column.clone(),
+            per_second: ts.unit.per_second(),
+            values: ts
+                .values
+                .iter()
+                .map(|v| {
+                    let f = field(v);
+                    debug_assert!(f.ty.arity != Arity::Optional);
+                    RollupValue { column: f.column.clone(), ty: ChType::of_field(&f.ty, ir) }
+                })
+                .collect(),
+        })
+    }
+
+    pub fn rollups(&self) -> Vec<Rollup> {
+        TIERS.iter().map(|&tier| Rollup { tables: self.clone(), tier }).collect()
+    }
+
+    /// `toInt64(time)`: the time as a number of units, for any time column type.
+    fn time_expr(&self) -> String {
+        format!("toInt64({})", ident(&self.time))
+    }
+}
+
+/// Rollup table name for a model table and tier: `_igloo_rollup_<table>_<tier>`.
+pub fn rollup_table_name(table: &str, tier: &str) -> String {
+    format!("{}_rollup_{table}_{tier}", crate::internal::INTERNAL_PREFIX)
+}
+
+/// Whether `name` is a rollup table or view (of any model).
+pub fn is_rollup_name(name: &str) -> bool {
+    name.starts_with(&format!("{}_rollup_", crate::internal::INTERNAL_PREFIX))
+}
+
+impl Rollup {
+    pub fn bucket(&self) -> i64 {
+        self.tier.seconds * self.tables.per_second
+    }
+
+    pub fn table_name(&self) -> String {
+        rollup_table_name(&self.tables.source, self.tier.name)
+    }
+
+    pub fn view_name(&self) -> String {
+        format!("{}_mv", self.table_name())
+    }
+
+    pub fn create_table(&self) -> CreateTable {
+        let t = &self.tables;
+        let col = |name: String, ty: ChType| ColumnDef { name, ty, default: None, comment: None };
+        let mut columns = vec![
+            t.series.clone(),
+            col(BUCKET_COLUMN.into(), ChType::Int64),
+            col(LAST_TIME_COLUMN.into(), ChType::AggregateFunction("max", vec![ChType::Int64])),
+        ];
+        for v in &t.values {
+            for agg in SampleAgg::ALL {
+                columns.push(col(v.state_column(agg), agg.state_type(&v.ty)));
+            }
+        }
+        CreateTable {
+            database: t.database.clone(),
+            name: self.table_name(),
+            columns,
+            engine: TableEngine::AggregatingMergeTree,
+            partition_by: None,
+            order_by: vec![t.series.name.clone(), BUCKET_COLUMN.into()],
+            primary_key: vec![],
+            ttl: None,
+            comment: Some(format!("igloo rollup of {} into {} buckets", t.source, self.tier.name)),
+        }
+    }
+
+    /// The rows of this tier computed from the model's table.
+    fn select(&self) -> String {
+        let t = &self.tables;
+        let time = t.time_expr();
+        let mut cols = vec![
+            ident(&t.series.name),
+            format!("intDiv({time}, {b}) * {b} AS {}", ident(BUCKET_COLUMN), b = self.bucket()),
+            format!("maxState({time}) AS {}", ident(LAST_TIME_COLUMN)),
+        ];
+        for v in &t.values {
+            for agg in SampleAgg::ALL {
+                cols.push(format!("{} AS {}", v.state_expr(agg, &time), ident(&v.state_column(agg))));
+            }
+        }
+        format!(
+            "SELECT {} FROM {}.{} GROUP BY {}, {}",
+            cols.join(", "),
+            ident(&t.database),
+            ident(&t.source),
+            ident(&t.series.name),
+            ident(BUCKET_COLUMN)
+        )
+    }
+
+    /// `CREATE MATERIALIZED VIEW … TO <rollup table>`.
+    pub fn create_view(&self) -> String {
+        let db = ident(&self.tables.database);
+        format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{} TO {db}.{} AS {}",
+            ident(&self.view_name()),
+            ident(&self.table_name()),
+            self.select()
+        )
+    }
+
+    /// Fills the rollup from the rows already in the model's table.
+    pub fn backfill(&self) -> String {
+        format!("INSERT INTO {}.{} {}", ident(&self.tables.database), ident(&self.table_name()), self.select())
+    }
+}
+
+/// A series value, typed by the caller from the request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SeriesValue {
+    Text(String),
+    Integer(i64),
+}
+
+impl SeriesValue {
+    fn render(&self, ty: &ChType) -> String {
+        match (self, ty.innermost()) {
+            (SeriesValue::Text(s), ChType::Uuid) => format!("toUUID({})", string(s)),
+            (SeriesValue::Text(s), _) => string(s),
+            (SeriesValue::Integer(n), _) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SamplesError {
+    #[error("start must be before end")]
+    EmptyWindow,
+    #[error("points must be from 1 to {max}")]
+    Points { max: u32 },
+    #[error("the window is too long to split into {points} periods exactly; ask for fewer points or a shorter window")]
+    TooLong { points: u32 },
+}
+
+impl SamplesError {
+    /// The request parameter at fault.
+    pub fn parameter(&self) -> &'static str {
+        match self {
+            SamplesError::EmptyWindow => "end",
+            SamplesError::Points { .. } | SamplesError::TooLong { .. } => "points",
+        }
+    }
+}
+
+/// One row if the series has any event (its coarsest rollup holds every series).
+pub fn series_exists(tables: &TimeSeriesTables, series: &SeriesValue) -> String {
+    let rollup = &tables.rollups()[0];
+    format!(
+        "SELECT 1 FROM {}.{} WHERE {} = {} LIMIT 1",
+        ident(&tables.database),
+        ident(&rollup.table_name()),
+        ident(&tables.series.name),
+        series.render(&tables.series.ty)
+    )
+}
+
+/// The most points one samples query returns.
+pub const MAX_POINTS: u32 = 10_000;
+
+/// `n` periods of one series between `start` and `end` (in the time column's units).
+#[derive(Clone, Debug)]
+pub struct SamplesQuery<'a> {
+    pub tables: &'a TimeSeriesTables,
+    pub series: SeriesValue,
+    pub start: i64,
+    pub end: i64,
+    pub points: u32,
+    pub agg: SampleAgg,
+}
+
+impl SamplesQuery<'_> {
+    pub fn check(&self) -> Result<(), SamplesError> {
+        if self.start >= self.end {
+            return Err(SamplesError::EmptyWindow);
+        }
+        if !(1..=MAX_POINTS).contains(&self.points) {
+            return Err(SamplesError::Points { max: MAX_POINTS });
+        }
+        // The period arithmetic runs in UInt64: (window + one coarse bucket) · n + window.
+        let window = self.end.abs_diff(self.start);
+        let coarse = (TIERS[0].seconds * self.tables.per_second) as u64;
+        window
+            .checked_add(coarse)
+            .and_then(|w| w.checked_mul(u64::from(self.points)))
+            .and_then(|w| w.checked_add(window))
+            .map(|_| ())
+            .ok_or(SamplesError::TooLong { points: self.points })
+    }
+
+    /// `b(i)`, the end of period `i`: the time each sample reports.
+    pub fn period_end(&self, i: u32) -> i64 {
+        let window = i128::from(self.end) - i128::from(self.start);
+        let offset = window * i128::from(i + 1) / i128::from(self.points);
+        (i128::from(self.start) + offset) as i64
+    }
+
+    /// Rows `{"_p", "_time", <value columns>}` (JSONEachRow), one per period holding events,
+    /// ordered by period. `_time` is the time of the period's last event.
+    pub fn render(&self, _dialect: Dialect) -> String {
+        let t = self.tables;
+        let rollups = t.rollups();
+        let mut branches = Vec::new();
+        let series = format!("{} = {}", ident(&t.series.name), self.series.render(&t.series.ty));
+        // For `last`, period 0 reaches back to the first event; everything older than the
+        // coarsest bucket holding `start` is in fully covered coarse buckets.
+        let coarse = rollups[0].bucket();
+        let lower = match self.agg {
+            SampleAgg::Last => floor(self.start.saturating_add(1), coarse),
+            _ => self.start + 1,
+        };
+        for (i, r) in rollups.iter().enumerate() {
+            let b = r.bucket();
+            let bucket = ident(BUCKET_COLUMN);
+            let mut cols =
+                vec![format!("{} AS _p", self.period(&bucket)), format!("{} AS _t", ident(LAST_TIME_COLUMN))];
+            cols.extend(
+                t.values.iter().enumerate().map(|(j, v)| format!("{} AS _v{j}", ident(&v.state_column(self.agg)))),
+            );
+            let mut filter = vec![series.clone(), format!("{bucket} <= {}", self.end), self.inside(&bucket, b)];
+            if i == 0 {
+                if self.agg != SampleAgg::Last {
+                    filter.push(format!("{bucket} >= {}", floor(lower, b)));
+                }
+            } else {
+                filter.push(format!("{bucket} >= {}", floor(lower, b)));
+                let parent = rollups[i - 1].bucket();
+                filter.push(format!("NOT {}", self.inside(&format!("intDiv({bucket}, {parent}) * {parent}"), parent)));
+            }
+            branches.push(format!(
+                "SELECT {} FROM {}.{} WHERE {}",
+                cols.join(", "),
+                ident(&t.database),
+                ident(&r.table_name()),
+                filter.join(" AND ")
+            ));
+        }
+        let finest = rollups[rollups.len() - 1].bucket();
+        if finest > 1 {
+            let time = t.time_expr();
+            let mut cols = vec![format!("{} AS _p", self.period(&time)), format!("maxState({time}) AS _t")];
+            cols.extend(
+                t.values.iter().enumerate().map(|(j, v)| format!("{} AS _v{j}", v.state_expr(self.agg, &time))),
+            );
+            let column = ident(&t.time);
+            let filter = [
+                series.clone(),
+                format!("{column} >= {}", time_literal(lower)),
+                format!("{column} <= {}", time_literal(self.end)),
+                format!("NOT {}", self.inside(&format!("intDiv({time}, {finest}) * {finest}"), finest)),
+            ];
+            branches.push(format!(
+                "SELECT {} FROM {}.{} WHERE {} GROUP BY _p",
+                cols.join(", "),
+                ident(&t.database),
+                ident(&t.source),
+                filter.join(" AND ")
+            ));
+        }
+        let f = |v: &RollupValue| self.agg.function(matches!(v.ty, ChType::Array(_)));
+        let mut outer = vec!["_p".to_string(), "maxMerge(_t) AS _time".to_string()];
+        outer.extend(t.values.iter().enumerate().map(|(j, v)| format!("{}Merge(_v{j}) AS {}", f(v), ident(&v.column))));
+        format!(
+            "SELECT {} FROM ({}) GROUP BY _p ORDER BY _p FORMAT JSONEachRow",
+            outer.join(", "),
+            branches.join(" UNION ALL ")
+        )
+    }
+
+    /// The period index of a time expression: `ceil((x - start)·n / W) - 1`, exact in UInt64;
+    /// times at or before `start` are period 0 for `last` (the lookback) and -1 otherwise.
+    fn period(&self, x: &str) -> String {
+        let window = self.end.abs_diff(self.start);
+        let before = if self.agg == SampleAgg::Last { 0 } else { -1 };
+        format!(
+            "if({x} <= {start}, {before}, toInt64(intDiv(toUInt64({x} - {start}) * {n} + {w1}, {window})) - 1)",
+            start = self.start,
+            n = self.points,
+            w1 = window - 1,
+        )
+    }
+
+    /// Whether the bucket `[k, k + len)` lies wholly inside one period.
+    fn inside(&self, k: &str, len: i64) -> String {
+        let p = self.period(k);
+        format!("({p} = {} AND {p} >= 0)", self.period(&format!("({k} + {})", len - 1)))
+    }
+}
+
+/// A literal compared with the time column; ClickHouse converts integers for DateTime columns.
+fn time_literal(value: i64) -> String {
+    value.to_string()
+}
+
+/// `x` rounded down to a multiple of `step` (toward minus infinity).
+fn floor(x: i64, step: i64) -> i64 {
+    x.div_euclid(step) * step
+}

@@ -1,0 +1,83 @@
+//! The one error type of every HTTP handler: each variant knows its status code, and the body
+//! is always `{"error": <Display>, "details": [...]}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::validate::RecordError;
+
+/// Every way a request can fail, with its status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("unknown model `{model}`; models that accept ingest: {}", known.join(", "))]
+    UnknownModel { model: String, known: Vec<String> },
+    #[error("model `{0}` does not accept ingest (it is declared with @@ingest(false))")]
+    NotIngestible(String),
+    #[error("no route {0}")]
+    NoRoute(String),
+    #[error("unsupported {what} `{got}`; send application/json (an object or an array) or application/x-ndjson, optionally with Content-Encoding: gzip")]
+    UnsupportedMediaType { what: &'static str, got: String },
+    #[error("the request body is larger than {limit} bytes (server.max_body_bytes); send smaller batches")]
+    TooLarge { limit: usize },
+    #[error("the body is not valid {format}: {message}")]
+    Malformed { format: &'static str, message: String },
+    #[error(
+        "{invalid} of {total} records are invalid; nothing was accepted (add ?partial=true to accept the valid ones)"
+    )]
+    Invalid { invalid: usize, total: usize, details: Vec<RecordError> },
+    #[error("the broker is unavailable, nothing was acknowledged; retry: {0}")]
+    Unavailable(String),
+    #[error("bad parameter `{name}`: {reason}")]
+    BadParameter { name: String, reason: String },
+    #[error("model `{0}` is not a time series; declare `@@timeseries(time: …, series: …)` to get samples")]
+    NotTimeSeries(String),
+    #[error("unknown series `{0}`: no events of it have been written")]
+    UnknownSeries(String),
+    #[error("ClickHouse is unavailable; retry: {0}")]
+    QueryUnavailable(String),
+    #[error("the query failed: {0}")]
+    QueryFailed(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::UnknownModel { .. } | ApiError::NotIngestible(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Malformed { .. }
+            | ApiError::Invalid { .. }
+            | ApiError::BadParameter { .. }
+            | ApiError::NotTimeSeries(_)
+            | ApiError::UnknownSeries(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(_) | ApiError::QueryUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::QueryFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let details = match &self {
+            ApiError::Invalid { details, .. } => json!(details),
+            _ => json!([]),
+        };
+        let mut resp = (status, Json(json!({ "error": self.to_string(), "details": details }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+impl ApiError {
+    pub fn bad(name: &str, reason: impl Into<String>) -> ApiError {
+        ApiError::BadParameter { name: name.to_string(), reason: reason.into() }
+    }
+}
+
+impl From<crate::clickhouse::ClickHouseError> for ApiError {
+    fn from(e: crate::clickhouse::ClickHouseError) -> ApiError {
+        match e {
+            e @ crate::clickhouse::ClickHouseError::Unreachable { .. } => ApiError::QueryUnavailable(e.to_string()),
+            e => ApiError::QueryFailed(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! `GET /api/{Model}/samples?series=&start=&end=&points=1000&agg=last|min|max|avg`, and alias
+//! routes (`server.routes: {/api: Model.samples}`) answering in the reference shape
+//! `{"tagName", "start", "end", "samples"}` with the series parameter named after its field.
+//!
+//! One ClickHouse query (built by `igloo_schemas::sql::timeseries`) returns a row per period
+//! that has events; this module turns those rows into exactly `points` samples. `last` carries
+//! the latest value forward across empty periods (and from before `start`); before a series'
+//! first event, and for empty periods of min/max/avg, the values are `null`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use igloo_schemas::ir::{BaseType, Model, ScalarType};
+use igloo_schemas::sql::timeseries::{SampleAgg, SamplesQuery, SeriesValue, TimeSeriesTables};
+use serde_json::{json, Map, Value};
+
+use crate::api_error::ApiError;
+use crate::runtime::AppState;
+
+/// Which response shape a route answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `{"series", "start", "end", "points", "agg", "samples"}`; the parameter is `series`.
+    Native,
+    /// `{"<field>Name", "start", "end", "samples"}`; the parameter is the series field's name.
+    Reference,
+}
+
+pub async fn samples_model(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    samples(&state, &model, &params, Shape::Native).await
+}
+
+pub async fn samples(
+    state: &AppState,
+    model_name: &str,
+    params: &HashMap<String, String>,
+    shape: Shape,
+) -> Result<Response, ApiError> {
+    let ir = state.ir();
+    let model = ir.model(model_name).ok_or_else(|| ApiError::UnknownModel {
+        model: model_name.to_string(),
+        known: ir.models.iter().filter(|m| m.timeseries.is_some()).map(|m| m.name.clone()).collect(),
+    })?;
+    let ts = model.timeseries.as_ref().ok_or_else(|| ApiError::NotTimeSeries(model.name.clone()))?;
+    let tables = TimeSeriesTables::for_model(model, &ir, &state.database).expect("declared a time series");
+    let series_param = match shape {
+        Shape::Native => "series",
+        Shape::Reference => ts.series.as_str(),
+    };
+    let request = SampleRequest::parse(params, series_param, model)?;
+    let q = SamplesQuery {
+        tables: &tables,
+        series: request.series.clone(),
+        start: request.start,
+        end: request.end,
+        points: request.points,
+        agg: request.agg,
+    };
+    q.check().map_err(|e| ApiError::bad(e.parameter(), e.to_string()))?;
+    let sql = q.render(state.dialect);
+    let exists = igloo_schemas::sql::timeseries::series_exists(&tables, &request.series);
+    let (rows, exists) =
+        tokio::join!(state.clickhouse.rows::<Map<String, Value>>(&sql), state.clickhouse.execute(&exists));
+    if exists?.trim().is_empty() {
+        return Err(ApiError::UnknownSeries(request.series_text));
+    }
+    let samples = build_samples(&q, model, &rows?)?;
+    let body = match shape {
+        Shape::Native => json!({
+            "series": request.series_text,
+            "start": request.start,
+            "end": request.end,
+            "points": request.points,
+            "agg": request.agg.name(),
+            "samples": samples,
+        }),
+        Shape::Reference => json!({
+            format!("{}Name", ts.series): request.series_text,
+            "start": request.start,
+            "end": request.end,
+            "samples": samples,
+        }),
+    };
+    Ok(Json(body).into_response())
+}
+
+struct SampleRequest {
+    series: SeriesValue,
+    series_text: String,
+    start: i64,
+    end: i64,
+    points: u32,
+    agg: SampleAgg,
+}
+
+impl SampleRequest {
+    fn parse(params: &HashMap<String, String>, series_param: &str, model: &Model) -> Result<SampleRequest, ApiError> {
+        let ts = model.timeseries.as_ref().expect("a time series");
+        let required =
+            |name: &str| params.get(name).filter(|v| !v.is_empty()).ok_or_else(|| ApiError::bad(name, "is required"));
+        let integer = |name: &str| -> Result<i64, ApiError> {
+            required(name)?
+                .parse::<i64>()
+                .map_err(|_| ApiError::bad(name, format!("must be an integer time in {}", ts.unit.name())))
+        };
+        let series_text = required(series_param)?.clone();
+        let integer_series = model
+            .field(&ts.series)
+            .is_some_and(|f| matches!(f.ty.base, BaseType::Scalar(ScalarType::Int | ScalarType::BigInt)));
+        let series = if integer_series {
+            SeriesValue::Integer(series_text.parse().map_err(|_| ApiError::bad(series_param, "must be an integer"))?)
+        } else {
+            SeriesValue::Text(series_text.clone())
+        };
+        let (start, end) = (integer("start")?, integer("end")?);
+        if start >= end {
+            return Err(ApiError::bad("end", "must be after start"));
+        }
+        let points = match params.get("points") {
+            None => 1000,
+            Some(p) => p.parse::<u32>().map_err(|_| ApiError::bad("points", "must be a whole number"))?,
+        };
+        let agg = match params.get("agg").map(String::as_str) {
+            None => SampleAgg::Last,
+            Some(a) => SampleAgg::ALL
+                .into_iter()
+                .find(|x| x.name() == a)
+                .ok_or_else(|| ApiError::bad("agg", format!("`{a}` is not one of last, min, max, avg")))?,
+        };
+        Ok(SampleRequest { series, series_text, start, end, points, agg })
+    }
+}
+
+/// Exactly `points` samples from the per-period rows.
+fn build_samples(q: &SamplesQuery, model: &Model, rows: &[Map<String, Value>]) -> Result<Vec<Value>, ApiError> {
+    let ts = model.timeseries.as_ref().expect("a time series");
+    // (field name, column) of each value, in the order the schema lists them.
+    let values: Vec<(&str, &str)> =
+        ts.values.iter().map(|v| (v.as_str(), model.field(v).map_or(v.as_str(), |f| f.column.as_str()))).collect();
+    let mut by_period: HashMap<i64, &Map<String, Value>> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let p =
+            row.get("_p").and_then(integer).ok_or_else(|| ApiError::QueryFailed(format!("unexpected row {row:?}")))?;
+        by_period.insert(p, row);
+    }
+    let mut carried: Option<&Map<String, Value>> = None;
+    let mut out = Vec::with_capacity(q.points as usize);
+    for i in 0..q.points {
+        let row = by_period.get(&i64::from(i)).copied();
+        let row = match q.agg {
+            SampleAgg::Last => {
+                carried = row.or(carried);
+                carried
+            }
+            _ => row,
+        };
+        let mut sample = Map::with_capacity(values.len() + 1);
+        sample.insert("time".into(), json!(q.period_end(i)));
+        for (field, column) in &values {
+            sample.insert((*field).to_string(), row.and_then(|r| r.get(*column)).cloned().unwrap_or(Value::Null));
+        }
+        out.push(Value::Object(sample));
+    }
+    Ok(out)
+}
+
+/// ClickHouse 18.16 quotes 64-bit integers in JSON.
+fn integer(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
