@@ -51,10 +51,42 @@ fn rendered(dialect: Dialect) -> Vec<(String, String, Vec<String>, Vec<String>)>
         }
         let database = format!("t_{}", case.name);
         let plan = plan(&ir, &Observed::default(), &database, dialect);
-        let statements: Vec<String> = plan.steps.iter().flat_map(|s| plan.sql(s)).collect();
+        let mut statements: Vec<String> = plan.steps.iter().flat_map(|s| plan.sql(s)).collect();
+        statements.extend(samples_queries(&ir, &database, dialect));
         let tables =
             ir.models.iter().map(|m| format!("{}.{}", quote::ident(&database), quote::ident(&m.table))).collect();
         out.push((case.name, database, statements, tables));
+    }
+    out
+}
+
+/// The samples queries of every time series, for every aggregate: they must run on the rollups
+/// the plan created (empty, but parsed and type-checked by the server).
+fn samples_queries(ir: &igloo_schemas::Ir, database: &str, dialect: Dialect) -> Vec<String> {
+    use igloo_schemas::ir::{BaseType, ScalarType};
+    use igloo_schemas::sql::timeseries::{series_exists, SampleAgg, SamplesQuery, SeriesValue, TimeSeriesTables};
+    let mut out = Vec::new();
+    for model in &ir.models {
+        let Some(tables) = TimeSeriesTables::for_model(model, ir, database) else { continue };
+        let ts = model.timeseries.as_ref().unwrap();
+        let series = match &model.field(&ts.series).unwrap().ty.base {
+            BaseType::Scalar(ScalarType::Int | ScalarType::BigInt) => SeriesValue::Integer(7),
+            BaseType::Enum(e) => SeriesValue::Text(ir.enum_def(e).unwrap().variants[0].name.clone()),
+            _ => SeriesValue::Text("it's".into()),
+        };
+        out.push(series_exists(&tables, &series));
+        for agg in SampleAgg::ALL {
+            let q = SamplesQuery {
+                tables: &tables,
+                series: series.clone(),
+                start: 1_000,
+                end: 90_000_000,
+                points: 1000,
+                agg,
+            };
+            q.check().unwrap();
+            out.push(q.render(dialect));
+        }
     }
     out
 }

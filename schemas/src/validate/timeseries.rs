@@ -93,12 +93,12 @@ pub(super) fn timeseries(
     let series_field = ctx.check_field_ref(label, series, true, diags);
     let (time_field, series_field) = (time_field?, series_field?);
     let unit = match (time_kind(time_field), unit) {
-        (Some(TimeKind::DateTime), None) => TimeUnit::S,
+        (Some(TimeKind::DateTime), None) => Some(TimeUnit::S),
         (Some(TimeKind::DateTime), Some((_, span))) => {
             diags.push(Diagnostic::timeseries_unit_on_datetime(&time.name, span));
-            return None;
+            None
         }
-        (Some(TimeKind::Integer), u) => u.map_or(TimeUnit::Ns, |(u, _)| u),
+        (Some(TimeKind::Integer), u) => Some(u.map_or(TimeUnit::Ns, |(u, _)| u)),
         (None, _) => {
             diags.push(Diagnostic::timeseries_field_type(
                 "time",
@@ -106,7 +106,7 @@ pub(super) fn timeseries(
                 "an integer (`BigInt`, counted in `unit`s since the Unix epoch) or a `DateTime`",
                 time.span,
             ));
-            return None;
+            None
         }
     };
     if !is_series_type(series_field) {
@@ -118,6 +118,7 @@ pub(super) fn timeseries(
         ));
         return None;
     }
+    let unit = unit?;
     let values: Vec<String> = match values {
         Some(ids) => {
             for id in &ids {
