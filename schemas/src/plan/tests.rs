@@ -21,6 +21,17 @@ fn observed_after(schema: &str, dialect: Dialect) -> Observed {
             .tables
             .insert(m.table.clone(), ObservedTable { engine: engine_name(&m.engine).into(), sorting_key, columns });
         observed.topics.insert(m.topic.name.clone(), m.topic.partitions);
+        let rollups = crate::sql::timeseries::TimeSeriesTables::for_model(m, &ir, "db").map(|t| t.rollups());
+        for r in rollups.unwrap_or_default() {
+            let t = r.create_table();
+            let columns = t.columns.iter().map(|c| (c.name.clone(), c.ty.render(dialect))).collect();
+            let engine = "AggregatingMergeTree".to_string();
+            observed
+                .tables
+                .insert(r.table_name(), ObservedTable { engine, sorting_key: "tag, _bucket".into(), columns });
+            let view = ObservedTable { engine: "MaterializedView".into(), ..ObservedTable::default() };
+            observed.tables.insert(r.view_name(), view);
+        }
     }
     observed
 }
@@ -176,4 +187,49 @@ fn keys_normalize() {
     assert_eq!(normalize_key("(`a-b`, time)"), "a-b,time");
     assert_eq!(normalize_key("tuple()"), "");
     assert_eq!(normalize_key(""), "");
+}
+
+const SERIES: &str = "model M {\n  time BigInt\n  tag String\n  v Float\n  @@id([tag, time])\n  @@timeseries(time: time, series: tag)\n}\n";
+
+#[test]
+fn time_series_rollups_are_created_backfilled_kept_and_dropped() {
+    let created = plan(&ir(SERIES), &Observed::default(), "db", Dialect::CURRENT);
+    let rollups: Vec<String> = summaries(&created).into_iter().filter(|s| s.contains("rollup")).collect();
+    assert_eq!(
+        rollups,
+        [
+            "+ rollup db._igloo_rollup_M_1h (1h buckets of M)",
+            "+ rollup db._igloo_rollup_M_1m (1m buckets of M)",
+            "+ rollup db._igloo_rollup_M_1s (1s buckets of M)"
+        ]
+    );
+    for dialect in [Dialect::V18_16, Dialect::CURRENT] {
+        assert!(plan(&ir(SERIES), &observed_after(SERIES, dialect), "db", dialect).is_empty());
+    }
+
+    // Declaring a time series on a table that has rows backfills its rollups.
+    let plain = SERIES.replace("  @@timeseries(time: time, series: tag)\n", "");
+    let p = plan(&ir(SERIES), &observed_after(&plain, Dialect::CURRENT), "db", Dialect::CURRENT);
+    assert_eq!(p.steps.len(), 3);
+    assert!(summaries(&p).iter().all(|s| s.ends_with("backfilled from the table)")), "{:?}", summaries(&p));
+    let sql = p.sql(&p.steps[0]).join(";\n");
+    assert!(sql.contains("CREATE MATERIALIZED VIEW IF NOT EXISTS `db`.`_igloo_rollup_M_1h_mv` TO"), "{sql}");
+    assert!(sql.contains("INSERT INTO `db`.`_igloo_rollup_M_1h` SELECT"), "{sql}");
+    assert_eq!(p.risk(), Risk::Safe);
+
+    // A new value field changes every rollup: each is dropped and recreated from the table.
+    let more = SERIES.replace("  v Float\n", "  v Float\n  w Int\n");
+    let p = plan(&ir(&more), &observed_after(SERIES, Dialect::CURRENT), "db", Dialect::CURRENT);
+    let s = summaries(&p);
+    assert_eq!(s[0], "+ column M.w");
+    assert_eq!(s[1], "- rollup db._igloo_rollup_M_1h (derived data, rebuilt on demand)");
+    assert!(s[2].starts_with("+ rollup db._igloo_rollup_M_1h") && s[2].ends_with("backfilled from the table)"));
+    assert_eq!(s.len(), 7);
+
+    // No longer a time series: the rollups and their views go, the table stays.
+    let p = plan(&ir(&plain), &observed_after(SERIES, Dialect::CURRENT), "db", Dialect::CURRENT);
+    assert_eq!(p.steps.len(), 3);
+    let sql: Vec<String> = p.steps.iter().flat_map(|s| p.sql(s)).collect();
+    assert_eq!(sql[0], "DROP TABLE IF EXISTS `db`.`_igloo_rollup_M_1h_mv`");
+    assert_eq!(sql[1], "DROP TABLE IF EXISTS `db`.`_igloo_rollup_M_1h`");
 }
