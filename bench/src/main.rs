@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use igloo_bench::{event, pct, tag};
 
 #[derive(Parser)]
 struct Args {
@@ -33,23 +34,6 @@ struct Args {
     /// Events per batched request.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
-}
-
-fn event(seq: u64, tag: &str) -> String {
-    let base = seq as f64 * 0.001;
-    let values: Vec<String> = (0..10).map(|i| format!("{:.3}", base + i as f64)).collect();
-    format!("{{\"time\":{},\"tag\":\"{tag}\",\"values\":[{}]}}", 1_700_000_000_000_000_000u64 + seq, values.join(","))
-}
-
-/// Geometric popularity over 10,000 tags: tag 1 gets 1%, tag 2 1% of the rest, …
-fn tag(seq: u64) -> String {
-    let mut x = (seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
-    let mut t = 1;
-    while t < 10_000 && x >= 0.01 {
-        x = (x - 0.01) / 0.99;
-        t += 1;
-    }
-    format!("tag-{t:05}")
 }
 
 /// Requests/s and events/s for `seconds`, `connections` tasks each posting what `body` makes.
@@ -120,10 +104,6 @@ async fn lag_probe(url: &str, clickhouse: &str, table: &str, probes: usize) -> a
     }
     lags.sort_by(f64::total_cmp);
     Ok(lags)
-}
-
-fn pct(xs: &[f64], p: f64) -> f64 {
-    xs[((xs.len() - 1) as f64 * p / 100.0).round() as usize]
 }
 
 fn rss_mb(pid: u32) -> Option<f64> {

@@ -65,6 +65,7 @@ pub async fn samples(
     };
     q.check().map_err(|e| ApiError::bad(e.parameter(), e.to_string()))?;
     let sql = q.render(state.dialect);
+    tracing::debug!(sql = %sql, "samples query");
     let exists = igloo_schemas::sql::timeseries::series_exists(&tables, &request.series);
     let (rows, exists) =
         tokio::join!(state.clickhouse.rows::<Map<String, Value>>(&sql), state.clickhouse.execute(&exists));

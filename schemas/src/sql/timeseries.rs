@@ -339,38 +339,37 @@ impl SamplesQuery<'_> {
 
     /// Rows `{"_p", "_time", <value columns>}` (JSONEachRow), one per period holding events,
     /// ordered by period. `_time` is the time of the period's last event.
+    ///
+    /// A bucket "straddles" when a period boundary falls inside it (not on its last unit).
+    /// A tier's bucket is read when it does not straddle but its parent bucket does (or, for
+    /// the coarsest tier, always); a raw row is read when its second straddles. The straddling
+    /// buckets are computed here, so ClickHouse only tests set membership (in PREWHERE, before
+    /// reading any state) and computes period indexes for the rows it keeps.
     pub fn render(&self, _dialect: Dialect) -> String {
         let t = self.tables;
         let rollups = t.rollups();
-        let mut branches = Vec::new();
         let series = format!("{} = {}", ident(&t.series.name), self.series.render(&t.series.ty));
-        // For `last`, period 0 reaches back to the first event; everything older than the
-        // coarsest bucket holding `start` is in fully covered coarse buckets.
-        let coarse = rollups[0].bucket();
-        let lower = match self.agg {
-            SampleAgg::Last => floor(self.start.saturating_add(1), coarse),
-            _ => self.start + 1,
-        };
+        let straddling: Vec<Vec<i64>> = rollups.iter().map(|r| self.straddling(r.bucket())).collect();
+        let last = self.agg == SampleAgg::Last;
+        let mut branches = Vec::new();
         for (i, r) in rollups.iter().enumerate() {
-            let b = r.bucket();
             let bucket = ident(BUCKET_COLUMN);
             let mut cols =
                 vec![format!("{} AS _p", self.period(&bucket)), format!("{} AS _t", ident(LAST_TIME_COLUMN))];
             cols.extend(
                 t.values.iter().enumerate().map(|(j, v)| format!("{} AS _v{j}", ident(&v.state_column(self.agg)))),
             );
-            let mut filter = vec![series.clone(), format!("{bucket} <= {}", self.end), self.inside(&bucket, b)];
-            if i == 0 {
-                if self.agg != SampleAgg::Last {
-                    filter.push(format!("{bucket} >= {}", floor(lower, b)));
-                }
-            } else {
-                filter.push(format!("{bucket} >= {}", floor(lower, b)));
+            let mut filter = vec![series.clone(), format!("{bucket} <= {}", self.end)];
+            if i > 0 {
                 let parent = rollups[i - 1].bucket();
-                filter.push(format!("NOT {}", self.inside(&format!("intDiv({bucket}, {parent}) * {parent}"), parent)));
+                filter.push(format!("{bucket} >= {}", straddling[i - 1][0]));
+                filter.push(format!("intDiv({bucket}, {parent}) * {parent} IN {}", set(&straddling[i - 1])));
+            } else if !last {
+                filter.push(format!("{bucket} > {}", self.start));
             }
+            filter.push(format!("{bucket} NOT IN {}", set(&straddling[i])));
             branches.push(format!(
-                "SELECT {} FROM {}.{} WHERE {}",
+                "SELECT {} FROM {}.{} PREWHERE {}",
                 cols.join(", "),
                 ident(&t.database),
                 ident(&r.table_name()),
@@ -385,14 +384,16 @@ impl SamplesQuery<'_> {
                 t.values.iter().enumerate().map(|(j, v)| format!("{} AS _v{j}", v.state_expr(self.agg, &time))),
             );
             let column = ident(&t.time);
+            let seconds = &straddling[straddling.len() - 1];
+            let low = if last { seconds[0] } else { self.start + 1 };
             let filter = [
                 series.clone(),
-                format!("{column} >= {}", time_literal(lower)),
+                format!("{column} >= {}", time_literal(low)),
                 format!("{column} <= {}", time_literal(self.end)),
-                format!("NOT {}", self.inside(&format!("intDiv({time}, {finest}) * {finest}"), finest)),
+                format!("intDiv({time}, {finest}) * {finest} IN {}", set(seconds)),
             ];
             branches.push(format!(
-                "SELECT {} FROM {}.{} WHERE {} GROUP BY _p",
+                "SELECT {} FROM {}.{} PREWHERE {} GROUP BY _p",
                 cols.join(", "),
                 ident(&t.database),
                 ident(&t.source),
@@ -409,6 +410,23 @@ impl SamplesQuery<'_> {
         )
     }
 
+    /// Starts of the buckets of length `len` that a period boundary (`start` or a period end)
+    /// falls inside of, sorted.
+    fn straddling(&self, len: i64) -> Vec<i64> {
+        let mut out: Vec<i64> = std::iter::once(self.start)
+            .chain((0..self.points).map(|i| self.period_end(i)))
+            .filter(|b| b.rem_euclid(len) != len - 1)
+            .map(|b| floor(b, len))
+            .collect();
+        out.dedup();
+        if out.is_empty() {
+            // Every boundary ends a bucket: nothing straddles. An impossible bucket (times are
+            // never negative) keeps the SQL uniform.
+            out.push(-1);
+        }
+        out
+    }
+
     /// The period index of a time expression: `ceil((x - start)·n / W) - 1`, exact in UInt64;
     /// times at or before `start` are period 0 for `last` (the lookback) and -1 otherwise.
     fn period(&self, x: &str) -> String {
@@ -421,12 +439,13 @@ impl SamplesQuery<'_> {
             w1 = window - 1,
         )
     }
+}
 
-    /// Whether the bucket `[k, k + len)` lies wholly inside one period.
-    fn inside(&self, k: &str, len: i64) -> String {
-        let p = self.period(k);
-        format!("({p} = {} AND {p} >= 0)", self.period(&format!("({k} + {})", len - 1)))
-    }
+/// A set of numbers for `IN`: a subquery over one array literal. ClickHouse 18.16 parses an
+/// array of literals in one step, while `IN (a, b, …)` costs it ~6 ms per thousand items.
+fn set(items: &[i64]) -> String {
+    let parts: Vec<String> = items.iter().map(i64::to_string).collect();
+    format!("(SELECT toInt64(arrayJoin([{}])))", parts.join(","))
 }
 
 /// A literal compared with the time column; ClickHouse converts integers for DateTime columns.
