@@ -1,6 +1,7 @@
 //! The `igloo` command line: one module per command under [`commands`], each with its clap
 //! arguments and a short `run` that calls library code. Knows nothing of HTTP handlers.
 
+pub mod apis;
 pub mod commands;
 pub mod dev;
 pub mod infra;

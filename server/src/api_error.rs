@@ -35,6 +35,8 @@ pub enum ApiError {
     NotTimeSeries(String),
     #[error("unknown series `{0}`: no events of it have been written")]
     UnknownSeries(String),
+    #[error("unknown API `{name}`; the project's apis/ folder defines: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    UnknownApi { name: String, known: Vec<String> },
     #[error("ClickHouse is unavailable; retry: {0}")]
     QueryUnavailable(String),
     #[error("the query failed: {0}")]
@@ -44,7 +46,10 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
-            ApiError::UnknownModel { .. } | ApiError::NotIngestible(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownModel { .. }
+            | ApiError::NotIngestible(_)
+            | ApiError::NoRoute(_)
+            | ApiError::UnknownApi { .. } => StatusCode::NOT_FOUND,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Malformed { .. }

@@ -87,6 +87,36 @@ impl ClickHouse {
         self.post(Some(query), rows).await.map(|_| ())
     }
 
+    /// Runs a query in `database` and returns its output as a byte stream, once ClickHouse has
+    /// accepted it. 64-bit integers come as JSON numbers.
+    pub async fn stream(
+        &self,
+        database: &str,
+        sql: String,
+    ) -> Result<impl futures_util::Stream<Item = Result<axum::body::Bytes, reqwest::Error>>, ClickHouseError> {
+        let mut req = self
+            .http
+            .post(format!("{}/", self.url))
+            .query(&[("database", database), ("output_format_json_quote_64bit_integers", "0")])
+            .timeout(Duration::from_secs(3600))
+            .body(sql);
+        if let Some((user, key)) = &self.auth {
+            req = req.header("X-ClickHouse-User", user).header("X-ClickHouse-Key", key);
+        }
+        let unreachable =
+            |e: reqwest::Error| ClickHouseError::Unreachable { url: self.url.clone(), message: e.to_string() };
+        let resp = req.send().await.map_err(unreachable)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.map_err(unreachable)?;
+            if status.is_server_error() && !text.contains("Code:") {
+                return Err(ClickHouseError::Unreachable { url: self.url.clone(), message: format!("HTTP {status}") });
+            }
+            return Err(ClickHouseError::Rejected { message: text.trim().to_string() });
+        }
+        Ok(resp.bytes_stream())
+    }
+
     /// A `FORMAT JSONEachRow` query, each row parsed.
     pub async fn rows<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, ClickHouseError> {
         let body = self.execute(sql).await?;

@@ -8,6 +8,7 @@ pub mod config;
 pub mod ingest;
 pub mod metrics;
 pub mod producer;
+pub mod query_api;
 pub mod runtime;
 pub mod samples;
 pub mod validate;

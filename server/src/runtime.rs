@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::routing::{get, post};
 use axum::Router;
+use igloo_schemas::consumption::ConsumptionApi;
 use igloo_schemas::{Dialect, Ir};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -25,6 +26,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Extra ingest path → model name.
     pub routes: BTreeMap<String, String>,
+    /// The project's consumption APIs (`apis/*.sql`), parsed.
+    pub apis: Vec<ConsumptionApi>,
     pub writer: WriterConfig,
     pub database: String,
     pub clickhouse_url: String,
@@ -66,6 +69,7 @@ pub struct AppState {
     ir: RwLock<Arc<Ir>>,
     pub clickhouse: ClickHouse,
     pub routes: RwLock<BTreeMap<String, Route>>,
+    apis: RwLock<Arc<Vec<ConsumptionApi>>>,
     pub producer: Producer,
     pub database: String,
     pub dialect: Dialect,
@@ -76,6 +80,18 @@ pub struct AppState {
 impl AppState {
     pub fn ir(&self) -> Arc<Ir> {
         self.ir.read().expect("ir lock").clone()
+    }
+
+    pub fn api(&self, name: &str) -> Option<ConsumptionApi> {
+        self.apis.read().expect("apis lock").iter().find(|a| a.name == name).cloned()
+    }
+
+    pub fn api_names(&self) -> Vec<String> {
+        self.apis.read().expect("apis lock").iter().map(|a| a.name.clone()).collect()
+    }
+
+    pub fn apis(&self) -> Arc<Vec<ConsumptionApi>> {
+        self.apis.read().expect("apis lock").clone()
     }
 }
 
@@ -116,6 +132,7 @@ impl Server {
             ir: RwLock::new(Arc::new(ir)),
             clickhouse: ClickHouse::new(&settings.clickhouse_url, settings.clickhouse_auth.clone()),
             routes: RwLock::new(routes),
+            apis: RwLock::new(Arc::new(settings.apis.clone())),
             producer: Producer::new(&settings.bootstrap)?,
             database: settings.database.clone(),
             dialect: settings.dialect,
@@ -125,6 +142,8 @@ impl Server {
         let app = Router::new()
             .route("/ingest/{model}", post(ingest::ingest_model))
             .route("/api/{model}/samples", get(crate::samples::samples_model))
+            .route("/consumption/{name}", get(crate::query_api::consumption))
+            .route("/export/{model}", get(crate::query_api::export))
             .route("/health", get(|| async { "ok" }))
             .route("/ready", get(ready))
             .route("/metrics", get(metrics))
@@ -181,8 +200,14 @@ impl Server {
     }
 
     /// A new schema: ingest validates against it at once; writers restart with its models.
-    pub async fn reload(&mut self, ir: Ir, routes: BTreeMap<String, String>) -> Result<(), ServerError> {
+    pub async fn reload(
+        &mut self,
+        ir: Ir,
+        routes: BTreeMap<String, String>,
+        apis: Vec<ConsumptionApi>,
+    ) -> Result<(), ServerError> {
         let routes = check_routes(&ir, &routes)?;
+        *self.state.apis.write().expect("apis lock") = Arc::new(apis);
         *self.state.ir.write().expect("ir lock") = Arc::new(ir);
         *self.state.routes.write().expect("routes lock") = routes;
         self.stop_writers().await;

@@ -23,7 +23,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
-    let (_, checked) = super::load_and_check(cwd, &args.paths, args.target)?;
+    let (project, checked) = super::load_and_check(cwd, &args.paths, args.target)?;
+    // A project's consumption APIs are checked too.
+    let (apis, api_errors) = project.map(|p| crate::apis::load(&p.root)).unwrap_or_default();
     if args.json {
         let out = serde_json::json!({
             "target": checked.target.to_string(),
@@ -33,5 +35,20 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
     let failed = super::report(&checked);
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    for e in &api_errors {
+        eprintln!("error: {e}");
+    }
+    if !apis.is_empty() || !api_errors.is_empty() {
+        let bad = if api_errors.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", super::plural(api_errors.len(), "error"))
+        };
+        eprintln!(
+            "{} {} in apis/{bad}",
+            if api_errors.is_empty() { "✓" } else { "✗" },
+            super::plural(apis.len(), "valid API")
+        );
+    }
+    Ok(if failed || !api_errors.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

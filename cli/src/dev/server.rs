@@ -16,6 +16,7 @@ pub fn settings(project: &Project, endpoints: &Endpoints) -> Settings {
         listen: c.server.listen.clone(),
         max_body_bytes: c.server.max_body_bytes,
         routes: c.server.routes.clone(),
+        apis: crate::apis::load_reporting(&project.root),
         writer: c.writer.clone(),
         database: c.database(),
         clickhouse_url: endpoints.clickhouse.url.clone(),
@@ -48,7 +49,8 @@ impl RunningServer {
     }
 
     pub fn reload(&mut self, project: &Project, ir: Ir) -> Result<(), ServerError> {
-        self.rt.block_on(self.server.reload(ir, project.config.server.routes.clone()))
+        let apis = crate::apis::load_reporting(&project.root);
+        self.rt.block_on(self.server.reload(ir, project.config.server.routes.clone(), apis))
     }
 
     /// Stops the server (in-flight requests finish, each writer finishes its batch), then the

@@ -195,10 +195,11 @@ fn write_state(project: &Project, engines: &Engines) -> Result<(), DevError> {
     state::write(&project.root, &s).map_err(|source| DevError::State { path: state::igloo_dir(&project.root), source })
 }
 
-/// Watches `schema/` (recursively) and the project root (for igloo.yaml only). Reads (inotify
-/// OPEN, which igloo's own syncs cause) are not changes and are dropped here.
+/// Watches `schema/` (recursively), `apis/` and the project root (for igloo.yaml only). Reads
+/// (inotify OPEN, which igloo's own syncs cause) are not changes and are dropped here.
 fn watch(root: &Path, tx: Sender<Event>) -> Result<RecommendedWatcher, DevError> {
     let schema = root.join("schema");
+    let apis = root.join("apis");
     let yaml = root.join(FILE_NAME);
     let handler = move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
@@ -208,7 +209,11 @@ fn watch(root: &Path, tx: Sender<Event>) -> Result<RecommendedWatcher, DevError>
         let paths: Vec<PathBuf> = event
             .paths
             .into_iter()
-            .filter(|p| p == &yaml || (p.starts_with(&schema) && p.extension().is_some_and(|e| e == "prisma")))
+            .filter(|p| {
+                p == &yaml
+                    || (p.starts_with(&schema) && p.extension().is_some_and(|e| e == "prisma"))
+                    || (p.starts_with(&apis) && p.extension().is_some_and(|e| e == "sql"))
+            })
             .collect();
         if !paths.is_empty() {
             let _ = tx.send(Event::Changed(paths));
@@ -216,9 +221,12 @@ fn watch(root: &Path, tx: Sender<Event>) -> Result<RecommendedWatcher, DevError>
     };
     let mut watcher = notify::recommended_watcher(handler)
         .map_err(|e| DevError::Watch { path: root.to_path_buf(), message: e.to_string() })?;
-    for (path, mode) in
-        [(root.join("schema"), RecursiveMode::Recursive), (root.to_path_buf(), RecursiveMode::NonRecursive)]
-    {
+    let _ = std::fs::create_dir_all(root.join("apis"));
+    for (path, mode) in [
+        (root.join("schema"), RecursiveMode::Recursive),
+        (root.join("apis"), RecursiveMode::NonRecursive),
+        (root.to_path_buf(), RecursiveMode::NonRecursive),
+    ] {
         watcher.watch(&path, mode).map_err(|e| DevError::Watch { path: path.clone(), message: e.to_string() })?;
     }
     Ok(watcher)
@@ -232,6 +240,13 @@ fn fingerprint(root: &Path) -> u64 {
     if let Ok(files) = schema_files::load_dir(&root.join("schema"), root) {
         for f in files {
             (f.path, f.text).hash(&mut h);
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(root.join("apis")) {
+        let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        for f in files {
+            (f.display().to_string(), std::fs::read(&f).ok()).hash(&mut h);
         }
     }
     h.finish()

@@ -3,6 +3,7 @@
 //! Raw user expressions (`@@partitionBy`, `@@ttl`) are validated upstream and passed through.
 
 mod alter;
+pub mod consumption;
 mod ddl;
 mod introspect;
 pub mod quote;

@@ -1,0 +1,130 @@
+//! Reading data back on real engines: consumption APIs from `apis/*.sql` (typed parameters,
+//! injection attempts, json/ndjson/csv, hot reload) and raw exports.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+mod support;
+use support::*;
+
+fn get(url: &str) -> (u16, String, String) {
+    let resp = match ureq::get(url).timeout(Duration::from_secs(30)).call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {url}: {e}"),
+    };
+    let status = resp.status();
+    let ct = resp.header("Content-Type").unwrap_or("").to_string();
+    (status, ct, resp.into_string().unwrap())
+}
+
+fn json(url: &str) -> (u16, Value) {
+    let (status, _, body) = get(url);
+    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}")))
+}
+
+const BY_TAG: &str = "-- Rows of one tag.\n-- @param tag String\n-- @param min BigInt = 0\nSELECT time, tag FROM Measurement WHERE tag = {tag} AND time >= {min} ORDER BY time\n";
+
+#[test]
+fn consumption_apis_and_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    std::fs::write(root.join("apis/by_tag.sql"), BY_TAG).unwrap();
+    let ports = Ports::free();
+    let mut dev = Dev::start(&root, &ports, &[]);
+    dev.expect("Ingest API", START);
+    let events: String = (0..50)
+        .map(|i| format!("{{\"time\":{},\"tag\":\"t{}\",\"values\":[{i}]}}\n", 1000 + i, i % 3))
+        .chain(std::iter::once("{\"time\":5000,\"tag\":\"it's\",\"values\":[1]}\n".to_string()))
+        .collect();
+    let resp =
+        ureq::post(&ports.api("/ingest/Measurement")).set("Content-Type", "application/x-ndjson").send_string(&events);
+    assert_eq!(resp.unwrap().status(), 200);
+    let ch = ports.clickhouse();
+    eventually(Duration::from_secs(30), "rows written", || {
+        (ch.execute("SELECT count() FROM devapp.Measurement").ok()?.trim() == "51").then_some(())
+    });
+
+    // The template's API: JSON array by default, typed numbers, defaults applied.
+    let (status, body) = json(&ports.api("/consumption/tag_stats?start=0&end=100000"));
+    assert_eq!(status, 200, "{body}");
+    let rows = body.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["tag"], "t0");
+    assert_eq!(rows[0]["events"], 17);
+    assert_eq!(rows[0]["first_time"], 1000, "64-bit integers are JSON numbers");
+    let (_, body) = json(&ports.api("/consumption/tag_stats?start=0&end=100000&limit=1"));
+    assert_eq!(body.as_array().unwrap().len(), 1);
+
+    // NDJSON and CSV on request, streamed with their content types.
+    let (status, ct, body) = get(&ports.api("/consumption/tag_stats?start=0&end=100000&format=ndjson"));
+    assert_eq!((status, ct.as_str()), (200, "application/x-ndjson"));
+    assert_eq!(body.lines().count(), 4);
+    let (status, ct, body) = get(&ports.api("/consumption/tag_stats?start=0&end=1002&format=csv"));
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    assert_eq!(body.lines().next(), Some("\"tag\",\"events\",\"first_time\",\"last_time\""));
+    assert_eq!(body.lines().count(), 3, "{body}");
+
+    // String parameters are escaped: quotes are data, injection attempts match nothing.
+    let (status, body) = json(&ports.api("/consumption/by_tag?tag=it%27s"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_array().unwrap().len(), 1);
+    for attack in [
+        "t0'%20OR%20'1'='1",
+        "t0'%20--",
+        "t0\\'%20OR%201=1%20--%20",
+        "t0%27)%20UNION%20ALL%20SELECT%201,%20name%20FROM%20system.tables%20--",
+    ] {
+        let (status, body) = json(&ports.api(&format!("/consumption/by_tag?tag={attack}")));
+        assert_eq!(status, 200, "{attack}: {body}");
+        assert_eq!(body, Value::Array(vec![]), "{attack} must match no rows");
+    }
+    assert_eq!(ch.execute("SELECT count() FROM devapp.Measurement").unwrap().trim(), "51");
+
+    // Bad parameters: 400 naming the parameter; unknown API: 404 listing the known ones.
+    for (query, problem) in [
+        ("by_tag?tag=t0&min=1%20OR%201=1", "parameter `min` must be BigInt"),
+        ("by_tag?tag=t0&min=1;DROP%20TABLE%20devapp.Measurement", "parameter `min` must be BigInt"),
+        ("by_tag", "parameter `tag` is required"),
+        ("by_tag?tag=t0&limit=3", "unknown parameter `limit`"),
+        ("by_tag?tag=t0&format=xml", "`xml` is not one of json, ndjson, csv"),
+    ] {
+        let (status, body) = json(&ports.api(&format!("/consumption/{query}")));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(problem), "{query}: {body}");
+    }
+    let (status, body) = json(&ports.api("/consumption/nope"));
+    assert_eq!(status, 404);
+    assert!(body["error"].as_str().unwrap().contains("by_tag, tag_stats"), "{body}");
+
+    // Hot reload: a new file is served after a save; a broken one is reported, not served.
+    std::fs::write(
+        root.join("apis/count_all.sql"),
+        "-- @param tag String\nSELECT count() AS n FROM Measurement WHERE tag = {tag}\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("apis/broken.sql"), "-- @param x Integer\nSELECT {x}\n").unwrap();
+    dev.expect("apis/broken.sql:1: unknown type `Integer`", APPLY);
+    let (status, body) = eventually(Duration::from_secs(10), "new API served", || {
+        let r = json(&ports.api("/consumption/count_all?tag=t1"));
+        (r.0 == 200).then_some(r)
+    });
+    assert_eq!(status, 200);
+    assert_eq!(body[0]["n"], 17);
+    assert_eq!(json(&ports.api("/consumption/broken?x=1")).0, 404);
+
+    // Exports: every row, or a time range of a time series, as NDJSON / CSV / JSON.
+    let (status, ct, body) = get(&ports.api("/export/Measurement?format=ndjson"));
+    assert_eq!((status, ct.as_str()), (200, "application/x-ndjson"));
+    assert_eq!(body.lines().count(), 51);
+    let first: Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
+    assert!(first.get("_igloo_offset").is_none(), "hidden columns are not exported: {first}");
+    let (_, body) = json(&ports.api("/export/Measurement?start=1010&end=1020"));
+    assert_eq!(body.as_array().unwrap().len(), 10);
+    let (_, _, body) = get(&ports.api("/export/Measurement?start=1010&end=1020&format=csv"));
+    assert_eq!(body.lines().count(), 11);
+    for (query, status) in [("Nope", 404), ("Measurement?start=abc", 400), ("Measurement?limit=3", 400)] {
+        assert_eq!(get(&ports.api(&format!("/export/{query}"))).0, status, "{query}");
+    }
+}
