@@ -64,7 +64,9 @@ fn rendered(dialect: Dialect) -> Vec<(String, String, Vec<String>, Vec<String>)>
 /// the plan created (empty, but parsed and type-checked by the server).
 fn samples_queries(ir: &igloo_schemas::Ir, database: &str, dialect: Dialect) -> Vec<String> {
     use igloo_schemas::ir::{BaseType, ScalarType};
-    use igloo_schemas::sql::timeseries::{series_exists, SampleAgg, SamplesQuery, SeriesValue, TimeSeriesTables};
+    use igloo_schemas::sql::timeseries::{
+        series_exists, SampleAgg, SamplesPlan, SamplesQuery, SeriesValue, TimeSeriesTables,
+    };
     let mut out = Vec::new();
     for model in &ir.models {
         let Some(tables) = TimeSeriesTables::for_model(model, ir, database) else { continue };
@@ -85,7 +87,9 @@ fn samples_queries(ir: &igloo_schemas::Ir, database: &str, dialect: Dialect) -> 
                 agg,
             };
             q.check().unwrap();
-            out.push(q.render(dialect));
+            out.push(q.estimate());
+            out.push(q.render(dialect, SamplesPlan::Rollups));
+            out.push(q.render(dialect, SamplesPlan::Raw));
         }
     }
     out

@@ -127,4 +127,71 @@ fn consumption_apis_and_exports() {
     for (query, status) in [("Nope", 404), ("Measurement?start=abc", 400), ("Measurement?limit=3", 400)] {
         assert_eq!(get(&ports.api(&format!("/export/{query}"))).0, status, "{query}");
     }
+
+    // OpenAPI: every route of the running project, following hot reloads.
+    let (status, doc) = json(&ports.api("/openapi.json"));
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/ingest/Measurement",
+        "/save",
+        "/api",
+        "/api/Measurement/samples",
+        "/export/Measurement",
+        "/subscribe/Measurement",
+        "/consumption/tag_stats",
+        "/consumption/count_all",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys().collect::<Vec<_>>());
+    }
+    assert!(!paths.contains_key("/consumption/broken"));
+    let by_tag = &paths["/consumption/by_tag"]["get"]["parameters"];
+    assert_eq!(by_tag[0]["name"], "tag");
+    assert_eq!(by_tag[0]["required"], true);
+    assert_eq!(by_tag[1]["required"], false);
+    assert_eq!(doc["components"]["schemas"]["Measurement"]["properties"]["values"]["type"], "array");
+    assert_eq!(paths["/api"]["get"]["parameters"][0]["name"], "tag");
+}
+
+#[test]
+fn subscribe_streams_new_records_matching_the_filter() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut dev = Dev::start(&root, &ports, &[]);
+    dev.expect("Ingest API", START);
+    let (status, body) = json(&ports.api("/subscribe/Measurement?values=1"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("key fields only"), "{body}");
+
+    let resp =
+        ureq::get(&ports.api("/subscribe/Measurement?tag=wanted")).timeout(Duration::from_secs(30)).call().unwrap();
+    assert_eq!(resp.header("Content-Type"), Some("text/event-stream"));
+    let mut lines = std::io::BufReader::new(resp.into_reader()).lines();
+    // The consumer starts at the end of the topic: give it a moment, then send records.
+    let post = |tag: &str, time: i64| {
+        let body = format!("{{\"time\":{time},\"tag\":\"{tag}\",\"values\":[1.5]}}");
+        ureq::post(&ports.api("/ingest/Measurement"))
+            .set("Content-Type", "application/json")
+            .send_string(&body)
+            .unwrap();
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    for i in 0..3 {
+        post("other", i);
+        post("wanted", 100 + i);
+    }
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let line = lines.next().expect("stream open").unwrap();
+        if let Some(data) = line.strip_prefix("data:") {
+            let v: Value = serde_json::from_str(data.trim()).unwrap();
+            assert_eq!(v["tag"], "wanted", "{v}");
+            got.push(v["time"].as_i64().unwrap_or_else(|| panic!("time as a number: {v}")));
+        }
+    }
+    got.sort();
+    assert_eq!(got, [100, 101, 102]);
 }

@@ -93,9 +93,12 @@ fn get(url: &str) -> (u16, Value) {
     (status, serde_json::from_str(&resp.into_string().unwrap()).unwrap())
 }
 
-fn check(ports: &Ports, events: &[Event], tag: &str, start: i64, end: i64, points: u32, agg: &str) {
-    let url =
-        ports.api(&format!("/api/Measurement/samples?series={tag}&start={start}&end={end}&points={points}&agg={agg}"));
+/// One request of `(tag, start, end, points, agg, plan)`, compared sample by sample.
+fn check(ports: &Ports, events: &[Event], q: (&str, i64, i64, u32, &str, &str)) {
+    let (tag, start, end, points, agg, plan) = q;
+    let url = ports.api(&format!(
+        "/api/Measurement/samples?series={tag}&start={start}&end={end}&points={points}&agg={agg}&plan={plan}"
+    ));
     let (status, body) = get(&url);
     assert_eq!(status, 200, "{url}: {body}");
     let samples = body["samples"].as_array().unwrap();
@@ -196,7 +199,10 @@ fn samples_match_a_brute_force_oracle() {
     for (start, end, points) in windows {
         for tag in ["dense", "sparse"] {
             for agg in ["last", "min", "max", "avg"] {
-                check(&ports, &all, tag, start, end, points, agg);
+                // Both read plans must give the same exact answer.
+                for plan in ["raw", "rollups"] {
+                    check(&ports, &all, (tag, start, end, points, agg, plan));
+                }
             }
         }
     }
@@ -218,6 +224,7 @@ fn samples_match_a_brute_force_oracle() {
         ("series=dense&start=1&end=5&agg=median", "`agg`"),
         ("series=dense&start=0&end=9223372036854775807", "too long"),
         ("series=x'%20OR%201=1%20--&start=1&end=5", "unknown series"),
+        ("series=dense&start=1&end=5&plan=fast", "`plan`"),
     ] {
         let (status, body) = get(&ports.api(&format!("/api/Measurement/samples?{query}")));
         assert_eq!(status, 400, "{query}: {body}");

@@ -73,6 +73,7 @@ pub struct AppState {
     pub producer: Producer,
     pub database: String,
     pub dialect: Dialect,
+    pub bootstrap: String,
     pub metrics: Arc<Metrics>,
     pub max_body: usize,
 }
@@ -136,6 +137,7 @@ impl Server {
             producer: Producer::new(&settings.bootstrap)?,
             database: settings.database.clone(),
             dialect: settings.dialect,
+            bootstrap: settings.bootstrap.clone(),
             metrics: Arc::new(Metrics::default()),
             max_body: settings.max_body_bytes,
         });
@@ -144,6 +146,8 @@ impl Server {
             .route("/api/{model}/samples", get(crate::samples::samples_model))
             .route("/consumption/{name}", get(crate::query_api::consumption))
             .route("/export/{model}", get(crate::query_api::export))
+            .route("/subscribe/{model}", get(crate::subscribe::subscribe))
+            .route("/openapi.json", get(openapi))
             .route("/health", get(|| async { "ok" }))
             .route("/ready", get(ready))
             .route("/metrics", get(metrics))
@@ -238,6 +242,11 @@ async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>)
     }
     let status = if down.is_empty() { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(serde_json::json!({ "ready": down.is_empty(), "details": down }))).into_response()
+}
+
+async fn openapi(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> axum::Json<serde_json::Value> {
+    let routes = state.routes.read().expect("routes lock").clone();
+    axum::Json(crate::openapi::document(&state.ir(), &routes, &state.apis()))
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {

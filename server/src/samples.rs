@@ -14,7 +14,9 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use igloo_schemas::ir::{BaseType, Model, ScalarType};
-use igloo_schemas::sql::timeseries::{SampleAgg, SamplesQuery, SeriesValue, TimeSeriesTables};
+use igloo_schemas::sql::timeseries::{
+    SampleAgg, SamplesPlan, SamplesQuery, SeriesValue, TimeSeriesTables, RAW_EVENTS_LIMIT,
+};
 use serde_json::{json, Map, Value};
 
 use crate::api_error::ApiError;
@@ -64,14 +66,23 @@ pub async fn samples(
         agg: request.agg,
     };
     q.check().map_err(|e| ApiError::bad(e.parameter(), e.to_string()))?;
-    let sql = q.render(state.dialect);
-    tracing::debug!(sql = %sql, "samples query");
-    let exists = igloo_schemas::sql::timeseries::series_exists(&tables, &request.series);
-    let (rows, exists) =
-        tokio::join!(state.clickhouse.rows::<Map<String, Value>>(&sql), state.clickhouse.execute(&exists));
-    if exists?.trim().is_empty() {
-        return Err(ApiError::UnknownSeries(request.series_text));
+    // How many events the window holds decides how to read it; none may mean no such series.
+    let estimate: Vec<Map<String, Value>> = state.clickhouse.rows(&q.estimate()).await?;
+    let events = estimate.first().and_then(|r| r.get("events")).and_then(integer).unwrap_or(0);
+    if events == 0 {
+        let exists = igloo_schemas::sql::timeseries::series_exists(&tables, &request.series);
+        if state.clickhouse.execute(&exists).await?.trim().is_empty() {
+            return Err(ApiError::UnknownSeries(request.series_text));
+        }
     }
+    let plan = match request.plan {
+        Some(p) => p,
+        None if (events as u64) <= RAW_EVENTS_LIMIT => SamplesPlan::Raw,
+        None => SamplesPlan::Rollups,
+    };
+    let sql = q.render(state.dialect, plan);
+    tracing::debug!(sql = %sql, events, ?plan, "samples query");
+    let rows = state.clickhouse.rows::<Map<String, Value>>(&sql).await;
     let samples = build_samples(&q, model, &rows?)?;
     let body = match shape {
         Shape::Native => json!({
@@ -99,6 +110,9 @@ struct SampleRequest {
     end: i64,
     points: u32,
     agg: SampleAgg,
+    /// `plan=raw|rollups` forces a read plan (for comparing them); by default the window's
+    /// event count chooses.
+    plan: Option<SamplesPlan>,
 }
 
 impl SampleRequest {
@@ -135,7 +149,13 @@ impl SampleRequest {
                 .find(|x| x.name() == a)
                 .ok_or_else(|| ApiError::bad("agg", format!("`{a}` is not one of last, min, max, avg")))?,
         };
-        Ok(SampleRequest { series, series_text, start, end, points, agg })
+        let plan = match params.get("plan").map(String::as_str) {
+            None | Some("auto") => None,
+            Some("raw") => Some(SamplesPlan::Raw),
+            Some("rollups") => Some(SamplesPlan::Rollups),
+            Some(p) => return Err(ApiError::bad("plan", format!("`{p}` is not one of auto, raw, rollups"))),
+        };
+        Ok(SampleRequest { series, series_text, start, end, points, agg, plan })
     }
 }
 

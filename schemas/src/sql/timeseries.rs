@@ -33,6 +33,7 @@ pub const TIERS: [Tier; 3] =
 
 pub const BUCKET_COLUMN: &str = "_bucket";
 pub const LAST_TIME_COLUMN: &str = "_time_last";
+pub const COUNT_COLUMN: &str = "_count";
 
 /// An aggregate a sample can report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +189,7 @@ impl Rollup {
             t.series.clone(),
             col(BUCKET_COLUMN.into(), ChType::Int64),
             col(LAST_TIME_COLUMN.into(), ChType::AggregateFunction("max", vec![ChType::Int64])),
+            col(COUNT_COLUMN.into(), ChType::AggregateFunction("count", vec![])),
         ];
         for v in &t.values {
             for agg in SampleAgg::ALL {
@@ -215,6 +217,7 @@ impl Rollup {
             ident(&t.series.name),
             format!("intDiv({time}, {b}) * {b} AS {}", ident(BUCKET_COLUMN), b = self.bucket()),
             format!("maxState({time}) AS {}", ident(LAST_TIME_COLUMN)),
+            format!("countState() AS {}", ident(COUNT_COLUMN)),
         ];
         for v in &t.values {
             for agg in SampleAgg::ALL {
@@ -300,6 +303,18 @@ pub fn series_exists(tables: &TimeSeriesTables, series: &SeriesValue) -> String 
 /// The most points one samples query returns.
 pub const MAX_POINTS: u32 = 10_000;
 
+/// How a samples query reads: every event of the window from the raw table (cheapest when
+/// the window holds few events), or from rollups with raw rows only around period boundaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SamplesPlan {
+    Raw,
+    Rollups,
+}
+
+/// Below this many events in the window, reading them raw beats the rollups (measured on
+/// ClickHouse 18.16: see BENCHMARKS.md).
+pub const RAW_EVENTS_LIMIT: u64 = 200_000;
+
 /// `n` periods of one series between `start` and `end` (in the time column's units).
 #[derive(Clone, Debug)]
 pub struct SamplesQuery<'a> {
@@ -345,10 +360,42 @@ impl SamplesQuery<'_> {
     /// the coarsest tier, always); a raw row is read when its second straddles. The straddling
     /// buckets are computed here, so ClickHouse only tests set membership (in PREWHERE, before
     /// reading any state) and computes period indexes for the rows it keeps.
-    pub fn render(&self, _dialect: Dialect) -> String {
+    pub fn render(&self, _dialect: Dialect, plan: SamplesPlan) -> String {
+        let branches = match plan {
+            SamplesPlan::Rollups => self.rollup_branches(),
+            SamplesPlan::Raw => {
+                let range = format!(
+                    "{c} > {} AND {c} <= {}",
+                    time_literal(self.start),
+                    time_literal(self.end),
+                    c = ident(&self.tables.time)
+                );
+                let mut branches = vec![self.raw_branch(&range, None)];
+                if self.agg == SampleAgg::Last {
+                    // The latest event at or before `start`, for period 0 to carry: the same
+                    // query over a one-period window ending at `start`.
+                    let lookback = SamplesQuery { start: self.start - 1, end: self.start, points: 1, ..self.clone() };
+                    branches.extend(lookback.rollup_branches());
+                }
+                branches
+            }
+        };
+        let t = self.tables;
+        let f = |v: &RollupValue| self.agg.function(matches!(v.ty, ChType::Array(_)));
+        let mut outer = vec!["_p".to_string(), "maxMerge(_t) AS _time".to_string()];
+        outer.extend(t.values.iter().enumerate().map(|(j, v)| format!("{}Merge(_v{j}) AS {}", f(v), ident(&v.column))));
+        format!(
+            "SELECT {} FROM ({}) GROUP BY _p ORDER BY _p FORMAT JSONEachRow",
+            outer.join(", "),
+            branches.join(" UNION ALL ")
+        )
+    }
+
+    /// One branch per tier, plus raw rows in straddling seconds (see [`Self::render`]).
+    fn rollup_branches(&self) -> Vec<String> {
         let t = self.tables;
         let rollups = t.rollups();
-        let series = format!("{} = {}", ident(&t.series.name), self.series.render(&t.series.ty));
+        let series = self.series_filter();
         let straddling: Vec<Vec<i64>> = rollups.iter().map(|r| self.straddling(r.bucket())).collect();
         let last = self.agg == SampleAgg::Last;
         let mut branches = Vec::new();
@@ -379,34 +426,53 @@ impl SamplesQuery<'_> {
         let finest = rollups[rollups.len() - 1].bucket();
         if finest > 1 {
             let time = t.time_expr();
-            let mut cols = vec![format!("{} AS _p", self.period(&time)), format!("maxState({time}) AS _t")];
-            cols.extend(
-                t.values.iter().enumerate().map(|(j, v)| format!("{} AS _v{j}", v.state_expr(self.agg, &time))),
-            );
-            let column = ident(&t.time);
             let seconds = &straddling[straddling.len() - 1];
             let low = if last { seconds[0] } else { self.start + 1 };
-            let filter = [
-                series.clone(),
-                format!("{column} >= {}", time_literal(low)),
-                format!("{column} <= {}", time_literal(self.end)),
-                format!("intDiv({time}, {finest}) * {finest} IN {}", set(seconds)),
-            ];
-            branches.push(format!(
-                "SELECT {} FROM {}.{} PREWHERE {} GROUP BY _p",
-                cols.join(", "),
-                ident(&t.database),
-                ident(&t.source),
-                filter.join(" AND ")
-            ));
+            let range =
+                format!("{c} >= {} AND {c} <= {}", time_literal(low), time_literal(self.end), c = ident(&t.time));
+            let set = format!("intDiv({time}, {finest}) * {finest} IN {}", set(seconds));
+            branches.push(self.raw_branch(&range, Some(&set)));
         }
-        let f = |v: &RollupValue| self.agg.function(matches!(v.ty, ChType::Array(_)));
-        let mut outer = vec!["_p".to_string(), "maxMerge(_t) AS _time".to_string()];
-        outer.extend(t.values.iter().enumerate().map(|(j, v)| format!("{}Merge(_v{j}) AS {}", f(v), ident(&v.column))));
+        branches
+    }
+
+    /// Raw rows of the series where `range` (and `extra`) hold, as partial states per period.
+    fn raw_branch(&self, range: &str, extra: Option<&str>) -> String {
+        let t = self.tables;
+        let time = t.time_expr();
+        let mut cols = vec![format!("{} AS _p", self.period(&time)), format!("maxState({time}) AS _t")];
+        cols.extend(t.values.iter().enumerate().map(|(j, v)| format!("{} AS _v{j}", v.state_expr(self.agg, &time))));
+        let mut filter = vec![self.series_filter(), range.to_string()];
+        filter.extend(extra.map(str::to_string));
         format!(
-            "SELECT {} FROM ({}) GROUP BY _p ORDER BY _p FORMAT JSONEachRow",
-            outer.join(", "),
-            branches.join(" UNION ALL ")
+            "SELECT {} FROM {}.{} PREWHERE {} GROUP BY _p",
+            cols.join(", "),
+            ident(&t.database),
+            ident(&t.source),
+            filter.join(" AND ")
+        )
+    }
+
+    fn series_filter(&self) -> String {
+        let t = self.tables;
+        format!("{} = {}", ident(&t.series.name), self.series.render(&t.series.ty))
+    }
+
+    /// Rows `{"events"}`: about how many events of the series the window holds (those in the
+    /// hour buckets it touches), to choose between [`SamplesPlan`]s. 0 can also mean an
+    /// unknown series.
+    pub fn estimate(&self) -> String {
+        let t = self.tables;
+        let hour = &t.rollups()[0];
+        let bucket = ident(BUCKET_COLUMN);
+        format!(
+            "SELECT countMerge({}) AS events FROM {}.{} WHERE {} AND {bucket} >= {} AND {bucket} <= {} FORMAT JSONEachRow",
+            ident(COUNT_COLUMN),
+            ident(&t.database),
+            ident(&hour.table_name()),
+            self.series_filter(),
+            floor(self.start, hour.bucket()),
+            self.end
         )
     }
 

@@ -137,8 +137,9 @@ impl ChType {
             }
             ChType::LowCardinality(inner) => inner.render(dialect),
             ChType::AggregateFunction(name, args) => {
-                let args: Vec<String> = args.iter().map(|a| a.render(dialect)).collect();
-                format!("AggregateFunction({name}, {})", args.join(", "))
+                let args: Vec<String> =
+                    std::iter::once(name.to_string()).chain(args.iter().map(|a| a.render(dialect))).collect();
+                format!("AggregateFunction({})", args.join(", "))
             }
         }
     }
