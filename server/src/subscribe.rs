@@ -89,7 +89,7 @@ fn client_row(row: &str, filters: &[(String, String)], integers: &[String]) -> O
     let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(row) else { return None };
     let matches = filters.iter().all(|(k, want)| match obj.get(k) {
         Some(Value::String(s)) => s == want,
-        Some(v) => v.to_string() == *want,
+        Some(v) => serde_json::from_str::<Value>(want).ok().as_ref() == Some(v),
         None => false,
     });
     if !matches {
