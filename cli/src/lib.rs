@@ -1,10 +1,10 @@
 //! The `igloo` command line: one module per command under [`commands`], each with its clap
 //! arguments and a short `run` that calls library code. Knows nothing of HTTP handlers.
 
-pub mod apis;
 pub mod commands;
 pub mod dev;
 pub mod infra;
 pub mod schema_files;
+pub mod sql_files;
 pub mod templates;
 pub mod ui;

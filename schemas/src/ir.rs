@@ -10,11 +10,19 @@ use crate::source::Span;
 pub struct Ir {
     pub models: Vec<Model>,
     pub enums: Vec<Enum>,
+    /// Materialized views from `views/*.sql`, attached by the caller after checking.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<crate::views::View>,
 }
 
 impl Ir {
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models.iter().find(|m| m.name == name)
+    }
+
+    /// Whether `views/<model>.sql` fills the model's table (then no table writer does).
+    pub fn filled_by_view(&self, model: &str) -> bool {
+        self.views.iter().any(|v| v.model == model)
     }
 
     pub fn enum_def(&self, name: &str) -> Option<&Enum> {

@@ -18,6 +18,7 @@ pub mod source;
 pub mod sql;
 pub mod target;
 mod validate;
+pub mod views;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use dialect::Dialect;

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::dialect::Dialect;
 use crate::ir::{Engine, Ir, Model, Topic};
 use crate::sql::timeseries::Rollup;
+use crate::sql::MaterializedView;
 use crate::sql::{
     AlterAction, AlterTable, ColumnDef, CopyRows, CreateDatabase, CreateTable, DropTable, RenameTables, Statement,
 };
@@ -118,6 +119,19 @@ pub enum PlanStep {
         table: String,
         view: String,
     },
+    /// A user view (`views/<Model>.sql`) writing into its model's table.
+    CreateView {
+        model: String,
+        view: Box<MaterializedView>,
+        backfill: bool,
+        /// The target's columns and types, for checking what the SELECT produces before the
+        /// view is created (a mismatched view would fail every insert into its sources).
+        columns: Vec<(String, String)>,
+    },
+    /// Drops a user view; the rows it wrote stay.
+    DropView {
+        name: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -155,6 +169,7 @@ pub fn plan(ir: &Ir, observed: &Observed, database: &str, dialect: Dialect) -> P
         rollup::plan_model(&mut p, ir, model, observed, rebuilt);
     }
     rollup::plan_removed(&mut p, ir, observed);
+    user_views::plan_views(&mut p, ir, observed);
     for name in observed.tables.keys() {
         if !name.starts_with(INTERNAL_PREFIX) && !ir.models.iter().any(|m| &m.table == name) {
             p.steps.push(PlanStep::DropTable { table: name.clone() });
@@ -278,8 +293,12 @@ impl PlanStep {
             | PlanStep::CreateTable { .. }
             | PlanStep::AddColumn { .. }
             | PlanStep::CreateRollup { .. }
-            | PlanStep::DropRollup { .. } => Risk::Safe,
+            | PlanStep::DropRollup { .. }
+            | PlanStep::CreateView { .. }
+            | PlanStep::DropView { .. } => Risk::Safe,
             PlanStep::RebuildTable { .. } => Risk::Rebuild,
+            // igloo's own bookkeeping columns (a model now filled by a view) hold no user data.
+            PlanStep::DropColumn { column, .. } if column.starts_with(INTERNAL_PREFIX) => Risk::Safe,
             PlanStep::DropColumn { .. } | PlanStep::ModifyColumn { .. } | PlanStep::DropTable { .. } => {
                 Risk::Destructive
             }
@@ -335,6 +354,11 @@ impl PlanStep {
             PlanStep::DropRollup { table, .. } => {
                 format!("- rollup {database}.{table} (derived data, rebuilt on demand)")
             }
+            PlanStep::CreateView { view, backfill, .. } => {
+                let fill = if *backfill { ", backfilled from the rows already stored" } else { "" };
+                format!("+ view {database}.{} → {}{fill}", view.name, view.target)
+            }
+            PlanStep::DropView { name } => format!("- view {database}.{name} (the rows it wrote stay)"),
         }
     }
 
@@ -379,14 +403,23 @@ impl PlanStep {
                 vec![Statement::DropTable(DropTable { database: database.to_string(), table: table.clone() })]
             }
             PlanStep::CreateRollup { rollup, backfill, .. } => {
-                let mut statements = vec![
-                    Statement::CreateTable(Box::new(rollup.create_table())),
-                    Statement::CreateRollupView(rollup.clone()),
-                ];
+                let view = Box::new(rollup.view());
+                let mut statements =
+                    vec![Statement::CreateTable(Box::new(rollup.create_table())), Statement::CreateView(view.clone())];
                 if *backfill {
-                    statements.push(Statement::BackfillRollup(rollup.clone()));
+                    statements.push(Statement::Backfill(view));
                 }
                 statements
+            }
+            PlanStep::CreateView { view, backfill, .. } => {
+                let mut statements = vec![Statement::CreateView(view.clone())];
+                if *backfill {
+                    statements.push(Statement::Backfill(view.clone()));
+                }
+                statements
+            }
+            PlanStep::DropView { name } => {
+                vec![Statement::DropTable(DropTable { database: database.to_string(), table: name.clone() })]
             }
             PlanStep::DropRollup { table, view } => [view, table]
                 .into_iter()
@@ -397,14 +430,18 @@ impl PlanStep {
 
     pub fn model(&self) -> Option<&str> {
         match self {
-            PlanStep::CreateDatabase | PlanStep::DropTable { .. } | PlanStep::DropRollup { .. } => None,
+            PlanStep::CreateDatabase
+            | PlanStep::DropTable { .. }
+            | PlanStep::DropRollup { .. }
+            | PlanStep::DropView { .. } => None,
             PlanStep::CreateTopic { model, .. }
             | PlanStep::CreateTable { model, .. }
             | PlanStep::AddColumn { model, .. }
             | PlanStep::DropColumn { model, .. }
             | PlanStep::ModifyColumn { model, .. }
             | PlanStep::RebuildTable { model, .. }
-            | PlanStep::CreateRollup { model, .. } => Some(model),
+            | PlanStep::CreateRollup { model, .. }
+            | PlanStep::CreateView { model, .. } => Some(model),
         }
     }
 
@@ -420,6 +457,8 @@ impl PlanStep {
             PlanStep::DropTable { .. } => "drop_table",
             PlanStep::CreateRollup { .. } => "create_rollup",
             PlanStep::DropRollup { .. } => "drop_rollup",
+            PlanStep::CreateView { .. } => "create_view",
+            PlanStep::DropView { .. } => "drop_view",
         }
     }
 }
@@ -499,6 +538,7 @@ pub struct PlanStepJson {
 }
 
 mod rollup;
+mod user_views;
 
 #[cfg(test)]
 mod tests;

@@ -171,7 +171,7 @@ impl Server {
     fn start_writers(&mut self) {
         let ir = self.state.ir();
         let ch = ClickHouse::new(&self.settings.clickhouse_url, self.settings.clickhouse_auth.clone());
-        for model in &ir.models {
+        for model in ir.models.iter().filter(|m| !ir.filled_by_view(&m.name)) {
             let spec = WriterSpec {
                 model: model.name.clone(),
                 topic: model.topic.name.clone(),

@@ -75,6 +75,10 @@ pub(crate) struct Checked {
     pub ir: igloo_schemas::Ir,
     pub diags: igloo_schemas::Diagnostics,
     pub target: igloo_schemas::Dialect,
+    /// Problems in the project's `views/*.sql` and `apis/*.sql` files.
+    pub sql_errors: Vec<igloo_schemas::consumption::ApiFileError>,
+    /// How many APIs `apis/` defines (valid ones).
+    pub apis: usize,
 }
 
 /// Reads the schema files (explicit `paths`, else the project's `schema/`) and checks them
@@ -92,7 +96,7 @@ pub(crate) fn load_and_check(
     let files = crate::schema_files::load_paths(&paths.iter().map(|p| cwd.join(p)).collect::<Vec<_>>(), cwd)?;
     let target = target.unwrap_or(igloo_schemas::Dialect::CURRENT);
     let (ir, diags) = igloo_schemas::check_for(&files, target);
-    Ok((None, Checked { files, ir, diags, target }))
+    Ok((None, Checked { files, ir, diags, target, sql_errors: Vec::new(), apis: 0 }))
 }
 
 /// Reads a project's `schema/` and checks it, against `target` when given (else without the
@@ -106,14 +110,31 @@ pub(crate) fn check_project(
         Some(t) => igloo_schemas::check_for(&files, t),
         None => igloo_schemas::check(&files),
     };
-    Ok(Checked { files, ir, diags, target: target.unwrap_or_else(|| project.config.target()) })
+    let (mut ir, diags) = (ir, diags);
+    let mut sql_errors = Vec::new();
+    if !diags.has_errors() {
+        sql_errors = crate::sql_files::attach_views(&project.root, &mut ir);
+    }
+    let (apis, api_errors) = crate::sql_files::load(&project.root);
+    sql_errors.extend(api_errors);
+    Ok(Checked {
+        files,
+        ir,
+        diags,
+        target: target.unwrap_or_else(|| project.config.target()),
+        sql_errors,
+        apis: apis.len(),
+    })
 }
 
 impl Checked {
     /// Prints the diagnostics and fails with `message` when the schema has errors.
     pub(crate) fn ensure_valid(&self, message: &str) -> anyhow::Result<()> {
-        if self.diags.has_errors() {
+        if self.diags.has_errors() || !self.sql_errors.is_empty() {
             eprintln!("{}", self.diags.render(&self.files));
+            for e in &self.sql_errors {
+                eprintln!("error: {e}");
+            }
             anyhow::bail!("{message}");
         }
         Ok(())
@@ -126,7 +147,10 @@ pub(crate) fn report(checked: &Checked) -> bool {
     if !d.is_empty() {
         eprintln!("{}", d.render(&checked.files));
     }
-    let (errors, warnings) = (d.errors().len(), d.warnings().len());
+    for e in &checked.sql_errors {
+        eprintln!("error: {e}");
+    }
+    let (errors, warnings) = (d.errors().len() + checked.sql_errors.len(), d.warnings().len());
     if errors > 0 {
         eprintln!("✗ {} in {}", counts(errors, warnings), plural(checked.files.len(), "file"));
     } else {

@@ -26,6 +26,8 @@ pub enum MigrateError {
     BrokerStep { step: String, source: KafkaAdminError },
     #[error("cannot record the applied plan in {MIGRATIONS_TABLE}: {0}")]
     Record(ClickHouseError),
+    #[error("views/{model}.sql: {problem}")]
+    ViewColumns { model: String, problem: String },
 }
 
 /// What to do with steps that need consent.
@@ -138,14 +140,65 @@ fn apply_step(endpoints: &Endpoints, plan: &Plan, step: &PlanStep) -> Result<(),
             .create_topic(topic)
             .map_err(|source| MigrateError::BrokerStep { step: step.summary(&plan.database), source });
     }
+    if let PlanStep::CreateView { model, view, columns, .. } = step {
+        check_view_columns(endpoints, &plan.database, model, view, columns)?;
+    }
+    // A user view's SELECT names tables without their database.
+    let in_database = matches!(step, PlanStep::CreateView { .. });
     for statement in plan.sql(step) {
         tracing::debug!(sql = %statement, "applying");
-        endpoints
-            .clickhouse
-            .execute(&statement)
-            .map_err(|source| MigrateError::ClickHouseStep { step: step.summary(&plan.database), source })?;
+        let ch = &endpoints.clickhouse;
+        let result = if in_database { ch.execute_in(&plan.database, &statement) } else { ch.execute(&statement) };
+        result.map_err(|source| MigrateError::ClickHouseStep { step: step.summary(&plan.database), source })?;
     }
     Ok(())
+}
+
+/// A view must produce the target's columns with their exact types: ClickHouse 18.16 does not
+/// convert, and a mismatch would fail every insert into the tables the view reads.
+fn check_view_columns(
+    endpoints: &Endpoints,
+    database: &str,
+    model: &str,
+    view: &igloo_schemas::sql::MaterializedView,
+    columns: &[(String, String)],
+) -> Result<(), MigrateError> {
+    #[derive(serde::Deserialize)]
+    struct Described {
+        meta: Vec<Meta>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        name: String,
+        #[serde(rename = "type")]
+        ty: String,
+    }
+    let problem = |problem: String| MigrateError::ViewColumns { model: model.to_string(), problem };
+    let text = endpoints.clickhouse.execute_in(database, &view.describe()).map_err(|e| problem(e.to_string()))?;
+    let described: Described = serde_json::from_str(&text).map_err(|e| problem(format!("unexpected answer: {e}")))?;
+    let base = |t: &str| t.replace("('UTC')", "");
+    let mut problems = Vec::new();
+    for m in &described.meta {
+        match columns.iter().find(|(c, _)| *c == m.name) {
+            None => problems.push(format!("produces `{}`, which {model} has not", m.name)),
+            Some((c, ty)) if base(ty) != base(&m.ty) => problems.push(format!(
+                "`{c}` is {} but {model}.{c} is {ty}; cast it, e.g. `to{}(…) AS {c}`",
+                m.ty,
+                base(ty)
+            )),
+            Some(_) => {}
+        }
+    }
+    for (c, _) in columns {
+        if !described.meta.iter().any(|m| &m.name == c) {
+            problems.push(format!("does not produce `{c}`; every column of {model} must come from the view"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problem(problems.join("; ")))
+    }
 }
 
 /// Appends one row to `_igloo_migrations` (creating the table on first use).

@@ -16,7 +16,7 @@ pub fn settings(project: &Project, endpoints: &Endpoints) -> Settings {
         listen: c.server.listen.clone(),
         max_body_bytes: c.server.max_body_bytes,
         routes: c.server.routes.clone(),
-        apis: crate::apis::load_reporting(&project.root),
+        apis: crate::sql_files::load_reporting(&project.root),
         writer: c.writer.clone(),
         database: c.database(),
         clickhouse_url: endpoints.clickhouse.url.clone(),
@@ -49,7 +49,7 @@ impl RunningServer {
     }
 
     pub fn reload(&mut self, project: &Project, ir: Ir) -> Result<(), ServerError> {
-        let apis = crate::apis::load_reporting(&project.root);
+        let apis = crate::sql_files::load_reporting(&project.root);
         self.rt.block_on(self.server.reload(ir, project.config.server.routes.clone(), apis))
     }
 

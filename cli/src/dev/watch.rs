@@ -200,6 +200,7 @@ fn write_state(project: &Project, engines: &Engines) -> Result<(), DevError> {
 fn watch(root: &Path, tx: Sender<Event>) -> Result<RecommendedWatcher, DevError> {
     let schema = root.join("schema");
     let apis = root.join("apis");
+    let views = root.join("views");
     let yaml = root.join(FILE_NAME);
     let handler = move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
@@ -212,7 +213,7 @@ fn watch(root: &Path, tx: Sender<Event>) -> Result<RecommendedWatcher, DevError>
             .filter(|p| {
                 p == &yaml
                     || (p.starts_with(&schema) && p.extension().is_some_and(|e| e == "prisma"))
-                    || (p.starts_with(&apis) && p.extension().is_some_and(|e| e == "sql"))
+                    || ((p.starts_with(&apis) || p.starts_with(&views)) && p.extension().is_some_and(|e| e == "sql"))
             })
             .collect();
         if !paths.is_empty() {
@@ -222,9 +223,11 @@ fn watch(root: &Path, tx: Sender<Event>) -> Result<RecommendedWatcher, DevError>
     let mut watcher = notify::recommended_watcher(handler)
         .map_err(|e| DevError::Watch { path: root.to_path_buf(), message: e.to_string() })?;
     let _ = std::fs::create_dir_all(root.join("apis"));
+    let _ = std::fs::create_dir_all(root.join("views"));
     for (path, mode) in [
         (root.join("schema"), RecursiveMode::Recursive),
         (root.join("apis"), RecursiveMode::NonRecursive),
+        (root.join("views"), RecursiveMode::NonRecursive),
         (root.to_path_buf(), RecursiveMode::NonRecursive),
     ] {
         watcher.watch(&path, mode).map_err(|e| DevError::Watch { path: path.clone(), message: e.to_string() })?;
@@ -242,11 +245,13 @@ fn fingerprint(root: &Path) -> u64 {
             (f.path, f.text).hash(&mut h);
         }
     }
-    if let Ok(entries) = std::fs::read_dir(root.join("apis")) {
-        let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        files.sort();
-        for f in files {
-            (f.display().to_string(), std::fs::read(&f).ok()).hash(&mut h);
+    for dir in ["apis", "views"] {
+        if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
+            let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            files.sort();
+            for f in files {
+                (f.display().to_string(), std::fs::read(&f).ok()).hash(&mut h);
+            }
         }
     }
     h.finish()
@@ -314,10 +319,18 @@ fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Option<Ir
             return None;
         }
     };
-    let (ir, diags) = igloo_schemas::check_for(&files, endpoints.dialect);
+    let (mut ir, diags) = igloo_schemas::check_for(&files, endpoints.dialect);
     if diags.has_errors() {
         println!("{}", diags.render(&files));
         println!("✗ the schema has errors; nothing applied, the running system is unchanged");
+        return None;
+    }
+    let view_errors = crate::sql_files::attach_views(&project.root, &mut ir);
+    if !view_errors.is_empty() {
+        for e in &view_errors {
+            println!("✗ {e}");
+        }
+        println!("✗ views/ has errors; nothing applied, the running system is unchanged");
         return None;
     }
     if !diags.is_empty() {

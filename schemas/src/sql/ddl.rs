@@ -70,7 +70,8 @@ impl CreateTable {
                 .fields
                 .iter()
                 .map(|f| ColumnDef::for_field(f, ir))
-                .chain(crate::internal::hidden_columns())
+                // A table filled by a user view has no table writer, so no Kafka bookkeeping.
+                .chain(if ir.filled_by_view(&model.name) { vec![] } else { crate::internal::hidden_columns() })
                 .collect(),
             engine: match &model.engine {
                 Engine::MergeTree => TableEngine::MergeTree,

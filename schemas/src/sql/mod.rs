@@ -9,11 +9,13 @@ mod introspect;
 pub mod quote;
 pub mod timeseries;
 mod types;
+mod view;
 
 pub use alter::{AlterAction, AlterTable, CopyRows, DropTable, InsertJsonRows, RenameTables};
 pub use ddl::{ColumnDef, CreateDatabase, CreateTable, TableEngine, ValueExpr};
 pub use introspect::{columns_query, database_query, latest_rows, tables_query, version_query};
 pub use types::{ChType, DEFAULT_DECIMAL};
+pub use view::MaterializedView;
 
 use crate::dialect::Dialect;
 
@@ -25,10 +27,9 @@ pub enum Statement {
     DropTable(DropTable),
     RenameTables(RenameTables),
     CopyRows(CopyRows),
-    /// A rollup's materialized view.
-    CreateRollupView(Box<timeseries::Rollup>),
-    /// Fills a rollup from the rows already in its model's table.
-    BackfillRollup(Box<timeseries::Rollup>),
+    CreateView(Box<MaterializedView>),
+    /// Fills a view's target from the rows already stored.
+    Backfill(Box<MaterializedView>),
 }
 
 impl Statement {
@@ -40,8 +41,8 @@ impl Statement {
             Statement::DropTable(s) => s.render(),
             Statement::RenameTables(s) => s.render(),
             Statement::CopyRows(s) => s.render(),
-            Statement::CreateRollupView(r) => r.create_view(),
-            Statement::BackfillRollup(r) => r.backfill(),
+            Statement::CreateView(v) => v.render(),
+            Statement::Backfill(v) => v.backfill(),
         }
     }
 }

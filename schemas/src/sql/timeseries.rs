@@ -20,6 +20,7 @@ use crate::ir::{Arity, Ir, Model};
 use super::ddl::{ColumnDef, CreateTable, TableEngine};
 use super::quote::{ident, string};
 use super::types::ChType;
+use super::view::MaterializedView;
 
 /// A rollup tier: its name and bucket length in seconds, coarsest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,20 +235,15 @@ impl Rollup {
         )
     }
 
-    /// `CREATE MATERIALIZED VIEW … TO <rollup table>`.
-    pub fn create_view(&self) -> String {
-        let db = ident(&self.tables.database);
-        format!(
-            "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{} TO {db}.{} AS {}",
-            ident(&self.view_name()),
-            ident(&self.table_name()),
-            self.select()
-        )
-    }
-
-    /// Fills the rollup from the rows already in the model's table.
-    pub fn backfill(&self) -> String {
-        format!("INSERT INTO {}.{} {}", ident(&self.tables.database), ident(&self.table_name()), self.select())
+    /// The materialized view that fills this rollup from the model's table.
+    pub fn view(&self) -> MaterializedView {
+        MaterializedView {
+            database: self.tables.database.clone(),
+            name: self.view_name(),
+            target: self.table_name(),
+            select: self.select(),
+            columns: self.create_table().columns.into_iter().map(|c| c.name).collect(),
+        }
     }
 }
 

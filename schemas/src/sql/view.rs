@@ -1,0 +1,48 @@
+//! Materialized views (`CREATE MATERIALIZED VIEW … TO …`) and the one-off `INSERT … SELECT`
+//! that backfills their target from rows already stored.
+
+use super::quote::ident;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaterializedView {
+    pub database: String,
+    pub name: String,
+    /// The table the view writes to.
+    pub target: String,
+    /// Validated upstream (generated for rollups, one SELECT for user views). Unqualified table
+    /// names resolve in `database`: the statement runs with it as the default database.
+    pub select: String,
+    /// The target's columns the SELECT produces, by name (a backfill names them: the target
+    /// may have more, such as igloo's hidden columns).
+    pub columns: Vec<String>,
+}
+
+impl MaterializedView {
+    pub fn render(&self) -> String {
+        let db = ident(&self.database);
+        format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{} TO {db}.{} AS {}",
+            ident(&self.name),
+            ident(&self.target),
+            self.select
+        )
+    }
+
+    /// No rows, and the SELECT's column names and types in the `meta` of ClickHouse's JSON
+    /// output (18.16 has no `DESCRIBE (subquery)`).
+    pub fn describe(&self) -> String {
+        format!("SELECT * FROM ({}) LIMIT 0 FORMAT JSON", self.select)
+    }
+
+    /// Runs the view's SELECT once over the rows already stored, into its target.
+    pub fn backfill(&self) -> String {
+        let cols: Vec<String> = self.columns.iter().map(|c| ident(c)).collect();
+        let cols = cols.join(", ");
+        format!(
+            "INSERT INTO {}.{} ({cols}) SELECT {cols} FROM ({})",
+            ident(&self.database),
+            ident(&self.target),
+            self.select
+        )
+    }
+}
