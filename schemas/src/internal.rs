@@ -121,6 +121,7 @@ fn internal_table(
         primary_key: vec![],
         ttl: None,
         comment: Some(comment.into()),
+        settings: vec![],
     }
 }
 

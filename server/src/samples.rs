@@ -14,9 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use igloo_schemas::ir::{BaseType, Model, ScalarType};
-use igloo_schemas::sql::timeseries::{
-    SampleAgg, SamplesPlan, SamplesQuery, SeriesValue, TimeSeriesTables, RAW_EVENTS_LIMIT,
-};
+use igloo_schemas::sql::timeseries::{SampleAgg, SamplesPlan, SamplesQuery, SeriesValue, TimeSeriesTables};
 use serde_json::{json, Map, Value};
 
 use crate::api_error::ApiError;
@@ -75,15 +73,22 @@ pub async fn samples(
             return Err(ApiError::UnknownSeries(request.series_text));
         }
     }
-    let plan = match request.plan {
-        Some(p) => p,
-        None if (events as u64) <= RAW_EVENTS_LIMIT => SamplesPlan::Raw,
-        None => SamplesPlan::Rollups,
-    };
+    let plan = request.plan.unwrap_or_else(|| q.cheapest_plan(events as u64));
     let sql = q.render(state.dialect, plan);
     tracing::debug!(sql = %sql, events, ?plan, "samples query");
-    let rows = state.clickhouse.rows::<Map<String, Value>>(&sql).await;
-    let samples = build_samples(&q, model, &rows?)?;
+    let rows: Vec<Map<String, Value>> = state.clickhouse.rows(&sql).await?;
+    // The raw plan reads only the window: `last` with an empty first period carries the
+    // latest earlier event.
+    let period0 = rows.first().and_then(|r| r.get("_p")).and_then(integer) == Some(0);
+    let before = match q.lookback() {
+        Some(lookback) if plan == SamplesPlan::Raw && !period0 => state
+            .clickhouse
+            .rows::<Map<String, Value>>(&lookback.render(state.dialect, SamplesPlan::Rollups))
+            .await?
+            .pop(),
+        _ => None,
+    };
+    let samples = build_samples(&q, model, &rows, before.as_ref())?;
     let body = match shape {
         Shape::Native => json!({
             "series": request.series_text,
@@ -160,18 +165,23 @@ impl SampleRequest {
 }
 
 /// Exactly `points` samples from the per-period rows.
-fn build_samples(q: &SamplesQuery, model: &Model, rows: &[Map<String, Value>]) -> Result<Vec<Value>, ApiError> {
+fn build_samples(
+    q: &SamplesQuery,
+    model: &Model,
+    rows: &[Map<String, Value>],
+    before: Option<&Map<String, Value>>,
+) -> Result<Vec<Value>, ApiError> {
     let ts = model.timeseries.as_ref().expect("a time series");
-    // (field name, column) of each value, in the order the schema lists them.
-    let values: Vec<(&str, &str)> =
-        ts.values.iter().map(|v| (v.as_str(), model.field(v).map_or(v.as_str(), |f| f.column.as_str()))).collect();
+    // (field name, result column `_vN`) of each value, in the order the schema lists them.
+    let values: Vec<(&str, String)> =
+        ts.values.iter().enumerate().map(|(j, v)| (v.as_str(), format!("_v{j}"))).collect();
     let mut by_period: HashMap<i64, &Map<String, Value>> = HashMap::with_capacity(rows.len());
     for row in rows {
         let p =
             row.get("_p").and_then(integer).ok_or_else(|| ApiError::QueryFailed(format!("unexpected row {row:?}")))?;
         by_period.insert(p, row);
     }
-    let mut carried: Option<&Map<String, Value>> = None;
+    let mut carried: Option<&Map<String, Value>> = before;
     let mut out = Vec::with_capacity(q.points as usize);
     for i in 0..q.points {
         let row = by_period.get(&i64::from(i)).copied();
@@ -185,7 +195,7 @@ fn build_samples(q: &SamplesQuery, model: &Model, rows: &[Map<String, Value>]) -
         let mut sample = Map::with_capacity(values.len() + 1);
         sample.insert("time".into(), json!(q.period_end(i)));
         for (field, column) in &values {
-            sample.insert((*field).to_string(), row.and_then(|r| r.get(*column)).cloned().unwrap_or(Value::Null));
+            sample.insert((*field).to_string(), row.and_then(|r| r.get(&**column)).cloned().unwrap_or(Value::Null));
         }
         out.push(Value::Object(sample));
     }

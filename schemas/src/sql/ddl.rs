@@ -26,6 +26,8 @@ pub struct CreateTable {
     /// Raw ClickHouse expression from `@@ttl`.
     pub ttl: Option<String>,
     pub comment: Option<String>,
+    /// MergeTree settings igloo chooses, e.g. a time series' `index_granularity`.
+    pub settings: Vec<(&'static str, u64)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -88,6 +90,10 @@ impl CreateTable {
             primary_key: cols(&model.primary_key),
             ttl: model.ttl.clone(),
             comment: model.doc.clone(),
+            settings: match model.timeseries {
+                Some(_) => vec![("index_granularity", crate::sql::timeseries::RAW_GRANULE)],
+                None => vec![],
+            },
         }
     }
 
@@ -106,6 +112,10 @@ impl CreateTable {
         sql += &format!("ORDER BY {}", column_tuple(&self.order_by));
         if let Some(ttl) = &self.ttl {
             sql += &format!("\nTTL {ttl}");
+        }
+        if !self.settings.is_empty() {
+            let settings: Vec<String> = self.settings.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            sql += &format!("\nSETTINGS {}", settings.join(", "));
         }
         if let Some(comment) = self.comment.as_ref().filter(|_| dialect.supports(Feature::TableComment)) {
             sql += &format!("\nCOMMENT {}", string(comment));

@@ -207,6 +207,7 @@ impl Rollup {
             primary_key: vec![],
             ttl: None,
             comment: Some(format!("igloo rollup of {} into {} buckets", t.source, self.tier.name)),
+            settings: vec![],
         }
     }
 
@@ -307,9 +308,9 @@ pub enum SamplesPlan {
     Rollups,
 }
 
-/// Below this many events in the window, reading them raw beats the rollups (measured on
-/// ClickHouse 18.16: see BENCHMARKS.md).
-pub const RAW_EVENTS_LIMIT: u64 = 200_000;
+/// `index_granularity` of a time series' own table: small, so the rollup plan's reads of raw
+/// rows around period boundaries stay small (ClickHouse reads whole granules).
+pub const RAW_GRANULE: u64 = 1024;
 
 /// `n` periods of one series between `start` and `end` (in the time column's units).
 #[derive(Clone, Debug)]
@@ -348,8 +349,8 @@ impl SamplesQuery<'_> {
         (i128::from(self.start) + offset) as i64
     }
 
-    /// Rows `{"_p", "_time", <value columns>}` (JSONEachRow), one per period holding events,
-    /// ordered by period. `_time` is the time of the period's last event.
+    /// Rows `{"_p", "_time", "_v0", …}` (JSONEachRow; `_vN` is the Nth value field), one per
+    /// period holding events, ordered by period. `_time` is the time of the period's last event.
     ///
     /// A bucket "straddles" when a period boundary falls inside it (not on its last unit).
     /// A tier's bucket is read when it does not straddle but its parent bucket does (or, for
@@ -357,34 +358,56 @@ impl SamplesQuery<'_> {
     /// buckets are computed here, so ClickHouse only tests set membership (in PREWHERE, before
     /// reading any state) and computes period indexes for the rows it keeps.
     pub fn render(&self, _dialect: Dialect, plan: SamplesPlan) -> String {
-        let branches = match plan {
-            SamplesPlan::Rollups => self.rollup_branches(),
-            SamplesPlan::Raw => {
-                let range = format!(
-                    "{c} > {} AND {c} <= {}",
-                    time_literal(self.start),
-                    time_literal(self.end),
-                    c = ident(&self.tables.time)
-                );
-                let mut branches = vec![self.raw_branch(&range, None)];
-                if self.agg == SampleAgg::Last {
-                    // The latest event at or before `start`, for period 0 to carry: the same
-                    // query over a one-period window ending at `start`.
-                    let lookback = SamplesQuery { start: self.start - 1, end: self.start, points: 1, ..self.clone() };
-                    branches.extend(lookback.rollup_branches());
-                }
-                branches
-            }
-        };
         let t = self.tables;
         let f = |v: &RollupValue| self.agg.function(matches!(v.ty, ChType::Array(_)));
+        if plan == SamplesPlan::Raw {
+            // Plain aggregates over the window's rows; `last` carries from before `start` with
+            // [`Self::lookback`], asked only when period 0 is empty.
+            let time = t.time_expr();
+            let mut cols = vec![format!("{} AS _p", self.period(&time)), format!("max({time}) AS _time")];
+            cols.extend(t.values.iter().enumerate().map(|(j, v)| match self.agg {
+                SampleAgg::Last => format!("{}({}, {time}) AS _v{j}", f(v), ident(&v.column)),
+                _ => format!("{}({}) AS _v{j}", f(v), ident(&v.column)),
+            }));
+            let c = ident(&t.time);
+            return format!(
+                "SELECT {} FROM {}.{} PREWHERE {} AND {c} > {} AND {c} <= {} GROUP BY _p ORDER BY _p FORMAT JSONEachRow",
+                cols.join(", "),
+                ident(&t.database),
+                ident(&t.source),
+                self.series_filter(),
+                time_literal(self.start),
+                time_literal(self.end),
+            );
+        }
         let mut outer = vec!["_p".to_string(), "maxMerge(_t) AS _time".to_string()];
-        outer.extend(t.values.iter().enumerate().map(|(j, v)| format!("{}Merge(_v{j}) AS {}", f(v), ident(&v.column))));
+        outer.extend(t.values.iter().enumerate().map(|(j, v)| format!("{}Merge(_v{j}) AS _v{j}", f(v))));
         format!(
             "SELECT {} FROM ({}) GROUP BY _p ORDER BY _p FORMAT JSONEachRow",
             outer.join(", "),
-            branches.join(" UNION ALL ")
+            self.rollup_branches().join(" UNION ALL ")
         )
+    }
+
+    /// For `last`: the query whose one sample is the latest event at or before `start` (read
+    /// from rollups, so an old value is found without scanning), for period 0 to carry.
+    pub fn lookback(&self) -> Option<SamplesQuery<'_>> {
+        (self.agg == SampleAgg::Last).then(|| SamplesQuery {
+            start: self.start - 1,
+            end: self.start,
+            points: 1,
+            ..self.clone()
+        })
+    }
+
+    /// Which plan reads less: raw rows cost one each; the rollup plan reads raw granules
+    /// (`RAW_GRANULE` rows) around each period boundary plus a few buckets per tier.
+    pub fn cheapest_plan(&self, events_in_window: u64) -> SamplesPlan {
+        if events_in_window > 2 * u64::from(self.points) * RAW_GRANULE {
+            SamplesPlan::Rollups
+        } else {
+            SamplesPlan::Raw
+        }
     }
 
     /// One branch per tier, plus raw rows in straddling seconds (see [`Self::render`]).
