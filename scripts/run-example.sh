@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the time-series example end to end: installs the engines, builds
 # igloo, creates the example project, checks it, shows the offline plans for ClickHouse 18.16
-# and current ClickHouse, then runs `igloo dev` (native ClickHouse + broker, tables and topics
-# created from the schema), inspects it, and stops it.
+# and current ClickHouse, then runs `igloo dev` (native ClickHouse + broker, tables, rollups and
+# topics created from the schema), posts events, reads them back (query, peek, the /api samples,
+# a consumption API, the OpenAPI document) and stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -66,6 +67,23 @@ echo "==> igloo query (the events, read back from ClickHouse)"
 "$IGLOO" query "SELECT tag, count() AS events, round(avg(values[1]), 2) AS avg_first_value FROM Measurement GROUP BY tag ORDER BY tag LIMIT 5"
 echo "==> igloo peek Measurement -n 3"
 "$IGLOO" peek Measurement -n 3
+echo "==> GET /api?tag=sensor-03&start=…&end=… (the reference query: 1000 samples from the rollups)"
+python3 - <<'PY'
+import json, time, urllib.request
+def get(path):
+    with urllib.request.urlopen("http://127.0.0.1:4000" + path) as r:
+        return json.load(r)
+end = time.time_ns() + 10**9
+body = get(f"/api?tag=sensor-03&start={end - 60 * 10**9}&end={end}")
+samples = body["samples"]
+filled = [s for s in samples if s["values"] is not None]
+assert len(samples) == 1000 and filled, body
+print(f"tagName={body['tagName']}: {len(samples)} samples, {len(filled)} with a value; last: {filled[-1]['values'][:3]}…")
+stats = get(f"/consumption/tag_stats?start=0&end={end}&limit=3")
+print("GET /consumption/tag_stats (apis/tag_stats.sql):", json.dumps(stats))
+paths = sorted(get("/openapi.json")["paths"])
+print("GET /openapi.json:", ", ".join(paths))
+PY
 echo "==> igloo down"
 "$IGLOO" down
 wait $DEV_PID || true

@@ -542,3 +542,72 @@ fn time_literal(value: i64) -> String {
 fn floor(x: i64, step: i64) -> i64 {
     x.div_euclid(step) * step
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceFile;
+
+    fn tables() -> TimeSeriesTables {
+        let files = [SourceFile::new(
+            "a.prisma",
+            "model M {\n  time BigInt\n  tag String\n  v Float[]\n  @@id([tag, time])\n  @@timeseries(time: time, series: tag)\n}\n",
+        )];
+        let (ir, diags) = crate::check(&files);
+        assert!(!diags.has_errors());
+        TimeSeriesTables::for_model(&ir.models[0], &ir, "db").unwrap()
+    }
+
+    fn query(t: &TimeSeriesTables, start: i64, end: i64, points: u32) -> SamplesQuery<'_> {
+        SamplesQuery { tables: t, series: SeriesValue::Text("a".into()), start, end, points, agg: SampleAgg::Last }
+    }
+
+    #[test]
+    fn period_ends_split_the_window_exactly() {
+        let t = tables();
+        let q = query(&t, 0, 10, 3);
+        assert_eq!((0..3).map(|i| q.period_end(i)).collect::<Vec<_>>(), [3, 6, 10]);
+        let q = query(&t, i64::MAX - 10, i64::MAX, 10);
+        assert_eq!(q.period_end(9), i64::MAX);
+    }
+
+    #[test]
+    fn bad_windows_are_refused() {
+        let t = tables();
+        assert_eq!(query(&t, 5, 5, 10).check(), Err(SamplesError::EmptyWindow));
+        assert_eq!(query(&t, 0, 5, 0).check(), Err(SamplesError::Points { max: MAX_POINTS }));
+        assert_eq!(query(&t, 0, 5, MAX_POINTS + 1).check(), Err(SamplesError::Points { max: MAX_POINTS }));
+        assert_eq!(query(&t, 0, i64::MAX, 1000).check(), Err(SamplesError::TooLong { points: 1000 }));
+        // 100 days of nanoseconds in 1000 periods fit the UInt64 arithmetic.
+        assert_eq!(query(&t, 0, 100 * 86_400 * 1_000_000_000, 1000).check(), Ok(()));
+    }
+
+    #[test]
+    fn straddling_buckets_skip_boundaries_on_a_bucket_end() {
+        let t = tables();
+        // Boundaries 0 (start), 2e9 and 4e9 each cut the second they start.
+        let q = query(&t, 0, 4_000_000_000, 2);
+        assert_eq!(q.period_end(0), 2_000_000_000);
+        assert_eq!(q.straddling(1_000_000_000), [0, 2_000_000_000, 4_000_000_000]);
+        // Boundaries on the last nanosecond of a second cut nothing.
+        let q = query(&t, 999_999_999, 2_999_999_999, 2);
+        assert_eq!(q.straddling(1_000_000_000), [-1]);
+    }
+
+    #[test]
+    fn the_cheaper_plan_follows_the_event_count() {
+        let t = tables();
+        let q = query(&t, 0, 10, 1000);
+        assert_eq!(q.cheapest_plan(10_000), SamplesPlan::Raw);
+        assert_eq!(q.cheapest_plan(2 * 1000 * RAW_GRANULE + 1), SamplesPlan::Rollups);
+    }
+
+    #[test]
+    fn values_enter_sql_as_quoted_literals() {
+        let t = tables();
+        let mut q = query(&t, 0, 10, 10);
+        q.series = SeriesValue::Text("x' OR 1=1 --".into());
+        let sql = q.render(Dialect::V18_16, SamplesPlan::Raw);
+        assert!(sql.contains("`tag` = 'x\\' OR 1=1 --'"), "{sql}");
+    }
+}
