@@ -110,6 +110,7 @@ pub fn parse(path: &str, name: &str, text: &str) -> Result<ConsumptionApi, Vec<A
     }
     let mut doc = Vec::new();
     let mut params: Vec<Param> = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
     let mut body_start = None;
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
@@ -121,7 +122,11 @@ pub fn parse(path: &str, name: &str, text: &str) -> Result<ConsumptionApi, Vec<A
                         errors.push(err(i + 1, format!("parameter `{}` is declared twice", p.name)));
                     }
                     Ok(p) => params.push(p),
-                    Err(m) => errors.push(err(i + 1, m)),
+                    Err(m) => {
+                        // Its placeholders are then not reported as undeclared too.
+                        failed.extend(decl.split_whitespace().next().map(str::to_string));
+                        errors.push(err(i + 1, m));
+                    }
                 }
             } else if !c.is_empty() {
                 doc.push(c.to_string());
@@ -149,7 +154,7 @@ pub fn parse(path: &str, name: &str, text: &str) -> Result<ConsumptionApi, Vec<A
     }
     for piece in &body {
         if let Piece::Param(p) = piece {
-            if !params.iter().any(|q| &q.name == p) {
+            if !params.iter().any(|q| &q.name == p) && !failed.contains(p) {
                 errors.push(err(
                     start + 1,
                     format!("`{{{p}}}` is not declared; add `-- @param {p} <Type>` above the query"),
@@ -277,7 +282,7 @@ mod tests {
 
     #[test]
     fn reports_every_problem_with_its_line() {
-        let text = "-- @param a Integer\n-- @param b String\n-- @param b Int\nDELETE FROM t WHERE x = '{b}' AND y = {c}; DROP TABLE t\n";
+        let text = "-- @param a Integer\n-- @param b String\n-- @param b Int\nDELETE FROM t WHERE x = '{b}' AND y = {c} AND z = {a}; DROP TABLE t\n";
         let errors = parse("apis/bad.sql", "bad", text).unwrap_err();
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
         let all = text.join("\n");
@@ -286,6 +291,7 @@ mod tests {
         assert!(all.contains("apis/bad.sql:4: the query must be one SELECT"), "{all}");
         assert!(all.contains("inside quotes"), "{all}");
         assert!(all.contains("`{c}` is not declared"), "{all}");
+        assert!(!all.contains("`{a}` is not declared"), "a bad declaration is reported once: {all}");
         assert!(all.contains("only one statement"), "{all}");
         assert!(all.contains("`b` is declared but the query never uses"), "{all}");
     }

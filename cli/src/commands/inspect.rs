@@ -70,15 +70,20 @@ pub fn ls(args: LsArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|m| {
             let mut routes: Vec<String> = if m.ingest { vec![format!("POST /ingest/{}", m.name)] } else { vec![] };
-            routes.extend(
-                project
-                    .config
-                    .server
-                    .routes
-                    .iter()
-                    .filter(|(_, model)| **model == m.name)
-                    .map(|(p, _)| format!("POST {p}")),
-            );
+            let samples = format!("{}.samples", m.name);
+            for (path, target) in &project.config.server.routes {
+                if *target == m.name {
+                    routes.push(format!("POST {path}"));
+                } else if *target == samples {
+                    routes.push(format!("GET {path}"));
+                }
+            }
+            if m.timeseries.is_some() {
+                routes.push(format!("GET /api/{}/samples", m.name));
+            }
+            if ir.filled_by_view(&m.name) {
+                routes.push(format!("filled by views/{}.sql", m.name));
+            }
             serde_json::json!({
                 "model": m.name,
                 "routes": routes,
@@ -112,7 +117,7 @@ pub fn ls(args: LsArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    print_table(&["MODEL", "INGEST", "TOPIC", "TABLE"], &table);
+    print_table(&["MODEL", "ROUTES", "TOPIC", "TABLE"], &table);
     Ok(ExitCode::SUCCESS)
 }
 
