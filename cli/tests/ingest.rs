@@ -92,7 +92,10 @@ fn every_form_of_ingest_lands_exactly_once() {
         String::from_utf8(out.stdout).unwrap()
     };
     let ls = run(&["ls"]);
-    assert!(ls.contains("POST /ingest/Measurement, POST /save") && ls.contains("devapp.Measurement"), "{ls}");
+    for route in ["POST /ingest/Measurement", "POST /save", "GET /api,", "GET /api/Measurement/samples"] {
+        assert!(ls.contains(route), "{route} missing: {ls}");
+    }
+    assert!(ls.contains("devapp.Measurement"), "{ls}");
     let peek = run(&["peek", "Measurement", "-n", "3"]);
     assert_eq!(peek.lines().count(), 3, "{peek}");
     assert!(!peek.contains("_igloo"), "hidden columns are not shown: {peek}");
