@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use igloo_schemas::internal::{migrations_table, MIGRATIONS_TABLE, MIGRATION_COLUMNS};
 use igloo_schemas::plan::{plan, Observed, ObservedTable, Plan, PlanStep, Risk};
-use igloo_schemas::sql::{self, InsertJsonRows};
+use igloo_schemas::sql::{self, InsertJsonRows, Statement};
 use igloo_schemas::Ir;
 use serde::Deserialize;
 
@@ -143,16 +143,29 @@ fn apply_step(endpoints: &Endpoints, plan: &Plan, step: &PlanStep) -> Result<(),
     if let PlanStep::CreateView { model, view, columns, .. } = step {
         check_view_columns(endpoints, &plan.database, model, view, columns)?;
     }
-    // A user view's SELECT names tables without their database.
+    // A user view's SELECT names tables without their database; backfills may run for minutes.
     let in_database = matches!(step, PlanStep::CreateView { .. });
-    for statement in plan.sql(step) {
-        tracing::debug!(sql = %statement, "applying");
+    for statement in step.statements(&plan.database) {
+        let sql = statement.render(plan.dialect);
+        tracing::debug!(sql = %sql, "applying");
         let ch = &endpoints.clickhouse;
-        let result = if in_database { ch.execute_in(&plan.database, &statement) } else { ch.execute(&statement) };
+        let result = match statement {
+            Statement::Backfill(ref view) => {
+                let pb = crate::ui::spinner(format!("backfilling {} from the rows already stored", view.target));
+                let result = ch.execute_long(&plan.database, &sql, BACKFILL_TIMEOUT);
+                pb.finish_and_clear();
+                result
+            }
+            _ if in_database => ch.execute_in(&plan.database, &sql),
+            _ => ch.execute(&sql),
+        };
         result.map_err(|source| MigrateError::ClickHouseStep { step: step.summary(&plan.database), source })?;
     }
     Ok(())
 }
+
+/// The longest a backfill may take.
+const BACKFILL_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 /// A view must produce the target's columns with their exact types: ClickHouse 18.16 does not
 /// convert, and a mismatch would fail every insert into the tables the view reads.

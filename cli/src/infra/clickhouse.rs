@@ -204,6 +204,18 @@ impl ClickHouseHttp {
         self.finish(self.post().query("database", database).send_string(sql))
     }
 
+    /// Runs a long statement (a backfill over a whole table) in `database`: no client timeout
+    /// short of `timeout`, and GROUP BY spilling to disk past 2 GB instead of failing.
+    pub fn execute_long(&self, database: &str, sql: &str, timeout: Duration) -> Result<String, ClickHouseError> {
+        let req = self
+            .post()
+            .timeout(timeout)
+            .query("database", database)
+            .query("max_bytes_before_external_group_by", "2000000000")
+            .query("max_execution_time", &timeout.as_secs().to_string());
+        self.finish(req.send_string(sql))
+    }
+
     /// Runs `query` (an `INSERT … FORMAT JSONEachRow`) with `rows` as the body.
     pub fn insert(&self, query: &str, rows: &str) -> Result<(), ClickHouseError> {
         self.finish(self.post().query("query", query).send_string(rows)).map(|_| ())
