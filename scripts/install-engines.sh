@@ -65,6 +65,18 @@ else
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check chdb-core
 fi
 
+# SDK tooling: pytest and mypy in the same virtualenv, with sdk-py installed from this
+# checkout (reinstalled every run: it is small); sdk-ts's dependencies (TypeScript) from its
+# lockfile, then built. Node 20 with npm must be on PATH (`apt-get install nodejs npm`).
+if ! "$VENV/bin/python" -c 'import pytest, mypy' >/dev/null 2>&1; then
+  step "SDK tools: installing pytest and mypy into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest mypy
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./sdk-py
+if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+step "sdk-ts: npm ci and build"
+(cd sdk-ts && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+
 if [ "$WITH_BROKER" = 1 ]; then
   if command -v redpanda >/dev/null 2>&1; then
     step "Broker: redpanda found on PATH"

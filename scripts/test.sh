@@ -19,6 +19,13 @@ echo "==> cargo test"
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$LOG"
-# One closing line with the totals over every test binary.
+echo "==> sdk-py: mypy --strict, pytest"
+"$IGLOO_TEST_PYTHON" -m mypy --strict sdk-py/src sdk-py/tests
+"$IGLOO_TEST_PYTHON" -m pytest -q sdk-py/tests 2>&1 | tee -a "$LOG"
+echo "==> sdk-ts: tsc --strict, node --test"
+(cd sdk-ts && npm run --silent build && node --test test/) 2>&1 | tee -a "$LOG"
+# One closing line with the totals over every test binary and suite (cargo, pytest, node).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     /^[0-9]+ passed/ && / in [0-9.]+s/ { p += $1; for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) f += $i }
+     /^# pass / { p += $3 } /^# fail / { f += $3 } /^# skipped / { s += $3 }
      END { printf "\ntotal: %d passed, %d failed, %d skipped\n", p, f, s }' "$LOG"

@@ -5,6 +5,7 @@ pub mod commands;
 pub mod dev;
 pub mod infra;
 pub mod schema_files;
+pub mod sdk;
 pub mod sql_files;
 pub mod templates;
 pub mod ui;

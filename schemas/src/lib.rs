@@ -6,6 +6,7 @@
 //! first.
 
 pub mod ast;
+pub mod codegen;
 pub mod consumption;
 pub mod diagnostics;
 pub mod dialect;

@@ -4,6 +4,8 @@ mod check;
 mod clean;
 mod dev;
 mod down;
+mod generate;
+pub use generate::project_lang;
 mod init;
 mod inspect;
 mod logs;
@@ -46,6 +48,7 @@ pub enum Command {
     Ls(inspect::LsArgs),
     Peek(inspect::PeekArgs),
     Query(inspect::QueryArgs),
+    Generate(generate::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(args, &cwd),
         Command::Check(args) => check::run(args, &cwd),
         Command::Plan(args) => plan::run(args, &cwd),
+        Command::Generate(args) => generate::run(args, &cwd),
         Command::Dev(args) => dev::run(args, &cwd),
         Command::Ps(args) => ps::run(args, &cwd),
         Command::Logs(args) => logs::run(args, &cwd),

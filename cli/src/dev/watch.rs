@@ -312,6 +312,24 @@ fn reload_server(
 /// Check → plan → apply, printing one line per step. Returns the schema when the engines now
 /// match it (steps held back for consent aside), for the server to use.
 fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Option<Ir> {
+    let ir = sync_engines(project, endpoints, opts)?;
+    regenerate_sdk(project, &ir);
+    Some(ir)
+}
+
+/// Rewrites `sdk/<project>.{ts,py}` (igloo.yaml's language) when the schema or `apis/` changed it.
+fn regenerate_sdk(project: &Project, ir: &Ir) {
+    let lang = crate::commands::project_lang(project);
+    let path = crate::sdk::module_path(&project.root.join("sdk"), &project.config.name, lang);
+    let (apis, _) = crate::sql_files::load(&project.root);
+    match crate::sdk::write(&path, ir, &apis, lang) {
+        Ok(true) => println!("  ✓ {} regenerated", path.strip_prefix(&project.root).unwrap_or(&path).display()),
+        Ok(false) => {}
+        Err(e) => println!("✗ cannot write {}: {e}", path.display()),
+    }
+}
+
+fn sync_engines(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Option<Ir> {
     let files = match schema_files::load_dir(&project.schema_dir(), &project.root) {
         Ok(f) => f,
         Err(e) => {

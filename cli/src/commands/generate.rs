@@ -1,0 +1,53 @@
+//! `igloo generate sdk`: the project's typed SDK module, from the schema and `apis/`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use igloo_server::config::{Language, Project};
+
+use crate::sdk::{module_path, write, Lang};
+
+/// Generate code from the schema
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub what: What,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum What {
+    /// Typed model types and functions for ingest, samples and consumption APIs
+    #[command(
+        after_help = "Examples:\n  igloo generate sdk                 # igloo.yaml's language, into sdk/\n  igloo generate sdk --lang py --out src/\n\nThe module imports the runtime package: `npm install <igloo>/sdk-ts` or `pip install <igloo>/sdk-py`.\n`igloo dev` rewrites it on every save."
+    )]
+    Sdk {
+        /// Language (default: igloo.yaml's `language`).
+        #[arg(long, value_enum)]
+        lang: Option<Lang>,
+        /// Directory to write the module to (default: the project's sdk/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
+    let What::Sdk { lang, out } = args.what;
+    let project = Project::discover(cwd)?;
+    let checked = super::check_project(&project, None)?;
+    checked.ensure_valid("the project has errors; `igloo check` lists them")?;
+    let lang = lang.unwrap_or_else(|| project_lang(&project));
+    let dir = out.map(|d| cwd.join(d)).unwrap_or_else(|| project.root.join("sdk"));
+    let path = module_path(&dir, &project.config.name, lang);
+    let (apis, _) = crate::sql_files::load(&project.root);
+    let changed = write(&path, &checked.ir, &apis, lang).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("{} {}", if changed { "✓ wrote" } else { "✓ unchanged:" }, path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn project_lang(project: &Project) -> Lang {
+    match project.config.language {
+        Language::Ts => Lang::Ts,
+        Language::Python => Lang::Py,
+    }
+}

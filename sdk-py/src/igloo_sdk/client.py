@@ -1,0 +1,182 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from typing import Any, TypedDict, Union
+
+
+class RecordError(TypedDict):
+    """One problem of one record, as the server reports it."""
+
+    index: int
+    path: str
+    reason: str
+
+
+class IngestResult(TypedDict, total=False):
+    accepted: int
+    rejected: list[RecordError]
+
+
+class IglooError(Exception):
+    """The server answered with an error: `status`, its message and details."""
+
+    def __init__(self, status: int, message: str, details: list[Any]) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+        self.details = details
+
+
+class IngestError(IglooError):
+    """Records were rejected; `details` lists every bad record (index, path, reason)."""
+
+    @property
+    def records(self) -> list[RecordError]:
+        return [d for d in self.details if isinstance(d, dict)]  # type: ignore[misc]
+
+
+Records = Union[Mapping[str, Any], list[Mapping[str, Any]], list[Any]]
+
+
+def _json_default(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class Client:
+    """Talks to one igloo server.
+
+    Retries what may succeed later — 503 (honouring Retry-After), 429, 502, 504 and refused
+    connections — with exponential backoff and jitter, up to `retries` times. Bodies above
+    `gzip_above` bytes are gzipped.
+    """
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:4000",
+        *,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 0.1,
+        max_backoff: float = 5.0,
+        gzip_above: int = 1024,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.gzip_above = gzip_above
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def ingest(self, model: str, records: Records, *, partial: bool = False) -> IngestResult:
+        """POST /ingest/{model}: one record or a list; returns once the broker has them all."""
+        batch = [records] if isinstance(records, Mapping) else list(records)
+        body = "\n".join(json.dumps(r, separators=(",", ":"), default=_json_default) for r in batch).encode()
+        path = f"/ingest/{urllib.parse.quote(model)}" + ("?partial=true" if partial else "")
+        headers = {"Content-Type": "application/x-ndjson"}
+        if len(body) > self.gzip_above:
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        result: IngestResult = self._request("POST", path, body, headers, error=IngestError)
+        return result
+
+    # -- reading --------------------------------------------------------------------------
+
+    def query(self, api: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """GET /consumption/{api}: the rows as dicts. `None` parameters are left out."""
+        rows: list[dict[str, Any]] = self._request("GET", f"/consumption/{urllib.parse.quote(api)}" + _query(params or {}))
+        return rows
+
+    def samples(
+        self, model: str, series: Any, start: int, end: int, points: int = 1000, agg: str = "last"
+    ) -> dict[str, Any]:
+        """GET /api/{model}/samples: `{"series", "start", "end", "points", "agg", "samples"}`."""
+        params = {"series": series, "start": start, "end": end, "points": points, "agg": agg}
+        response: dict[str, Any] = self._request("GET", f"/api/{urllib.parse.quote(model)}/samples" + _query(params))
+        return response
+
+    def export(self, model: str, start: int | None = None, end: int | None = None) -> Iterator[dict[str, Any]]:
+        """GET /export/{model} as NDJSON, row by row."""
+        params = {"start": start, "end": end, "format": "ndjson"}
+        with self._open("GET", f"/export/{urllib.parse.quote(model)}" + _query(params), None, {}) as resp:
+            for line in resp:
+                if line.strip():
+                    yield json.loads(line)
+
+    def subscribe(self, model: str, **filters: Any) -> Iterator[dict[str, Any]]:
+        """GET /subscribe/{model}: new records as they arrive (blocks; stop by breaking out)."""
+        path = f"/subscribe/{urllib.parse.quote(model)}" + _query(filters)
+        with self._open("GET", path, None, {"Accept": "text/event-stream"}, timeout=None) as resp:
+            data: list[str] = []
+            for raw in resp:
+                line = raw.decode().rstrip("\r\n")
+                if line.startswith("data:"):
+                    data.append(line[5:].lstrip())
+                elif not line and data:
+                    yield json.loads("\n".join(data))
+                    data = []
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _open(self, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float | None = -1.0) -> Any:
+        req = urllib.request.Request(self.base_url + path, data=body, method=method, headers=headers)
+        return urllib.request.urlopen(req, timeout=self.timeout if timeout == -1.0 else timeout)
+
+    def _request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+        error: type[IglooError] = IglooError,
+    ) -> Any:
+        attempt = 0
+        while True:
+            try:
+                with self._open(method, path, body, headers or {}) as resp:
+                    return json.loads(resp.read() or b"null")
+            except urllib.error.HTTPError as e:
+                text = e.read().decode(errors="replace")
+                retry_after = e.headers.get("Retry-After") if e.headers else None
+                if e.code in (429, 502, 503, 504) and attempt < self.retries:
+                    time.sleep(self._delay(attempt, retry_after))
+                    attempt += 1
+                    continue
+                try:
+                    payload = json.loads(text)
+                    message, details = str(payload.get("error", text)), list(payload.get("details", []))
+                except (ValueError, AttributeError):
+                    message, details = text, []
+                raise error(e.code, message, details) from None
+            except urllib.error.URLError as e:
+                if attempt < self.retries:
+                    time.sleep(self._delay(attempt, None))
+                    attempt += 1
+                    continue
+                raise IglooError(0, f"cannot reach {self.base_url}: {e.reason}", []) from None
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after is not None:
+            try:
+                return min(float(retry_after), self.max_backoff)
+            except ValueError:
+                pass
+        delay: float = min(self.backoff * 2.0**attempt, self.max_backoff)
+        return delay * (0.5 + random.random() / 2)
+
+
+def _query(params: Mapping[str, Any]) -> str:
+    pairs = [(k, _text(v)) for k, v in params.items() if v is not None]
+    return "?" + urllib.parse.urlencode(pairs) if pairs else ""
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)

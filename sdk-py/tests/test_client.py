@@ -1,0 +1,128 @@
+"""Runtime tests against a local HTTP stub (the protocol, not an engine): retries and backoff,
+error mapping, gzip, batching. End-to-end tests against `igloo dev` live in cli/tests/sdk.rs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from igloo_sdk import Batcher, Client, IglooError, IngestError
+
+
+class Stub:
+    """Answers each request with the next scripted (status, headers, body); records requests."""
+
+    def __init__(self, script: list[tuple[int, dict[str, str], Any]]) -> None:
+        self.script = script
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def handle_one(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                stub.requests.append((self.command, self.path, dict(self.headers), body))
+                status, headers, payload = stub.script.pop(0) if stub.script else (200, {}, {"accepted": 0})
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = handle_one
+            do_POST = handle_one
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def stub() -> Iterator[Any]:
+    made: list[Stub] = []
+
+    def make(script: list[tuple[int, dict[str, str], Any]]) -> Stub:
+        s = Stub(script)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def test_retries_503_honouring_retry_after(stub: Any) -> None:
+    s = stub([(503, {"Retry-After": "0.2"}, {"error": "broker down", "details": []}), (200, {}, {"accepted": 1})])
+    started = time.monotonic()
+    assert Client(s.url).ingest("M", {"a": 1}) == {"accepted": 1}
+    assert time.monotonic() - started >= 0.2
+    assert len(s.requests) == 2
+
+
+def test_gives_up_after_the_retries(stub: Any) -> None:
+    s = stub([(503, {}, {"error": "down", "details": []})] * 3)
+    with pytest.raises(IglooError) as e:
+        Client(s.url, retries=2, backoff=0.01).ingest("M", {"a": 1})
+    assert e.value.status == 503 and len(s.requests) == 3
+
+
+def test_rejected_records_carry_the_servers_report(stub: Any) -> None:
+    details = [{"index": 1, "path": "time", "reason": "expected an integer"}]
+    s = stub([(400, {}, {"error": "1 of 2 records are invalid", "details": details})])
+    with pytest.raises(IngestError) as e:
+        Client(s.url).ingest("M", [{"time": 1}, {"time": "x"}])
+    assert e.value.status == 400 and e.value.records == details
+    assert "1 of 2 records are invalid" in str(e.value)
+    assert len(s.requests) == 1, "a 400 is not retried"
+
+
+def test_large_bodies_are_gzipped_as_ndjson(stub: Any) -> None:
+    s = stub([(200, {}, {"accepted": 500})])
+    Client(s.url).ingest("M", [{"n": i} for i in range(500)])
+    _, path, headers, body = s.requests[0]
+    assert path == "/ingest/M" and headers["Content-Encoding"] == "gzip"
+    assert [json.loads(line)["n"] for line in gzip.decompress(body).splitlines()] == list(range(500))
+
+
+def test_unreachable_server_is_an_error_after_retries() -> None:
+    with pytest.raises(IglooError) as e:
+        Client("http://127.0.0.1:1", retries=1, backoff=0.01).ingest("M", {"a": 1})
+    assert e.value.status == 0 and "cannot reach" in e.value.message
+
+
+def test_query_and_samples_send_typed_parameters(stub: Any) -> None:
+    s = stub([(200, {}, [{"tag": "a"}]), (200, {}, {"samples": []})])
+    c = Client(s.url)
+    assert c.query("tag_stats", {"start": 1, "limit": None, "flag": True}) == [{"tag": "a"}]
+    c.samples("Measurement", "a b", 1, 2, points=10, agg="max")
+    assert s.requests[0][1] == "/consumption/tag_stats?start=1&flag=true"
+    assert s.requests[1][1] == "/api/Measurement/samples?series=a+b&start=1&end=2&points=10&agg=max"
+
+
+def test_batcher_flushes_on_size_and_on_time(stub: Any) -> None:
+    s = stub([])
+    b = Batcher(Client(s.url), "M", max_records=3, max_seconds=0.1)
+    for i in range(3):
+        b.add({"n": i})
+    assert len(s.requests) == 1, "a full batch goes at once"
+    b.add({"n": 3})
+    time.sleep(0.3)
+    assert len(s.requests) == 2, "a partial batch goes after max_seconds"
+    with b:
+        b.add({"n": 4})
+    assert len(s.requests) == 3 and b.sent == 5

@@ -1,0 +1,257 @@
+// igloo's TypeScript client: ingest records, call consumption APIs, read time-series samples
+// and subscribe to new records. Node ≥ 20 (global fetch), no dependencies. Typed per-project
+// functions come from `igloo generate sdk --lang ts`.
+
+import { gzipSync } from "node:zlib";
+
+export interface RecordError {
+  index: number;
+  path: string;
+  reason: string;
+}
+
+export interface IngestResult {
+  accepted: number;
+  rejected?: RecordError[];
+}
+
+export type SampleAgg = "last" | "min" | "max" | "avg";
+
+export interface SamplesResponse {
+  series: string;
+  start: number;
+  end: number;
+  points: number;
+  agg: SampleAgg;
+  samples: Array<Record<string, unknown>>;
+}
+
+/** The server answered with an error: its status, message and details. */
+export class IglooError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details: unknown[],
+  ) {
+    super(`${status}: ${message}`);
+    this.name = "IglooError";
+  }
+}
+
+/** Records were rejected; `records` lists every bad one (index, path, reason). */
+export class IngestError extends IglooError {
+  get records(): RecordError[] {
+    return this.details.filter((d): d is RecordError => typeof d === "object" && d !== null);
+  }
+}
+
+export interface ClientOptions {
+  /** Per request, ms. */
+  timeoutMs?: number;
+  /** Retries of 429/502/503/504 and refused connections. */
+  retries?: number;
+  /** First backoff, ms; doubles per retry, with jitter. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** Bodies above this many bytes are gzipped. */
+  gzipAbove?: number;
+}
+
+type Params = Record<string, string | number | bigint | boolean | null | undefined>;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function toJson(record: unknown): string {
+  return JSON.stringify(record, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+}
+
+function query(params: Params): string {
+  const pairs = Object.entries(params).filter(([, v]) => v !== undefined && v !== null);
+  return pairs.length ? "?" + new URLSearchParams(pairs.map(([k, v]) => [k, String(v)])).toString() : "";
+}
+
+/** Talks to one igloo server. */
+export class IglooClient {
+  readonly baseUrl: string;
+  private readonly opts: Required<ClientOptions>;
+
+  constructor(baseUrl = "http://127.0.0.1:4000", options: ClientOptions = {}) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.opts = { timeoutMs: 30_000, retries: 5, backoffMs: 100, maxBackoffMs: 5_000, gzipAbove: 1024, ...options };
+  }
+
+  /** POST /ingest/{model}: resolves once the broker has every record. */
+  async ingest(model: string, records: unknown, options: { partial?: boolean } = {}): Promise<IngestResult> {
+    const batch = Array.isArray(records) ? records : [records];
+    let body: string | Uint8Array = batch.map(toJson).join("\n");
+    const headers: Record<string, string> = { "Content-Type": "application/x-ndjson" };
+    if (Buffer.byteLength(body) > this.opts.gzipAbove) {
+      body = gzipSync(body);
+      headers["Content-Encoding"] = "gzip";
+    }
+    const path = `/ingest/${encodeURIComponent(model)}${options.partial ? "?partial=true" : ""}`;
+    return (await this.request("POST", path, body, headers, IngestError)) as IngestResult;
+  }
+
+  /** GET /consumption/{api}: the rows. */
+  async query(api: string, params: Params = {}): Promise<Array<Record<string, unknown>>> {
+    return (await this.request("GET", `/consumption/${encodeURIComponent(api)}${query(params)}`)) as Array<
+      Record<string, unknown>
+    >;
+  }
+
+  /** GET /api/{model}/samples. */
+  async samples(
+    model: string,
+    series: string,
+    start: number | bigint,
+    end: number | bigint,
+    options: { points?: number; agg?: SampleAgg } = {},
+  ): Promise<SamplesResponse> {
+    const params = { series, start, end, points: options.points ?? 1000, agg: options.agg ?? "last" };
+    return (await this.request("GET", `/api/${encodeURIComponent(model)}/samples${query(params)}`)) as SamplesResponse;
+  }
+
+  /** GET /subscribe/{model}: new records as they arrive; `break` (or `signal`) ends it. */
+  async *subscribe(
+    model: string,
+    filters: Params = {},
+    signal?: AbortSignal,
+  ): AsyncGenerator<Record<string, unknown>, void, undefined> {
+    const resp = await fetch(`${this.baseUrl}/subscribe/${encodeURIComponent(model)}${query(filters)}`, {
+      headers: { Accept: "text/event-stream" },
+      signal,
+    });
+    if (!resp.ok || !resp.body) {
+      throw await this.error(resp, IglooError);
+    }
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let data: string[] = [];
+    for await (const chunk of resp.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl).replace(/\r$/, "");
+        buffer = buffer.slice(nl + 1);
+        if (line.startsWith("data:")) {
+          data.push(line.slice(5).trimStart());
+        } else if (line === "" && data.length) {
+          yield JSON.parse(data.join("\n")) as Record<string, unknown>;
+          data = [];
+        }
+      }
+    }
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    body?: string | Uint8Array,
+    headers: Record<string, string> = {},
+    errorType: typeof IglooError = IglooError,
+  ): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
+      let resp: Response;
+      try {
+        resp = await fetch(this.baseUrl + path, {
+          method,
+          headers,
+          body,
+          signal: AbortSignal.timeout(this.opts.timeoutMs),
+        });
+      } catch (e) {
+        if (attempt < this.opts.retries) {
+          await sleep(this.delay(attempt, null));
+          continue;
+        }
+        throw new IglooError(0, `cannot reach ${this.baseUrl}: ${(e as Error).message}`, []);
+      }
+      if (resp.ok) {
+        const text = await resp.text();
+        return text ? JSON.parse(text) : null;
+      }
+      if ([429, 502, 503, 504].includes(resp.status) && attempt < this.opts.retries) {
+        await resp.text();
+        await sleep(this.delay(attempt, resp.headers.get("Retry-After")));
+        continue;
+      }
+      throw await this.error(resp, errorType);
+    }
+  }
+
+  private async error(resp: Response, errorType: typeof IglooError): Promise<IglooError> {
+    const text = await resp.text();
+    try {
+      const payload = JSON.parse(text) as { error?: string; details?: unknown[] };
+      return new errorType(resp.status, payload.error ?? text, payload.details ?? []);
+    } catch {
+      return new errorType(resp.status, text, []);
+    }
+  }
+
+  private delay(attempt: number, retryAfter: string | null): number {
+    const seconds = retryAfter === null ? NaN : Number(retryAfter);
+    if (!Number.isNaN(seconds)) {
+      return Math.min(seconds * 1000, this.opts.maxBackoffMs);
+    }
+    return Math.min(this.opts.backoffMs * 2 ** attempt, this.opts.maxBackoffMs) * (0.5 + Math.random() / 2);
+  }
+}
+
+/**
+ * Client-side batching: records go together when `maxRecords` wait or `maxMs` after the first,
+ * whichever comes first. `flush()` sends what is left; a failed timed send rejects the next
+ * `add()` or `flush()`.
+ */
+export class Batcher<T = unknown> {
+  private pending: T[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private failure: unknown = null;
+  private inflight: Promise<unknown> = Promise.resolve();
+  sent = 0;
+
+  constructor(
+    private readonly client: IglooClient,
+    private readonly model: string,
+    private readonly options: { maxRecords?: number; maxMs?: number } = {},
+  ) {}
+
+  async add(record: T): Promise<void> {
+    this.throwFailure();
+    this.pending.push(record);
+    if (this.pending.length >= (this.options.maxRecords ?? 1000)) {
+      await this.flush();
+    } else if (this.timer === null) {
+      this.timer = setTimeout(() => {
+        this.flush().catch((e) => (this.failure = e));
+      }, this.options.maxMs ?? 200);
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const batch = this.pending;
+    this.pending = [];
+    await this.inflight;
+    this.throwFailure();
+    if (batch.length) {
+      const send = this.client.ingest(this.model, batch).then(() => {
+        this.sent += batch.length;
+      });
+      this.inflight = send.catch(() => undefined);
+      await send;
+    }
+  }
+
+  private throwFailure(): void {
+    if (this.failure !== null) {
+      const e = this.failure;
+      this.failure = null;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,92 @@
+// Runtime tests against a local HTTP stub (the protocol, not an engine): retries and backoff,
+// error mapping, gzip, batching. End-to-end tests against `igloo dev` live in cli/tests/sdk.rs.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { gunzipSync } from "node:zlib";
+import { IglooClient, IglooError, IngestError, Batcher } from "../dist/index.js";
+
+async function stub(script) {
+  const requests = [];
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      requests.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks) });
+      const [status, headers, payload] = script.shift() ?? [200, {}, { accepted: 0 }];
+      res.writeHead(status, { "Content-Type": "application/json", ...headers });
+      res.end(JSON.stringify(payload));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, requests, close: () => server.close() };
+}
+
+test("retries 503 honouring Retry-After", async () => {
+  const s = await stub([[503, { "Retry-After": "0.2" }, { error: "down", details: [] }], [200, {}, { accepted: 1 }]]);
+  const started = Date.now();
+  assert.deepEqual(await new IglooClient(s.url).ingest("M", { a: 1 }), { accepted: 1 });
+  assert.ok(Date.now() - started >= 190);
+  assert.equal(s.requests.length, 2);
+  s.close();
+});
+
+test("gives up after the retries", async () => {
+  const s = await stub(Array(3).fill([503, {}, { error: "down", details: [] }]));
+  await assert.rejects(new IglooClient(s.url, { retries: 2, backoffMs: 5 }).ingest("M", { a: 1 }), (e) => e instanceof IglooError && e.status === 503);
+  assert.equal(s.requests.length, 3);
+  s.close();
+});
+
+test("rejected records carry the server's report, and are not retried", async () => {
+  const details = [{ index: 1, path: "time", reason: "expected an integer" }];
+  const s = await stub([[400, {}, { error: "1 of 2 records are invalid", details }]]);
+  await assert.rejects(new IglooClient(s.url).ingest("M", [{ time: 1 }, { time: "x" }]), (e) => {
+    assert.ok(e instanceof IngestError);
+    assert.deepEqual(e.records, details);
+    assert.match(e.message, /1 of 2 records are invalid/);
+    return true;
+  });
+  assert.equal(s.requests.length, 1);
+  s.close();
+});
+
+test("large bodies are gzipped NDJSON; bigints stay exact", async () => {
+  const s = await stub([[200, {}, { accepted: 500 }]]);
+  await new IglooClient(s.url).ingest("M", Array.from({ length: 500 }, (_, n) => ({ n, big: 9007199254740993n })));
+  const r = s.requests[0];
+  assert.equal(r.headers["content-encoding"], "gzip");
+  const lines = gunzipSync(r.body).toString().split("\n");
+  assert.equal(lines.length, 500);
+  assert.equal(JSON.parse(lines[7]).big, "9007199254740993");
+  s.close();
+});
+
+test("unreachable server is an error after the retries", async () => {
+  await assert.rejects(new IglooClient("http://127.0.0.1:1", { retries: 1, backoffMs: 5 }).ingest("M", {}), (e) => e.status === 0 && /cannot reach/.test(e.message));
+});
+
+test("query and samples send typed parameters", async () => {
+  const s = await stub([[200, {}, [{ tag: "a" }]], [200, {}, { samples: [] }]]);
+  const c = new IglooClient(s.url);
+  assert.deepEqual(await c.query("tag_stats", { start: 1, limit: undefined, flag: true }), [{ tag: "a" }]);
+  await c.samples("Measurement", "a b", 1, 2n, { points: 10, agg: "max" });
+  assert.equal(s.requests[0].url, "/consumption/tag_stats?start=1&flag=true");
+  assert.equal(s.requests[1].url, "/api/Measurement/samples?series=a+b&start=1&end=2&points=10&agg=max");
+  s.close();
+});
+
+test("the batcher sends on size and on time", async () => {
+  const s = await stub([]);
+  const b = new Batcher(new IglooClient(s.url), "M", { maxRecords: 3, maxMs: 50 });
+  for (let i = 0; i < 3; i++) await b.add({ n: i });
+  assert.equal(s.requests.length, 1);
+  await b.add({ n: 3 });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(s.requests.length, 2);
+  await b.add({ n: 4 });
+  await b.flush();
+  assert.equal(s.requests.length, 3);
+  assert.equal(b.sent, 5);
+  s.close();
+});
