@@ -1,11 +1,41 @@
 //! Writing the generated SDK module of a project (the text comes from
 //! `igloo_schemas::codegen`): `sdk/<project>.ts` or `sdk/<project>.py`, only when it changed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use igloo_schemas::codegen::{python, typescript, SdkInput};
 use igloo_schemas::consumption::ConsumptionApi;
+use igloo_schemas::sql::consumption::describe_api;
 use igloo_schemas::Ir;
+
+use crate::infra::clickhouse::ClickHouseHttp;
+
+/// Result columns per API, as ClickHouse describes them; APIs it cannot describe (e.g. a table
+/// not created yet) are left out and typed as generic records.
+pub type ApiColumns = BTreeMap<String, Vec<(String, String)>>;
+
+pub fn describe(ch: &ClickHouseHttp, database: &str, apis: &[ConsumptionApi]) -> ApiColumns {
+    #[derive(serde::Deserialize)]
+    struct Described {
+        meta: Vec<Meta>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        name: String,
+        #[serde(rename = "type")]
+        ty: String,
+    }
+    let mut out = ApiColumns::new();
+    for api in apis {
+        let described =
+            ch.execute_in(database, &describe_api(api)).ok().and_then(|t| serde_json::from_str::<Described>(&t).ok());
+        if let Some(d) = described {
+            out.insert(api.name.clone(), d.meta.into_iter().map(|m| (m.name, m.ty)).collect());
+        }
+    }
+    out
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
@@ -23,8 +53,8 @@ pub fn module_path(dir: &Path, project: &str, lang: Lang) -> PathBuf {
 }
 
 /// Writes the module; `Ok(true)` when the file changed.
-pub fn write(path: &Path, ir: &Ir, apis: &[ConsumptionApi], lang: Lang) -> std::io::Result<bool> {
-    let input = SdkInput { ir, apis };
+pub fn write(path: &Path, ir: &Ir, apis: &[ConsumptionApi], columns: &ApiColumns, lang: Lang) -> std::io::Result<bool> {
+    let input = SdkInput { ir, apis, columns };
     let text = match lang {
         Lang::Ts => typescript(&input),
         Lang::Py => python(&input),

@@ -52,8 +52,12 @@ while True:
     assert time.time() < deadline, samples
     time.sleep(0.1)
 assert len(samples) == 10 and samples[-1]["values"] == [0.0, 2.0], samples[-1]
-rows = sdk.tag_stats(client, start=0, end=now + 1)
-assert rows[0]["tag"] == "py" and rows[0]["events"] == 10, rows
+while True:  # records on several partitions are written in several batches
+    rows = sdk.tag_stats(client, start=0, end=now + 1)
+    if rows and rows[0]["tag"] == "py" and rows[0]["events"] == 10:
+        break
+    assert time.time() < deadline, rows
+    time.sleep(0.1)
 
 got: list[dict[str, object]] = []
 def listen() -> None:
@@ -91,8 +95,13 @@ for (;;) {
   if (Date.now() > deadline) throw new Error("samples never arrived");
   await new Promise((r) => setTimeout(r, 100));
 }
-const rows = await tagStats(client, { start: 0, end: now + 1n });
-if (!rows.some((r) => r.tag === "ts" && r.events === 2)) throw new Error(JSON.stringify(rows));
+// The two records may sit on two partitions, written in two batches: wait for both.
+for (;;) {
+  const rows = await tagStats(client, { start: 0, end: now + 1n });
+  if (rows.some((r) => r.tag === "ts" && r.events === 2)) break;
+  if (Date.now() > deadline) throw new Error(JSON.stringify(rows));
+  await new Promise((r) => setTimeout(r, 100));
+}
 const controller = new AbortController();
 const first = (async () => {
   for await (const record of client.subscribe("Measurement", { tag: "live-ts" }, controller.signal)) return record;
@@ -123,13 +132,6 @@ fn generated_sdks_typecheck_and_work_end_to_end() {
     let again = run_ok(igloo(&root, &ports).args(["generate", "sdk", "--lang", "py", "--out"]).arg(&out), "again");
     assert!(again.contains("unchanged"), "{again}");
 
-    // Python: mypy --strict over the generated module and the end-to-end script.
-    std::fs::write(out.join("e2e.py"), PY_E2E).unwrap();
-    run_ok(
-        Command::new(python()).args(["-m", "mypy", "--strict", "devapp.py", "e2e.py"]).current_dir(&out),
-        "mypy --strict",
-    );
-
     // TypeScript: tsc --strict against sdk-ts (built by scripts/install-engines.sh).
     let sdk_ts = repo().join("sdk-ts");
     std::fs::create_dir_all(out.join("node_modules")).unwrap();
@@ -151,6 +153,22 @@ fn generated_sdks_typecheck_and_work_end_to_end() {
     let mut dev = Dev::start(&root, &ports, &[]);
     dev.expect("Ingest API", START);
     assert!(root.join("sdk/devapp.ts").exists(), "igloo dev writes the project's SDK module (language ts)");
+    // With engines running, API result rows are typed from ClickHouse's description.
+    let typed = run_ok(igloo(&root, &ports).args(["generate", "sdk", "--lang", "py", "--out"]).arg(&out), "generate");
+    assert!(typed.contains("wrote"), "{typed}");
+    let module = std::fs::read_to_string(out.join("devapp.py")).unwrap();
+    assert!(module.contains("class TagStatsRow(TypedDict):\n    tag: str\n    events: int\n"), "{module}");
+    let dev_module = std::fs::read_to_string(root.join("sdk/devapp.ts")).unwrap();
+    assert!(
+        dev_module.contains("export interface TagStatsRow {\n  \"tag\": string;\n  \"events\": number;"),
+        "{dev_module}"
+    );
+    // Python: mypy --strict over the generated module and the end-to-end script.
+    std::fs::write(out.join("e2e.py"), PY_E2E).unwrap();
+    run_ok(
+        Command::new(python()).args(["-m", "mypy", "--strict", "devapp.py", "e2e.py"]).current_dir(&out),
+        "mypy --strict",
+    );
     let api = ports.api("");
     let py =
         run_ok(Command::new(python()).arg("e2e.py").arg(&api).env("PYTHONPATH", &out).current_dir(&out), "python e2e");

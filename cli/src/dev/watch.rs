@@ -313,16 +313,17 @@ fn reload_server(
 /// match it (steps held back for consent aside), for the server to use.
 fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Option<Ir> {
     let ir = sync_engines(project, endpoints, opts)?;
-    regenerate_sdk(project, &ir);
+    regenerate_sdk(project, endpoints, &ir);
     Some(ir)
 }
 
 /// Rewrites `sdk/<project>.{ts,py}` (igloo.yaml's language) when the schema or `apis/` changed it.
-fn regenerate_sdk(project: &Project, ir: &Ir) {
+fn regenerate_sdk(project: &Project, endpoints: &Endpoints, ir: &Ir) {
     let lang = crate::commands::project_lang(project);
     let path = crate::sdk::module_path(&project.root.join("sdk"), &project.config.name, lang);
     let (apis, _) = crate::sql_files::load(&project.root);
-    match crate::sdk::write(&path, ir, &apis, lang) {
+    let columns = crate::sdk::describe(&endpoints.clickhouse, &project.config.database(), &apis);
+    match crate::sdk::write(&path, ir, &apis, &columns, lang) {
         Ok(true) => println!("  ✓ {} regenerated", path.strip_prefix(&project.root).unwrap_or(&path).display()),
         Ok(false) => {}
         Err(e) => println!("✗ cannot write {}: {e}", path.display()),

@@ -10,6 +10,8 @@ mod ts;
 pub use py::python;
 pub use ts::typescript;
 
+use std::collections::BTreeMap;
+
 use crate::consumption::ConsumptionApi;
 use crate::ir::Ir;
 
@@ -17,6 +19,49 @@ use crate::ir::Ir;
 pub struct SdkInput<'a> {
     pub ir: &'a Ir,
     pub apis: &'a [ConsumptionApi],
+    /// Result columns `(name, ClickHouse type)` per API, when a running ClickHouse described
+    /// them (`sql::consumption::describe_api`); other APIs' rows are generic records.
+    pub columns: &'a BTreeMap<String, Vec<(String, String)>>,
+}
+
+/// A ClickHouse result type as a language type: `scalar` maps the base types.
+fn ch_type(ty: &str, lang: Lang) -> String {
+    let inner = |prefix: &str| ty.strip_prefix(prefix).and_then(|t| t.strip_suffix(')'));
+    if let Some(t) = inner("Nullable(") {
+        return match lang {
+            Lang::Ts => format!("{} | null", ch_type(t, lang)),
+            Lang::Py => format!("Union[{}, None]", ch_type(t, lang)),
+        };
+    }
+    if let Some(t) = inner("LowCardinality(") {
+        return ch_type(t, lang);
+    }
+    if let Some(t) = inner("Array(") {
+        return match lang {
+            Lang::Ts => format!("Array<{}>", ch_type(t, lang)),
+            Lang::Py => format!("list[{}]", ch_type(t, lang)),
+        };
+    }
+    let base = ty.split('(').next().unwrap_or(ty);
+    let (ts, py) = match base {
+        "Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" | "UInt64" => ("number", "int"),
+        "Float32" | "Float64" | "Decimal" | "Decimal32" | "Decimal64" | "Decimal128" => ("number", "float"),
+        "String" | "FixedString" | "Date" | "Date32" | "DateTime" | "DateTime64" | "UUID" | "Enum8" | "Enum16" => {
+            ("string", "str")
+        }
+        "Bool" => ("boolean", "bool"),
+        _ => ("unknown", "Any"),
+    };
+    match lang {
+        Lang::Ts => ts.into(),
+        Lang::Py => py.into(),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Lang {
+    Ts,
+    Py,
 }
 
 /// `tag_stats` / `tag-stats` → `TagStats`.
@@ -58,6 +103,14 @@ fn camel(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clickhouse_types() {
+        assert_eq!(ch_type("Nullable(Array(LowCardinality(String)))", Lang::Ts), "Array<string> | null");
+        assert_eq!(ch_type("UInt64", Lang::Py), "int");
+        assert_eq!(ch_type("DateTime('UTC')", Lang::Py), "str");
+        assert_eq!(ch_type("AggregateFunction(count)", Lang::Ts), "unknown");
+    }
 
     #[test]
     fn names() {

@@ -28,7 +28,7 @@ pub fn python(input: &SdkInput) -> String {
         }
     }
     for api in input.apis {
-        api_fns(&mut out, api);
+        api_fns(&mut out, api, input.columns.get(&api.name));
     }
     out.trim_end().to_string() + "\n"
 }
@@ -126,7 +126,7 @@ fn param_type(t: ParamType) -> &'static str {
     }
 }
 
-fn api_fns(out: &mut String, api: &ConsumptionApi) {
+fn api_fns(out: &mut String, api: &ConsumptionApi, columns: Option<&Vec<(String, String)>>) {
     let f = snake(&api.name);
     let p = pascal(&api.name);
     let mut args = vec!["client: Client".to_string()];
@@ -146,7 +146,8 @@ fn api_fns(out: &mut String, api: &ConsumptionApi) {
     let doc = api.doc.clone().unwrap_or_else(|| format!("apis/{}.sql", api.name));
     let _ = write!(
         out,
-        "\n{p}Row = dict[str, Any]\n\n\ndef {f}({}) -> list[{p}Row]:\n    \"\"\"GET /consumption/{name}: {doc}\"\"\"\n    return client.query({name:?}, {{{}}})\n\n\nasync def {f}_async({}) -> list[{p}Row]:\n    return await client.query({name:?}, {{{}}})\n\n",
+        "\n{}\n\n\ndef {f}({}) -> list[{p}Row]:\n    \"\"\"GET /consumption/{name}: {doc}\"\"\"\n    return cast(\"list[{p}Row]\", client.query({name:?}, {{{}}}))\n\n\nasync def {f}_async({}) -> list[{p}Row]:\n    return cast(\"list[{p}Row]\", await client.query({name:?}, {{{}}}))\n\n",
+        row_type(&p, columns),
         args.join(", "),
         pass.join(", "),
         async_args.join(", "),
@@ -154,4 +155,21 @@ fn api_fns(out: &mut String, api: &ConsumptionApi) {
         name = api.name,
         doc = doc.replace('"', "'"),
     );
+}
+
+/// `class XRow(TypedDict)` from described columns, else `XRow = dict[str, Any]`.
+fn row_type(name: &str, columns: Option<&Vec<(String, String)>>) -> String {
+    let valid = |c: &str| {
+        c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') && !c.starts_with(|ch: char| ch.is_ascii_digit())
+    };
+    match columns {
+        Some(cols) if !cols.is_empty() && cols.iter().all(|(c, _)| valid(c)) => {
+            let mut s = format!("class {name}Row(TypedDict):\n");
+            for (c, ty) in cols {
+                s += &format!("    {c}: {}\n", super::ch_type(ty, super::Lang::Py));
+            }
+            s.trim_end().to_string()
+        }
+        _ => format!("{name}Row = dict[str, Any]"),
+    }
 }

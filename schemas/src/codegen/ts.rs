@@ -31,7 +31,7 @@ pub fn typescript(input: &SdkInput) -> String {
         }
     }
     for api in input.apis {
-        api_fn(&mut out, api);
+        api_fn(&mut out, api, input.columns.get(&api.name));
     }
     out
 }
@@ -106,7 +106,7 @@ fn param_type(t: ParamType) -> &'static str {
     }
 }
 
-fn api_fn(out: &mut String, api: &ConsumptionApi) {
+fn api_fn(out: &mut String, api: &ConsumptionApi, columns: Option<&Vec<(String, String)>>) {
     let p = pascal(&api.name);
     let f = camel(&api.name);
     let _ = writeln!(out, "\nexport interface {p}Params {{");
@@ -118,8 +118,23 @@ fn api_fn(out: &mut String, api: &ConsumptionApi) {
     let summary = api.doc.clone().unwrap_or_else(|| format!("apis/{}.sql", api.name));
     let _ = write!(
         out,
-        "\nexport type {p}Row = Record<string, unknown>;\n\n/** GET /consumption/{name}: {summary} */\nexport function {f}(client: IglooClient, params: {p}Params): Promise<{p}Row[]> {{\n  return client.query(\"{name}\", {{ ...params }});\n}}\n",
+        "\n{}\n\n/** GET /consumption/{name}: {summary} */\nexport async function {f}(client: IglooClient, params: {p}Params): Promise<{p}Row[]> {{\n  return (await client.query(\"{name}\", {{ ...params }})) as unknown as {p}Row[];\n}}\n",
+        row_type(&p, columns),
         name = api.name,
         summary = summary.replace("*/", "* /"),
     );
+}
+
+/// `export interface XRow` from described columns, else a generic record.
+fn row_type(name: &str, columns: Option<&Vec<(String, String)>>) -> String {
+    match columns {
+        Some(cols) if !cols.is_empty() => {
+            let mut s = format!("export interface {name}Row {{\n");
+            for (c, ty) in cols {
+                s += &format!("  {:?}: {};\n", c, super::ch_type(ty, super::Lang::Ts));
+            }
+            s + "}"
+        }
+        _ => format!("export type {name}Row = Record<string, unknown>;"),
+    }
 }

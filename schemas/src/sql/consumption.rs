@@ -130,6 +130,28 @@ pub fn render_api(
     Ok(format!("{sql}\nFORMAT {}", format.clickhouse()))
 }
 
+/// No rows, and the API's result columns with their ClickHouse types in the `meta` of
+/// ClickHouse's JSON output: the query with a neutral value for every parameter, `LIMIT 0`.
+pub fn describe_api(api: &ConsumptionApi) -> String {
+    let mut sql = String::new();
+    for piece in &api.body {
+        match piece {
+            Piece::Sql(s) => sql += s,
+            Piece::Param(name) => {
+                let ty = api.param(name).map_or(ParamType::String, |p| p.ty);
+                sql += match ty {
+                    ParamType::String => "''",
+                    ParamType::Int | ParamType::BigInt | ParamType::Boolean => "0",
+                    ParamType::Float => "0.0",
+                    ParamType::DateTime => "toDateTime(0, 'UTC')",
+                    ParamType::Date => "toDate('1970-01-01')",
+                };
+            }
+        }
+    }
+    format!("SELECT * FROM ({sql}) LIMIT 0 FORMAT JSON")
+}
+
 /// Every row of a table, optionally where `time_column` is in `[start, end)`.
 pub struct ExportQuery<'a> {
     pub database: &'a str,
