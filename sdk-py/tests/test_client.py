@@ -126,3 +126,53 @@ def test_batcher_flushes_on_size_and_on_time(stub: Any) -> None:
     with b:
         b.add({"n": 4})
     assert len(s.requests) == 3 and b.sent == 5
+
+
+def test_async_client_ingests_queries_and_subscribes() -> None:
+    import asyncio
+
+    from igloo_sdk import AsyncClient
+
+    class Sse(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/subscribe/M?tag=a"):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for n in range(2):
+                    self.wfile.write(f'event: record\ndata: {{"tag":"a","n":{n}}}\n\n'.encode())
+                    self.wfile.flush()
+                return
+            body = b'[{"n": 1}]'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"accepted": 1}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = AsyncClient(f"http://127.0.0.1:{server.server_address[1]}")
+
+    async def main() -> list[dict[str, Any]]:
+        assert await client.ingest("M", {"a": 1}) == {"accepted": 1}
+        assert await client.query("api") == [{"n": 1}]
+        got = []
+        async for record in client.subscribe("M", tag="a"):
+            got.append(record)
+        return got
+
+    try:
+        assert asyncio.run(main()) == [{"tag": "a", "n": 0}, {"tag": "a", "n": 1}]
+    finally:
+        server.shutdown()
