@@ -18,7 +18,8 @@ IGLOO="$CARGO_TARGET_DIR/release/igloo"
 
 WORK="${IGLOO_EXAMPLE_DIR:-$ROOT/examples/timeseries}"
 echo "==> Creating the time-series example in $WORK"
-if [ -f "$WORK/igloo.yaml" ]; then (cd "$WORK" && "$IGLOO" down >/dev/null || true); fi
+# A fresh run: stop a previous one and delete its data, so the counts below are this run's.
+if [ -f "$WORK/igloo.yaml" ]; then (cd "$WORK" && { "$IGLOO" down >/dev/null || true; "$IGLOO" clean --yes >/dev/null || true; }); fi
 "$IGLOO" init "$WORK" --template timeseries --yes --force >/dev/null
 cd "$WORK"
 
