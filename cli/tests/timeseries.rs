@@ -225,6 +225,7 @@ fn samples_match_a_brute_force_oracle() {
         ("series=dense&start=0&end=9223372036854775807", "too long"),
         ("series=x'%20OR%201=1%20--&start=1&end=5", "unknown series"),
         ("series=dense&start=1&end=5&plan=fast", "`plan`"),
+        ("series=dense&start=-9223372036854775808&end=5", "before the Unix epoch"),
     ] {
         let (status, body) = get(&ports.api(&format!("/api/Measurement/samples?{query}")));
         assert_eq!(status, 400, "{query}: {body}");

@@ -269,6 +269,8 @@ impl SeriesValue {
 pub enum SamplesError {
     #[error("start must be before end")]
     EmptyWindow,
+    #[error("times before the Unix epoch are not supported")]
+    Negative,
     #[error("points must be from 1 to {max}")]
     Points { max: u32 },
     #[error("the window is too long to split into {points} periods exactly; ask for fewer points or a shorter window")]
@@ -280,6 +282,7 @@ impl SamplesError {
     pub fn parameter(&self) -> &'static str {
         match self {
             SamplesError::EmptyWindow => "end",
+            SamplesError::Negative => "start",
             SamplesError::Points { .. } | SamplesError::TooLong { .. } => "points",
         }
     }
@@ -325,6 +328,9 @@ pub struct SamplesQuery<'a> {
 
 impl SamplesQuery<'_> {
     pub fn check(&self) -> Result<(), SamplesError> {
+        if self.start < 0 {
+            return Err(SamplesError::Negative);
+        }
         if self.start >= self.end {
             return Err(SamplesError::EmptyWindow);
         }
@@ -575,6 +581,7 @@ mod tests {
     fn bad_windows_are_refused() {
         let t = tables();
         assert_eq!(query(&t, 5, 5, 10).check(), Err(SamplesError::EmptyWindow));
+        assert_eq!(query(&t, i64::MIN, 5, 10).check(), Err(SamplesError::Negative));
         assert_eq!(query(&t, 0, 5, 0).check(), Err(SamplesError::Points { max: MAX_POINTS }));
         assert_eq!(query(&t, 0, 5, MAX_POINTS + 1).check(), Err(SamplesError::Points { max: MAX_POINTS }));
         assert_eq!(query(&t, 0, i64::MAX, 1000).check(), Err(SamplesError::TooLong { points: 1000 }));
