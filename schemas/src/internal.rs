@@ -118,6 +118,7 @@ fn internal_table(
         engine: TableEngine::MergeTree,
         partition_by: None,
         order_by,
+        second_key: None,
         primary_key: vec![],
         ttl: None,
         comment: Some(comment.into()),

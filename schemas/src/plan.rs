@@ -190,7 +190,7 @@ fn diff_table(p: &mut Plan, model: &Model, desired: CreateTable, observed: &Obse
     let mut rebuild_reason = None;
     if observed.engine != engine_name(&model.engine) {
         rebuild_reason = Some(format!("engine {} → {}", observed.engine, engine_name(&model.engine)));
-    } else if normalize_key(&observed.sorting_key) != expected_sorting_key(&desired) {
+    } else if !sorting_key_matches(&observed.sorting_key, &desired) {
         rebuild_reason = Some(format!("sorting key ({}) → ({})", observed.sorting_key, expected_sorting_key(&desired)));
     }
     let mut column_steps = Vec::new();
@@ -262,10 +262,33 @@ fn engine_name(engine: &Engine) -> &'static str {
     }
 }
 
+/// Whether the table's key is the desired one. A time series' `intDiv(time, units)` part only
+/// speeds up samples queries, so a table created before it still matches (no rebuild).
+fn sorting_key_matches(observed: &str, desired: &CreateTable) -> bool {
+    let observed = normalize_key(observed);
+    let without = CreateTable { second_key: None, ..desired.clone() };
+    let bare = expected_sorting_key(&without);
+    observed == expected_sorting_key(desired) || observed == bare || without_second_key(&observed) == bare
+}
+
+/// `tag,intDiv(time,1000000000),time` → `tag,time`.
+fn without_second_key(key: &str) -> String {
+    match key.find("intDiv(") {
+        Some(start) => match key[start..].find(')') {
+            Some(len) => {
+                let rest = key[start + len + 1..].trim_start_matches(',');
+                format!("{}{rest}", &key[..start])
+            }
+            None => key.to_string(),
+        },
+        None => key.to_string(),
+    }
+}
+
 /// The sorting key as ClickHouse reports it, normalized: VersionedCollapsingMergeTree appends
 /// its version column to the key.
 fn expected_sorting_key(t: &CreateTable) -> String {
-    let mut cols = t.order_by.clone();
+    let mut cols: Vec<String> = t.sorting_key_parts().iter().map(|p| p.replace(['`', ' '], "")).collect();
     if let crate::sql::TableEngine::VersionedCollapsingMergeTree(_, version) = &t.engine {
         if !cols.contains(version) {
             cols.push(version.clone());

@@ -113,6 +113,8 @@ pub struct TimeSeriesTables {
     pub time: String,
     pub per_second: i64,
     pub values: Vec<RollupValue>,
+    /// Whether the model's table has `intDiv(time, per_second)` in its sorting key.
+    pub second_key: bool,
 }
 
 /// One tier's table and the materialized view that fills it.
@@ -138,6 +140,7 @@ impl TimeSeriesTables {
             },
             time: field(&ts.time).column.clone(),
             per_second: ts.unit.per_second(),
+            second_key: super::ddl::second_key(model).is_some(),
             values: ts
                 .values
                 .iter()
@@ -204,6 +207,7 @@ impl Rollup {
             engine: TableEngine::AggregatingMergeTree,
             partition_by: None,
             order_by: vec![t.series.name.clone(), BUCKET_COLUMN.into()],
+            second_key: None,
             primary_key: vec![],
             ttl: None,
             comment: Some(format!("igloo rollup of {} into {} buckets", t.source, self.tier.name)),
@@ -455,7 +459,13 @@ impl SamplesQuery<'_> {
             let low = if last { seconds[0] } else { self.start + 1 };
             let range =
                 format!("{c} >= {} AND {c} <= {}", time_literal(low), time_literal(self.end), c = ident(&t.time));
-            let set = format!("intDiv({time}, {finest}) * {finest} IN {}", set(seconds));
+            let set = if t.second_key {
+                // The sorting key's own expression: ClickHouse reads only the granules it needs.
+                let keys: Vec<i64> = seconds.iter().map(|s| s.div_euclid(finest)).collect();
+                format!("intDiv({}, {finest}) IN {}", ident(&t.time), set(&keys))
+            } else {
+                format!("intDiv({time}, {finest}) * {finest} IN {}", set(seconds))
+            };
             branches.push(self.raw_branch(&range, Some(&set)));
         }
         branches
