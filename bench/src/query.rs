@@ -233,6 +233,7 @@ async fn main() -> anyhow::Result<()> {
     let ws = windows((a.rate * a.seconds) as usize, t0, t1);
 
     let started = Instant::now();
+    let sent_before = sent.load(Ordering::Relaxed);
     let api = a.api.clone();
     let http = client.clone();
     let (igloo, igloo_failed) = open_loop(a.rate, &ws, |tag, start, end| {
@@ -251,7 +252,7 @@ async fn main() -> anyhow::Result<()> {
         }
     })
     .await;
-    let ingested = sent.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let ingested = (sent.load(Ordering::Relaxed) - sent_before) as f64 / started.elapsed().as_secs_f64();
 
     let (ch, db) = (a.clickhouse.clone(), a.database.clone());
     let (raw, raw_failed) = open_loop(a.rate, &ws, |tag, start, end| {
