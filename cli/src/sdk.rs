@@ -16,25 +16,7 @@ use crate::infra::clickhouse::ClickHouseHttp;
 pub type ApiColumns = BTreeMap<String, Vec<(String, String)>>;
 
 pub fn describe(ch: &ClickHouseHttp, database: &str, apis: &[ConsumptionApi]) -> ApiColumns {
-    #[derive(serde::Deserialize)]
-    struct Described {
-        meta: Vec<Meta>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        name: String,
-        #[serde(rename = "type")]
-        ty: String,
-    }
-    let mut out = ApiColumns::new();
-    for api in apis {
-        let described =
-            ch.execute_in(database, &describe_api(api)).ok().and_then(|t| serde_json::from_str::<Described>(&t).ok());
-        if let Some(d) = described {
-            out.insert(api.name.clone(), d.meta.into_iter().map(|m| (m.name, m.ty)).collect());
-        }
-    }
-    out
+    apis.iter().filter_map(|api| Some((api.name.clone(), ch.describe(database, &describe_api(api)).ok()?))).collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

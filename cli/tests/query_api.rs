@@ -8,21 +8,6 @@ use serde_json::Value;
 mod support;
 use support::*;
 
-fn get(url: &str) -> (u16, String, String) {
-    let resp = match ureq::get(url).timeout(Duration::from_secs(30)).call() {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("GET {url}: {e}"),
-    };
-    let status = resp.status();
-    let ct = resp.header("Content-Type").unwrap_or("").to_string();
-    (status, ct, resp.into_string().unwrap())
-}
-
-fn json(url: &str) -> (u16, Value) {
-    let (status, _, body) = get(url);
-    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}")))
-}
-
 const BY_TAG: &str = "-- Rows of one tag.\n-- @param tag String\n-- @param min BigInt = 0\nSELECT time, tag FROM Measurement WHERE tag = {tag} AND time >= {min} ORDER BY time\n";
 
 #[test]
@@ -46,14 +31,14 @@ fn consumption_apis_and_exports() {
     });
 
     // The template's API: JSON array by default, typed numbers, defaults applied.
-    let (status, body) = json(&ports.api("/consumption/tag_stats?start=0&end=100000"));
+    let (status, body) = get_json(&ports.api("/consumption/tag_stats?start=0&end=100000"));
     assert_eq!(status, 200, "{body}");
     let rows = body.as_array().unwrap();
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[0]["tag"], "t0");
     assert_eq!(rows[0]["events"], 17);
     assert_eq!(rows[0]["first_time"], 1000, "64-bit integers are JSON numbers");
-    let (_, body) = json(&ports.api("/consumption/tag_stats?start=0&end=100000&limit=1"));
+    let (_, body) = get_json(&ports.api("/consumption/tag_stats?start=0&end=100000&limit=1"));
     assert_eq!(body.as_array().unwrap().len(), 1);
 
     // NDJSON and CSV on request, streamed with their content types.
@@ -67,7 +52,7 @@ fn consumption_apis_and_exports() {
     assert_eq!(body.lines().count(), 3, "{body}");
 
     // String parameters are escaped: quotes are data, injection attempts match nothing.
-    let (status, body) = json(&ports.api("/consumption/by_tag?tag=it%27s"));
+    let (status, body) = get_json(&ports.api("/consumption/by_tag?tag=it%27s"));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body.as_array().unwrap().len(), 1);
     for attack in [
@@ -76,7 +61,7 @@ fn consumption_apis_and_exports() {
         "t0\\'%20OR%201=1%20--%20",
         "t0%27)%20UNION%20ALL%20SELECT%201,%20name%20FROM%20system.tables%20--",
     ] {
-        let (status, body) = json(&ports.api(&format!("/consumption/by_tag?tag={attack}")));
+        let (status, body) = get_json(&ports.api(&format!("/consumption/by_tag?tag={attack}")));
         assert_eq!(status, 200, "{attack}: {body}");
         assert_eq!(body, Value::Array(vec![]), "{attack} must match no rows");
     }
@@ -90,11 +75,11 @@ fn consumption_apis_and_exports() {
         ("by_tag?tag=t0&limit=3", "unknown parameter `limit`"),
         ("by_tag?tag=t0&format=xml", "`xml` is not one of json, ndjson, csv"),
     ] {
-        let (status, body) = json(&ports.api(&format!("/consumption/{query}")));
+        let (status, body) = get_json(&ports.api(&format!("/consumption/{query}")));
         assert_eq!(status, 400, "{query}: {body}");
         assert!(body["error"].as_str().unwrap().contains(problem), "{query}: {body}");
     }
-    let (status, body) = json(&ports.api("/consumption/nope"));
+    let (status, body) = get_json(&ports.api("/consumption/nope"));
     assert_eq!(status, 404);
     assert!(body["error"].as_str().unwrap().contains("by_tag, tag_stats"), "{body}");
 
@@ -107,12 +92,12 @@ fn consumption_apis_and_exports() {
     std::fs::write(root.join("apis/broken.sql"), "-- @param x Integer\nSELECT {x}\n").unwrap();
     dev.expect("apis/broken.sql:1: unknown type `Integer`", APPLY);
     let (status, body) = eventually(Duration::from_secs(10), "new API served", || {
-        let r = json(&ports.api("/consumption/count_all?tag=t1"));
+        let r = get_json(&ports.api("/consumption/count_all?tag=t1"));
         (r.0 == 200).then_some(r)
     });
     assert_eq!(status, 200);
     assert_eq!(body[0]["n"], 17);
-    assert_eq!(json(&ports.api("/consumption/broken?x=1")).0, 404);
+    assert_eq!(get_json(&ports.api("/consumption/broken?x=1")).0, 404);
 
     // Exports: every row, or a time range of a time series, as NDJSON / CSV / JSON.
     let (status, ct, body) = get(&ports.api("/export/Measurement?format=ndjson"));
@@ -120,7 +105,7 @@ fn consumption_apis_and_exports() {
     assert_eq!(body.lines().count(), 51);
     let first: Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
     assert!(first.get("_igloo_offset").is_none(), "hidden columns are not exported: {first}");
-    let (_, body) = json(&ports.api("/export/Measurement?start=1010&end=1020"));
+    let (_, body) = get_json(&ports.api("/export/Measurement?start=1010&end=1020"));
     assert_eq!(body.as_array().unwrap().len(), 10);
     let (_, _, body) = get(&ports.api("/export/Measurement?start=1010&end=1020&format=csv"));
     assert_eq!(body.lines().count(), 11);
@@ -129,7 +114,7 @@ fn consumption_apis_and_exports() {
     }
 
     // OpenAPI: every route of the running project, following hot reloads.
-    let (status, doc) = json(&ports.api("/openapi.json"));
+    let (status, doc) = get_json(&ports.api("/openapi.json"));
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
@@ -162,7 +147,7 @@ fn subscribe_streams_new_records_matching_the_filter() {
     let ports = Ports::free();
     let mut dev = Dev::start(&root, &ports, &[]);
     dev.expect("Ingest API", START);
-    let (status, body) = json(&ports.api("/subscribe/Measurement?values=1"));
+    let (status, body) = get_json(&ports.api("/subscribe/Measurement?values=1"));
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("key fields only"), "{body}");
 

@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 mod support;
 use support::*;
 
@@ -84,22 +82,13 @@ fn oracle(events: &[Event], tag: &str, start: i64, end: i64, points: u32, agg: &
         .collect()
 }
 
-fn get(url: &str) -> (u16, Value) {
-    let resp = match ureq::get(url).timeout(Duration::from_secs(30)).call() {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("GET {url}: {e}"),
-    };
-    let status = resp.status();
-    (status, serde_json::from_str(&resp.into_string().unwrap()).unwrap())
-}
-
 /// One request of `(tag, start, end, points, agg, plan)`, compared sample by sample.
 fn check(ports: &Ports, events: &[Event], q: (&str, i64, i64, u32, &str, &str)) {
     let (tag, start, end, points, agg, plan) = q;
     let url = ports.api(&format!(
         "/api/Measurement/samples?series={tag}&start={start}&end={end}&points={points}&agg={agg}&plan={plan}"
     ));
-    let (status, body) = get(&url);
+    let (status, body) = get_json(&url);
     assert_eq!(status, 200, "{url}: {body}");
     let samples = body["samples"].as_array().unwrap();
     let expected = oracle(events, tag, start, end, points, agg);
@@ -166,7 +155,7 @@ fn samples_match_a_brute_force_oracle() {
     let (before, after) = all.split_at(all.len() / 2);
     ingest(&ports, before);
     wait_rows(&ports, before.len());
-    let (status, body) = get(&ports.api("/api/Measurement/samples?series=dense&start=1&end=2"));
+    let (status, body) = get_json(&ports.api("/api/Measurement/samples?series=dense&start=1&end=2"));
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("not a time series"), "{body}");
 
@@ -208,7 +197,7 @@ fn samples_match_a_brute_force_oracle() {
     }
 
     // The reference route: exactly 1000 samples, the series parameter named after the field.
-    let (status, body) = get(&ports.api(&format!("/api?tag=dense&start={}&end={}", T0, T0 + hour)));
+    let (status, body) = get_json(&ports.api(&format!("/api?tag=dense&start={}&end={}", T0, T0 + hour)));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["tagName"], "dense");
     assert_eq!(body["samples"].as_array().unwrap().len(), 1000);
@@ -227,7 +216,7 @@ fn samples_match_a_brute_force_oracle() {
         ("series=dense&start=1&end=5&plan=fast", "`plan`"),
         ("series=dense&start=-9223372036854775808&end=5", "before the Unix epoch"),
     ] {
-        let (status, body) = get(&ports.api(&format!("/api/Measurement/samples?{query}")));
+        let (status, body) = get_json(&ports.api(&format!("/api/Measurement/samples?{query}")));
         assert_eq!(status, 400, "{query}: {body}");
         assert!(body["error"].as_str().unwrap().contains(problem), "{query}: {body}");
     }

@@ -50,26 +50,41 @@ impl ClickHouse {
         &self.url
     }
 
-    async fn post(&self, query: Option<&str>, body: String) -> Result<String, ClickHouseError> {
-        let mut req = self.http.post(format!("{}/", self.url)).body(body);
-        if let Some(q) = query {
-            req = req.query(&[("query", q)]);
-        }
+    /// Sends a request built on `POST /` with credentials; the response once ClickHouse
+    /// accepted the query, else the error telling an outage from a rejection.
+    async fn send(
+        &self,
+        build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClickHouseError> {
+        let mut req = build(self.http.post(format!("{}/", self.url)));
         if let Some((user, key)) = &self.auth {
             req = req.header("X-ClickHouse-User", user).header("X-ClickHouse-Key", key);
         }
-        let unreachable =
-            |e: reqwest::Error| ClickHouseError::Unreachable { url: self.url.clone(), message: e.to_string() };
-        let resp = req.send().await.map_err(unreachable)?;
+        let resp = req.send().await.map_err(|e| self.unreachable(e))?;
         let status = resp.status();
-        let text = resp.text().await.map_err(unreachable)?;
         if status.is_success() {
-            Ok(text)
-        } else if status.is_server_error() && !text.contains("Code:") {
+            return Ok(resp);
+        }
+        let text = resp.text().await.map_err(|e| self.unreachable(e))?;
+        if status.is_server_error() && !text.contains("Code:") {
             Err(ClickHouseError::Unreachable { url: self.url.clone(), message: format!("HTTP {status}") })
         } else {
             Err(ClickHouseError::Rejected { message: text.trim().to_string() })
         }
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> ClickHouseError {
+        ClickHouseError::Unreachable { url: self.url.clone(), message: e.to_string() }
+    }
+
+    async fn post(&self, query: Option<&str>, body: String) -> Result<String, ClickHouseError> {
+        let resp = self
+            .send(|req| match query {
+                Some(q) => req.query(&[("query", q)]).body(body),
+                None => req.body(body),
+            })
+            .await?;
+        resp.text().await.map_err(|e| self.unreachable(e))
     }
 
     /// Whether `/ping` answers within a second.
@@ -94,26 +109,13 @@ impl ClickHouse {
         database: &str,
         sql: String,
     ) -> Result<impl futures_util::Stream<Item = Result<axum::body::Bytes, reqwest::Error>>, ClickHouseError> {
-        let mut req = self
-            .http
-            .post(format!("{}/", self.url))
-            .query(&[("database", database), ("output_format_json_quote_64bit_integers", "0")])
-            .timeout(Duration::from_secs(3600))
-            .body(sql);
-        if let Some((user, key)) = &self.auth {
-            req = req.header("X-ClickHouse-User", user).header("X-ClickHouse-Key", key);
-        }
-        let unreachable =
-            |e: reqwest::Error| ClickHouseError::Unreachable { url: self.url.clone(), message: e.to_string() };
-        let resp = req.send().await.map_err(unreachable)?;
-        let status = resp.status();
-        if !status.is_success() {
-            let text = resp.text().await.map_err(unreachable)?;
-            if status.is_server_error() && !text.contains("Code:") {
-                return Err(ClickHouseError::Unreachable { url: self.url.clone(), message: format!("HTTP {status}") });
-            }
-            return Err(ClickHouseError::Rejected { message: text.trim().to_string() });
-        }
+        let resp = self
+            .send(|req| {
+                req.query(&[("database", database), ("output_format_json_quote_64bit_integers", "0")])
+                    .timeout(Duration::from_secs(3600))
+                    .body(sql)
+            })
+            .await?;
         Ok(resp.bytes_stream())
     }
 

@@ -37,14 +37,7 @@ pub async fn consumption(
 ) -> Result<Response, ApiError> {
     let api = state.api(&name).ok_or_else(|| ApiError::UnknownApi { name: name.clone(), known: state.api_names() })?;
     let format = format_param(&params)?;
-    let sql = render_api(&api, &params, format).map_err(|e| ApiError::BadParameter {
-        name: match &e {
-            igloo_schemas::sql::consumption::ParamError::Missing(n)
-            | igloo_schemas::sql::consumption::ParamError::Invalid { name: n, .. }
-            | igloo_schemas::sql::consumption::ParamError::Unknown { name: n, .. } => n.clone(),
-        },
-        reason: e.to_string(),
-    })?;
+    let sql = render_api(&api, &params, format).map_err(|e| ApiError::bad(e.parameter(), e.to_string()))?;
     stream(&state, sql, format).await
 }
 

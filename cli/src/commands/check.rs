@@ -33,10 +33,10 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
     let failed = super::report(&checked);
-    if checked.apis > 0 {
+    if !checked.apis.is_empty() {
         eprintln!(
             "  {} in apis/, {} in views/",
-            super::plural(checked.apis, "API"),
+            super::plural(checked.apis.len(), "API"),
             super::plural(checked.ir.views.len(), "view")
         );
     }

@@ -39,14 +39,14 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     let lang = lang.unwrap_or_else(|| project_lang(&project));
     let dir = out.map(|d| cwd.join(d)).unwrap_or_else(|| project.root.join("sdk"));
     let path = module_path(&dir, &project.config.name, lang);
-    let (apis, _) = crate::sql_files::load(&project.root);
+    let apis = &checked.apis;
     // Result rows are typed from ClickHouse's description of each API, when engines run.
     let columns = match crate::dev::engines::connect(&project, crate::dev::engines::resolve_mode(&project)) {
-        Ok(endpoints) => crate::sdk::describe(&endpoints.clickhouse, &project.config.database(), &apis),
+        Ok(endpoints) => crate::sdk::describe(&endpoints.clickhouse, &project.config.database(), apis),
         Err(_) => Default::default(),
     };
     let changed =
-        write(&path, &checked.ir, &apis, &columns, lang).with_context(|| format!("cannot write {}", path.display()))?;
+        write(&path, &checked.ir, apis, &columns, lang).with_context(|| format!("cannot write {}", path.display()))?;
     println!("{} {}", if changed { "✓ wrote" } else { "✓ unchanged:" }, path.display());
     if columns.len() < apis.len() {
         println!("  note: result rows of APIs ClickHouse could not describe are generic records; with `igloo dev` running they are typed");

@@ -81,8 +81,8 @@ pub(crate) struct Checked {
     pub target: igloo_schemas::Dialect,
     /// Problems in the project's `views/*.sql` and `apis/*.sql` files.
     pub sql_errors: Vec<igloo_schemas::consumption::ApiFileError>,
-    /// How many APIs `apis/` defines (valid ones).
-    pub apis: usize,
+    /// The valid APIs of `apis/`.
+    pub apis: Vec<igloo_schemas::consumption::ConsumptionApi>,
 }
 
 /// Reads the schema files (explicit `paths`, else the project's `schema/`) and checks them
@@ -100,7 +100,7 @@ pub(crate) fn load_and_check(
     let files = crate::schema_files::load_paths(&paths.iter().map(|p| cwd.join(p)).collect::<Vec<_>>(), cwd)?;
     let target = target.unwrap_or(igloo_schemas::Dialect::CURRENT);
     let (ir, diags) = igloo_schemas::check_for(&files, target);
-    Ok((None, Checked { files, ir, diags, target, sql_errors: Vec::new(), apis: 0 }))
+    Ok((None, Checked { files, ir, diags, target, sql_errors: Vec::new(), apis: Vec::new() }))
 }
 
 /// Reads a project's `schema/` and checks it, against `target` when given (else without the
@@ -121,14 +121,7 @@ pub(crate) fn check_project(
     }
     let (apis, api_errors) = crate::sql_files::load(&project.root);
     sql_errors.extend(api_errors);
-    Ok(Checked {
-        files,
-        ir,
-        diags,
-        target: target.unwrap_or_else(|| project.config.target()),
-        sql_errors,
-        apis: apis.len(),
-    })
+    Ok(Checked { files, ir, diags, target: target.unwrap_or_else(|| project.config.target()), sql_errors, apis })
 }
 
 impl Checked {

@@ -176,34 +176,20 @@ fn check_view_columns(
     view: &igloo_schemas::sql::MaterializedView,
     columns: &[(String, String)],
 ) -> Result<(), MigrateError> {
-    #[derive(serde::Deserialize)]
-    struct Described {
-        meta: Vec<Meta>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        name: String,
-        #[serde(rename = "type")]
-        ty: String,
-    }
     let problem = |problem: String| MigrateError::ViewColumns { model: model.to_string(), problem };
-    let text = endpoints.clickhouse.execute_in(database, &view.describe()).map_err(|e| problem(e.to_string()))?;
-    let described: Described = serde_json::from_str(&text).map_err(|e| problem(format!("unexpected answer: {e}")))?;
+    let described = endpoints.clickhouse.describe(database, &view.describe()).map_err(|e| problem(e.to_string()))?;
     let base = |t: &str| t.replace("('UTC')", "");
     let mut problems = Vec::new();
-    for m in &described.meta {
-        match columns.iter().find(|(c, _)| *c == m.name) {
-            None => problems.push(format!("produces `{}`, which {model} has not", m.name)),
-            Some((c, ty)) if base(ty) != base(&m.ty) => problems.push(format!(
-                "`{c}` is {} but {model}.{c} is {ty}; cast it, e.g. `to{}(…) AS {c}`",
-                m.ty,
-                base(ty)
-            )),
+    for (name, got) in &described {
+        match columns.iter().find(|(c, _)| c == name) {
+            None => problems.push(format!("produces `{name}`, which {model} has not")),
+            Some((c, ty)) if base(ty) != base(got) => problems
+                .push(format!("`{c}` is {got} but {model}.{c} is {ty}; cast it, e.g. `to{}(…) AS {c}`", base(ty))),
             Some(_) => {}
         }
     }
     for (c, _) in columns {
-        if !described.meta.iter().any(|m| &m.name == c) {
+        if !described.iter().any(|(name, _)| name == c) {
             problems.push(format!("does not produce `{c}`; every column of {model} must come from the view"));
         }
     }

@@ -216,6 +216,25 @@ impl ClickHouseHttp {
         self.finish(req.send_string(sql))
     }
 
+    /// The `(name, type)` columns of a `… LIMIT 0 FORMAT JSON` query run in `database`, from the
+    /// `meta` of ClickHouse's answer (18.16 has no `DESCRIBE (subquery)`).
+    pub fn describe(&self, database: &str, sql: &str) -> Result<Vec<(String, String)>, ClickHouseError> {
+        #[derive(serde::Deserialize)]
+        struct Described {
+            meta: Vec<Meta>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            name: String,
+            #[serde(rename = "type")]
+            ty: String,
+        }
+        let text = self.execute_in(database, sql)?;
+        let described: Described = serde_json::from_str(&text)
+            .map_err(|e| ClickHouseError::Query { message: format!("unexpected answer to {sql}: {e}") })?;
+        Ok(described.meta.into_iter().map(|m| (m.name, m.ty)).collect())
+    }
+
     /// Runs `query` (an `INSERT … FORMAT JSONEachRow`) with `rows` as the body.
     pub fn insert(&self, query: &str, rows: &str) -> Result<(), ClickHouseError> {
         self.finish(self.post().query("query", query).send_string(rows)).map(|_| ())

@@ -168,3 +168,20 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `GET url`: status, Content-Type and body (error statuses included).
+pub fn get(url: &str) -> (u16, String, String) {
+    let resp = match ureq::get(url).timeout(Duration::from_secs(30)).call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {url}: {e}"),
+    };
+    let status = resp.status();
+    let ct = resp.header("Content-Type").unwrap_or("").to_string();
+    (status, ct, resp.into_string().unwrap())
+}
+
+/// `GET url` whose body is JSON: status and the parsed body.
+pub fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let (status, _, body) = get(url);
+    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}")))
+}

@@ -53,6 +53,15 @@ pub enum ParamError {
     Unknown { name: String, known: String },
 }
 
+impl ParamError {
+    /// The request parameter at fault.
+    pub fn parameter(&self) -> &str {
+        match self {
+            ParamError::Missing(name) | ParamError::Invalid { name, .. } | ParamError::Unknown { name, .. } => name,
+        }
+    }
+}
+
 /// A value of `ty` written as text, as a SQL literal.
 pub fn typed_literal(ty: ParamType, text: &str) -> Result<String, String> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
