@@ -77,6 +77,14 @@ if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
 step "sdk-ts: npm ci and build"
 (cd sdk-ts && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
 
+# tsx runs TypeScript transforms without a build step. Projects may bring their own
+# (node_modules/tsx); igloo falls back to this one.
+if [ ! -f "$IGLOO_CACHE/node/node_modules/tsx/package.json" ]; then
+  step "tsx: installing into $IGLOO_CACHE/node (TypeScript transforms)"
+  mkdir -p "$IGLOO_CACHE/node"
+  npm install --prefix "$IGLOO_CACHE/node" --no-audit --no-fund --loglevel=error tsx@4
+fi
+
 if [ "$WITH_BROKER" = 1 ]; then
   if command -v redpanda >/dev/null 2>&1; then
     step "Broker: redpanda found on PATH"

@@ -50,3 +50,40 @@ pub fn write(path: &Path, ir: &Ir, apis: &[ConsumptionApi], columns: &ApiColumns
     std::fs::write(path, text)?;
     Ok(true)
 }
+
+/// The SDK languages a project needs: igloo.yaml's, plus each language a transform is in
+/// (a transform imports its types from `sdk/`).
+pub fn project_langs(project: &igloo_server::config::Project) -> Vec<Lang> {
+    let mut langs = vec![crate::commands::project_lang(project)];
+    let files = std::fs::read_dir(project.root.join("transforms"))
+        .map(|e| e.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for name in files {
+        let lang = match igloo_server::transform::spec::parse_name(&name) {
+            Some((_, _, igloo_server::transform::spec::Lang::Ts)) => Lang::Ts,
+            Some((_, _, igloo_server::transform::spec::Lang::Py)) => Lang::Py,
+            None => continue,
+        };
+        if !langs.contains(&lang) {
+            langs.push(lang);
+        }
+    }
+    langs
+}
+
+/// Writes the project's SDK modules that do not exist yet, without engines (API rows typed as
+/// generic records; `igloo dev` types them). Returns the paths written.
+pub fn write_missing(
+    project: &igloo_server::config::Project,
+    ir: &Ir,
+    apis: &[ConsumptionApi],
+) -> std::io::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for lang in project_langs(project) {
+        let path = module_path(&project.root.join("sdk"), &project.config.name, lang);
+        if !path.exists() && write(&path, ir, apis, &ApiColumns::new(), lang)? {
+            written.push(path);
+        }
+    }
+    Ok(written)
+}

@@ -44,6 +44,8 @@ impl Template {
 #[derive(Debug, Serialize)]
 pub struct TemplateVars {
     pub name: String,
+    /// The generated SDK module's name (`sdk/<module>.ts|.py`).
+    pub module: String,
     pub database: String,
     pub language: &'static str,
     pub template_title: &'static str,

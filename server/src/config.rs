@@ -28,6 +28,8 @@ pub struct ProjectConfig {
     pub server: ServerConfig,
     #[serde(default)]
     pub writer: WriterConfig,
+    #[serde(default)]
+    pub transforms: TransformsConfig,
 }
 
 /// The HTTP server (`igloo dev`, `igloo serve`).
@@ -91,6 +93,84 @@ fn default_max_bytes() -> usize {
 
 fn default_flush_ms() -> u64 {
     200
+}
+
+/// User transforms (`transforms/<Source>__<Destination>.ts|.py`): how they run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformsConfig {
+    /// Worker processes per transform; the source topic's partitions are spread over them
+    /// (IGLOO_TRANSFORMS_WORKERS).
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Per-transform worker counts, by transform name (`PageView__PageVisit: 2`).
+    #[serde(default)]
+    pub overrides: std::collections::BTreeMap<String, usize>,
+    /// Records handed to a worker at once, at most (IGLOO_TRANSFORMS_MAX_BATCH).
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// How long a batch waits to fill after its first record, in ms (IGLOO_TRANSFORMS_FLUSH_MS).
+    #[serde(default = "default_transform_flush_ms")]
+    pub flush_ms: u64,
+    /// A batch not answered within this many ms counts as a crash: the worker is killed and
+    /// restarted, the batch redelivered (IGLOO_TRANSFORMS_TIMEOUT_MS).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The Node.js executable for `.ts` transforms (IGLOO_NODE).
+    #[serde(default = "default_node")]
+    pub node: String,
+    /// The Python 3 executable for `.py` transforms (IGLOO_PYTHON).
+    #[serde(default = "default_python")]
+    pub python: String,
+    /// The tsx package directory used to run `.ts` files (IGLOO_TSX). Default: the project's
+    /// node_modules/tsx, else ~/.cache/igloo/node/node_modules/tsx (scripts/install-engines.sh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsx: Option<String>,
+}
+
+impl Default for TransformsConfig {
+    fn default() -> TransformsConfig {
+        TransformsConfig {
+            workers: default_workers(),
+            overrides: Default::default(),
+            max_batch: default_max_batch(),
+            flush_ms: default_transform_flush_ms(),
+            timeout_ms: default_timeout_ms(),
+            node: default_node(),
+            python: default_python(),
+            tsx: None,
+        }
+    }
+}
+
+impl TransformsConfig {
+    pub fn workers_of(&self, transform: &str) -> usize {
+        self.overrides.get(transform).copied().unwrap_or(self.workers)
+    }
+}
+
+fn default_workers() -> usize {
+    1
+}
+
+fn default_max_batch() -> usize {
+    1000
+}
+
+fn default_transform_flush_ms() -> u64 {
+    20
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_node() -> String {
+    "node".into()
+}
+
+fn default_python() -> String {
+    "python3".into()
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -309,6 +389,14 @@ impl ProjectConfig {
         self.writer.max_rows = parsed(&env, "IGLOO_WRITER_MAX_ROWS")?.unwrap_or(self.writer.max_rows);
         self.writer.max_bytes = parsed(&env, "IGLOO_WRITER_MAX_BYTES")?.unwrap_or(self.writer.max_bytes);
         self.writer.flush_ms = parsed(&env, "IGLOO_WRITER_FLUSH_MS")?.unwrap_or(self.writer.flush_ms);
+        let t = &mut self.transforms;
+        t.workers = parsed(&env, "IGLOO_TRANSFORMS_WORKERS")?.unwrap_or(t.workers);
+        t.max_batch = parsed(&env, "IGLOO_TRANSFORMS_MAX_BATCH")?.unwrap_or(t.max_batch);
+        t.flush_ms = parsed(&env, "IGLOO_TRANSFORMS_FLUSH_MS")?.unwrap_or(t.flush_ms);
+        t.timeout_ms = parsed(&env, "IGLOO_TRANSFORMS_TIMEOUT_MS")?.unwrap_or(t.timeout_ms);
+        t.node = parsed(&env, "IGLOO_NODE")?.unwrap_or_else(|| t.node.clone());
+        t.python = parsed(&env, "IGLOO_PYTHON")?.unwrap_or_else(|| t.python.clone());
+        set(&env, "IGLOO_TSX", &mut t.tsx);
         Ok(())
     }
 
@@ -339,6 +427,13 @@ impl ProjectConfig {
         }
         if self.writer.max_rows == 0 || self.writer.max_bytes == 0 || self.writer.flush_ms == 0 {
             return Err("`writer.max_rows`, `writer.max_bytes` and `writer.flush_ms` must be above 0".into());
+        }
+        let t = &self.transforms;
+        if t.workers == 0 || t.max_batch == 0 || t.flush_ms == 0 || t.timeout_ms == 0 {
+            return Err("`transforms.workers`, `max_batch`, `flush_ms` and `timeout_ms` must be above 0".into());
+        }
+        if let Some((name, _)) = t.overrides.iter().find(|(_, n)| **n == 0) {
+            return Err(format!("`transforms.overrides.{name}` must be above 0"));
         }
         if let Some(t) = &self.clickhouse.target {
             t.parse::<Dialect>().map_err(|e| format!("`clickhouse.target`: {e}"))?;

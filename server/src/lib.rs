@@ -3,8 +3,10 @@
 //! (`writer`: topic → ClickHouse, exactly once), assembled in `runtime`.
 
 pub mod api_error;
+pub mod backoff;
 pub mod clickhouse;
 pub mod config;
+pub mod dlq;
 pub mod ingest;
 pub mod metrics;
 pub mod openapi;
@@ -13,5 +15,6 @@ pub mod query_api;
 pub mod runtime;
 pub mod samples;
 pub mod subscribe;
+pub mod transform;
 pub mod validate;
 pub mod writer;

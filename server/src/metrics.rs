@@ -18,13 +18,36 @@ pub struct ModelMetrics {
     pub lag: AtomicU64,
 }
 
+/// One transform's counters.
+#[derive(Debug, Default)]
+pub struct TransformMetrics {
+    /// Records read from the source topic and handed to the transform.
+    pub records_in: AtomicU64,
+    /// Records produced to the destination topic.
+    pub records_out: AtomicU64,
+    /// Records the function returned null / None for.
+    pub dropped: AtomicU64,
+    /// Records sent to `_igloo_dlq`: the function threw, crashed its worker repeatedly, or
+    /// returned a record the destination model rejects.
+    pub dead_lettered: AtomicU64,
+    /// Worker processes that exited or stopped answering.
+    pub crashes: AtomicU64,
+    /// Worker processes running now.
+    pub workers: AtomicU64,
+    /// Source messages not yet transformed, per slot.
+    pub lag: RwLock<BTreeMap<usize, u64>>,
+}
+
 /// `(name, type, help, read)` of one metric family.
 type Series = (&'static str, &'static str, &'static str, fn(&ModelMetrics) -> u64);
 
 #[derive(Debug, Default)]
 pub struct Metrics {
     models: RwLock<BTreeMap<String, Arc<ModelMetrics>>>,
+    transforms: RwLock<BTreeMap<String, Arc<TransformMetrics>>>,
 }
+
+type TransformSeries = (&'static str, &'static str, &'static str, fn(&TransformMetrics) -> u64);
 
 impl Metrics {
     pub fn model(&self, name: &str) -> Arc<ModelMetrics> {
@@ -32,6 +55,13 @@ impl Metrics {
             return m.clone();
         }
         self.models.write().expect("metrics lock").entry(name.to_string()).or_default().clone()
+    }
+
+    pub fn transform(&self, name: &str) -> Arc<TransformMetrics> {
+        if let Some(m) = self.transforms.read().expect("metrics lock").get(name) {
+            return m.clone();
+        }
+        self.transforms.write().expect("metrics lock").entry(name.to_string()).or_default().clone()
     }
 
     pub fn render(&self) -> String {
@@ -72,9 +102,39 @@ impl Metrics {
         for (name, kind, help, get) in series {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (model, m) in models.iter() {
-                let _ = writeln!(out, "{name}{{model=\"{}\"}} {}", model.replace(['"', '\\', '\n'], "_"), get(m));
+                let _ = writeln!(out, "{name}{{model=\"{}\"}} {}", label(model), get(m));
+            }
+        }
+        let transforms = self.transforms.read().expect("metrics lock");
+        let series: [TransformSeries; 7] = [
+            ("igloo_transform_in_total", "counter", "Records handed to the transform.", |m| load(&m.records_in)),
+            ("igloo_transform_out_total", "counter", "Records the transform produced.", |m| load(&m.records_out)),
+            ("igloo_transform_dropped_total", "counter", "Records the transform returned null for.", |m| {
+                load(&m.dropped)
+            }),
+            ("igloo_transform_dead_lettered_total", "counter", "Records sent to _igloo_dlq.", |m| {
+                load(&m.dead_lettered)
+            }),
+            ("igloo_transform_crashes_total", "counter", "Worker processes that crashed.", |m| load(&m.crashes)),
+            ("igloo_transform_workers", "gauge", "Worker processes running.", |m| load(&m.workers)),
+            ("igloo_transform_lag", "gauge", "Source messages not yet transformed.", |m| {
+                m.lag.read().expect("lag lock").values().sum()
+            }),
+        ];
+        for (name, kind, help, get) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (transform, m) in transforms.iter() {
+                let _ = writeln!(out, "{name}{{transform=\"{}\"}} {}", label(transform), get(m));
             }
         }
         out
     }
+}
+
+fn label(value: &str) -> String {
+    value.replace(['"', '\\', '\n'], "_")
+}
+
+fn load(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
 }

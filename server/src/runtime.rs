@@ -3,6 +3,7 @@
 //! terminals or clap: `igloo dev` and `igloo serve` drive it.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use axum::routing::{get, post};
@@ -13,10 +14,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clickhouse::ClickHouse;
-use crate::config::WriterConfig;
+use crate::config::{TransformsConfig, WriterConfig};
+use crate::dlq::DeadLetters;
 use crate::ingest;
 use crate::metrics::Metrics;
 use crate::producer::{ProduceError, Producer};
+use crate::transform::set::TransformsSetup;
+use crate::transform::worker::{tsx_loader, WorkerRuntime};
+use crate::transform::{TransformReport, Transforms};
 use crate::writer::{self, WriterSpec};
 
 /// Everything the server needs, resolved by the caller.
@@ -34,6 +39,11 @@ pub struct Settings {
     pub clickhouse_auth: Option<(String, String)>,
     pub dialect: Dialect,
     pub bootstrap: String,
+    pub transforms: TransformsConfig,
+    /// The project root: transforms live in its `transforms/`, worker scripts go to `.igloo/`.
+    pub root: PathBuf,
+    /// tsx's package directory, for TypeScript transforms.
+    pub tsx_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +112,7 @@ pub struct Server {
     http: JoinHandle<()>,
     http_stop: watch::Sender<bool>,
     writers: Vec<(JoinHandle<()>, watch::Sender<bool>)>,
+    transforms: Transforms,
     pub local_addr: std::net::SocketAddr,
 }
 
@@ -163,7 +174,8 @@ impl Server {
             }
         });
         tracing::info!(addr = %local_addr, "ingest API listening");
-        let mut server = Server { state, settings, http, http_stop, writers: Vec::new(), local_addr };
+        let transforms = Transforms::new(transforms_setup(&settings, &state));
+        let mut server = Server { state, settings, http, http_stop, writers: Vec::new(), transforms, local_addr };
         server.start_writers();
         Ok(server)
     }
@@ -219,12 +231,49 @@ impl Server {
         Ok(())
     }
 
-    /// Stops accepting requests, lets in-flight ones finish, then stops the writers (each
-    /// finishes the batch it is writing).
+    /// Starts, reloads and stops transforms to match `transforms/`; `restart` after a schema
+    /// change. Call it after `start` and `reload`, and when a file of `transforms/` changed.
+    pub async fn sync_transforms(&mut self, restart: bool) -> Vec<TransformReport> {
+        self.transforms.sync(self.state.ir(), restart).await
+    }
+
+    /// `(name, source, destination)` of the running transforms.
+    pub fn transforms(&self) -> Vec<(String, String, String)> {
+        self.transforms.running()
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish, then stops the transforms and the
+    /// writers (each finishes the batch it is on).
     pub async fn stop(mut self) {
         let _ = self.http_stop.send(true);
         let _ = (&mut self.http).await;
+        self.transforms.stop_all().await;
         self.stop_writers().await;
+    }
+}
+
+fn transforms_setup(settings: &Settings, state: &AppState) -> TransformsSetup {
+    let runtime = WorkerRuntime {
+        node: settings.transforms.node.clone(),
+        python: settings.transforms.python.clone(),
+        tsx_loader: settings.tsx_dir.as_deref().and_then(tsx_loader),
+        root: settings.root.clone(),
+        scripts: settings.root.join(".igloo").join("runtime"),
+    };
+    TransformsSetup {
+        dir: settings.root.join("transforms"),
+        runtime,
+        config: settings.transforms.clone(),
+        bootstrap: settings.bootstrap.clone(),
+        database: settings.database.clone(),
+        producer: state.producer.clone(),
+        dead_letters: DeadLetters::new(
+            state.producer.clone(),
+            state.clickhouse.clone(),
+            &settings.database,
+            settings.dialect,
+        ),
+        metrics: state.metrics.clone(),
     }
 }
 

@@ -19,9 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use igloo_schemas::internal::{
-    self, writer_sql, DLQ, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN,
-};
+use igloo_schemas::internal::{self, writer_sql, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN};
 use igloo_schemas::sql::InsertJsonRows;
 use igloo_schemas::Dialect;
 use rdkafka::config::ClientConfig;
@@ -31,8 +29,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::Deserialize;
 use tokio::sync::watch;
 
+use crate::backoff::Backoff;
 use crate::clickhouse::{ClickHouse, ClickHouseError};
 use crate::config::WriterConfig;
+use crate::dlq::{DeadLetter, DeadLetterError, DeadLetters};
 use crate::metrics::ModelMetrics;
 use crate::producer::Producer;
 
@@ -104,14 +104,23 @@ pub async fn run(
         }
     };
     let dlq = match Producer::new(&bootstrap) {
-        Ok(p) => p,
+        Ok(p) => DeadLetters::new(p, ch.clone(), &spec.database, spec.dialect),
         Err(e) => {
             tracing::error!(model = %spec.model, error = %e, "cannot create the dead-letter producer");
             return;
         }
     };
+    while let Err(e) = dlq.ensure_table().await {
+        tracing::warn!(model = %spec.model, error = %e, "cannot create the dead-letter table yet; retrying");
+        if backoff.wait(&mut shutdown).await {
+            return;
+        }
+    }
     let next_shared = Arc::new(Mutex::new(next.clone()));
-    let lag_task = tokio::spawn(track_lag(consumer.clone(), spec.topic.clone(), next_shared.clone(), metrics.clone()));
+    let lag_metrics = metrics.clone();
+    let lag_task = tokio::spawn(track_lag(consumer.clone(), spec.topic.clone(), next_shared.clone(), move |lag| {
+        lag_metrics.lag.store(lag, Ordering::Relaxed)
+    }));
     tracing::info!(model = %spec.model, topic = %spec.topic, "table writer running");
     loop {
         let batch = tokio::select! {
@@ -131,9 +140,7 @@ pub async fn run(
 type Started = (Arc<StreamConsumer>, BTreeMap<i32, i64>);
 
 async fn start(spec: &WriterSpec, bootstrap: &str, ch: &ClickHouse) -> Result<Started, String> {
-    for table in [internal::offsets_table(&spec.database), internal::dlq_table(&spec.database)] {
-        ch.execute(&table.render(spec.dialect)).await.map_err(|e| e.to_string())?;
-    }
+    ch.execute(&internal::offsets_table(&spec.database).render(spec.dialect)).await.map_err(|e| e.to_string())?;
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         // librdkafka's assign() needs a group id, but nothing is ever committed to it: offsets
@@ -231,7 +238,7 @@ fn push(batch: &mut Vec<Msg>, m: &rdkafka::message::BorrowedMessage, bytes: &mut
 async fn write_batch(
     spec: &WriterSpec,
     ch: &ClickHouse,
-    dlq: &Producer,
+    dlq: &DeadLetters,
     batch: &[Msg],
     next: &mut BTreeMap<i32, i64>,
     metrics: &ModelMetrics,
@@ -343,7 +350,7 @@ async fn insert_rows<'a>(
 async fn write_one_by_one(
     spec: &WriterSpec,
     ch: &ClickHouse,
-    dlq: &Producer,
+    dlq: &DeadLetters,
     batch: &[&Msg],
     metrics: &ModelMetrics,
 ) -> Result<u64, ClickHouseError> {
@@ -353,18 +360,19 @@ async fn write_one_by_one(
             Ok(()) => written += 1,
             Err(ClickHouseError::Rejected { message }) => {
                 tracing::warn!(model = %spec.model, partition = m.partition, offset = m.offset, error = %message, "row rejected; sent to the dead-letter queue");
-                let row = serde_json::json!({
-                    "topic": spec.topic, "partition": m.partition, "offset": m.offset,
-                    "error": message, "payload": row,
-                })
-                .to_string();
-                let key = format!("{}/{}/{}", spec.topic, m.partition, m.offset);
-                dlq.send_all(DLQ, &[(key, row.clone())]).await.map_err(|e| ClickHouseError::Unreachable {
-                    url: "dead-letter topic".into(),
-                    message: e.to_string(),
+                let letter = DeadLetter {
+                    topic: spec.topic.clone(),
+                    partition: m.partition,
+                    offset: m.offset,
+                    error: message,
+                    payload: row.clone(),
+                };
+                dlq.send(&[letter]).await.map_err(|e| match e {
+                    DeadLetterError::Table(e) => e,
+                    DeadLetterError::Topic(message) => {
+                        ClickHouseError::Unreachable { url: "dead-letter topic".into(), message }
+                    }
                 })?;
-                let cols = ["topic", "partition", "offset", "error", "payload"].map(String::from).to_vec();
-                ch.insert(&insert_query(spec, DLQ, cols), row).await?;
                 metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => return Err(e),
@@ -391,12 +399,12 @@ async fn log_offsets(spec: &WriterSpec, ch: &ClickHouse, batch: &[&Msg]) -> Resu
     ch.insert(&insert_query(spec, OFFSETS_TABLE, OFFSET_LOG_COLUMNS.map(String::from).to_vec()), body).await
 }
 
-/// Every 2 s: the messages on the topic not yet written, into the model's lag gauge.
-async fn track_lag(
+/// Every 2 s: the messages on the topic past the positions in `next`, handed to `report`.
+pub(crate) async fn track_lag(
     consumer: Arc<StreamConsumer>,
     topic: String,
     next: Arc<Mutex<BTreeMap<i32, i64>>>,
-    metrics: Arc<ModelMetrics>,
+    report: impl Fn(u64),
 ) {
     loop {
         let positions = next.lock().expect("lag lock").clone();
@@ -412,26 +420,8 @@ async fn track_lag(
         })
         .await
         .unwrap_or(0);
-        metrics.lag.store(lag, Ordering::Relaxed);
+        report(lag);
         tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
-/// Exponential backoff from 100 ms to 5 s.
-#[derive(Default)]
-struct Backoff {
-    attempt: u32,
-}
-
-impl Backoff {
-    /// Sleeps; true if told to stop meanwhile.
-    async fn wait(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
-        let ms = (100u64 << self.attempt.min(6)).min(5_000);
-        self.attempt += 1;
-        tokio::select! {
-            _ = shutdown.changed() => true,
-            _ = tokio::time::sleep(Duration::from_millis(ms)) => *shutdown.borrow(),
-        }
     }
 }
 

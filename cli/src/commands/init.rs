@@ -86,17 +86,26 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     };
     let vars = TemplateVars {
         database: name.replace('-', "_"),
+        module: name.replace('-', "_"),
         name: name.clone(),
         language,
         template_title: template.title(),
         timeseries: template == Template::Timeseries,
     };
-    let written = templates::write(template, &vars, &dest)?;
+    let mut written = templates::write(template, &vars, &dest)?;
+    // The SDK module now, so transforms and their tests can import its types before `igloo dev`.
+    let project = igloo_server::config::Project::discover(&dest)?;
+    let checked = super::check_project(&project, None)?;
+    if !checked.diags.has_errors() {
+        for path in crate::sdk::write_missing(&project, &checked.ir, &checked.apis)? {
+            written.push(path.strip_prefix(&project.root).unwrap_or(&path).to_path_buf());
+        }
+    }
     println!("Created {} project `{name}` in {}:", template.title(), dest.display());
     for file in &written {
         println!("  {}", file.display());
     }
-    println!("\nNext:\n  cd {}\n  igloo check\n  igloo plan --offline", path.display());
+    println!("\nNext:\n  cd {}\n  igloo check\n  igloo test\n  igloo dev", path.display());
     Ok(ExitCode::SUCCESS)
 }
 

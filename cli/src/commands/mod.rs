@@ -12,6 +12,7 @@ mod logs;
 mod plan;
 mod ps;
 mod serve;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ pub enum Command {
     Peek(inspect::PeekArgs),
     Query(inspect::QueryArgs),
     Generate(generate::Args),
+    Test(test::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -70,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ls(args) => inspect::ls(args, &cwd),
         Command::Peek(args) => inspect::peek(args, &cwd),
         Command::Query(args) => inspect::query(args, &cwd),
+        Command::Test(args) => test::run(args, &cwd),
     }
 }
 

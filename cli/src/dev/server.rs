@@ -2,10 +2,12 @@
 //! engines' endpoints, a tokio runtime of its own, and blocking start / reload / stop.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use igloo_schemas::Ir;
 use igloo_server::config::Project;
 use igloo_server::runtime::{Server, ServerError, Settings};
+use igloo_server::transform::TransformReport;
 
 use super::engines::Endpoints;
 
@@ -23,7 +25,19 @@ pub fn settings(project: &Project, endpoints: &Endpoints) -> Settings {
         clickhouse_auth: auth,
         dialect: endpoints.dialect,
         bootstrap: endpoints.bootstrap.clone(),
+        transforms: c.transforms.clone(),
+        root: project.root.clone(),
+        tsx_dir: tsx_dir(project),
     }
+}
+
+/// tsx for TypeScript transforms: the project's own, else `transforms.tsx` / IGLOO_TSX, else
+/// the one scripts/install-engines.sh puts in ~/.cache/igloo/node.
+pub fn tsx_dir(project: &Project) -> Option<PathBuf> {
+    let own = project.root.join("node_modules").join("tsx");
+    let configured = project.config.transforms.tsx.as_ref().map(PathBuf::from);
+    let cached = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/igloo/node/node_modules/tsx"));
+    [Some(own), configured, cached].into_iter().flatten().find(|d| d.join("package.json").is_file())
 }
 
 /// A server running on its own runtime; the calling thread stays free for the dev loop.
@@ -41,7 +55,9 @@ impl RunningServer {
             .build()
             .expect("a tokio runtime starts");
         let server = rt.block_on(Server::start(settings, ir))?;
-        Ok(RunningServer { rt, server })
+        let mut running = RunningServer { rt, server };
+        running.sync_transforms(false);
+        Ok(running)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -50,7 +66,17 @@ impl RunningServer {
 
     pub fn reload(&mut self, project: &Project, ir: Ir) -> Result<(), ServerError> {
         let apis = crate::sql_files::load_reporting(&project.root);
-        self.rt.block_on(self.server.reload(ir, project.config.server.routes.clone(), apis))
+        self.rt.block_on(self.server.reload(ir, project.config.server.routes.clone(), apis))?;
+        self.sync_transforms(true);
+        Ok(())
+    }
+
+    /// Brings the transforms in line with `transforms/` (all restarted when `restart`), printing
+    /// what changed.
+    pub fn sync_transforms(&mut self, restart: bool) {
+        for report in self.rt.block_on(self.server.sync_transforms(restart)) {
+            print_report(&report);
+        }
     }
 
     /// Stops the server (in-flight requests finish, each writer finishes its batch), then the
@@ -60,5 +86,13 @@ impl RunningServer {
         let RunningServer { rt, server } = self;
         rt.block_on(server.stop());
         rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    }
+}
+
+fn print_report(report: &TransformReport) {
+    match report {
+        TransformReport::Reloaded { .. } | TransformReport::Stopped { .. } => println!("  ✓ {report}"),
+        TransformReport::Started { .. } => println!("✓ {report}"),
+        TransformReport::LoadFailed { .. } | TransformReport::Invalid(_) => println!("✗ {report}"),
     }
 }

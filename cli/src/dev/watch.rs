@@ -1,5 +1,6 @@
 //! The `igloo dev` loop: start the engines, bring them in line with the schema, then re-check,
-//! re-plan and apply on every save of `schema/**/*.prisma` or `igloo.yaml`. A broken schema
+//! re-plan and apply on every save of `schema/**/*.prisma`, `apis/`, `views/` or `igloo.yaml`;
+//! a save in `transforms/` restarts only that transform's workers. A broken schema
 //! shows its diagnostics and changes nothing. File events, Ctrl-C/SIGTERM and engine deaths
 //! arrive on one channel, so the loop is a plain `match`.
 
@@ -86,7 +87,7 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
     };
     let ep = &engines.endpoints;
     println!(
-        "\nReady in {:.1} s. Watching schema/ and {FILE_NAME}; Ctrl-C stops everything.",
+        "\nReady in {:.1} s. Watching schema/, apis/, views/, transforms/ and {FILE_NAME}; Ctrl-C stops everything.",
         started.elapsed().as_secs_f64()
     );
     println!("  ClickHouse {}  {} (database {})", ep.dialect, ep.clickhouse.url, project.config.database());
@@ -111,6 +112,17 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
                 }
                 if stop {
                     break Ok(());
+                }
+                let transforms = project.root.join("transforms");
+                let (code, paths): (Vec<PathBuf>, Vec<PathBuf>) =
+                    paths.into_iter().partition(|p| p.starts_with(&transforms));
+                if !code.is_empty() {
+                    if let Some(s) = server.as_mut() {
+                        s.sync_transforms(false);
+                    }
+                }
+                if paths.is_empty() {
+                    continue;
                 }
                 let now = fingerprint(&project.root);
                 if now == synced {
@@ -201,6 +213,7 @@ fn watch(root: &Path, tx: Sender<Event>) -> Result<RecommendedWatcher, DevError>
     let schema = root.join("schema");
     let apis = root.join("apis");
     let views = root.join("views");
+    let transforms = root.join("transforms");
     let yaml = root.join(FILE_NAME);
     let handler = move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
@@ -214,6 +227,7 @@ fn watch(root: &Path, tx: Sender<Event>) -> Result<RecommendedWatcher, DevError>
                 p == &yaml
                     || (p.starts_with(&schema) && p.extension().is_some_and(|e| e == "prisma"))
                     || ((p.starts_with(&apis) || p.starts_with(&views)) && p.extension().is_some_and(|e| e == "sql"))
+                    || (p.starts_with(&transforms) && p.extension().is_some_and(|e| e == "ts" || e == "py"))
             })
             .collect();
         if !paths.is_empty() {
@@ -224,10 +238,12 @@ fn watch(root: &Path, tx: Sender<Event>) -> Result<RecommendedWatcher, DevError>
         .map_err(|e| DevError::Watch { path: root.to_path_buf(), message: e.to_string() })?;
     let _ = std::fs::create_dir_all(root.join("apis"));
     let _ = std::fs::create_dir_all(root.join("views"));
+    let _ = std::fs::create_dir_all(root.join("transforms"));
     for (path, mode) in [
         (root.join("schema"), RecursiveMode::Recursive),
         (root.join("apis"), RecursiveMode::NonRecursive),
         (root.join("views"), RecursiveMode::NonRecursive),
+        (root.join("transforms"), RecursiveMode::NonRecursive),
         (root.to_path_buf(), RecursiveMode::NonRecursive),
     ] {
         watcher.watch(&path, mode).map_err(|e| DevError::Watch { path: path.clone(), message: e.to_string() })?;
@@ -317,16 +333,18 @@ fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Option<Ir
     Some(ir)
 }
 
-/// Rewrites `sdk/<project>.{ts,py}` (igloo.yaml's language) when the schema or `apis/` changed it.
+/// Rewrites `sdk/<project>.{ts,py}` (igloo.yaml's language and the transforms' languages)
+/// when the schema or `apis/` changed it.
 fn regenerate_sdk(project: &Project, endpoints: &Endpoints, ir: &Ir) {
-    let lang = crate::commands::project_lang(project);
-    let path = crate::sdk::module_path(&project.root.join("sdk"), &project.config.name, lang);
     let (apis, _) = crate::sql_files::load(&project.root);
     let columns = crate::sdk::describe(&endpoints.clickhouse, &project.config.database(), &apis);
-    match crate::sdk::write(&path, ir, &apis, &columns, lang) {
-        Ok(true) => println!("  ✓ {} regenerated", path.strip_prefix(&project.root).unwrap_or(&path).display()),
-        Ok(false) => {}
-        Err(e) => println!("✗ cannot write {}: {e}", path.display()),
+    for lang in crate::sdk::project_langs(project) {
+        let path = crate::sdk::module_path(&project.root.join("sdk"), &project.config.name, lang);
+        match crate::sdk::write(&path, ir, &apis, &columns, lang) {
+            Ok(true) => println!("  ✓ {} regenerated", path.strip_prefix(&project.root).unwrap_or(&path).display()),
+            Ok(false) => {}
+            Err(e) => println!("✗ cannot write {}: {e}", path.display()),
+        }
     }
 }
 

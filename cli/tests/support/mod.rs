@@ -132,9 +132,14 @@ pub fn wait_gone(pids: &[u32]) {
 }
 
 pub fn project(tmp: &Path) -> PathBuf {
+    project_from(tmp, "timeseries")
+}
+
+/// `igloo init devapp --template <template>` in `tmp`.
+pub fn project_from(tmp: &Path, template: &str) -> PathBuf {
     let status = Command::new(assert_cmd::cargo::cargo_bin("igloo"))
         .current_dir(tmp)
-        .args(["init", "devapp", "--template", "timeseries", "--yes"])
+        .args(["init", "devapp", "--template", template, "--yes"])
         .stdout(Stdio::null())
         .status()
         .unwrap();

@@ -24,6 +24,45 @@ pub struct SdkInput<'a> {
     pub columns: &'a BTreeMap<String, Vec<(String, String)>>,
 }
 
+/// How a field's value looks in a record on the model's topic, which is what transforms
+/// receive: normalized by ingest, with every field present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RowShape {
+    /// Strings, UUIDs, dates, times as `YYYY-MM-DD hh:mm:ss[.fff]` (UTC), `Json` as its text,
+    /// and 64-bit integers as strings of digits (exact in every language).
+    Text,
+    Bool,
+    Int,
+    Float,
+    /// `Decimal`: a number or a numeric string, as it was sent.
+    Decimal,
+    Enum,
+}
+
+fn row_shape(f: &crate::ir::Field) -> RowShape {
+    use crate::ir::{BaseType, NativeType, ScalarType};
+    match &f.ty.base {
+        BaseType::Enum(_) => RowShape::Enum,
+        BaseType::Scalar(s) => match s {
+            ScalarType::String
+            | ScalarType::Bytes
+            | ScalarType::Uuid
+            | ScalarType::Date
+            | ScalarType::DateTime
+            | ScalarType::Json => RowShape::Text,
+            ScalarType::Boolean => RowShape::Bool,
+            ScalarType::Float => RowShape::Float,
+            ScalarType::Decimal => RowShape::Decimal,
+            ScalarType::Int | ScalarType::BigInt => match f.ty.native {
+                Some(NativeType::Int64 | NativeType::UInt64) => RowShape::Text,
+                Some(_) => RowShape::Int,
+                None if *s == ScalarType::BigInt => RowShape::Text,
+                None => RowShape::Int,
+            },
+        },
+    }
+}
+
 /// A ClickHouse result type as a language type: `scalar` maps the base types.
 fn ch_type(ty: &str, lang: Lang) -> String {
     let inner = |prefix: &str| ty.strip_prefix(prefix).and_then(|t| t.strip_suffix(')'));

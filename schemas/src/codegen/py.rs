@@ -6,20 +6,22 @@ use std::fmt::Write;
 use crate::consumption::{ConsumptionApi, ParamType};
 use crate::ir::{Arity, BaseType, Field, Ir, Model, ScalarType};
 
-use super::{pascal, snake, SdkInput};
+use super::{pascal, row_shape, snake, RowShape, SdkInput};
 
 pub fn python(input: &SdkInput) -> String {
     let mut out = String::new();
     out += "\"\"\"Typed igloo calls for this project, generated from schema/*.prisma and apis/*.sql.\n\nDo not edit: `igloo generate sdk --lang py` (and `igloo dev`) rewrite this file.\n\"\"\"\n\n";
     out += "from __future__ import annotations\n\n";
-    out += "from typing import Any, Literal, TypedDict, Union, cast\n\n";
-    out += "from igloo_sdk import AsyncClient, Client, IngestResult\n\n";
+    out += "from typing import TYPE_CHECKING, Any, Literal, TypedDict, Union, cast\n\n";
+    // Only annotations use the runtime: transforms import the model types without it.
+    out += "if TYPE_CHECKING:\n    from igloo_sdk import AsyncClient, Client, IngestResult\n\n";
     for e in &input.ir.enums {
         let variants: Vec<String> = e.variants.iter().map(|v| format!("{:?}", v.name)).collect();
         let _ = writeln!(out, "\n{} = Literal[{}]\n", e.name, variants.join(", "));
     }
     for model in &input.ir.models {
         model_types(&mut out, input.ir, model);
+        record_type(&mut out, model);
         if model.ingest {
             ingest_fns(&mut out, model);
         }
@@ -85,6 +87,36 @@ fn model_types(out: &mut String, ir: &Ir, m: &Model) {
     for f in &optional {
         let _ = writeln!(out, "    {}: {}", f.name, field_type(ir, f));
         docstring(out, "    ", f.doc.as_deref());
+    }
+    out.push('\n');
+}
+
+/// `<Model>Record`: a record as transforms receive it from the model's topic.
+fn record_type(out: &mut String, m: &Model) {
+    let n = &m.name;
+    let _ = writeln!(out, "\nclass {n}Record(TypedDict):");
+    let _ = writeln!(
+        out,
+        "    \"\"\"A {n} as transforms receive it: every field present, times as \"YYYY-MM-DD hh:mm:ss\" (UTC), 64-bit integers and Json as text.\"\"\""
+    );
+    for f in &m.fields {
+        let base = match row_shape(f) {
+            RowShape::Text => "str".to_string(),
+            RowShape::Bool => "bool".into(),
+            RowShape::Int => "int".into(),
+            RowShape::Float => "float".into(),
+            RowShape::Decimal => "Union[float, str]".into(),
+            RowShape::Enum => match &f.ty.base {
+                BaseType::Enum(e) => e.clone(),
+                BaseType::Scalar(_) => "str".into(),
+            },
+        };
+        let ty = match f.ty.arity {
+            Arity::Required => base,
+            Arity::Optional => format!("Union[{base}, None]"),
+            Arity::List => format!("list[{base}]"),
+        };
+        let _ = writeln!(out, "    {}: {ty}", f.name);
     }
     out.push('\n');
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use crate::consumption::{ConsumptionApi, ParamType};
 use crate::ir::{Arity, BaseType, Field, Ir, Model, ScalarType};
 
-use super::{camel, pascal, SdkInput};
+use super::{camel, pascal, row_shape, RowShape, SdkInput};
 
 pub fn typescript(input: &SdkInput) -> String {
     let mut out = String::new();
@@ -19,6 +19,7 @@ pub fn typescript(input: &SdkInput) -> String {
     }
     for model in &input.ir.models {
         model_type(&mut out, input.ir, model);
+        record_type(&mut out, model);
         if model.ingest {
             let n = &model.name;
             let _ = write!(
@@ -75,6 +76,34 @@ fn model_type(out: &mut String, ir: &Ir, m: &Model) {
         // Ingest fills absent optional fields with null, lists with [] and the rest with defaults.
         let optional = f.ty.arity != Arity::Required || f.default.is_some();
         let _ = writeln!(out, "  {}{}: {};", f.name, if optional { "?" } else { "" }, field_type(ir, f));
+    }
+    out.push_str("}\n");
+}
+
+/// `<Model>Record`: a record as transforms receive it from the model's topic.
+fn record_type(out: &mut String, m: &Model) {
+    let n = &m.name;
+    let _ = writeln!(
+        out,
+        "\n/** A {n} as transforms receive it: every field present, times as \"YYYY-MM-DD hh:mm:ss\" (UTC), 64-bit integers and Json as text. */\nexport interface {n}Record {{"
+    );
+    for f in &m.fields {
+        let base = match row_shape(f) {
+            RowShape::Text => "string".to_string(),
+            RowShape::Bool => "boolean".into(),
+            RowShape::Int | RowShape::Float => "number".into(),
+            RowShape::Decimal => "number | string".into(),
+            RowShape::Enum => match &f.ty.base {
+                BaseType::Enum(e) => e.clone(),
+                BaseType::Scalar(_) => "string".into(),
+            },
+        };
+        let ty = match f.ty.arity {
+            Arity::Required => base,
+            Arity::Optional => format!("{base} | null"),
+            Arity::List => format!("Array<{base}>"),
+        };
+        let _ = writeln!(out, "  {}: {ty};", f.name);
     }
     out.push_str("}\n");
 }

@@ -1,0 +1,439 @@
+//! One slot of a transform: the source partitions `p` with `p % slots == slot`, one worker
+//! process, and the loop read a batch → run it → validate the outputs against the destination
+//! model → produce them → dead-letter the failures → commit the source offsets.
+//!
+//! A worker that crashes on a batch is restarted (with backoff) and the batch is redelivered
+//! one record at a time; a record that crashes a fresh worker [`MAX_CRASHES`] times goes to the
+//! dead-letter queue instead of looping forever. New code (a save) is picked up between
+//! batches: the new worker must load before the old one is stopped, so a broken save leaves the
+//! previous version running.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use igloo_schemas::ir::Model;
+use igloo_schemas::Ir;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::protocol::{records_frame, RecordResult};
+use super::spec::TransformSpec;
+use super::worker::{Worker, WorkerError, WorkerRuntime};
+use crate::backoff::Backoff;
+use crate::config::TransformsConfig;
+use crate::dlq::{DeadLetter, DeadLetters};
+use crate::metrics::TransformMetrics;
+use crate::producer::Producer;
+use crate::validate::{validate_record, Context};
+
+/// Crashes of a fresh worker on one record before the record is dead-lettered.
+pub const MAX_CRASHES: usize = 3;
+
+/// What every slot of one transform shares.
+pub struct TransformContext {
+    pub spec: TransformSpec,
+    pub runtime: WorkerRuntime,
+    pub config: TransformsConfig,
+    pub bootstrap: String,
+    pub database: String,
+    pub ir: Arc<Ir>,
+    pub producer: Producer,
+    pub dead_letters: DeadLetters,
+    pub metrics: Arc<TransformMetrics>,
+}
+
+impl TransformContext {
+    fn source(&self) -> &Model {
+        self.ir.model(&self.spec.source).expect("checked by discover")
+    }
+
+    fn destination(&self) -> &Model {
+        self.ir.model(&self.spec.destination).expect("checked by discover")
+    }
+}
+
+/// One source record: where it came from and its JSON text with field (not column) names.
+struct Record {
+    partition: i32,
+    offset: i64,
+    text: String,
+}
+
+/// What became of one record.
+enum Outcome {
+    Out(Vec<Value>),
+    Dead(String),
+}
+
+/// Told to stop while waiting.
+struct Stopped;
+
+pub async fn run_slot(
+    ctx: Arc<TransformContext>,
+    slot: usize,
+    slots: usize,
+    mut code: watch::Receiver<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let name = ctx.spec.name.clone();
+    let mut backoff = Backoff::default();
+    let consumer = loop {
+        match assign(&ctx, slot, slots) {
+            Ok(Some(c)) => break Arc::new(c),
+            Ok(None) => {
+                tracing::info!(transform = %name, slot, "more workers than source partitions: slot {slot} stays idle");
+                let _ = shutdown.changed().await;
+                return;
+            }
+            Err(e) => tracing::warn!(transform = %name, error = %e, "cannot read the source topic yet; retrying"),
+        }
+        if backoff.wait(&mut shutdown).await {
+            return;
+        }
+    };
+    let Ok(mut worker) = start_worker(&ctx, &mut code, &mut shutdown).await else { return };
+    ctx.metrics.workers.fetch_add(1, Ordering::Relaxed);
+    let positions = Arc::new(Mutex::new(BTreeMap::new()));
+    let lag_metrics = ctx.metrics.clone();
+    let lag_task = tokio::spawn(crate::writer::track_lag(
+        consumer.clone(),
+        ctx.source().topic.name.clone(),
+        positions.clone(),
+        move |lag| {
+            lag_metrics.lag.write().expect("lag lock").insert(slot, lag);
+        },
+    ));
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = code.changed() => {
+                worker = reload(&ctx, worker).await;
+                continue;
+            }
+            m = consumer.recv() => m,
+        };
+        let batch = match first {
+            Ok(m) => collect(&consumer, &ctx.config, &m).await,
+            Err(e) => {
+                tracing::warn!(transform = %name, error = %e, "consumer error");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        match process_batch(&ctx, &mut worker, &consumer, batch, &mut shutdown).await {
+            Ok(done) => positions.lock().expect("positions lock").extend(done),
+            Err(Stopped) => break,
+        }
+    }
+    lag_task.abort();
+    if let Some(w) = worker {
+        w.stop().await;
+    }
+    ctx.metrics.workers.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A consumer assigned this slot's partitions at their committed offsets; None if there are none.
+fn assign(ctx: &TransformContext, slot: usize, slots: usize) -> Result<Option<StreamConsumer>, String> {
+    let topic = &ctx.source().topic.name;
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &ctx.bootstrap)
+        .set("group.id", format!("igloo-transform.{}.{}", ctx.database, ctx.spec.name))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "20")
+        .set("log_level", "3")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let partitions: Vec<i32> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    if partitions.is_empty() {
+        return Err(format!("topic {topic} has no partitions yet"));
+    }
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions.into_iter().filter(|p| *p as usize % slots == slot) {
+        tpl.add_partition_offset(topic, p, Offset::Stored).map_err(|e| e.to_string())?;
+    }
+    if tpl.count() == 0 {
+        return Ok(None);
+    }
+    consumer.assign(&tpl).map_err(|e| e.to_string())?;
+    Ok(Some(consumer))
+}
+
+/// The first worker; while the file does not load, waits for a save that fixes it. `Err` when
+/// told to stop; `Ok(None)` never escapes: it retries until a worker runs.
+async fn start_worker(
+    ctx: &TransformContext,
+    code: &mut watch::Receiver<u64>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Option<Worker>, Stopped> {
+    loop {
+        match Worker::start(&ctx.spec, &ctx.runtime).await {
+            Ok(w) => return Ok(Some(w)),
+            Err(e) => tracing::error!(transform = %ctx.spec.name, "{e}"),
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return Err(Stopped),
+            _ = code.changed() => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+/// New code: a new worker replaces the old one once it loaded; if it does not, the old one
+/// keeps running.
+async fn reload(ctx: &TransformContext, old: Option<Worker>) -> Option<Worker> {
+    match Worker::start(&ctx.spec, &ctx.runtime).await {
+        Ok(new) => {
+            if let Some(old) = old {
+                old.stop().await;
+            }
+            Some(new)
+        }
+        Err(e) => {
+            tracing::error!(transform = %ctx.spec.name, "{e}\n(the previous version keeps running)");
+            old
+        }
+    }
+}
+
+/// The first message and whatever follows within `flush_ms`, up to `max_batch` records.
+async fn collect(consumer: &StreamConsumer, cfg: &TransformsConfig, first: &BorrowedMessage<'_>) -> Vec<Record> {
+    let mut batch = Vec::new();
+    push(&mut batch, first);
+    let deadline = Instant::now() + Duration::from_millis(cfg.flush_ms);
+    while batch.len() < cfg.max_batch {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(m)) => push(&mut batch, &m),
+            Ok(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+fn push(batch: &mut Vec<Record>, m: &BorrowedMessage<'_>) {
+    let payload = String::from_utf8_lossy(m.payload().unwrap_or_default());
+    for line in payload.lines().filter(|l| !l.trim().is_empty()) {
+        batch.push(Record { partition: m.partition(), offset: m.offset(), text: line.to_string() });
+    }
+}
+
+/// Runs, delivers and commits one batch; returns the next offset of each partition in it.
+async fn process_batch(
+    ctx: &TransformContext,
+    worker: &mut Option<Worker>,
+    consumer: &Arc<StreamConsumer>,
+    mut batch: Vec<Record>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<BTreeMap<i32, i64>, Stopped> {
+    rename_to_fields(ctx.source(), &mut batch);
+    ctx.metrics.records_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    let outcomes = run_records(ctx, worker, &batch, shutdown).await?;
+    let (outputs, letters) = deliverables(ctx, &batch, outcomes);
+    let mut backoff = Backoff::default();
+    let topic = &ctx.destination().topic.name;
+    while let Err(e) = ctx.producer.send_rows(topic, &outputs).await {
+        tracing::warn!(transform = %ctx.spec.name, error = %e, "outputs not acknowledged; retrying");
+        if backoff.wait(shutdown).await {
+            return Err(Stopped);
+        }
+    }
+    while let Err(e) = ctx.dead_letters.send(&letters).await {
+        tracing::warn!(transform = %ctx.spec.name, error = %e, "dead letters not stored; retrying");
+        if backoff.wait(shutdown).await {
+            return Err(Stopped);
+        }
+    }
+    ctx.metrics.records_out.fetch_add(outputs.len() as u64, Ordering::Relaxed);
+    ctx.metrics.dead_lettered.fetch_add(letters.len() as u64, Ordering::Relaxed);
+    let mut next = BTreeMap::new();
+    for r in &batch {
+        let n = next.entry(r.partition).or_insert(r.offset + 1);
+        *n = (*n).max(r.offset + 1);
+    }
+    while let Err(e) = commit(consumer, &ctx.source().topic.name, &next).await {
+        tracing::warn!(transform = %ctx.spec.name, error = %e, "source offsets not committed; retrying");
+        if backoff.wait(shutdown).await {
+            return Err(Stopped);
+        }
+    }
+    Ok(next)
+}
+
+async fn commit(consumer: &Arc<StreamConsumer>, topic: &str, next: &BTreeMap<i32, i64>) -> Result<(), String> {
+    let mut tpl = TopicPartitionList::new();
+    for (p, n) in next {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*n)).map_err(|e| e.to_string())?;
+    }
+    let c = consumer.clone();
+    tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// Topic rows are keyed by column; transforms see field names (they differ under `@map`).
+fn rename_to_fields(model: &Model, batch: &mut [Record]) {
+    let renames: Vec<(&str, &str)> =
+        model.fields.iter().filter(|f| f.column != f.name).map(|f| (f.column.as_str(), f.name.as_str())).collect();
+    if renames.is_empty() {
+        return;
+    }
+    for r in batch {
+        let Ok(Value::Object(mut row)) = serde_json::from_str::<Value>(&r.text) else { continue };
+        for (column, field) in &renames {
+            if let Some(v) = row.remove(*column) {
+                row.insert((*field).to_string(), v);
+            }
+        }
+        r.text = Value::Object(row).to_string();
+    }
+}
+
+/// Every record's outcome: the whole batch at once, or after a crash one record at a time.
+async fn run_records(
+    ctx: &TransformContext,
+    worker: &mut Option<Worker>,
+    batch: &[Record],
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Vec<Outcome>, Stopped> {
+    let timeout = Duration::from_millis(ctx.config.timeout_ms);
+    let mut backoff = Backoff::default();
+    let w = running(ctx, worker, &mut backoff, shutdown).await?;
+    let frame = records_frame(batch.iter().map(|r| r.text.as_str()));
+    let reason = match w.process(&frame, batch.len(), timeout).await {
+        Ok(results) => return Ok(results.into_iter().map(|r| outcome(&ctx.spec, r)).collect()),
+        Err(e) => e,
+    };
+    crashed(ctx, worker, &reason, batch.len());
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for r in batch {
+        let mut crashes = 0;
+        let result = loop {
+            let w = running(ctx, worker, &mut backoff, shutdown).await?;
+            match w.process(&records_frame([r.text.as_str()]), 1, timeout).await {
+                Ok(mut results) => break outcome(&ctx.spec, results.remove(0)),
+                Err(e) => {
+                    crashes += 1;
+                    crashed(ctx, worker, &e, 1);
+                    if crashes == MAX_CRASHES {
+                        break Outcome::Dead(format!(
+                            "transform {}: the worker crashed {MAX_CRASHES} times on this record; {e}",
+                            ctx.spec.name
+                        ));
+                    }
+                }
+            }
+        };
+        outcomes.push(result);
+    }
+    Ok(outcomes)
+}
+
+fn crashed(ctx: &TransformContext, worker: &mut Option<Worker>, error: &WorkerError, records: usize) {
+    tracing::warn!(transform = %ctx.spec.name, records, "{error}; restarting the worker and redelivering one record at a time");
+    ctx.metrics.crashes.fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.workers.fetch_sub(1, Ordering::Relaxed);
+    *worker = None;
+}
+
+/// The worker, restarted (with backoff) if it crashed.
+async fn running<'w>(
+    ctx: &TransformContext,
+    worker: &'w mut Option<Worker>,
+    backoff: &mut Backoff,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<&'w mut Worker, Stopped> {
+    while worker.is_none() {
+        if backoff.wait(shutdown).await {
+            return Err(Stopped);
+        }
+        match Worker::start(&ctx.spec, &ctx.runtime).await {
+            Ok(w) => {
+                ctx.metrics.workers.fetch_add(1, Ordering::Relaxed);
+                *worker = Some(w);
+            }
+            Err(e) => tracing::error!(transform = %ctx.spec.name, "cannot restart the worker: {e}"),
+        }
+    }
+    Ok(worker.as_mut().expect("just set"))
+}
+
+fn outcome(spec: &TransformSpec, result: RecordResult) -> Outcome {
+    match result {
+        RecordResult::Out { out } => Outcome::Out(out),
+        RecordResult::Error { error, stack } => Outcome::Dead(match stack {
+            Some(stack) if !stack.is_empty() => format!("transform {} threw {error}\n{stack}", spec.name),
+            _ => format!("transform {} threw {error}", spec.name),
+        }),
+    }
+}
+
+/// The `(key, row)` outputs to produce and the dead letters. A record is all or nothing: if
+/// one of its outputs does not fit the destination model, none is produced and the record is
+/// dead-lettered with the reason.
+fn deliverables(
+    ctx: &TransformContext,
+    batch: &[Record],
+    outcomes: Vec<Outcome>,
+) -> (Vec<(String, String)>, Vec<DeadLetter>) {
+    let destination = ctx.destination();
+    let mut outputs = Vec::new();
+    let mut letters = Vec::new();
+    let mut uuid = || uuid::Uuid::new_v4().to_string();
+    let mut vctx = Context { now: chrono::Utc::now(), uuid: &mut uuid };
+    for (record, outcome) in batch.iter().zip(outcomes) {
+        let checked = match outcome {
+            Outcome::Dead(error) => Err(error),
+            Outcome::Out(values) => {
+                if values.is_empty() {
+                    ctx.metrics.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        validate_record(&ctx.ir, destination, v, i, &mut vctx)
+                            .map(|row| (row.key, Value::Object(row.row).to_string()))
+                            .map_err(|errors| mismatch(ctx, i, v, &errors))
+                    })
+                    .collect::<Result<Vec<_>, String>>()
+            }
+        };
+        match checked {
+            Ok(rows) => outputs.extend(rows),
+            Err(error) => letters.push(DeadLetter {
+                topic: ctx.source().topic.name.clone(),
+                partition: record.partition,
+                offset: record.offset,
+                error,
+                payload: record.text.clone(),
+            }),
+        }
+    }
+    (outputs, letters)
+}
+
+fn mismatch(ctx: &TransformContext, index: usize, value: &Value, errors: &[crate::validate::RecordError]) -> String {
+    let reasons: Vec<String> = errors
+        .iter()
+        .map(|e| if e.path.is_empty() { e.reason.clone() } else { format!("`{}`: {}", e.path, e.reason) })
+        .collect();
+    let shown = value.to_string();
+    let shown =
+        if shown.chars().count() > 300 { format!("{}…", shown.chars().take(300).collect::<String>()) } else { shown };
+    format!(
+        "transform {} returned a record (output {index}) that is not a {}: {}; it returned {shown}",
+        ctx.spec.name,
+        ctx.spec.destination,
+        reasons.join("; ")
+    )
+}
