@@ -28,7 +28,9 @@ fn version_and_help_with_examples() {
 #[test]
 fn every_template_inits_checks_and_plans_for_both_dialects() {
     let tmp = tempfile::tempdir().unwrap();
-    for (template, model) in [("ts", "PageView"), ("python", "SensorReading"), ("timeseries", "Measurement")] {
+    for (template, model, models) in
+        [("ts", "PageView", "2 models"), ("python", "SensorReading", "2 models"), ("timeseries", "Measurement", "1 model")]
+    {
         let name = format!("app-{template}");
         init(tmp.path(), &name, template);
         let project = tmp.path().join(&name);
@@ -42,7 +44,7 @@ fn every_template_inits_checks_and_plans_for_both_dialects() {
             yaml.contains(&format!("name: {name}")) && yaml.contains(&format!("database: app_{template}")),
             "{yaml}"
         );
-        igloo(&project).arg("check").assert().success().stderr(contains("✓ 1 model"));
+        igloo(&project).arg("check").assert().success().stderr(contains(format!("✓ {models}")));
         for target in ["18.16", "current"] {
             igloo(&project)
                 .args(["plan", "--offline", "--target", target])

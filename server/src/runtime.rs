@@ -237,6 +237,12 @@ impl Server {
         self.transforms.sync(self.state.ir(), restart).await
     }
 
+    /// Like [`Server::sync_transforms`] with `restart`, under new transform settings.
+    pub async fn reconfigure_transforms(&mut self, config: TransformsConfig) -> Vec<TransformReport> {
+        self.transforms.configure(config);
+        self.transforms.sync(self.state.ir(), true).await
+    }
+
     /// `(name, source, destination)` of the running transforms.
     pub fn transforms(&self) -> Vec<(String, String, String)> {
         self.transforms.running()

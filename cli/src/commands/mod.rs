@@ -86,6 +86,8 @@ pub(crate) struct Checked {
     pub sql_errors: Vec<igloo_schemas::consumption::ApiFileError>,
     /// The valid APIs of `apis/`.
     pub apis: Vec<igloo_schemas::consumption::ConsumptionApi>,
+    /// Files of `transforms/` named like transforms that cannot be (unknown model, …).
+    pub transform_errors: Vec<igloo_server::transform::spec::SpecError>,
 }
 
 /// Reads the schema files (explicit `paths`, else the project's `schema/`) and checks them
@@ -103,7 +105,7 @@ pub(crate) fn load_and_check(
     let files = crate::schema_files::load_paths(&paths.iter().map(|p| cwd.join(p)).collect::<Vec<_>>(), cwd)?;
     let target = target.unwrap_or(igloo_schemas::Dialect::CURRENT);
     let (ir, diags) = igloo_schemas::check_for(&files, target);
-    Ok((None, Checked { files, ir, diags, target, sql_errors: Vec::new(), apis: Vec::new() }))
+    Ok((None, Checked { files, ir, diags, target, sql_errors: Vec::new(), apis: Vec::new(), transform_errors: Vec::new() }))
 }
 
 /// Reads a project's `schema/` and checks it, against `target` when given (else without the
@@ -124,15 +126,24 @@ pub(crate) fn check_project(
     }
     let (apis, api_errors) = crate::sql_files::load(&project.root);
     sql_errors.extend(api_errors);
-    Ok(Checked { files, ir, diags, target: target.unwrap_or_else(|| project.config.target()), sql_errors, apis })
+    let transform_errors = if diags.has_errors() {
+        Vec::new()
+    } else {
+        igloo_server::transform::discover(&project.root.join("transforms"), &ir).1
+    };
+    let target = target.unwrap_or_else(|| project.config.target());
+    Ok(Checked { files, ir, diags, target, sql_errors, apis, transform_errors })
 }
 
 impl Checked {
     /// Prints the diagnostics and fails with `message` when the schema has errors.
     pub(crate) fn ensure_valid(&self, message: &str) -> anyhow::Result<()> {
-        if self.diags.has_errors() || !self.sql_errors.is_empty() {
+        if self.diags.has_errors() || !self.sql_errors.is_empty() || !self.transform_errors.is_empty() {
             eprintln!("{}", self.diags.render(&self.files));
             for e in &self.sql_errors {
+                eprintln!("error: {e}");
+            }
+            for e in &self.transform_errors {
                 eprintln!("error: {e}");
             }
             anyhow::bail!("{message}");
@@ -150,7 +161,11 @@ pub(crate) fn report(checked: &Checked) -> bool {
     for e in &checked.sql_errors {
         eprintln!("error: {e}");
     }
-    let (errors, warnings) = (d.errors().len() + checked.sql_errors.len(), d.warnings().len());
+    for e in &checked.transform_errors {
+        eprintln!("error: {e}");
+    }
+    let (errors, warnings) =
+        (d.errors().len() + checked.sql_errors.len() + checked.transform_errors.len(), d.warnings().len());
     if errors > 0 {
         eprintln!("✗ {} in {}", counts(errors, warnings), plural(checked.files.len(), "file"));
     } else {

@@ -60,6 +60,11 @@ impl RunningServer {
         Ok(running)
     }
 
+    /// The schema the server runs.
+    pub fn ir(&self) -> std::sync::Arc<Ir> {
+        self.server.state.ir()
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.server.local_addr
     }
@@ -67,7 +72,9 @@ impl RunningServer {
     pub fn reload(&mut self, project: &Project, ir: Ir) -> Result<(), ServerError> {
         let apis = crate::sql_files::load_reporting(&project.root);
         self.rt.block_on(self.server.reload(ir, project.config.server.routes.clone(), apis))?;
-        self.sync_transforms(true);
+        for report in self.rt.block_on(self.server.reconfigure_transforms(project.config.transforms.clone())) {
+            print_report(&report);
+        }
         Ok(())
     }
 

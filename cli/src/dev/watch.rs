@@ -118,6 +118,8 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
                     paths.into_iter().partition(|p| p.starts_with(&transforms));
                 if !code.is_empty() {
                     if let Some(s) = server.as_mut() {
+                        // A transform in a new language needs that language's SDK module.
+                        regenerate_sdk(&project, &engines.endpoints, &s.ir());
                         s.sync_transforms(false);
                     }
                 }

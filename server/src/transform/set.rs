@@ -108,9 +108,19 @@ impl Transforms {
         Transforms { setup, running: BTreeMap::new(), broken: BTreeMap::new() }
     }
 
+    /// New settings (igloo.yaml changed): used by the transforms (re)started from now on.
+    pub fn configure(&mut self, config: TransformsConfig) {
+        self.setup.runtime.node = config.node.clone();
+        self.setup.runtime.python = config.python.clone();
+        self.setup.config = config;
+    }
+
     /// Brings the running transforms in line with the directory. `restart` (a new schema):
     /// every transform restarts with `ir`.
     pub async fn sync(&mut self, ir: Arc<Ir>, restart: bool) -> Vec<TransformReport> {
+        if restart {
+            self.broken.clear(); // a new schema (or SDK module) may be what they were missing
+        }
         let (specs, errors) = discover(&self.setup.dir, &ir);
         let mut reports: Vec<TransformReport> =
             errors.iter().map(|e| TransformReport::Invalid(e.to_string())).collect();
