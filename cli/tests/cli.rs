@@ -28,9 +28,11 @@ fn version_and_help_with_examples() {
 #[test]
 fn every_template_inits_checks_and_plans_for_both_dialects() {
     let tmp = tempfile::tempdir().unwrap();
-    for (template, model, models) in
-        [("ts", "PageView", "2 models"), ("python", "SensorReading", "2 models"), ("timeseries", "Measurement", "1 model")]
-    {
+    for (template, model, models) in [
+        ("ts", "PageView", "2 models"),
+        ("python", "SensorReading", "2 models"),
+        ("timeseries", "Measurement", "1 model"),
+    ] {
         let name = format!("app-{template}");
         init(tmp.path(), &name, template);
         let project = tmp.path().join(&name);

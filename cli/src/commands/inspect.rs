@@ -65,6 +65,7 @@ fn engines(project: &Project) -> anyhow::Result<Endpoints> {
 pub fn ls(args: LsArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
     let (project, ir) = load(cwd)?;
     let db = project.config.database();
+    let (transforms, _) = igloo_server::transform::discover(&project.root.join("transforms"), &ir);
     let rows: Vec<serde_json::Value> = ir
         .models
         .iter()
@@ -83,6 +84,10 @@ pub fn ls(args: LsArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
             }
             if ir.filled_by_view(&m.name) {
                 routes.push(format!("filled by views/{}.sql", m.name));
+            }
+            for t in transforms.iter().filter(|t| t.destination == m.name) {
+                let file = t.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+                routes.push(format!("written by transforms/{file}"));
             }
             serde_json::json!({
                 "model": m.name,

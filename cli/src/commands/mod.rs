@@ -105,7 +105,10 @@ pub(crate) fn load_and_check(
     let files = crate::schema_files::load_paths(&paths.iter().map(|p| cwd.join(p)).collect::<Vec<_>>(), cwd)?;
     let target = target.unwrap_or(igloo_schemas::Dialect::CURRENT);
     let (ir, diags) = igloo_schemas::check_for(&files, target);
-    Ok((None, Checked { files, ir, diags, target, sql_errors: Vec::new(), apis: Vec::new(), transform_errors: Vec::new() }))
+    Ok((
+        None,
+        Checked { files, ir, diags, target, sql_errors: Vec::new(), apis: Vec::new(), transform_errors: Vec::new() },
+    ))
 }
 
 /// Reads a project's `schema/` and checks it, against `target` when given (else without the
