@@ -207,5 +207,12 @@ fn clear_errors_outside_projects_and_for_bad_config() {
     igloo(&project).arg("check").assert().failure().stderr(contains("no schema files"));
     // -C runs as if started elsewhere.
     std::fs::write(project.join("schema/a.prisma"), "model A {\n  id String @id\n}\n").unwrap();
+    // The template's transform names models this schema no longer has.
+    igloo(tmp.path())
+        .args(["-C", "p", "check"])
+        .assert()
+        .failure()
+        .stderr(contains("transforms/PageView__SectionView.ts: `PageView` is not a model of the schema (models: A)"));
+    std::fs::remove_file(project.join("transforms/PageView__SectionView.ts")).unwrap();
     igloo(tmp.path()).args(["-C", "p", "check"]).assert().success();
 }

@@ -232,3 +232,70 @@ fn igloo_test_runs_the_template_tests_and_reports_failures() {
         assert!(stderr.contains("tests failed"), "{stderr}");
     }
 }
+
+/// Runs `igloo serve` (API, writers, transforms) as its own process so it can be killed alone.
+fn serve(root: &Path, ports: &Ports) -> Dev {
+    let mut cmd = igloo(root, ports);
+    cmd.args(["serve", "--mode", "native"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut s = Dev::attach(cmd.spawn().unwrap());
+    s.expect("ingest API on", START);
+    s
+}
+
+#[test]
+fn killing_the_server_mid_stream_loses_no_transformed_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project_from(tmp.path(), "ts");
+    let ports = Ports::free();
+    let mut engines = Dev::start(&root, &ports, &["--no-server"]);
+    engines.expect("Ready in", START);
+    let mut server = serve(&root, &ports);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let streamer = {
+        let (stop, acked, url) = (stop.clone(), acked.clone(), ports.api("/ingest/PageView"));
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let batch: Vec<String> = (i..i + 20).map(|n| format!("k{n}")).collect();
+                let body: String = batch.iter().map(|v| view(v, "/x")).collect();
+                i += 20;
+                match ureq::post(&url)
+                    .timeout(Duration::from_secs(15))
+                    .set("Content-Type", "application/x-ndjson")
+                    .send_string(&body)
+                {
+                    Ok(_) => acked.lock().unwrap().extend(batch),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        })
+    };
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1500));
+        server.child.kill().unwrap(); // SIGKILL: workers see their stdin close and exit
+        server.child.wait().unwrap();
+        server = serve(&root, &ports);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    streamer.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 500, "the load barely ran: {}", acked.len());
+    eventually(Duration::from_secs(60), "every acknowledged record transformed", || {
+        let present = count(&ports, "SELECT uniqExact(visitorId) FROM devapp.SectionView WHERE visitorId LIKE 'k%'");
+        (present >= acked.len()).then_some(())
+    });
+    let got: std::collections::HashSet<String> =
+        rows(&ports, "SELECT DISTINCT visitorId FROM devapp.SectionView").into_iter().map(|r| r[0].clone()).collect();
+    let missing: Vec<&String> = acked.iter().filter(|v| !got.contains(*v)).take(10).collect();
+    assert!(missing.is_empty(), "acknowledged but never transformed: {missing:?}");
+    let total = count(&ports, "SELECT count() FROM devapp.SectionView WHERE visitorId LIKE 'k%'");
+    eprintln!("{} acknowledged, {total} transformed rows ({} replayed after 3 kills)", acked.len(), total - got.len());
+
+    server.signal(libc::SIGINT);
+    assert!(server.wait_exit(Duration::from_secs(30)).success());
+    engines.signal(libc::SIGINT);
+    assert!(engines.wait_exit(Duration::from_secs(30)).success());
+}
