@@ -164,7 +164,8 @@ fn python_transform_runs_with_two_workers_and_dead_letters() {
     std::fs::write(root.join("transforms/SensorReading__HeatAlert.py"), PY).unwrap();
     let yaml = root.join("igloo.yaml");
     let text = std::fs::read_to_string(&yaml).unwrap();
-    std::fs::write(&yaml, text + "\ntransforms:\n  workers: 2\n").unwrap();
+    assert!(text.contains("\n  workers: 1\n"), "{text}");
+    std::fs::write(&yaml, text.replace("\n  workers: 1\n", "\n  workers: 2\n")).unwrap();
     let ports = Ports::free();
     let mut dev = Dev::start(&root, &ports, &[]);
     dev.expect("✓ transform SensorReading__HeatAlert: SensorReading → HeatAlert (2 workers)", START);
