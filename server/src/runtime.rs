@@ -243,11 +243,6 @@ impl Server {
         self.transforms.sync(self.state.ir(), true).await
     }
 
-    /// `(name, source, destination)` of the running transforms.
-    pub fn transforms(&self) -> Vec<(String, String, String)> {
-        self.transforms.running()
-    }
-
     /// Stops accepting requests, lets in-flight ones finish, then stops the transforms and the
     /// writers (each finishes the batch it is on).
     pub async fn stop(mut self) {

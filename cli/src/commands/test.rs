@@ -80,7 +80,7 @@ fn run_node(project: &Project, files: &[PathBuf]) -> anyhow::Result<bool> {
         .ok_or_else(|| anyhow::anyhow!(igloo_server::transform::worker::WorkerError::NoTsx))?;
     let status = Command::new(node)
         .arg("--import")
-        .arg(format!("file://{}", loader.display()))
+        .arg(igloo_server::transform::worker::file_url(&loader))
         .args(["--test", "--test-reporter=spec"])
         .args(files)
         .current_dir(&project.root)

@@ -119,7 +119,13 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
                 if !code.is_empty() {
                     if let Some(s) = server.as_mut() {
                         // A transform in a new language needs that language's SDK module.
-                        regenerate_sdk(&project, &engines.endpoints, &s.ir());
+                        let sdk = project.root.join("sdk");
+                        if crate::sdk::project_langs(&project)
+                            .into_iter()
+                            .any(|lang| !crate::sdk::module_path(&sdk, &project.config.name, lang).exists())
+                        {
+                            regenerate_sdk(&project, &engines.endpoints, &s.ir());
+                        }
                         s.sync_transforms(false);
                     }
                 }

@@ -97,7 +97,8 @@ pub async fn run_slot(
             return;
         }
     };
-    let Ok(mut worker) = start_worker(&ctx, &mut code, &mut shutdown).await else { return };
+    let Ok(first) = start_worker(&ctx, &mut code, &mut shutdown).await else { return };
+    let mut worker = Some(first);
     ctx.metrics.workers.fetch_add(1, Ordering::Relaxed);
     let positions = Arc::new(Mutex::new(BTreeMap::new()));
     let lag_metrics = ctx.metrics.clone();
@@ -167,16 +168,16 @@ fn assign(ctx: &TransformContext, slot: usize, slots: usize) -> Result<Option<St
     Ok(Some(consumer))
 }
 
-/// The first worker; while the file does not load, waits for a save that fixes it. `Err` when
-/// told to stop; `Ok(None)` never escapes: it retries until a worker runs.
+/// The first worker; while the file does not load, waits for a save that fixes it (or retries
+/// every 5 s). `Err` when told to stop.
 async fn start_worker(
     ctx: &TransformContext,
     code: &mut watch::Receiver<u64>,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<Option<Worker>, Stopped> {
+) -> Result<Worker, Stopped> {
     loop {
         match Worker::start(&ctx.spec, &ctx.runtime).await {
-            Ok(w) => return Ok(Some(w)),
+            Ok(w) => return Ok(w),
             Err(e) => tracing::error!(transform = %ctx.spec.name, "{e}"),
         }
         tokio::select! {
@@ -192,8 +193,10 @@ async fn start_worker(
 async fn reload(ctx: &TransformContext, old: Option<Worker>) -> Option<Worker> {
     match Worker::start(&ctx.spec, &ctx.runtime).await {
         Ok(new) => {
-            if let Some(old) = old {
-                old.stop().await;
+            match old {
+                Some(old) => old.stop().await,
+                // The old one had crashed: the gauge counted it out already.
+                None => _ = ctx.metrics.workers.fetch_add(1, Ordering::Relaxed),
             }
             Some(new)
         }

@@ -125,9 +125,6 @@ impl Transforms {
         let mut reports: Vec<TransformReport> =
             errors.iter().map(|e| TransformReport::Invalid(e.to_string())).collect();
         if !specs.is_empty() {
-            if let Err(e) = self.setup.dead_letters.ensure_table().await {
-                tracing::warn!(error = %e, "cannot create the dead-letter table yet");
-            }
             if let Err(e) = self.setup.runtime.install() {
                 reports.push(TransformReport::Invalid(format!("cannot write the worker scripts: {e}")));
                 return reports;
@@ -169,6 +166,9 @@ impl Transforms {
             return TransformReport::LoadFailed { name: spec.name, message, kept_previous: false };
         }
         self.broken.remove(&spec.name);
+        if let Err(e) = self.setup.dead_letters.ensure_table().await {
+            tracing::warn!(error = %e, "cannot create the dead-letter table yet");
+        }
         let s = &self.setup;
         let workers = s.config.workers_of(&spec.name);
         let ctx = Arc::new(TransformContext {
@@ -225,14 +225,6 @@ impl Transforms {
         for name in names {
             self.stop_one(&name).await;
         }
-    }
-
-    /// `(name, source, destination)` of the running transforms.
-    pub fn running(&self) -> Vec<(String, String, String)> {
-        self.running
-            .values()
-            .map(|r| (r.spec.name.clone(), r.spec.source.clone(), r.spec.destination.clone()))
-            .collect()
     }
 }
 

@@ -87,7 +87,8 @@ impl WorkerRuntime {
     }
 }
 
-fn file_url(path: &Path) -> String {
+/// `file://<path>`, what `node --import` takes.
+pub fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())
 }
 
