@@ -1,4 +1,5 @@
-//! Counters for `/metrics` (Prometheus text format), per model. Lock-free on the hot path.
+//! Counters for `/metrics` (Prometheus text format), per model and per transform. Lock-free
+//! on the hot path.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -38,36 +39,30 @@ pub struct TransformMetrics {
     pub lag: RwLock<BTreeMap<usize, u64>>,
 }
 
-/// `(name, type, help, read)` of one metric family.
-type Series = (&'static str, &'static str, &'static str, fn(&ModelMetrics) -> u64);
+/// `(name, type, help, read)` of one metric family over counters `T`.
+type Series<T> = (&'static str, &'static str, &'static str, fn(&T) -> u64);
+
+/// Counters by name (of a model, or of a transform).
+type Family<T> = RwLock<BTreeMap<String, Arc<T>>>;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    models: RwLock<BTreeMap<String, Arc<ModelMetrics>>>,
-    transforms: RwLock<BTreeMap<String, Arc<TransformMetrics>>>,
+    models: Family<ModelMetrics>,
+    transforms: Family<TransformMetrics>,
 }
-
-type TransformSeries = (&'static str, &'static str, &'static str, fn(&TransformMetrics) -> u64);
 
 impl Metrics {
     pub fn model(&self, name: &str) -> Arc<ModelMetrics> {
-        if let Some(m) = self.models.read().expect("metrics lock").get(name) {
-            return m.clone();
-        }
-        self.models.write().expect("metrics lock").entry(name.to_string()).or_default().clone()
+        member(&self.models, name)
     }
 
     pub fn transform(&self, name: &str) -> Arc<TransformMetrics> {
-        if let Some(m) = self.transforms.read().expect("metrics lock").get(name) {
-            return m.clone();
-        }
-        self.transforms.write().expect("metrics lock").entry(name.to_string()).or_default().clone()
+        member(&self.transforms, name)
     }
 
     pub fn render(&self) -> String {
-        let models = self.models.read().expect("metrics lock");
         let mut out = String::new();
-        let series: [Series; 8] = [
+        let series: [Series<ModelMetrics>; 8] = [
             (
                 "igloo_ingest_accepted_total",
                 "counter",
@@ -99,14 +94,8 @@ impl Metrics {
                 m.lag.load(Ordering::Relaxed)
             }),
         ];
-        for (name, kind, help, get) in series {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (model, m) in models.iter() {
-                let _ = writeln!(out, "{name}{{model=\"{}\"}} {}", label(model), get(m));
-            }
-        }
-        let transforms = self.transforms.read().expect("metrics lock");
-        let series: [TransformSeries; 7] = [
+        render_family(&mut out, "model", &series, &self.models);
+        let series: [Series<TransformMetrics>; 7] = [
             ("igloo_transform_in_total", "counter", "Records handed to the transform.", |m| load(&m.records_in)),
             ("igloo_transform_out_total", "counter", "Records the transform produced.", |m| load(&m.records_out)),
             ("igloo_transform_dropped_total", "counter", "Records the transform returned null for.", |m| {
@@ -121,13 +110,27 @@ impl Metrics {
                 m.lag.read().expect("lag lock").values().sum()
             }),
         ];
-        for (name, kind, help, get) in series {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (transform, m) in transforms.iter() {
-                let _ = writeln!(out, "{name}{{transform=\"{}\"}} {}", label(transform), get(m));
-            }
-        }
+        render_family(&mut out, "transform", &series, &self.transforms);
         out
+    }
+}
+
+/// The counters of `name`, created on first use.
+fn member<T: Default>(family: &Family<T>, name: &str) -> Arc<T> {
+    if let Some(m) = family.read().expect("metrics lock").get(name) {
+        return m.clone();
+    }
+    family.write().expect("metrics lock").entry(name.to_string()).or_default().clone()
+}
+
+/// Each series with one line per member, labelled `{key}="<member>"`.
+fn render_family<T>(out: &mut String, key: &str, series: &[Series<T>], family: &Family<T>) {
+    let members = family.read().expect("metrics lock");
+    for (name, kind, help, get) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (member, m) in members.iter() {
+            let _ = writeln!(out, "{name}{{{key}=\"{}\"}} {}", label(member), get(m));
+        }
     }
 }
 
