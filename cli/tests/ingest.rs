@@ -240,18 +240,6 @@ fn assert_exactly_once(ports: &Ports, acked: &BTreeSet<u64>, sent: u64) -> usize
     times.len()
 }
 
-/// Runs `igloo serve` (API + writers) as its own process so it can be killed alone.
-fn serve(root: &std::path::Path, ports: &Ports) -> Dev {
-    let mut cmd = igloo(root, ports);
-    cmd.args(["serve", "--mode", "native"])
-        .env("IGLOO_WRITER_FLUSH_MS", "50")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut s = Dev::attach(cmd.spawn().unwrap());
-    s.expect("ingest API on", START);
-    s
-}
-
 #[test]
 fn killing_the_writer_mid_stream_loses_and_duplicates_nothing() {
     let tmp = tempfile::tempdir().unwrap();

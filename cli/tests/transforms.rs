@@ -41,6 +41,55 @@ fn view(visitor: &str, path: &str) -> String {
     format!("{{\"visitorId\":\"{visitor}\",\"path\":\"{path}\",\"loadMs\":10}}\n")
 }
 
+/// PageViews posted in batches of 10 from a thread, visitor ids `<prefix><n>`, until finished.
+struct Stream {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(String, Instant)>>>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl Stream {
+    /// With `survive_outages` (the server is being killed), requests go back to back and a
+    /// failed one is not counted; without, they are spread 20 ms apart and a failure fails the test.
+    fn start(ports: &Ports, prefix: &str, survive_outages: bool) -> Stream {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+        let (s, a, url, prefix) = (stop.clone(), acked.clone(), ports.api("/ingest/PageView"), prefix.to_string());
+        let handle = std::thread::spawn(move || {
+            let mut i = 0;
+            while !s.load(Ordering::Relaxed) {
+                let batch: Vec<String> = (i..i + 10).map(|n| format!("{prefix}{n}")).collect();
+                let body: String = batch.iter().map(|v| view(v, "/x")).collect();
+                i += 10;
+                let resp = ureq::post(&url)
+                    .timeout(Duration::from_secs(15))
+                    .set("Content-Type", "application/x-ndjson")
+                    .send_string(&body);
+                match resp {
+                    Ok(r) => {
+                        assert_eq!(r.status(), 200);
+                        let now = Instant::now();
+                        a.lock().unwrap().extend(batch.into_iter().map(|v| (v, now)));
+                    }
+                    Err(e) if !survive_outages => panic!("POST /ingest/PageView: {e}"),
+                    Err(_) => {}
+                }
+                if !survive_outages {
+                    std::thread::sleep(Duration::from_millis(20)); // spread over the reload
+                }
+            }
+        });
+        Stream { stop, acked, handle }
+    }
+
+    /// Stops the thread; the acknowledged visitor ids with the time of their acknowledgement.
+    fn finish(self) -> Vec<(String, Instant)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap();
+        self.acked.lock().unwrap().clone()
+    }
+}
+
 fn rows(ports: &Ports, sql: &str) -> Vec<Vec<String>> {
     let out = ports.clickhouse().execute(&format!("{sql} FORMAT TSV")).unwrap_or_default();
     out.lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
@@ -91,24 +140,7 @@ fn typescript_transform_runs_dead_letters_and_reloads_without_loss() {
     assert!(error_of("f").contains("is not a SectionView") && error_of("f").contains("`section`"), "{}", error_of("f"));
 
     // A stream of records while the file is broken, then changed: none lost or doubled.
-    let stop = Arc::new(AtomicBool::new(false));
-    let posted: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
-    let streamer = {
-        let (stop, posted, url) = (stop.clone(), posted.clone(), ports.api("/ingest/PageView"));
-        std::thread::spawn(move || {
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let batch: Vec<String> = (i..i + 10).map(|n| format!("s{n}")).collect();
-                let body: String = batch.iter().map(|v| view(v, "/x")).collect();
-                let resp = ureq::post(&url).set("Content-Type", "application/x-ndjson").send_string(&body);
-                assert_eq!(resp.unwrap().status(), 200);
-                let now = Instant::now();
-                posted.lock().unwrap().extend(batch.into_iter().map(|v| (v, now)));
-                i += 10;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    let stream = Stream::start(&ports, "s", false);
     std::thread::sleep(Duration::from_secs(2));
     std::fs::write(&file, TS_V1.replace("default: return out(\"v1\");", "default: return out(\"v2\";")).unwrap();
     dev.expect("transforms/PageView__SectionView.ts does not load", APPLY);
@@ -118,9 +150,7 @@ fn typescript_transform_runs_dead_letters_and_reloads_without_loss() {
     let saved = Instant::now();
     dev.expect("transform PageView__SectionView reloaded", APPLY);
     std::thread::sleep(Duration::from_secs(3));
-    stop.store(true, Ordering::Relaxed);
-    streamer.join().unwrap();
-    let posted = posted.lock().unwrap().clone();
+    let posted = stream.finish();
     let n = posted.len();
     eventually(Duration::from_secs(60), "every streamed record transformed", || {
         (count(&ports, "SELECT count() FROM devapp.SectionView WHERE visitorId LIKE 's%'") >= n).then_some(())
@@ -234,15 +264,6 @@ fn igloo_test_runs_the_template_tests_and_reports_failures() {
     }
 }
 
-/// Runs `igloo serve` (API, writers, transforms) as its own process so it can be killed alone.
-fn serve(root: &Path, ports: &Ports) -> Dev {
-    let mut cmd = igloo(root, ports);
-    cmd.args(["serve", "--mode", "native"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let mut s = Dev::attach(cmd.spawn().unwrap());
-    s.expect("ingest API on", START);
-    s
-}
-
 #[test]
 fn killing_the_server_mid_stream_loses_no_transformed_record() {
     let tmp = tempfile::tempdir().unwrap();
@@ -252,27 +273,7 @@ fn killing_the_server_mid_stream_loses_no_transformed_record() {
     engines.expect("Ready in", START);
     let mut server = serve(&root, &ports);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
-    let streamer = {
-        let (stop, acked, url) = (stop.clone(), acked.clone(), ports.api("/ingest/PageView"));
-        std::thread::spawn(move || {
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let batch: Vec<String> = (i..i + 20).map(|n| format!("k{n}")).collect();
-                let body: String = batch.iter().map(|v| view(v, "/x")).collect();
-                i += 20;
-                match ureq::post(&url)
-                    .timeout(Duration::from_secs(15))
-                    .set("Content-Type", "application/x-ndjson")
-                    .send_string(&body)
-                {
-                    Ok(_) => acked.lock().unwrap().extend(batch),
-                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
-        })
-    };
+    let stream = Stream::start(&ports, "k", true);
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(1500));
         server.child.kill().unwrap(); // SIGKILL: workers see their stdin close and exit
@@ -280,9 +281,7 @@ fn killing_the_server_mid_stream_loses_no_transformed_record() {
         server = serve(&root, &ports);
     }
     std::thread::sleep(Duration::from_secs(1));
-    stop.store(true, Ordering::Relaxed);
-    streamer.join().unwrap();
-    let acked = acked.lock().unwrap().clone();
+    let acked: Vec<String> = stream.finish().into_iter().map(|(v, _)| v).collect();
     assert!(acked.len() > 500, "the load barely ran: {}", acked.len());
     eventually(Duration::from_secs(60), "every acknowledged record transformed", || {
         let present = count(&ports, "SELECT uniqExact(visitorId) FROM devapp.SectionView WHERE visitorId LIKE 'k%'");

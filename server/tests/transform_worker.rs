@@ -9,6 +9,14 @@ use igloo_server::transform::protocol::{records_frame, RecordResult};
 use igloo_server::transform::spec::{Lang, TransformSpec};
 use igloo_server::transform::worker::{tsx_loader, Worker, WorkerError, WorkerRuntime};
 
+/// A project directory and a runtime with its worker scripts installed.
+fn setup() -> (tempfile::TempDir, WorkerRuntime) {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = runtime(tmp.path());
+    rt.install().unwrap();
+    (tmp, rt)
+}
+
 fn runtime(root: &Path) -> WorkerRuntime {
     let tsx = std::env::var("HOME").map(|h| Path::new(&h).join(".cache/igloo/node/node_modules/tsx")).unwrap();
     WorkerRuntime {
@@ -41,9 +49,7 @@ async fn run(worker: &mut Worker, records: &[&str], timeout: Duration) -> Result
 
 #[tokio::test]
 async fn python_worker_answers_per_record_and_survives_prints_and_throws() {
-    let tmp = tempfile::tempdir().unwrap();
-    let rt = runtime(tmp.path());
-    rt.install().unwrap();
+    let (tmp, rt) = setup();
     let code = "def transform(r):\n    print('noise on stdout')\n    if r['n'] < 0:\n        raise ValueError('negative')\n    if r['n'] == 0:\n        return None\n    return [{'n': r['n'] * 2}] * r['n']\n";
     let mut w = Worker::start(&spec(tmp.path(), "A__B.py", code), &rt).await.unwrap();
     let results = run(&mut w, &["{\"n\":2}", "{\"n\":0}", "{\"n\":-1}"], 5 * SECOND).await.unwrap();
@@ -61,9 +67,7 @@ async fn python_worker_answers_per_record_and_survives_prints_and_throws() {
 
 #[tokio::test]
 async fn crashes_and_hangs_are_reported_as_crashes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let rt = runtime(tmp.path());
-    rt.install().unwrap();
+    let (tmp, rt) = setup();
     let code = "import os, sys, time\ndef transform(r):\n    if r['x'] == 'exit':\n        sys.stderr.write('going down\\n')\n        os._exit(7)\n    time.sleep(60)\n";
     let s = spec(tmp.path(), "A__B.py", code);
     let mut w = Worker::start(&s, &rt).await.unwrap();
@@ -76,9 +80,7 @@ async fn crashes_and_hangs_are_reported_as_crashes() {
 
 #[tokio::test]
 async fn load_errors_name_the_file_and_the_problem() {
-    let tmp = tempfile::tempdir().unwrap();
-    let rt = runtime(tmp.path());
-    rt.install().unwrap();
+    let (tmp, rt) = setup();
     let err = Worker::start(&spec(tmp.path(), "A__B.py", "def transform(r:\n"), &rt).await.err().unwrap().to_string();
     assert!(err.starts_with("A__B.py does not load") && err.contains("SyntaxError"), "{err}");
     let err = Worker::start(&spec(tmp.path(), "A__C.py", "x = 1\n"), &rt).await.err().unwrap().to_string();
@@ -94,9 +96,7 @@ async fn load_errors_name_the_file_and_the_problem() {
 
 #[tokio::test]
 async fn node_worker_runs_typescript_async_functions_and_keeps_console_off_the_protocol() {
-    let tmp = tempfile::tempdir().unwrap();
-    let rt = runtime(tmp.path());
-    rt.install().unwrap();
+    let (tmp, rt) = setup();
     let code = "interface R { n: number }\nexport default async function (r: R): Promise<R | null> {\n  console.log('noise', r.n);\n  process.stdout.write('more noise\\n');\n  if (r.n < 0) throw new TypeError(`bad ${r.n}`);\n  return r.n === 0 ? null : { n: r.n + 1 };\n}\n";
     let mut w = Worker::start(&spec(tmp.path(), "A__B.ts", code), &rt).await.unwrap();
     let results = run(&mut w, &["{\"n\":1}", "{\"n\":0}", "{\"n\":-5}"], 5 * SECOND).await.unwrap();

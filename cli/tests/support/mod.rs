@@ -131,6 +131,18 @@ pub fn wait_gone(pids: &[u32]) {
     }
 }
 
+/// Runs `igloo serve` (API, writers, transforms) as its own process so it can be killed alone.
+pub fn serve(root: &Path, ports: &Ports) -> Dev {
+    let mut cmd = igloo(root, ports);
+    cmd.args(["serve", "--mode", "native"])
+        .env("IGLOO_WRITER_FLUSH_MS", "50")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut s = Dev::attach(cmd.spawn().unwrap());
+    s.expect("ingest API on", START);
+    s
+}
+
 pub fn project(tmp: &Path) -> PathBuf {
     project_from(tmp, "timeseries")
 }
