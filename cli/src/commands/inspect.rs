@@ -8,9 +8,7 @@ use anyhow::{bail, Context};
 use igloo_schemas::plan::format_retention;
 use igloo_schemas::Ir;
 use igloo_server::config::Project;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use igloo_server::peek::latest_messages;
 
 use crate::dev::engines::{connect, resolve_mode, Endpoints};
 use crate::ui::print_table;
@@ -134,8 +132,12 @@ pub fn peek(args: PeekArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
     };
     let endpoints = engines(&project)?;
     if args.topic {
-        for line in latest_messages(&endpoints.bootstrap, &model.topic.name, args.count)? {
-            println!("{line}");
+        let rows = latest_messages(&endpoints.bootstrap, &model.topic.name, args.count, Duration::from_secs(10))?;
+        if rows.is_empty() {
+            println!("(topic {} is empty)", model.topic.name);
+        }
+        for r in rows {
+            println!("{}/{} {}", r.partition, r.offset, r.row);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -143,47 +145,6 @@ pub fn peek(args: PeekArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
     let sql = igloo_schemas::sql::latest_rows(&project.config.database(), &model.table, &columns, args.count);
     print!("{}", endpoints.clickhouse.execute(&sql)?);
     Ok(ExitCode::SUCCESS)
-}
-
-/// The rows of the last `n` messages of each partition, as `partition/offset row`.
-fn latest_messages(bootstrap: &str, topic: &str, n: usize) -> anyhow::Result<Vec<String>> {
-    // assign() needs a group id; nothing is committed to it.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "igloo-peek")
-        .set("enable.auto.commit", "false")
-        .set("log_level", "3")
-        .create()?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for p in md.topics().iter().flat_map(|t| t.partitions()) {
-        let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(5))?;
-        let start = (high - n as i64).max(low);
-        if start < high {
-            tpl.add_partition_offset(topic, p.id(), Offset::Offset(start))?;
-            ends.push(high - start);
-        }
-    }
-    if ends.is_empty() {
-        return Ok(vec![format!("(topic {topic} is empty)")]);
-    }
-    consumer.assign(&tpl)?;
-    let mut out = Vec::new();
-    let expected: i64 = ends.iter().sum();
-    let mut messages = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while messages < expected && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            messages += 1;
-            // A message holds one or more NDJSON rows; each is shown with its partition/offset.
-            let value = m.payload().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
-            for row in value.lines().filter(|l| !l.trim().is_empty()) {
-                out.push(format!("{}/{} {row}", m.partition(), m.offset()));
-            }
-        }
-    }
-    Ok(out)
 }
 
 pub fn query(args: QueryArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
