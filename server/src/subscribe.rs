@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
 
@@ -42,12 +43,22 @@ pub async fn subscribe(
         .set("log_level", "3")
         .create()
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..model.topic.partitions as i32 {
-        tpl.add_partition_offset(&model.topic.name, p, Offset::End)
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    }
-    consumer.assign(&tpl).map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    // Start at each partition's end as of now, resolved before the response starts: a record
+    // acknowledged after the client sees the stream open is always delivered (`Offset::End`
+    // would be resolved later, at the first fetch, and could skip it).
+    let (topic, partitions) = (model.topic.name.clone(), model.topic.partitions as i32);
+    let consumer = tokio::task::spawn_blocking(move || -> Result<StreamConsumer, KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            let (_, high) = consumer.fetch_watermarks(&topic, p, std::time::Duration::from_secs(5))?;
+            tpl.add_partition_offset(&topic, p, Offset::Offset(high))?;
+        }
+        consumer.assign(&tpl)?;
+        Ok(consumer)
+    })
+    .await
+    .map_err(|e| ApiError::Unavailable(e.to_string()))?
+    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let filters: Vec<(String, String)> = params.into_iter().collect();
     // Topics carry 64-bit integers as strings (exact for ClickHouse); clients get numbers, as
     // from /export.
