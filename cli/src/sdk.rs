@@ -27,7 +27,7 @@ pub enum Lang {
 
 /// The file the module goes to in `dir`: the project name, `-` as `_`.
 pub fn module_path(dir: &Path, project: &str, lang: Lang) -> PathBuf {
-    let stem = project.replace('-', "_");
+    let stem = igloo_schemas::codegen::module_stem(project);
     dir.join(match lang {
         Lang::Ts => format!("{stem}.ts"),
         Lang::Py => format!("{stem}.py"),

@@ -24,6 +24,33 @@ pub struct SdkInput<'a> {
     pub columns: &'a BTreeMap<String, Vec<(String, String)>>,
 }
 
+/// A generated function's name in each language.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FnName {
+    pub ts: String,
+    pub py: String,
+}
+
+/// `ingestMeasurement` / `ingest_measurement`: POST /ingest/<model>.
+pub fn ingest_fn(model: &str) -> FnName {
+    FnName { ts: format!("ingest{model}"), py: format!("ingest_{}", snake(model)) }
+}
+
+/// `samplesMeasurement` / `samples_measurement`: GET /api/<model>/samples.
+pub fn samples_fn(model: &str) -> FnName {
+    FnName { ts: format!("samples{model}"), py: format!("samples_{}", snake(model)) }
+}
+
+/// `tagStats` / `tag_stats`: GET /consumption/<api>.
+pub fn api_fn(api: &str) -> FnName {
+    FnName { ts: camel(api), py: snake(api) }
+}
+
+/// The generated module's file stem: `sdk/<stem>.ts`, `sdk/<stem>.py`.
+pub fn module_stem(project: &str) -> String {
+    project.replace('-', "_")
+}
+
 /// How a field's value looks in a record on the model's topic, which is what transforms
 /// receive: normalized by ingest, with every field present.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

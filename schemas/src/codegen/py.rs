@@ -6,7 +6,7 @@ use std::fmt::Write;
 use crate::consumption::{ConsumptionApi, ParamType};
 use crate::ir::{Arity, BaseType, Field, Ir, Model, ScalarType};
 
-use super::{pascal, row_shape, snake, RowShape, SdkInput};
+use super::{pascal, row_shape, RowShape, SdkInput};
 
 pub fn python(input: &SdkInput) -> String {
     let mut out = String::new();
@@ -122,18 +122,18 @@ fn record_type(out: &mut String, m: &Model) {
 }
 
 fn ingest_fns(out: &mut String, m: &Model) {
-    let s = snake(&m.name);
+    let s = super::ingest_fn(&m.name).py;
     let n = &m.name;
     let _ = write!(
         out,
-        "\ndef ingest_{s}(client: Client, records: Union[{n}, list[{n}]]) -> IngestResult:\n    \"\"\"POST /ingest/{n}: acknowledged once the broker has every record.\"\"\"\n    return client.ingest({n:?}, records)\n\n\nasync def ingest_{s}_async(client: AsyncClient, records: Union[{n}, list[{n}]]) -> IngestResult:\n    return await client.ingest({n:?}, records)\n\n"
+        "\ndef {s}(client: Client, records: Union[{n}, list[{n}]]) -> IngestResult:\n    \"\"\"POST /ingest/{n}: acknowledged once the broker has every record.\"\"\"\n    return client.ingest({n:?}, records)\n\n\nasync def {s}_async(client: AsyncClient, records: Union[{n}, list[{n}]]) -> IngestResult:\n    return await client.ingest({n:?}, records)\n\n"
     );
 }
 
 fn samples_fns(out: &mut String, ir: &Ir, m: &Model) {
     let ts = m.timeseries.as_ref().expect("a time series");
     let n = &m.name;
-    let s = snake(n);
+    let s = super::samples_fn(n).py;
     let _ = writeln!(out, "\nclass {n}Sample(TypedDict):\n    time: int");
     for v in &ts.values {
         let f = m.field(v).expect("validated");
@@ -143,7 +143,7 @@ fn samples_fns(out: &mut String, ir: &Ir, m: &Model) {
     let agg = "Literal[\"last\", \"min\", \"max\", \"avg\"]";
     let _ = write!(
         out,
-        "\n\ndef samples_{s}(\n    client: Client, series: {series}, start: int, end: int, points: int = 1000, agg: {agg} = \"last\"\n) -> list[{n}Sample]:\n    \"\"\"GET /api/{n}/samples: `points` samples of one series between start and end ({unit}).\"\"\"\n    return cast(\"list[{n}Sample]\", client.samples({n:?}, series, start, end, points, agg)[\"samples\"])\n\n\nasync def samples_{s}_async(\n    client: AsyncClient, series: {series}, start: int, end: int, points: int = 1000, agg: {agg} = \"last\"\n) -> list[{n}Sample]:\n    response = await client.samples({n:?}, series, start, end, points, agg)\n    return cast(\"list[{n}Sample]\", response[\"samples\"])\n\n",
+        "\n\ndef {s}(\n    client: Client, series: {series}, start: int, end: int, points: int = 1000, agg: {agg} = \"last\"\n) -> list[{n}Sample]:\n    \"\"\"GET /api/{n}/samples: `points` samples of one series between start and end ({unit}).\"\"\"\n    return cast(\"list[{n}Sample]\", client.samples({n:?}, series, start, end, points, agg)[\"samples\"])\n\n\nasync def {s}_async(\n    client: AsyncClient, series: {series}, start: int, end: int, points: int = 1000, agg: {agg} = \"last\"\n) -> list[{n}Sample]:\n    response = await client.samples({n:?}, series, start, end, points, agg)\n    return cast(\"list[{n}Sample]\", response[\"samples\"])\n\n",
         unit = ts.unit.name()
     );
 }
@@ -159,7 +159,7 @@ fn param_type(t: ParamType) -> &'static str {
 }
 
 fn api_fns(out: &mut String, api: &ConsumptionApi, columns: Option<&Vec<(String, String)>>) {
-    let f = snake(&api.name);
+    let f = super::api_fn(&api.name).py;
     let p = pascal(&api.name);
     let mut args = vec!["client: Client".to_string()];
     let mut async_args = vec!["client: AsyncClient".to_string()];

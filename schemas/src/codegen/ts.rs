@@ -6,7 +6,7 @@ use std::fmt::Write;
 use crate::consumption::{ConsumptionApi, ParamType};
 use crate::ir::{Arity, BaseType, Field, Ir, Model, ScalarType};
 
-use super::{camel, pascal, row_shape, RowShape, SdkInput};
+use super::{pascal, row_shape, RowShape, SdkInput};
 
 pub fn typescript(input: &SdkInput) -> String {
     let mut out = String::new();
@@ -22,9 +22,10 @@ pub fn typescript(input: &SdkInput) -> String {
         record_type(&mut out, model);
         if model.ingest {
             let n = &model.name;
+            let f = super::ingest_fn(n).ts;
             let _ = write!(
                 out,
-                "\n/** POST /ingest/{n}: resolves once the broker has every record. */\nexport function ingest{n}(client: IglooClient, records: {n} | {n}[]): Promise<IngestResult> {{\n  return client.ingest(\"{n}\", records);\n}}\n"
+                "\n/** POST /ingest/{n}: resolves once the broker has every record. */\nexport function {f}(client: IglooClient, records: {n} | {n}[]): Promise<IngestResult> {{\n  return client.ingest(\"{n}\", records);\n}}\n"
             );
         }
         if model.timeseries.is_some() {
@@ -120,7 +121,8 @@ fn samples_fn(out: &mut String, ir: &Ir, m: &Model) {
     let series = m.field(&ts.series).map(|f| field_type(ir, f)).unwrap_or_else(|| "string".into());
     let _ = write!(
         out,
-        "\n/** GET /api/{n}/samples: `points` samples of one series between start and end ({unit}). */\nexport async function samples{n}(\n  client: IglooClient,\n  series: {series},\n  start: number | bigint,\n  end: number | bigint,\n  options: {{ points?: number; agg?: SampleAgg }} = {{}},\n): Promise<{n}Sample[]> {{\n  const response = await client.samples(\"{n}\", String(series), start, end, options);\n  return response.samples as unknown as {n}Sample[];\n}}\n",
+        "\n/** GET /api/{n}/samples: `points` samples of one series between start and end ({unit}). */\nexport async function {f}(\n  client: IglooClient,\n  series: {series},\n  start: number | bigint,\n  end: number | bigint,\n  options: {{ points?: number; agg?: SampleAgg }} = {{}},\n): Promise<{n}Sample[]> {{\n  const response = await client.samples(\"{n}\", String(series), start, end, options);\n  return response.samples as unknown as {n}Sample[];\n}}\n",
+        f = super::samples_fn(n).ts,
         unit = ts.unit.name()
     );
 }
@@ -137,7 +139,7 @@ fn param_type(t: ParamType) -> &'static str {
 
 fn api_fn(out: &mut String, api: &ConsumptionApi, columns: Option<&Vec<(String, String)>>) {
     let p = pascal(&api.name);
-    let f = camel(&api.name);
+    let f = super::api_fn(&api.name).ts;
     let _ = writeln!(out, "\nexport interface {p}Params {{");
     for q in &api.params {
         doc(out, "  ", q.doc.as_deref());
