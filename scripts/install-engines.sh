@@ -8,6 +8,7 @@
 # - chdb-core: current ClickHouse in-process (PyPI), used by tests to run SQL rendered for the
 #   modern dialect. Installed into a virtualenv at $IGLOO_CACHE/venv (default ~/.cache/igloo).
 # - Broker: `redpanda` if already on PATH, else `tansu` built from crates.io.
+# - Chromium (apt) and playwright-core (npm, into $IGLOO_CACHE/node): the console browser test.
 set -euo pipefail
 
 IGLOO_CACHE="${IGLOO_CACHE:-$HOME/.cache/igloo}"
@@ -83,6 +84,20 @@ if [ ! -f "$IGLOO_CACHE/node/node_modules/tsx/package.json" ]; then
   step "tsx: installing into $IGLOO_CACHE/node (TypeScript transforms)"
   mkdir -p "$IGLOO_CACHE/node"
   npm install --prefix "$IGLOO_CACHE/node" --no-audit --no-fund --loglevel=error tsx@4
+fi
+
+# The dev console's browser test: Debian's Chromium, driven by playwright-core (which never
+# downloads a browser of its own here).
+if [ -x /usr/bin/chromium ]; then
+  step "Chromium: already installed"
+else
+  step "Chromium: installing Debian's chromium (dev console browser test)"
+  apt_install chromium
+fi
+if [ ! -f "$IGLOO_CACHE/node/node_modules/playwright-core/package.json" ]; then
+  step "playwright-core: installing into $IGLOO_CACHE/node"
+  mkdir -p "$IGLOO_CACHE/node"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$IGLOO_CACHE/node" --no-audit --no-fund --loglevel=error playwright-core@1.65
 fi
 
 if [ "$WITH_BROKER" = 1 ]; then

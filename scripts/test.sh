@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 . scripts/common.sh
 # Engine tests run Python with chdb-core from the virtualenv install-engines.sh made.
 export IGLOO_TEST_PYTHON="${IGLOO_TEST_PYTHON:-$IGLOO_CACHE/venv/bin/python}"
+# Screenshots of the console's browser test land here (CI keeps them as artifacts).
+export IGLOO_TEST_ARTIFACTS="${IGLOO_TEST_ARTIFACTS:-$PWD/artifacts}"
 
 bash scripts/install-engines.sh
 

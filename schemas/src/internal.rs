@@ -46,6 +46,15 @@ pub fn dlq_table(database: &str) -> CreateTable {
     )
 }
 
+/// The newest `limit` dead letters, newest first, as JSONEachRow.
+pub fn latest_dead_letters(database: &str, limit: usize) -> String {
+    format!(
+        "SELECT at, topic, partition, offset, error, payload FROM {}.{} ORDER BY at DESC LIMIT {limit} FORMAT JSONEachRow",
+        quote::ident(database),
+        quote::ident(DLQ)
+    )
+}
+
 /// Where the table writer records each batch it wrote, after the batch's rows are in.
 pub const OFFSETS_TABLE: &str = "_igloo_offsets";
 pub const OFFSET_LOG_COLUMNS: [&str; 5] = ["topic", "partition", "first_offset", "last_offset", "rows"];

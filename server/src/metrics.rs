@@ -39,6 +39,13 @@ pub struct TransformMetrics {
     pub lag: RwLock<BTreeMap<usize, u64>>,
 }
 
+impl TransformMetrics {
+    /// Source messages not yet transformed, over all slots.
+    pub fn total_lag(&self) -> u64 {
+        self.lag.read().expect("lag lock").values().sum()
+    }
+}
+
 /// `(name, type, help, read)` of one metric family over counters `T`.
 type Series<T> = (&'static str, &'static str, &'static str, fn(&T) -> u64);
 
@@ -58,6 +65,16 @@ impl Metrics {
 
     pub fn transform(&self, name: &str) -> Arc<TransformMetrics> {
         member(&self.transforms, name)
+    }
+
+    /// Every model's counters, by name.
+    pub fn models(&self) -> Vec<(String, Arc<ModelMetrics>)> {
+        members(&self.models)
+    }
+
+    /// Every transform's counters, by name.
+    pub fn transforms(&self) -> Vec<(String, Arc<TransformMetrics>)> {
+        members(&self.transforms)
     }
 
     pub fn render(&self) -> String {
@@ -106,13 +123,15 @@ impl Metrics {
             }),
             ("igloo_transform_crashes_total", "counter", "Worker processes that crashed.", |m| load(&m.crashes)),
             ("igloo_transform_workers", "gauge", "Worker processes running.", |m| load(&m.workers)),
-            ("igloo_transform_lag", "gauge", "Source messages not yet transformed.", |m| {
-                m.lag.read().expect("lag lock").values().sum()
-            }),
+            ("igloo_transform_lag", "gauge", "Source messages not yet transformed.", |m| m.total_lag()),
         ];
         render_family(&mut out, "transform", &series, &self.transforms);
         out
     }
+}
+
+fn members<T>(family: &Family<T>) -> Vec<(String, Arc<T>)> {
+    family.read().expect("metrics lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// The counters of `name`, created on first use.
@@ -138,6 +157,6 @@ fn label(value: &str) -> String {
     value.replace(['"', '\\', '\n'], "_")
 }
 
-fn load(a: &AtomicU64) -> u64 {
+pub fn load(a: &AtomicU64) -> u64 {
     a.load(Ordering::Relaxed)
 }

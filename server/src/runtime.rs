@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::clickhouse::ClickHouse;
 use crate::config::{TransformsConfig, WriterConfig};
+use crate::console::ConsoleState;
 use crate::dlq::DeadLetters;
 use crate::ingest;
 use crate::metrics::Metrics;
@@ -27,6 +28,8 @@ use crate::writer::{self, WriterSpec};
 /// Everything the server needs, resolved by the caller.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// The project's name, shown by the console.
+    pub project: String,
     pub listen: String,
     pub max_body_bytes: usize,
     /// Extra ingest path → model name.
@@ -86,6 +89,7 @@ pub struct AppState {
     pub bootstrap: String,
     pub metrics: Arc<Metrics>,
     pub max_body: usize,
+    pub console: ConsoleState,
 }
 
 impl AppState {
@@ -151,6 +155,7 @@ impl Server {
             bootstrap: settings.bootstrap.clone(),
             metrics: Arc::new(Metrics::default()),
             max_body: settings.max_body_bytes,
+            console: ConsoleState::new(&settings.project),
         });
         let app = Router::new()
             .route("/ingest/{model}", post(ingest::ingest_model))
@@ -162,6 +167,7 @@ impl Server {
             .route("/health", get(|| async { "ok" }))
             .route("/ready", get(ready))
             .route("/metrics", get(metrics))
+            .merge(crate::console::routes())
             .fallback(ingest::fallback)
             .with_state(state.clone());
         let (http_stop, mut stop_rx) = watch::channel(false);
@@ -174,6 +180,7 @@ impl Server {
             }
         });
         tracing::info!(addr = %local_addr, "ingest API listening");
+        tokio::spawn(sample_history(state.clone(), http_stop.subscribe()));
         let transforms = Transforms::new(transforms_setup(&settings, &state));
         let mut server = Server { state, settings, http, http_stop, writers: Vec::new(), transforms, local_addr };
         server.start_writers();
@@ -234,13 +241,15 @@ impl Server {
     /// Starts, reloads and stops transforms to match `transforms/`; `restart` after a schema
     /// change. Call it after `start` and `reload`, and when a file of `transforms/` changed.
     pub async fn sync_transforms(&mut self, restart: bool) -> Vec<TransformReport> {
-        self.transforms.sync(self.state.ir(), restart).await
+        let reports = self.transforms.sync(self.state.ir(), restart).await;
+        self.state.console.set_transforms(self.transforms.status());
+        reports
     }
 
     /// Like [`Server::sync_transforms`] with `restart`, under new transform settings.
     pub async fn reconfigure_transforms(&mut self, config: TransformsConfig) -> Vec<TransformReport> {
         self.transforms.configure(config);
-        self.transforms.sync(self.state.ir(), true).await
+        self.sync_transforms(true).await
     }
 
     /// Stops accepting requests, lets in-flight ones finish, then stops the transforms and the
@@ -250,6 +259,21 @@ impl Server {
         let _ = (&mut self.http).await;
         self.transforms.stop_all().await;
         self.stop_writers().await;
+    }
+}
+
+/// One snapshot of the counters a second for the console's charts, until the server stops.
+async fn sample_history(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                state.console.history.sample(&state.metrics, now.as_millis() as u64);
+            }
+            _ = stop.changed() => return,
+        }
     }
 }
 

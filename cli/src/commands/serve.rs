@@ -47,6 +47,7 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     })?;
     let server = RunningServer::start(settings(&project, &endpoints), ir)?;
     println!("igloo serve: ingest API on http://{} for project {}", server.addr(), project.config.name);
+    println!("  console on http://{}/console", server.addr());
     let _ = rx.recv();
     println!("Stopping…");
     server.stop();

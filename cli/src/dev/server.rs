@@ -15,6 +15,7 @@ pub fn settings(project: &Project, endpoints: &Endpoints) -> Settings {
     let c = &project.config;
     let auth = c.clickhouse.user.clone().map(|u| (u, c.clickhouse.password.clone().unwrap_or_default()));
     Settings {
+        project: c.name.clone(),
         listen: c.server.listen.clone(),
         max_body_bytes: c.server.max_body_bytes,
         routes: c.server.routes.clone(),
@@ -67,6 +68,11 @@ impl RunningServer {
 
     pub fn addr(&self) -> SocketAddr {
         self.server.local_addr
+    }
+
+    /// What `igloo dev` finds wrong with the project files, for the console (empty: nothing).
+    pub fn set_problems(&self, problems: Vec<String>) {
+        self.server.state.console.set_problems(problems);
     }
 
     pub fn reload(&mut self, project: &Project, ir: Ir) -> Result<(), ServerError> {

@@ -17,7 +17,7 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use igloo_schemas::Ir;
 
 use super::engines::{resolve_mode, Endpoints, EngineKind, Engines, EnginesError};
-use super::migrate::{self, Consent, MigrateError};
+use super::migrate::{self, Consent};
 use super::server::{self, RunningServer};
 use super::state::{self, DevState};
 use crate::schema_files;
@@ -75,7 +75,7 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
     let mut synced = fingerprint(&project.root);
     let applied = sync(&project, &engines.endpoints, opts);
     let mut server = match (opts.no_server, applied) {
-        (false, Some(ir)) => match RunningServer::start(server::settings(&project, &engines.endpoints), ir) {
+        (false, Ok(ir)) => match RunningServer::start(server::settings(&project, &engines.endpoints), ir) {
             Ok(s) => Some(s),
             Err(e) => {
                 engines.stop();
@@ -93,7 +93,10 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
     println!("  ClickHouse {}  {} (database {})", ep.dialect, ep.clickhouse.url, project.config.database());
     println!("  Kafka API       {}", ep.bootstrap);
     match &server {
-        Some(s) => println!("  Ingest API      http://{}  (POST /ingest/<Model>, /health, /metrics)", s.addr()),
+        Some(s) => {
+            println!("  Ingest API      http://{}  (POST /ingest/<Model>, /health, /metrics)", s.addr());
+            println!("  Console         http://{}/console", s.addr());
+        }
         None if opts.no_server => println!("  Ingest API      not started (--no-server)"),
         None => println!("  Ingest API      starts once the schema is valid"),
     }
@@ -140,8 +143,18 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
                 if paths.iter().any(|p| p.file_name().is_some_and(|n| n == FILE_NAME)) {
                     reload_config(&mut project);
                 }
-                if let Some(ir) = sync(&project, &engines.endpoints, opts) {
-                    server = reload_server(server, &project, &engines.endpoints, ir, opts);
+                match sync(&project, &engines.endpoints, opts) {
+                    Ok(ir) => {
+                        server = reload_server(server, &project, &engines.endpoints, ir, opts);
+                        if let Some(s) = &server {
+                            s.set_problems(Vec::new());
+                        }
+                    }
+                    Err(problem) => {
+                        if let Some(s) = &server {
+                            s.set_problems(vec![problem]);
+                        }
+                    }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
@@ -322,7 +335,7 @@ fn reload_server(
         }
         None => match RunningServer::start(server::settings(project, endpoints), ir) {
             Ok(s) => {
-                println!("✓ ingest API on http://{}", s.addr());
+                println!("✓ ingest API on http://{addr}; console on http://{addr}/console", addr = s.addr());
                 Some(s)
             }
             Err(e) => {
@@ -334,11 +347,12 @@ fn reload_server(
 }
 
 /// Check → plan → apply, printing one line per step. Returns the schema when the engines now
-/// match it (steps held back for consent aside), for the server to use.
-fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Option<Ir> {
-    let ir = sync_engines(project, endpoints, opts)?;
+/// match it (steps held back for consent aside), for the server to use; else what is wrong,
+/// already printed, for the console to show.
+fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Result<Ir, String> {
+    let ir = sync_engines(project, endpoints, opts).inspect_err(|problem| println!("{problem}"))?;
     regenerate_sdk(project, endpoints, &ir);
-    Some(ir)
+    Ok(ir)
 }
 
 /// Rewrites `sdk/<project>.{ts,py}` (igloo.yaml's language and the transforms' languages)
@@ -356,53 +370,41 @@ fn regenerate_sdk(project: &Project, endpoints: &Endpoints, ir: &Ir) {
     }
 }
 
-fn sync_engines(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Option<Ir> {
-    let files = match schema_files::load_dir(&project.schema_dir(), &project.root) {
-        Ok(f) => f,
-        Err(e) => {
-            println!("✗ {e}; nothing applied");
-            return None;
-        }
-    };
+/// Like [`sync`], without the SDK; `Err` is the text to print.
+fn sync_engines(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Result<Ir, String> {
+    let files =
+        schema_files::load_dir(&project.schema_dir(), &project.root).map_err(|e| format!("✗ {e}; nothing applied"))?;
     let (mut ir, diags) = igloo_schemas::check_for(&files, endpoints.dialect);
     if diags.has_errors() {
-        println!("{}", diags.render(&files));
-        println!("✗ the schema has errors; nothing applied, the running system is unchanged");
-        return None;
+        return Err(format!(
+            "{}\n✗ the schema has errors; nothing applied, the running system is unchanged",
+            diags.render(&files)
+        ));
     }
     let view_errors = crate::sql_files::attach_views(&project.root, &mut ir);
     if !view_errors.is_empty() {
-        for e in &view_errors {
-            println!("✗ {e}");
-        }
-        println!("✗ views/ has errors; nothing applied, the running system is unchanged");
-        return None;
+        let lines: Vec<String> = view_errors.iter().map(|e| format!("✗ {e}")).collect();
+        return Err(format!(
+            "{}\n✗ views/ has errors; nothing applied, the running system is unchanged",
+            lines.join("\n")
+        ));
     }
     if !diags.is_empty() {
         println!("{}", diags.render(&files));
     }
     let database = project.config.database();
-    let plan = match migrate::plan_for(endpoints, &ir, &database) {
-        Ok(p) => p,
-        Err(e) => {
-            println!("✗ {e}");
-            return None;
-        }
-    };
+    let plan = migrate::plan_for(endpoints, &ir, &database).map_err(|e| format!("✗ {e}"))?;
     if plan.is_empty() && plan.notes.is_empty() {
         println!("✓ up to date ({} models)", ir.models.len());
-        return Some(ir);
+        return Ok(ir);
     }
     let consent = consent_for(&plan, opts);
     match migrate::apply(endpoints, &plan, consent, |step| println!("  {}", step.summary(&plan.database))) {
         Ok(applied) => {
             report(&applied);
-            Some(ir)
+            Ok(ir)
         }
-        Err(e) => {
-            print_failure(&e);
-            None
-        }
+        Err(e) => Err(format!("✗ {e}\n  (steps before it were applied; fix the schema or the engine and save again)")),
     }
 }
 
@@ -445,8 +447,4 @@ fn report(applied: &migrate::Applied) {
             crate::commands::plural(applied.held_back.len(), "step")
         );
     }
-}
-
-fn print_failure(e: &MigrateError) {
-    println!("✗ {e}\n  (steps before it were applied; fix the schema or the engine and save again)");
 }

@@ -25,6 +25,15 @@ pub fn columns_query(database: &str) -> String {
     format!("SELECT table, name, type FROM system.columns WHERE database = {} FORMAT JSONEachRow", string(database))
 }
 
+/// Rows `{"table", "rows"}`: the rows in each table of `database`, from its active parts
+/// (cheap: no table is read).
+pub fn row_counts_query(database: &str) -> String {
+    format!(
+        "SELECT table, sum(rows) AS rows FROM system.parts WHERE database = {} AND active GROUP BY table FORMAT JSONEachRow",
+        string(database)
+    )
+}
+
 /// The newest `limit` rows the table writer wrote (highest Kafka offsets first), model columns
 /// only, as JSONEachRow.
 pub fn latest_rows(database: &str, table: &str, columns: &[String], limit: usize) -> String {

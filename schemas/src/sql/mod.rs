@@ -13,7 +13,7 @@ mod view;
 
 pub use alter::{AlterAction, AlterTable, CopyRows, DropTable, InsertJsonRows, RenameTables};
 pub use ddl::{ColumnDef, CreateDatabase, CreateTable, TableEngine, ValueExpr};
-pub use introspect::{columns_query, database_query, latest_rows, tables_query, version_query};
+pub use introspect::{columns_query, database_query, latest_rows, row_counts_query, tables_query, version_query};
 pub use types::{ChType, DEFAULT_DECIMAL};
 pub use view::MaterializedView;
 

@@ -74,6 +74,32 @@ impl TransformReport {
     pub fn is_error(&self) -> bool {
         matches!(self, TransformReport::LoadFailed { .. } | TransformReport::Invalid(_))
     }
+
+    /// The transform reported on (none for a file that cannot be a transform).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            TransformReport::Started { name, .. }
+            | TransformReport::Reloaded { name, .. }
+            | TransformReport::Stopped { name }
+            | TransformReport::LoadFailed { name, .. } => Some(name),
+            TransformReport::Invalid(_) => None,
+        }
+    }
+}
+
+/// One transform as the dev console shows it: from its file name and the last sync.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TransformStatus {
+    pub name: String,
+    pub source: String,
+    pub destination: String,
+    /// `ts` or `py`.
+    pub language: String,
+    /// Worker slots configured.
+    pub workers: usize,
+    pub running: bool,
+    /// Why the current file does not load (with `running`, the previous version still runs).
+    pub error: Option<String>,
 }
 
 /// What every transform needs from the server.
@@ -101,11 +127,21 @@ pub struct Transforms {
     running: BTreeMap<String, Running>,
     /// Files that did not load, by name, with the fingerprint tried: not retried until changed.
     broken: BTreeMap<String, u64>,
+    /// The last sync's view of each transform file, for [`Transforms::status`].
+    status: BTreeMap<String, TransformStatus>,
+    /// Files named like transforms that cannot be (unknown model, …), at the last sync.
+    invalid: Vec<String>,
 }
 
 impl Transforms {
     pub fn new(setup: TransformsSetup) -> Transforms {
-        Transforms { setup, running: BTreeMap::new(), broken: BTreeMap::new() }
+        Transforms {
+            setup,
+            running: BTreeMap::new(),
+            broken: BTreeMap::new(),
+            status: BTreeMap::new(),
+            invalid: Vec::new(),
+        }
     }
 
     /// New settings (igloo.yaml changed): used by the transforms (re)started from now on.
@@ -144,7 +180,7 @@ impl Transforms {
             }
         }
         self.broken.retain(|name, _| wanted.contains_key(name.as_str()));
-        for spec in specs {
+        for spec in specs.iter().cloned() {
             let fingerprint = fingerprint(&self.setup.dir, &spec);
             if let Some(r) = self.running.get(&spec.name) {
                 if r.fingerprint != fingerprint {
@@ -157,7 +193,47 @@ impl Transforms {
             }
             reports.push(self.start_one(&ir, spec, fingerprint).await);
         }
+        self.record_status(&specs, &reports);
         reports
+    }
+
+    /// Every transform file with its state after the last sync, and the files that cannot be
+    /// transforms.
+    pub fn status(&self) -> (Vec<TransformStatus>, Vec<String>) {
+        (self.status.values().cloned().collect(), self.invalid.clone())
+    }
+
+    fn record_status(&mut self, specs: &[TransformSpec], reports: &[TransformReport]) {
+        let mut errors: BTreeMap<&str, &str> = BTreeMap::new();
+        self.invalid.clear();
+        for r in reports {
+            match r {
+                TransformReport::LoadFailed { name, message, .. } => {
+                    errors.insert(name, message);
+                }
+                TransformReport::Invalid(message) => self.invalid.push(message.clone()),
+                _ => {}
+            }
+        }
+        let previous = std::mem::take(&mut self.status);
+        for spec in specs {
+            // A file this sync did not touch (unchanged) keeps its earlier message.
+            let untouched = reports.iter().all(|r| r.name() != Some(spec.name.as_str()));
+            let kept = previous.get(&spec.name).and_then(|s| s.error.clone()).filter(|_| untouched);
+            let error = errors.get(spec.name.as_str()).map(|m| m.to_string()).or(kept);
+            self.status.insert(
+                spec.name.clone(),
+                TransformStatus {
+                    name: spec.name.clone(),
+                    source: spec.source.clone(),
+                    destination: spec.destination.clone(),
+                    language: spec.lang.to_string(),
+                    workers: self.setup.config.workers_of(&spec.name),
+                    running: self.running.contains_key(&spec.name),
+                    error,
+                },
+            );
+        }
     }
 
     async fn start_one(&mut self, ir: &Arc<Ir>, spec: TransformSpec, fingerprint: u64) -> TransformReport {
