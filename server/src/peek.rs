@@ -15,6 +15,8 @@ use serde::Serialize;
 pub struct PeekedRow {
     pub partition: i32,
     pub offset: i64,
+    /// The message's timestamp, ms since the epoch (when the broker reports one).
+    pub timestamp_ms: Option<i64>,
     pub row: String,
 }
 
@@ -61,8 +63,14 @@ pub fn latest_messages(bootstrap: &str, topic: &str, n: usize, timeout: Duration
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
             messages += 1;
             let value = m.payload().map(String::from_utf8_lossy).unwrap_or_default();
+            let timestamp_ms = m.timestamp().to_millis();
             for row in value.lines().filter(|l| !l.trim().is_empty()) {
-                out.push(PeekedRow { partition: m.partition(), offset: m.offset(), row: row.to_string() });
+                out.push(PeekedRow {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    timestamp_ms,
+                    row: row.to_string(),
+                });
             }
         }
     }

@@ -247,16 +247,17 @@ async fn topic(
     .await
     .map_err(|e| ApiError::Unavailable(e.to_string()))?
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    // The newest `n` rows, newest first; rows are JSON objects as the topic carries them.
-    let mut rows: Vec<Value> = peeked
+    // The newest `n` rows over all partitions (by message time, then offset), newest first.
+    let mut peeked = peeked;
+    peeked.sort_by_key(|p| std::cmp::Reverse((p.timestamp_ms, p.offset)));
+    let rows: Vec<Value> = peeked
         .into_iter()
+        .take(n)
         .map(|p| {
             let record = serde_json::from_str::<Value>(&p.row).unwrap_or(Value::String(p.row));
-            json!({ "partition": p.partition, "offset": p.offset, "record": record })
+            json!({ "partition": p.partition, "offset": p.offset, "timestamp_ms": p.timestamp_ms, "record": record })
         })
         .collect();
-    rows.sort_by_key(|r| std::cmp::Reverse(r["offset"].as_i64()));
-    rows.truncate(n);
     Ok(Json(Value::Array(rows)))
 }
 

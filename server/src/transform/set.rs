@@ -93,7 +93,7 @@ pub struct TransformStatus {
     pub name: String,
     pub source: String,
     pub destination: String,
-    /// `ts` or `py`.
+    /// `TypeScript` or `Python`.
     pub language: String,
     /// Worker slots configured.
     pub workers: usize,

@@ -49,7 +49,6 @@ const num = (v) => (v === null || v === undefined ? "–" : fmt.format(v));
 const card = (title, ...body) => h("section", { class: "card" }, title ? h("h2", {}, title) : null, ...body);
 const table = (head, rows, attrs = {}) =>
   h("table", attrs, h("thead", {}, h("tr", {}, head.map(([label, cls]) => h("th", { class: cls }, label)))), h("tbody", {}, rows));
-const pretty = (v) => (typeof v === "string" ? prettyText(v) : JSON.stringify(v, null, 2));
 
 function prettyText(s) {
   try {
@@ -276,14 +275,34 @@ function dataPage(main, model) {
       source = new EventSource(`/subscribe/${encodeURIComponent(model)}`);
       source.onopen = () => (live.textContent = `${m.topic}: live`);
       source.onerror = () => (live.textContent = `${m.topic}: reconnecting…`);
+      // Under load the stream can carry thousands of records a second: keep the newest few
+      // and draw twice a second, saying how many went by.
+      let arrived = [];
+      let passed = 0;
       source.addEventListener("record", (e) => {
-        topic.prepend(peekRow(`new · ${new Date().toLocaleTimeString()}`, prettyText(e.data), true));
-        while (topic.children.length > 100) topic.lastChild.remove();
+        arrived.push(e.data);
+        if (arrived.length > 20) {
+          arrived.shift();
+          passed++;
+        }
       });
+      const draw = setInterval(() => {
+        if (!arrived.length) return;
+        const at = new Date().toLocaleTimeString();
+        topic.querySelector(".empty-note")?.remove();
+        if (passed) topic.prepend(h("p", { class: "muted fresh" }, `${at}: ${num(passed)} more records went by`));
+        for (const data of arrived) topic.prepend(peekRow(`new · ${at}`, data, true));
+        [arrived, passed] = [[], 0];
+        while (topic.children.length > 100) topic.lastChild.remove();
+      }, 500);
+      page.leave.push(() => clearInterval(draw));
       try {
         const peeked = await fetchJson(`/console/api/models/${encodeURIComponent(model)}/topic?limit=20`);
-        if (!peeked.length) topic.append(h("p", { class: "muted" }, "The topic is empty; post a record from the Ingest page."));
-        for (const p of peeked) topic.append(peekRow(`partition ${p.partition} · offset ${p.offset}`, pretty(p.record), false));
+        if (!peeked.length && !topic.querySelector(".peek-row")) topic.append(h("p", { class: "muted empty-note" }, "The topic is empty; post a record from the Ingest page."));
+        for (const p of peeked) {
+          const at = p.timestamp_ms ? ` · ${new Date(p.timestamp_ms).toLocaleTimeString()}` : "";
+          topic.append(peekRow(`partition ${p.partition} · offset ${p.offset}${at}`, typeof p.record === "string" ? p.record : JSON.stringify(p.record), false));
+        }
       } catch (e) {
         topic.append(h("p", { class: "bad" }, e.message));
       }
