@@ -275,4 +275,4 @@ fn format_time(t: DateTime<Utc>, precision: u8) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

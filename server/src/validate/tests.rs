@@ -2,7 +2,7 @@ use super::*;
 use igloo_schemas::{check, SourceFile};
 use serde_json::json;
 
-const SCHEMA: &str = r#"
+pub(crate) const SCHEMA: &str = r#"
 enum Level {
   Low
   High
