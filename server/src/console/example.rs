@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn every_example_passes_ingest_validation() {
-        let files = [SourceFile::new("s.prisma", &schema())];
+        let files = [SourceFile::new("s.prisma", schema())];
         let (ir, d) = check(&files);
         assert!(!d.has_errors(), "{}", d.render(&files));
         let now = DateTime::from_timestamp(1_700_000_000, 5).unwrap();
