@@ -1,5 +1,10 @@
 //! The reference workload, shared by igloo's benchmarks: events of 10,000 tags with geometric
-//! popularity, and percentile helpers.
+//! popularity, percentile helpers, loading history into ClickHouse, query windows and the
+//! freshness probe.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
 
 /// One reference event: `time` in ns, `tag`, ten values.
 pub fn event(seq: u64, tag: &str) -> String {
@@ -30,4 +35,125 @@ pub fn tag_name(t: u32) -> String {
 /// The `p`th percentile of sorted values.
 pub fn pct(xs: &[f64], p: f64) -> f64 {
     xs[((xs.len() - 1) as f64 * p / 100.0).round() as usize]
+}
+
+pub const NS: u64 = 1_000_000_000;
+
+pub fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+}
+
+/// xorshift64*: deterministic choices (tags, windows) without a dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Runs SQL over ClickHouse's HTTP interface; the body, or the server's error.
+pub async fn clickhouse(client: &reqwest::Client, url: &str, sql: String) -> anyhow::Result<String> {
+    let resp = client.post(url).body(sql).send().await?;
+    let ok = resp.status().is_success();
+    let text = resp.text().await?;
+    if !ok {
+        bail!("ClickHouse: {text}");
+    }
+    Ok(text)
+}
+
+/// Loads `rows` reference events spread evenly over `hours` from `t0` (ns) straight into
+/// `<database>.Measurement` (through its rollup views), in 5M-row inserts; tags geometric like
+/// [`tag`]. Skipped when the table already holds that many rows.
+pub async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    database: &str,
+    rows: u64,
+    hours: u64,
+    t0: u64,
+) -> anyhow::Result<()> {
+    let table = format!("{database}.Measurement");
+    let have: u64 = clickhouse(client, url, format!("SELECT count() FROM {table}")).await?.trim().parse()?;
+    if have >= rows {
+        println!("table already holds {have} rows; not loading");
+        return Ok(());
+    }
+    let step = hours * 3600 * NS / rows;
+    let chunk = 5_000_000u64;
+    let started = Instant::now();
+    let mut from = 0;
+    while from < rows {
+        let n = chunk.min(rows - from);
+        let sql = format!(
+            "INSERT INTO {table} (time, tag, values) SELECT toInt64({t0} + (number + {from}) * {step}) AS t, \
+             concat('tag-', substring(toString(100000 + least(10000, 1 + toUInt32(floor(log(1 - intHash64(number + {from}) / 18446744073709551616.) / log(0.99))))), 2)) AS g, \
+             arrayMap(i -> ((number + {from}) % 1000) * 0.001 + i, range(10)) AS v FROM numbers({n})"
+        );
+        clickhouse(client, url, sql).await.context("loading rows")?;
+        from += n;
+        eprintln!("loaded {from}/{rows} rows ({:.0} rows/s)", from as f64 / started.elapsed().as_secs_f64());
+    }
+    println!("loaded {rows} rows in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `n` (top-100 tag, start, end): windows of 10 min to 24 h (log-uniform) inside `[t0, t1]`.
+pub fn windows(rng: &mut Rng, n: usize, t0: u64, t1: u64) -> Vec<(String, u64, u64)> {
+    (0..n)
+        .map(|_| {
+            let (lo, hi) = ((600 * NS) as f64, (86_400 * NS) as f64);
+            let len = ((lo.ln() + rng.unit() * (hi.ln() - lo.ln())).exp() as u64).min(t1 - t0);
+            let end = t0 + len + (rng.unit() * (t1 - t0 - len) as f64) as u64;
+            (tag_name(1 + (rng.next() % 100) as u32), end - len, end)
+        })
+        .collect()
+}
+
+/// `p50 …, p90 …, p99 …, max …` of sorted milliseconds.
+pub fn summary(xs: &[f64]) -> String {
+    if xs.is_empty() {
+        return "no answers".into();
+    }
+    format!(
+        "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pct(xs, 50.0),
+        pct(xs, 90.0),
+        pct(xs, 99.0),
+        xs[xs.len() - 1]
+    )
+}
+
+/// Posts one event of a fresh series `tag` to `<api>/save` and returns the ms from its
+/// acknowledgement until `<api>/api` returns it as the last sample.
+pub async fn freshness_probe(client: &reqwest::Client, api: &str, tag: &str, seq: u64) -> anyhow::Result<f64> {
+    let t = now_ns();
+    let resp = client.post(format!("{api}/save")).body(event_at(t, seq, tag)).send().await?;
+    if !resp.status().is_success() {
+        bail!("probe rejected: {}", resp.text().await?);
+    }
+    let acked = Instant::now();
+    let url = format!("{api}/api?tag={tag}&start={}&end={}", t - NS, t + 1);
+    loop {
+        let r = client.get(&url).send().await?;
+        if r.status().is_success() {
+            let body: serde_json::Value = serde_json::from_str(&r.text().await?)?;
+            if !body["samples"][999]["values"].is_null() {
+                return Ok(acked.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        if acked.elapsed() > Duration::from_secs(30) {
+            bail!("probe {tag} not in /api after 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

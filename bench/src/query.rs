@@ -7,11 +7,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use igloo_bench::{event_at, pct, tag, tag_name};
+use igloo_bench::{clickhouse, event_at, freshness_probe, load, now_ns, pct, summary, tag, windows, Rng, NS};
 
 #[derive(Parser)]
 struct Args {
@@ -41,64 +41,6 @@ struct Args {
     ingest_rate: u64,
 }
 
-const NS: u64 = 1_000_000_000;
-
-fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-async fn clickhouse(client: &reqwest::Client, url: &str, sql: String) -> anyhow::Result<String> {
-    let resp = client.post(url).body(sql).send().await?;
-    let ok = resp.status().is_success();
-    let text = resp.text().await?;
-    if !ok {
-        bail!("ClickHouse: {text}");
-    }
-    Ok(text)
-}
-
-/// Loads the rows in 5M-row inserts, times evenly spread, tags geometric (the generator's).
-async fn load(a: &Args, client: &reqwest::Client, t0: u64) -> anyhow::Result<()> {
-    let table = format!("{}.Measurement", a.database);
-    let have: u64 = clickhouse(client, &a.clickhouse, format!("SELECT count() FROM {table}")).await?.trim().parse()?;
-    if have >= a.rows {
-        println!("table already holds {have} rows; not loading");
-        return Ok(());
-    }
-    let step = a.hours * 3600 * NS / a.rows;
-    let chunk = 5_000_000u64;
-    let started = Instant::now();
-    let mut from = 0;
-    while from < a.rows {
-        let n = chunk.min(a.rows - from);
-        let sql = format!(
-            "INSERT INTO {table} (time, tag, values) SELECT toInt64({t0} + (number + {from}) * {step}) AS t, \
-             concat('tag-', substring(toString(100000 + least(10000, 1 + toUInt32(floor(log(1 - intHash64(number + {from}) / 18446744073709551616.) / log(0.99))))), 2)) AS g, \
-             arrayMap(i -> ((number + {from}) % 1000) * 0.001 + i, range(10)) AS v FROM numbers({n})"
-        );
-        clickhouse(client, &a.clickhouse, sql).await.context("loading rows")?;
-        from += n;
-        eprintln!("loaded {from}/{} rows ({:.0} rows/s)", a.rows, from as f64 / started.elapsed().as_secs_f64());
-    }
-    println!("loaded {} rows in {:.0} s", a.rows, started.elapsed().as_secs_f64());
-    Ok(())
-}
-
 /// Posts `rate` events/s (100 per request) at the live edge until `stop`.
 async fn ingest(api: String, rate: u64, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
     let client = reqwest::Client::new();
@@ -118,19 +60,6 @@ async fn ingest(api: String, rate: u64, stop: Arc<AtomicBool>, sent: Arc<AtomicU
             }
         });
     }
-}
-
-/// A top-100 tag and a window of 10 min to 24 h (log-uniform) inside the loaded span.
-fn windows(n: usize, t0: u64, t1: u64) -> Vec<(String, u64, u64)> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    (0..n)
-        .map(|_| {
-            let (lo, hi) = ((600 * NS) as f64, (86_400 * NS) as f64);
-            let len = ((lo.ln() + rng.unit() * (hi.ln() - lo.ln())).exp() as u64).min(t1 - t0);
-            let end = t0 + len + (rng.unit() * (t1 - t0 - len) as f64) as u64;
-            (tag_name(1 + (rng.next() % 100) as u32), end - len, end)
-        })
-        .collect()
 }
 
 /// Fires one request per window at `rate`/s without waiting for answers; latencies in ms.
@@ -167,58 +96,13 @@ where
     (xs, failed.load(Ordering::Relaxed))
 }
 
-fn summary(xs: &[f64]) -> String {
-    if xs.is_empty() {
-        return "no answers".into();
-    }
-    format!(
-        "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        pct(xs, 50.0),
-        pct(xs, 90.0),
-        pct(xs, 99.0),
-        xs[xs.len() - 1]
-    )
-}
-
-/// Acknowledged event → visible as the last sample of `/api`, in ms.
-async fn freshness(api: &str, probes: usize) -> anyhow::Result<Vec<f64>> {
-    let client = reqwest::Client::new();
-    let mut lags = Vec::new();
-    for i in 0..probes {
-        let tag = format!("probe-{}-{i}", std::process::id() % 1000);
-        let t = now_ns();
-        let resp = client.post(format!("{api}/save")).body(event_at(t, i as u64, &tag)).send().await?;
-        if !resp.status().is_success() {
-            bail!("probe rejected: {}", resp.text().await?);
-        }
-        let acked = Instant::now();
-        let url = format!("{api}/api?tag={tag}&start={}&end={}", t - NS, t + 1);
-        loop {
-            let r = client.get(&url).send().await?;
-            if r.status().is_success() {
-                let body: serde_json::Value = serde_json::from_str(&r.text().await?)?;
-                if !body["samples"][999]["values"].is_null() {
-                    break;
-                }
-            }
-            if acked.elapsed() > Duration::from_secs(30) {
-                bail!("probe {tag} not in /api after 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        lags.push(acked.elapsed().as_secs_f64() * 1000.0);
-    }
-    lags.sort_by(f64::total_cmp);
-    Ok(lags)
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let client = reqwest::Client::new();
     let t1 = now_ns();
     let t0 = t1 - a.hours * 3600 * NS;
-    load(&a, &client, t0).await?;
+    load(&client, &a.clickhouse, &a.database, a.rows, a.hours, t0).await?;
     let (t0, t1): (u64, u64) = {
         let sql = format!("SELECT min(time), max(time) FROM {}.Measurement WHERE tag = 'tag-00001'", a.database);
         let text = clickhouse(&client, &a.clickhouse, sql).await?;
@@ -230,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
     let sent = Arc::new(AtomicU64::new(0));
     let ingest_task = tokio::spawn(ingest(a.api.clone(), a.ingest_rate, stop.clone(), sent.clone()));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let ws = windows((a.rate * a.seconds) as usize, t0, t1);
+    let ws = windows(&mut Rng(0x9E37_79B9_7F4A_7C15), (a.rate * a.seconds) as usize, t0, t1);
 
     let started = Instant::now();
     let sent_before = sent.load(Ordering::Relaxed);
@@ -265,7 +149,12 @@ async fn main() -> anyhow::Result<()> {
         async move { clickhouse(&http, &ch, sql).await.map(|_| ()) }
     })
     .await;
-    let fresh = freshness(&a.api, 20).await.context("freshness probe")?;
+    let mut fresh = Vec::new();
+    for i in 0..20 {
+        let tag = format!("probe-{}-{i}", std::process::id() % 1000);
+        fresh.push(freshness_probe(&client, &a.api, &tag, i).await.context("freshness probe")?);
+    }
+    fresh.sort_by(f64::total_cmp);
     stop.store(true, Ordering::Relaxed);
     let _ = ingest_task.await;
 
