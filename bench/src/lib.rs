@@ -2,6 +2,8 @@
 //! popularity, percentile helpers, loading history into ClickHouse, query windows and the
 //! freshness probe.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
@@ -155,5 +157,61 @@ pub async fn freshness_probe(client: &reqwest::Client, api: &str, tag: &str, seq
             bail!("probe {tag} not in /api after 30 s");
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// What a closed-loop load achieved.
+pub struct LoadResult {
+    pub requests_per_second: f64,
+    pub events_per_second: f64,
+    pub ok_requests: u64,
+    pub failed_requests: u64,
+}
+
+/// `connections` tasks each POSTing back to back for `seconds` what `body` makes of the
+/// request's first sequence number (`per_request` events a request) over keep-alive.
+pub async fn closed_loop(
+    url: &str,
+    content_type: &'static str,
+    connections: usize,
+    seconds: u64,
+    per_request: u64,
+    body: Arc<dyn Fn(u64) -> String + Send + Sync>,
+) -> LoadResult {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let seq = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (client, ok, failed, stop, seq, body, url) =
+                (client.clone(), ok.clone(), failed.clone(), stop.clone(), seq.clone(), body.clone(), url.to_string());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let n = seq.fetch_add(per_request, Ordering::Relaxed);
+                    let r = client.post(&url).header("Content-Type", content_type).body(body(n)).send().await;
+                    match r {
+                        Ok(resp) if resp.status().is_success() => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let ok_requests = ok.load(Ordering::Relaxed);
+    let requests_per_second = ok_requests as f64 / secs;
+    LoadResult {
+        requests_per_second,
+        events_per_second: requests_per_second * per_request as f64,
+        ok_requests,
+        failed_requests: failed.load(Ordering::Relaxed),
     }
 }

@@ -3,13 +3,12 @@
 //! (p50/p99: a probe event's acknowledgement until ClickHouse returns it) and the server's RSS.
 //! The baseline, in the same run: the same load against a trivial in-process HTTP handler.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use igloo_bench::{event, pct, tag};
+use igloo_bench::{closed_loop, event, pct, tag};
 
 #[derive(Parser)]
 struct Args {
@@ -36,7 +35,7 @@ struct Args {
     batch: usize,
 }
 
-/// Requests/s and events/s for `seconds`, `connections` tasks each posting what `body` makes.
+/// Requests/s, events/s and failed requests of a closed-loop load.
 async fn load(
     url: &str,
     content_type: &'static str,
@@ -45,36 +44,8 @@ async fn load(
     per_request: u64,
     body: Arc<dyn Fn(u64) -> String + Send + Sync>,
 ) -> (f64, f64, u64) {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
-    let ok = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let seq = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..connections)
-        .map(|_| {
-            let (client, ok, failed, stop, seq, body, url) =
-                (client.clone(), ok.clone(), failed.clone(), stop.clone(), seq.clone(), body.clone(), url.to_string());
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let n = seq.fetch_add(per_request, Ordering::Relaxed);
-                    let r = client.post(&url).header("Content-Type", content_type).body(body(n)).send().await;
-                    match r {
-                        Ok(resp) if resp.status().is_success() => ok.fetch_add(1, Ordering::Relaxed),
-                        _ => failed.fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let reqs = ok.load(Ordering::Relaxed) as f64 / secs;
-    (reqs, reqs * per_request as f64, failed.load(Ordering::Relaxed))
+    let r = closed_loop(url, content_type, connections, seconds, per_request, body).await;
+    (r.requests_per_second, r.events_per_second, r.failed_requests)
 }
 
 async fn lag_probe(url: &str, clickhouse: &str, table: &str, probes: usize) -> anyhow::Result<Vec<f64>> {

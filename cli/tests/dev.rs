@@ -283,3 +283,42 @@ fn docker_compose_file_is_complete() {
     }
     assert!(compose["volumes"]["redpanda-data"].is_null() && compose["volumes"].as_object().unwrap().len() == 2);
 }
+
+/// The reference deliverable (docker/reference/): the igloo stack plus the producer and the
+/// query clients as separate services of the image built by docker/Dockerfile. No Docker engine
+/// here, so this checks the files, not a run.
+#[test]
+fn reference_compose_runs_the_stack_and_the_load_as_services() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("docker/reference/docker-compose.yml")).unwrap();
+    let compose: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let services = compose["services"].as_object().unwrap();
+    let names: Vec<&str> = services.keys().map(|k| k.as_str()).collect();
+    assert_eq!(names, ["clickhouse", "igloo", "producer", "queries", "redpanda"]);
+    for s in ["igloo", "producer", "queries"] {
+        assert_eq!(services[s]["image"], "igloo:reference", "{s} runs the image docker/Dockerfile builds");
+        assert_eq!(services[s]["build"]["dockerfile"], "docker/Dockerfile");
+    }
+    assert_eq!(services["igloo"]["command"], serde_json::json!(["igloo", "dev", "--mode", "external"]));
+    assert_eq!(services["igloo"]["environment"]["IGLOO_BROKER_BOOTSTRAP_SERVERS"], "redpanda:9092");
+    for (s, role) in [("producer", "--role=producer"), ("queries", "--role=queries")] {
+        let cmd: Vec<&str> = services[s]["command"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        assert_eq!(cmd[0], "igloo-bench-reference");
+        assert!(cmd.contains(&role) && cmd.contains(&"--api=http://igloo:4000"), "{s}: {cmd:?}");
+        assert_eq!(services[s]["depends_on"]["igloo"]["condition"], "service_healthy");
+    }
+    // Every flag the services pass is one the benchmark binary has.
+    let source = std::fs::read_to_string(root.join("bench/src/reference.rs")).unwrap();
+    for s in ["producer", "queries"] {
+        for arg in services[s]["command"].as_array().unwrap().iter().skip(1) {
+            let flag = arg.as_str().unwrap().trim_start_matches("--").split('=').next().unwrap().replace('-', "_");
+            assert!(
+                source.contains(&format!("    {flag}: ")),
+                "{s}: --{flag} is not an option of igloo-bench-reference"
+            );
+        }
+    }
+    let dockerfile = std::fs::read_to_string(root.join("docker/Dockerfile")).unwrap();
+    assert!(dockerfile.contains("cargo build --release --locked -p igloo-cli -p igloo-bench"));
+    assert!(dockerfile.contains("igloo init reference --template timeseries"));
+}

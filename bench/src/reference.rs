@@ -1,0 +1,883 @@
+//! `igloo-bench-reference`: the reference time-series workload end to end against a running
+//! igloo, with the ceiling of each stage measured alone in the same run.
+//!
+//! Phases (`--role all`), after loading `--preload-rows` of history:
+//! 1. The reference profile, single-event POSTs over keep-alive connections, open loop: 10k
+//!    events/s, one minute at 50k/s, two one-second peaks at 200k/s; meanwhile
+//!    `--query-clients` clients × 1 req/s on `GET /api?tag=&start=&end=` (top-100 tags,
+//!    windows of 10 min – 24 h in the last 24 h) and one freshness probe a second.
+//! 2. Batched ingest as fast as it goes (`--batch` events per request), queries and probes on.
+//! 3. Drain, then the loss check: rows in ClickHouse since the run started == events
+//!    acknowledged (fewer: lost; more: duplicated).
+//! 4. Ceilings, each stage alone: an HTTP server with a trivial handler (single-event requests
+//!    and batched requests), the broker's produce rate (`acks=all`, one event per message and
+//!    `--batch` events per message), ClickHouse bulk inserts (a bare copy of the table, and
+//!    the table itself with its rollup views).
+//!
+//! CPU and RSS of every `--process name=pid` (and of this load generator) are sampled each
+//! second. `--role producer` / `--role queries` run one side only (the docker deliverable).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use igloo_bench::{
+    clickhouse, closed_loop, event_at, freshness_probe, load, now_ns, pct, summary, tag, windows, Rng, NS,
+};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Role {
+    /// Ceilings, the profile with queries and probes, batched ingest, the loss check.
+    All,
+    /// Only the profile's producer (then batched ingest).
+    Producer,
+    /// Only the query clients and the freshness probe, for `--profile-seconds`.
+    Queries,
+}
+
+#[derive(Parser)]
+struct Args {
+    /// The igloo server, e.g. http://127.0.0.1:4000 (serving /save and /api).
+    #[arg(long)]
+    api: String,
+    /// ClickHouse HTTP URL.
+    #[arg(long)]
+    clickhouse: String,
+    /// The project's database.
+    #[arg(long)]
+    database: String,
+    /// Kafka bootstrap servers, for the broker ceiling.
+    #[arg(long)]
+    bootstrap: String,
+    #[arg(long, value_enum, default_value = "all")]
+    role: Role,
+    /// Length of the reference profile (at least 120 s: it holds a one-minute peak).
+    #[arg(long, default_value_t = 180)]
+    profile_seconds: u64,
+    /// Seconds of batched ingest after the profile.
+    #[arg(long, default_value_t = 20)]
+    batched_seconds: u64,
+    /// Seconds per ceiling measurement.
+    #[arg(long, default_value_t = 8)]
+    ceiling_seconds: u64,
+    /// Keep-alive connections for single-event POSTs.
+    #[arg(long, default_value_t = 256)]
+    connections: usize,
+    /// Events per batched request (and per batched broker message).
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Connections for batched requests.
+    #[arg(long, default_value_t = 8)]
+    batch_connections: usize,
+    /// History loaded into ClickHouse first (over the last 24 h), so queries read real data.
+    #[arg(long, default_value_t = 20_000_000)]
+    preload_rows: u64,
+    /// Query clients, 1 request/s each.
+    #[arg(long, default_value_t = 10)]
+    query_clients: usize,
+    /// A process to report CPU and RSS for, `name=pid` (repeatable).
+    #[arg(long = "process", value_parser = parse_process)]
+    processes: Vec<(String, u32)>,
+}
+
+fn parse_process(s: &str) -> Result<(String, u32), String> {
+    let (name, pid) = s.split_once('=').ok_or("expected name=pid")?;
+    Ok((name.to_string(), pid.parse().map_err(|_| format!("bad pid in {s}"))?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rate profile
+
+const BASE: f64 = 10_000.0;
+const PEAK_MINUTE: f64 = 50_000.0;
+const PEAK_SECOND: f64 = 200_000.0;
+
+/// Offered events/s in second `s` of a `d`-second profile: 10k, a minute at 50k from d/3,
+/// one-second peaks of 200k at 15 s and 15 s before the end.
+fn offered(s: u64, d: u64) -> f64 {
+    if s == 15 || s == d - 15 {
+        PEAK_SECOND
+    } else if (d / 3..d / 3 + 60).contains(&s) {
+        PEAK_MINUTE
+    } else {
+        BASE
+    }
+}
+
+/// When event `n` is due, in seconds from the start; `None` past the end.
+struct Schedule {
+    /// Events due before each second.
+    before: Vec<f64>,
+    d: u64,
+}
+
+impl Schedule {
+    fn new(d: u64) -> Schedule {
+        let mut before = vec![0.0];
+        for s in 0..d {
+            before.push(before[s as usize] + offered(s, d));
+        }
+        Schedule { before, d }
+    }
+
+    fn total(&self) -> u64 {
+        self.before[self.d as usize] as u64
+    }
+
+    fn due(&self, n: u64) -> Option<f64> {
+        let n = n as f64;
+        let s = self.before.partition_point(|&b| b <= n).checked_sub(1)?;
+        (s < self.d as usize).then(|| s as f64 + (n - self.before[s]) / offered(s as u64, self.d))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters per second
+
+/// A counter per second since `start`.
+struct PerSecond {
+    start: Instant,
+    counts: Vec<AtomicU64>,
+}
+
+impl PerSecond {
+    fn new(start: Instant, seconds: u64) -> PerSecond {
+        PerSecond { start, counts: (0..seconds).map(|_| AtomicU64::new(0)).collect() }
+    }
+
+    fn add(&self, n: u64) {
+        let s = self.start.elapsed().as_secs() as usize;
+        if let Some(c) = self.counts.get(s) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    fn values(&self) -> Vec<u64> {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+    }
+}
+
+/// The highest mean over any `window` consecutive seconds of `xs` (first `len` only).
+fn best_window(xs: &[u64], window: usize) -> f64 {
+    if xs.len() < window {
+        return 0.0;
+    }
+    xs.windows(window).map(|w| w.iter().sum::<u64>() as f64 / window as f64).fold(0.0, f64::max)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Producer
+
+#[derive(Default)]
+struct Sent {
+    acked: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+    /// Largest delay behind schedule at send time, in ms.
+    max_behind_ms: AtomicU64,
+}
+
+struct ProfileResult {
+    offered: u64,
+    acked_per_second: Vec<u64>,
+    unsent: u64,
+}
+
+/// The profile as single-event POSTs on `connections` keep-alive connections, open loop: each
+/// connection claims the next event and sends it when due (at once when behind). Stops
+/// claiming 30 s after the profile's end; what is left then is `unsent`.
+async fn run_profile(a: &Args, sent: Arc<Sent>) -> ProfileResult {
+    let schedule = Arc::new(Schedule::new(a.profile_seconds));
+    let client = reqwest::Client::builder().pool_max_idle_per_host(a.connections).build().unwrap();
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let per_second = Arc::new(PerSecond::new(start, a.profile_seconds + 31));
+    let deadline = Duration::from_secs(a.profile_seconds + 30);
+    let url = format!("{}/save", a.api);
+    let tasks: Vec<_> = (0..a.connections)
+        .map(|_| {
+            let (client, next, schedule, sent, per_second, url) =
+                (client.clone(), next.clone(), schedule.clone(), sent.clone(), per_second.clone(), url.clone());
+            tokio::spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(due) = schedule.due(n) else { return };
+                    let now = start.elapsed();
+                    if now > deadline {
+                        return;
+                    }
+                    let due = Duration::from_secs_f64(due);
+                    if due > now {
+                        tokio::time::sleep(due - now).await;
+                    } else {
+                        sent.max_behind_ms.fetch_max((now - due).as_millis() as u64, Ordering::Relaxed);
+                    }
+                    let body = event_at(now_ns(), n, &tag(n));
+                    match client.post(&url).header("Content-Type", "application/json").body(body).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            sent.acked.fetch_add(1, Ordering::Relaxed);
+                            per_second.add(1);
+                        }
+                        Ok(_) => {
+                            sent.rejected.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {
+                            sent.failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let s = &sent;
+    let done = s.acked.load(Ordering::Relaxed) + s.rejected.load(Ordering::Relaxed) + s.failed.load(Ordering::Relaxed);
+    ProfileResult {
+        offered: schedule.total(),
+        acked_per_second: per_second.values(),
+        unsent: schedule.total().saturating_sub(done),
+    }
+}
+
+/// Batched NDJSON as fast as it goes for `seconds`: events/s acknowledged.
+async fn run_batched(a: &Args, sent: Arc<Sent>) -> f64 {
+    let batch = a.batch as u64;
+    let seq = Arc::new(AtomicU64::new(1 << 40));
+    let body = Arc::new(move |_: u64| {
+        let first = seq.fetch_add(batch, Ordering::Relaxed);
+        let t = now_ns();
+        (first..first + batch).map(|n| event_at(t + (n - first), n, &tag(n))).collect::<Vec<_>>().join("\n")
+    });
+    let url = format!("{}/save", a.api);
+    let r = closed_loop(&url, "application/x-ndjson", a.batch_connections, a.batched_seconds, batch, body).await;
+    sent.acked.fetch_add(r.ok_requests * batch, Ordering::Relaxed);
+    sent.rejected.fetch_add(r.failed_requests * batch, Ordering::Relaxed);
+    r.events_per_second
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries and freshness
+
+#[derive(Default)]
+struct Observed {
+    /// (phase, ms) of every answered `/api` request.
+    queries: Mutex<Vec<(&'static str, f64)>>,
+    query_failures: AtomicU64,
+    /// (phase, ms) of every freshness probe.
+    freshness: Mutex<Vec<(&'static str, f64)>>,
+    probes_acked: AtomicU64,
+    probe_failures: AtomicU64,
+}
+
+/// The query clients and the probe until `stop`; `phase` names what runs meanwhile.
+fn start_observers(
+    a: &Args,
+    observed: Arc<Observed>,
+    phase: Arc<Mutex<&'static str>>,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let client = reqwest::Client::new();
+    for c in 0..a.query_clients {
+        let (client, api, observed, phase, stop) =
+            (client.clone(), a.api.clone(), observed.clone(), phase.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut inflight = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let t1 = now_ns();
+                let (tag, start, end) = windows(&mut rng, 1, t1 - 86_400 * NS, t1).remove(0);
+                let url = format!("{api}/api?tag={tag}&start={start}&end={end}");
+                let (client, observed, phase) = (client.clone(), observed.clone(), phase.clone());
+                // Open loop: the next request goes out on time even if this one is slow.
+                inflight.push(tokio::spawn(async move {
+                    let t = Instant::now();
+                    let ok = match client.get(&url).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            r.text().await.ok().is_some_and(|b| b.contains("\"samples\""))
+                        }
+                        _ => false,
+                    };
+                    if ok {
+                        let p = *phase.lock().unwrap();
+                        observed.queries.lock().unwrap().push((p, t.elapsed().as_secs_f64() * 1000.0));
+                    } else {
+                        observed.query_failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }));
+            }
+            for t in inflight {
+                let _ = t.await;
+            }
+        }));
+    }
+    let (api, stop) = (a.api.clone(), stop.clone());
+    tasks.push(tokio::spawn(async move {
+        let mut i = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            let tag = format!("probe-{}-{i}", std::process::id());
+            let p = *phase.lock().unwrap();
+            match freshness_probe(&client, &api, &tag, i).await {
+                Ok(ms) => {
+                    observed.probes_acked.fetch_add(1, Ordering::Relaxed);
+                    observed.freshness.lock().unwrap().push((p, ms));
+                }
+                Err(e) => {
+                    if observed.probe_failures.fetch_add(1, Ordering::Relaxed) == 0 {
+                        eprintln!("freshness probe failed: {e:#}");
+                    }
+                    // A probe acknowledged but never seen still counts for the loss check.
+                    if !format!("{e:#}").contains("rejected") {
+                        observed.probes_acked.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            i += 1;
+            if let Some(rest) = Duration::from_secs(1).checked_sub(started.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
+        }
+    }));
+    tasks
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU and RSS
+
+/// One second: the phase, the machine's busy %, and (CPU % of a core, RSS MB) per process.
+type Sample = (&'static str, f64, Vec<(f64, f64)>);
+
+/// Per-process CPU (% of one core) and RSS, sampled each second.
+struct Usage {
+    names: Vec<(String, u32)>,
+    samples: Mutex<Vec<Sample>>,
+}
+
+fn proc_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// (busy, total) jiffies of the whole machine.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> =
+        stat.lines().next().unwrap_or("").split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = f.iter().sum();
+    let idle = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+impl Usage {
+    fn start(names: Vec<(String, u32)>, phase: Arc<Mutex<&'static str>>, stop: Arc<AtomicBool>) -> Arc<Usage> {
+        let usage = Arc::new(Usage { names, samples: Mutex::new(Vec::new()) });
+        let u = usage.clone();
+        tokio::spawn(async move {
+            // Jiffies per second: 100 on Linux unless the kernel says otherwise.
+            let hz = 100.0;
+            let mut last: Vec<Option<u64>> = u.names.iter().map(|(_, p)| proc_ticks(*p)).collect();
+            let mut last_machine = machine_ticks();
+            let mut at = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let secs = at.elapsed().as_secs_f64();
+                at = Instant::now();
+                let now: Vec<Option<u64>> = u.names.iter().map(|(_, p)| proc_ticks(*p)).collect();
+                let per: Vec<(f64, f64)> = u
+                    .names
+                    .iter()
+                    .zip(now.iter().zip(&last))
+                    .map(|((_, pid), (n, l))| {
+                        let cpu = match (n, l) {
+                            (Some(n), Some(l)) => (n - l) as f64 / hz / secs * 100.0,
+                            _ => 0.0,
+                        };
+                        (cpu, rss_mb(*pid).unwrap_or(0.0))
+                    })
+                    .collect();
+                let m = machine_ticks();
+                let busy = (m.0 - last_machine.0) as f64 / (m.1 - last_machine.1).max(1) as f64 * 100.0;
+                last_machine = m;
+                last = now;
+                let p = *phase.lock().unwrap();
+                u.samples.lock().unwrap().push((p, busy, per));
+            }
+        });
+        usage
+    }
+
+    /// Markdown rows: per process, mean and max CPU and max RSS during `phase`.
+    fn table(&self, phase: &str) -> String {
+        let samples = self.samples.lock().unwrap();
+        let in_phase: Vec<_> = samples.iter().filter(|s| s.0 == phase).collect();
+        if in_phase.is_empty() {
+            return String::new();
+        }
+        let n = in_phase.len() as f64;
+        let mut out = String::new();
+        for (i, (name, pid)) in self.names.iter().enumerate() {
+            let cpus: Vec<f64> = in_phase.iter().map(|s| s.2[i].0).collect();
+            let rss = in_phase.iter().map(|s| s.2[i].1).fold(0.0, f64::max);
+            out += &format!(
+                "| {phase} | {name} (pid {pid}) | {:.0}% | {:.0}% | {rss:.0} MB |\n",
+                cpus.iter().sum::<f64>() / n,
+                cpus.iter().copied().fold(0.0, f64::max)
+            );
+        }
+        let busy: Vec<f64> = in_phase.iter().map(|s| s.1).collect();
+        out += &format!(
+            "| {phase} | whole machine ({} cores) | {:.0}% | {:.0}% | |\n",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            busy.iter().sum::<f64>() / n,
+            busy.iter().copied().fold(0.0, f64::max)
+        );
+        out
+    }
+
+    /// Mean busy % of the machine during `phase`.
+    fn busy(&self, phase: &str) -> f64 {
+        let samples = self.samples.lock().unwrap();
+        let xs: Vec<f64> = samples.iter().filter(|s| s.0 == phase).map(|s| s.1).collect();
+        xs.iter().sum::<f64>() / xs.len().max(1) as f64
+    }
+
+    /// The process with the highest mean CPU during `phase`, and that mean.
+    fn busiest(&self, phase: &str) -> Option<(String, f64)> {
+        let samples = self.samples.lock().unwrap();
+        let in_phase: Vec<_> = samples.iter().filter(|s| s.0 == phase).collect();
+        let n = in_phase.len().max(1) as f64;
+        self.names
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (name.clone(), in_phase.iter().map(|s| s.2[i].0).sum::<f64>() / n))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ceilings
+
+struct Ceilings {
+    http_single: f64,
+    http_batched: f64,
+    broker_single: f64,
+    broker_batched: f64,
+    clickhouse_bare: f64,
+    clickhouse_rollups: f64,
+}
+
+/// Events per second the broker acknowledges (`acks=all`, idempotent, lz4, like igloo's
+/// producer), `per_message` events in each message.
+async fn broker_rate(bootstrap: &str, topic: &str, per_message: usize, seconds: u64) -> anyhow::Result<f64> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("log_level", "3")
+        .create()?;
+    let payload: String =
+        (0..per_message as u64).map(|n| event_at(now_ns(), n, &tag(n))).collect::<Vec<_>>().join("\n");
+    // Up to 10,000 events in flight (at least 16 messages): librdkafka copies each payload.
+    let max_inflight = (10_000 / per_message).max(16);
+    let mut inflight = FuturesUnordered::new();
+    let (mut acked, mut failed, mut i) = (0u64, 0u64, 0u64);
+    let started = Instant::now();
+    let limit = Duration::from_secs(seconds);
+    while started.elapsed() < limit {
+        while inflight.len() < max_inflight {
+            let key = (i % 64).to_string();
+            i += 1;
+            match producer.send_result(FutureRecord::to(topic).key(&key).payload(payload.as_str())) {
+                Ok(delivery) => inflight.push(delivery),
+                Err(_) => break, // the local queue is full: wait for acknowledgements
+            }
+        }
+        match inflight.next().await {
+            Some(Ok(Ok(_))) => acked += 1,
+            Some(_) => failed += 1,
+            None => {}
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    while inflight.next().await.is_some() {}
+    if failed > 0 && acked == 0 {
+        bail!("the broker acknowledged nothing ({failed} failed)");
+    }
+    Ok(acked as f64 * per_message as f64 / secs)
+}
+
+async fn create_topic(bootstrap: &str, topic: &str) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).set("log_level", "3").create()?;
+    let t = NewTopic::new(topic, 4, TopicReplication::Fixed(1));
+    // Already there from an earlier run is fine.
+    let _ = admin.create_topics([&t], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await?;
+    Ok(())
+}
+
+/// Rows/s of back-to-back 100,000-row JSONEachRow inserts into `table` for `seconds`.
+async fn clickhouse_rate(client: &reqwest::Client, url: &str, table: &str, seconds: u64) -> anyhow::Result<f64> {
+    // Old times and their own tags: nothing the workload queries or counts.
+    let rows = 100_000u64;
+    let t0 = 1_500_000_000 * NS;
+    let body: String =
+        (0..rows).map(|n| event_at(t0 + n, n, &format!("ceiling-{}", n % 100))).collect::<Vec<_>>().join("\n");
+    let started = Instant::now();
+    let mut inserted = 0;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        let sql = format!("INSERT INTO {table} FORMAT JSONEachRow\n{body}");
+        clickhouse(client, url, sql).await.with_context(|| format!("insert into {table}"))?;
+        inserted += rows;
+    }
+    Ok(inserted as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn ceilings(a: &Args) -> anyhow::Result<Ceilings> {
+    // An HTTP server with a trivial handler, driven exactly like igloo.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let trivial = format!("http://{}/ingest", listener.local_addr()?);
+    let app =
+        axum::Router::new().route("/ingest", axum::routing::post(|_b: axum::body::Bytes| async { "{\"accepted\":1}" }));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let single = Arc::new(|n: u64| event_at(now_ns(), n, &tag(n)));
+    let batch = a.batch as u64;
+    let batched =
+        Arc::new(move |n: u64| (n..n + batch).map(|i| event_at(now_ns(), i, &tag(i))).collect::<Vec<_>>().join("\n"));
+    eprintln!("ceiling: HTTP, trivial handler");
+    let http_single = closed_loop(&trivial, "application/json", a.connections, a.ceiling_seconds, 1, single).await;
+    let http_batched =
+        closed_loop(&trivial, "application/x-ndjson", a.batch_connections, a.ceiling_seconds, batch, batched).await;
+    server.abort();
+
+    eprintln!("ceiling: broker produce");
+    let topic = "_igloo_bench_ceiling";
+    create_topic(&a.bootstrap, topic).await?;
+    let broker_single = broker_rate(&a.bootstrap, topic, 1, a.ceiling_seconds).await?;
+    let broker_batched = broker_rate(&a.bootstrap, topic, a.batch, a.ceiling_seconds).await?;
+
+    eprintln!("ceiling: ClickHouse inserts");
+    let client = reqwest::Client::new();
+    let scratch = format!("{}._igloo_bench_scratch", a.database);
+    clickhouse(&client, &a.clickhouse, format!("DROP TABLE IF EXISTS {scratch}")).await?;
+    clickhouse(&client, &a.clickhouse, format!("CREATE TABLE {scratch} AS {}.Measurement", a.database)).await?;
+    let clickhouse_bare = clickhouse_rate(&client, &a.clickhouse, &scratch, a.ceiling_seconds).await?;
+    clickhouse(&client, &a.clickhouse, format!("DROP TABLE {scratch}")).await?;
+    let table = format!("{}.Measurement", a.database);
+    let clickhouse_rollups = clickhouse_rate(&client, &a.clickhouse, &table, a.ceiling_seconds).await?;
+    Ok(Ceilings {
+        http_single: http_single.events_per_second,
+        http_batched: http_batched.events_per_second,
+        broker_single,
+        broker_batched,
+        clickhouse_bare,
+        clickhouse_rollups,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+/// Waits until the table writer has caught up (`igloo_consumer_lag` 0 for Measurement and the
+/// row count stable for 2 s), then counts the rows written since `since` (ns).
+async fn drained_count(a: &Args, since: u64) -> anyhow::Result<u64> {
+    let client = reqwest::Client::new();
+    let sql = format!("SELECT count() FROM {}.Measurement WHERE time >= {since}", a.database);
+    let started = Instant::now();
+    let mut last = (u64::MAX, Instant::now());
+    loop {
+        let metrics = client.get(format!("{}/metrics", a.api)).send().await?.text().await?;
+        let lag: u64 = metrics
+            .lines()
+            .find(|l| l.starts_with("igloo_consumer_lag{model=\"Measurement\"}"))
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap_or(0);
+        let n: u64 = clickhouse(&client, &a.clickhouse, sql.clone()).await?.trim().parse()?;
+        if n != last.0 {
+            last = (n, Instant::now());
+        } else if lag == 0 && last.1.elapsed() > Duration::from_secs(2) {
+            return Ok(n);
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("the table writer did not catch up within 5 minutes (lag {lag}, {n} rows)");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn phase_summary(xs: &[(&'static str, f64)], phase: &str) -> (String, Vec<f64>) {
+    let mut v: Vec<f64> = xs.iter().filter(|x| x.0 == phase).map(|x| x.1).collect();
+    v.sort_by(f64::total_cmp);
+    (format!("{} ({} samples)", summary(&v), v.len()), v)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "**missed**"
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    if a.profile_seconds < 120 {
+        bail!("--profile-seconds must be at least 120: the profile holds a one-minute peak");
+    }
+    let client = reqwest::Client::new();
+    let phase = Arc::new(Mutex::new("setup"));
+    let stop_usage = Arc::new(AtomicBool::new(false));
+    let mut processes = a.processes.clone();
+    processes.push(("load generator (this)".into(), std::process::id()));
+    let usage = Usage::start(processes, phase.clone(), stop_usage.clone());
+
+    if a.role == Role::Queries {
+        let observed = Arc::new(Observed::default());
+        *phase.lock().unwrap() = "profile";
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = start_observers(&a, observed.clone(), phase.clone(), stop.clone());
+        tokio::time::sleep(Duration::from_secs(a.profile_seconds)).await;
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            let _ = t.await;
+        }
+        println!(
+            "| `/api` | {} ({} failed) |",
+            phase_summary(&observed.queries.lock().unwrap(), "profile").0,
+            observed.query_failures.load(Ordering::Relaxed)
+        );
+        println!("| freshness | {} |", phase_summary(&observed.freshness.lock().unwrap(), "profile").0);
+        return Ok(());
+    }
+    if a.role == Role::Producer {
+        let sent = Arc::new(Sent::default());
+        let p = run_profile(&a, sent.clone()).await;
+        let b = run_batched(&a, sent.clone()).await;
+        println!(
+            "profile: offered {}, acknowledged {}, rejected {}, failed {}, not sent {}; best minute {:.0}/s, best second {}/s; batched {b:.0} events/s",
+            p.offered,
+            sent.acked.load(Ordering::Relaxed),
+            sent.rejected.load(Ordering::Relaxed),
+            sent.failed.load(Ordering::Relaxed),
+            p.unsent,
+            best_window(&p.acked_per_second, 60),
+            p.acked_per_second.iter().max().unwrap_or(&0)
+        );
+        return Ok(());
+    }
+
+    // 0. History for the queries.
+    let t1 = now_ns();
+    load(&client, &a.clickhouse, &a.database, a.preload_rows, 24, t1 - 24 * 3600 * NS).await?;
+
+    // 1. The profile, single events, with queries and probes; 2. batched.
+    let since = now_ns();
+    let observed = Arc::new(Observed::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    *phase.lock().unwrap() = "profile";
+    let observers = start_observers(&a, observed.clone(), phase.clone(), stop.clone());
+    eprintln!("profile: {} s of single-event POSTs", a.profile_seconds);
+    let sent = Arc::new(Sent::default());
+    let profile = run_profile(&a, sent.clone()).await;
+    let profile_acked = sent.acked.load(Ordering::Relaxed);
+    *phase.lock().unwrap() = "batched";
+    eprintln!("batched: {} s", a.batched_seconds);
+    let batched = run_batched(&a, sent.clone()).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in observers {
+        let _ = t.await;
+    }
+    *phase.lock().unwrap() = "drain";
+
+    // 3. Loss check.
+    eprintln!("draining");
+    let rows = drained_count(&a, since).await?;
+    let acked = sent.acked.load(Ordering::Relaxed) + observed.probes_acked.load(Ordering::Relaxed);
+    let (lost, duplicated) = (acked.saturating_sub(rows), rows.saturating_sub(acked));
+
+    // 4. Ceilings, each stage alone, last: pushing the broker to its limit must not disturb
+    // the pipeline's measurements.
+    *phase.lock().unwrap() = "ceilings";
+    let c = ceilings(&a).await?;
+    stop_usage.store(true, Ordering::Relaxed);
+
+    // Report.
+    let per_second = &profile.acked_per_second;
+    let s = a.profile_seconds as usize;
+    let (peak_minute_from, peak_second) = (s / 3, 15);
+    let base_seconds: Vec<u64> = per_second[..s]
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| offered(*i as u64, a.profile_seconds) == BASE && *i > 2)
+        .map(|(_, v)| *v)
+        .collect();
+    let base_achieved = base_seconds.iter().sum::<u64>() as f64 / base_seconds.len().max(1) as f64;
+    let minute_achieved = per_second[peak_minute_from..peak_minute_from + 60].iter().sum::<u64>() as f64 / 60.0;
+    let second_achieved = per_second[peak_second] as f64;
+    let best_minute = best_window(per_second, 60);
+    let queries = observed.queries.lock().unwrap().clone();
+    let fresh = observed.freshness.lock().unwrap().clone();
+    let (q_profile, qp) = phase_summary(&queries, "profile");
+    let (q_batched, _) = phase_summary(&queries, "batched");
+    let (f_profile, fp) = phase_summary(&fresh, "profile");
+    let (f_batched, fb) = phase_summary(&fresh, "batched");
+    let single_ceiling = [
+        ("HTTP (trivial handler)", c.http_single),
+        ("broker (one event per message)", c.broker_single),
+        ("ClickHouse (inserts with rollups)", c.clickhouse_rollups),
+    ];
+    let batched_ceiling = [
+        ("HTTP (trivial handler)", c.http_batched),
+        ("broker (batched messages)", c.broker_batched),
+        ("ClickHouse (inserts with rollups)", c.clickhouse_rollups),
+    ];
+    let slowest = |xs: &[(&'static str, f64)]| xs.iter().copied().min_by(|x, y| x.1.total_cmp(&y.1)).unwrap();
+    let (single_stage, single_limit) = slowest(&single_ceiling);
+    let (batched_stage, batched_limit) = slowest(&batched_ceiling);
+
+    println!("\n### Stage ceilings (each alone, same machine, same run)\n");
+    println!("| stage | single-event shape | batched shape ({} events) |", a.batch);
+    println!("|---|---|---|");
+    println!(
+        "| HTTP server, trivial handler | {:.0} req/s ({} connections) | {:.0} events/s ({} connections) |",
+        c.http_single, a.connections, c.http_batched, a.batch_connections
+    );
+    println!("| broker produce, `acks=all` | {:.0} messages/s | {:.0} events/s |", c.broker_single, c.broker_batched);
+    println!("| ClickHouse insert, bare table | {:.0} rows/s | same |", c.clickhouse_bare);
+    println!("| ClickHouse insert, table + 3 rollup views | {:.0} rows/s | same |", c.clickhouse_rollups);
+
+    println!("\n### Pipeline\n");
+    println!("| measure | result |");
+    println!("|---|---|");
+    println!(
+        "| offered by the profile ({} s) | {} events: 10k/s, 60 s at 50k/s from {} s, 1 s at 200k/s at 15 s and {} s |",
+        a.profile_seconds,
+        profile.offered,
+        peak_minute_from,
+        s - 15
+    );
+    println!("| achieved at 10k/s offered | {base_achieved:.0} events/s |");
+    println!(
+        "| achieved in the 50k/s minute | {minute_achieved:.0} events/s (best 60 s of the run: {best_minute:.0}/s) |"
+    );
+    println!(
+        "| achieved in the 200k/s second | {second_achieved:.0} events/s (best second: {}/s) |",
+        per_second.iter().max().unwrap_or(&0)
+    );
+    println!(
+        "| most behind schedule | {:.1} s; not sent when the profile ended + 30 s: {} |",
+        sent.max_behind_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+        profile.unsent
+    );
+    println!(
+        "| single-event sustained, as a fraction of the slowest stage ({single_stage}, {single_limit:.0}/s) | {:.2} |",
+        best_minute / single_limit
+    );
+    println!(
+        "| batched, {} connections × {} events, {} s | {batched:.0} events/s |",
+        a.batch_connections, a.batch, a.batched_seconds
+    );
+    println!(
+        "| batched, as a fraction of the slowest stage ({batched_stage}, {batched_limit:.0}/s) | {:.2} |",
+        batched / batched_limit
+    );
+    println!(
+        "| `/api` during the profile, {} clients × 1 req/s | {q_profile} ({} failed overall) |",
+        a.query_clients,
+        observed.query_failures.load(Ordering::Relaxed)
+    );
+    println!("| `/api` during batched ingest | {q_batched} |");
+    println!("| freshness (ack → visible in `/api`), profile | {f_profile} |");
+    println!("| freshness, batched ingest | {f_batched} |");
+    println!(
+        "| acknowledged (profile {profile_acked}, batched {}, probes {}) | {acked} |",
+        sent.acked.load(Ordering::Relaxed) - profile_acked,
+        observed.probes_acked.load(Ordering::Relaxed)
+    );
+    println!("| rows in ClickHouse after draining | {rows} |");
+    println!(
+        "| lost / duplicated / rejected | {lost} / {duplicated} / {} (and {} requests failed without an answer) |",
+        sent.rejected.load(Ordering::Relaxed),
+        sent.failed.load(Ordering::Relaxed)
+    );
+
+    println!("\n### CPU (% of one core) and RSS per process\n");
+    println!("| phase | process | mean CPU | max CPU | max RSS |");
+    println!("|---|---|---|---|---|");
+    for p in ["profile", "batched", "ceilings"] {
+        print!("{}", usage.table(p));
+    }
+
+    let mut all_fresh: Vec<f64> = fp.iter().chain(&fb).copied().collect();
+    all_fresh.sort_by(f64::total_cmp);
+    let fresh_p99 = if all_fresh.is_empty() { f64::INFINITY } else { pct(&all_fresh, 99.0) };
+    let api_p99 = if qp.is_empty() { f64::INFINITY } else { pct(&qp, 99.0) };
+    let busy = usage.busy("profile");
+    let cpu = match usage.busiest("profile") {
+        Some((name, pct)) => {
+            format!("the machine was {busy:.0}% busy; the busiest process was {name} at {pct:.0}% of a core")
+        }
+        None => String::new(),
+    };
+    println!("\n### Targets\n");
+    println!("| target | result | verdict | what limits it |");
+    println!("|---|---|---|---|");
+    println!("| 0 lost | {lost} lost, {duplicated} duplicated | {} | |", verdict(lost == 0 && duplicated == 0));
+    println!(
+        "| lag p99 ≤ 1 s | {fresh_p99:.0} ms | {} | {} |",
+        verdict(fresh_p99 <= 1000.0),
+        if fresh_p99 <= 1000.0 { String::new() } else { cpu.clone() }
+    );
+    println!(
+        "| `/api` p99 ≤ 10 ms | {api_p99:.1} ms | {} | {} |",
+        verdict(api_p99 <= 10.0),
+        if api_p99 <= 10.0 { String::new() } else { format!("ClickHouse query time under load; {cpu}") }
+    );
+    println!(
+        "| ≥ 50k events/s sustained, single-event | {best_minute:.0} events/s | {} | {} |",
+        verdict(best_minute >= 50_000.0),
+        if best_minute >= 50_000.0 {
+            String::new()
+        } else {
+            format!("slowest stage alone: {single_stage} at {single_limit:.0}/s; {cpu}")
+        }
+    );
+    println!(
+        "| ≥ 500k events/s batched | {batched:.0} events/s | {} | {} |",
+        verdict(batched >= 500_000.0),
+        if batched >= 500_000.0 {
+            String::new()
+        } else {
+            format!(
+                "slowest stage alone: {batched_stage} at {batched_limit:.0}/s; batched phase: machine {:.0}% busy",
+                usage.busy("batched")
+            )
+        }
+    );
+    Ok(())
+}
