@@ -128,6 +128,11 @@ fn console_json_reflects_the_running_project() {
     eventually(Duration::from_secs(20), "the error cleared", || {
         overview(&ports)["transforms"][0]["error"].is_null().then_some(())
     });
+
+    // A killed igloo dev leaves no transform worker behind (the kernel signals them).
+    dev.child.kill().unwrap();
+    dev.child.wait().unwrap();
+    eventually(Duration::from_secs(10), "no orphaned worker", || orphan_workers(&root).is_empty().then_some(()));
 }
 
 /// Where playwright-core is: scripts/install-engines.sh installs it into the igloo cache.

@@ -276,8 +276,11 @@ fn killing_the_server_mid_stream_loses_no_transformed_record() {
     let stream = Stream::start(&ports, "k", true);
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(1500));
-        server.child.kill().unwrap(); // SIGKILL: workers see their stdin close and exit
+        server.child.kill().unwrap(); // SIGKILL: the workers get SIGTERM from the kernel
         server.child.wait().unwrap();
+        eventually(Duration::from_secs(10), "no worker outlives the killed server", || {
+            orphan_workers(&root).is_empty().then_some(())
+        });
         server = serve(&root, &ports);
     }
     std::thread::sleep(Duration::from_secs(1));

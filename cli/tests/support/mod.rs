@@ -202,3 +202,18 @@ pub fn get_json(url: &str) -> (u16, serde_json::Value) {
     let (status, _, body) = get(url);
     (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}")))
 }
+
+/// Worker processes of the project at `root` whose parent is gone (re-parented to init).
+pub fn orphan_workers(root: &Path) -> Vec<u32> {
+    let root = root.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap_or("");
+            String::from_utf8_lossy(&cmd).contains(&format!("{root}/.igloo/runtime/worker")) && ppid == "1"
+        })
+        .collect()
+}

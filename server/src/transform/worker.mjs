@@ -73,4 +73,6 @@ process.stdin.on("data", (chunk) => {
     queue = queue.then(() => run(records)).then(send);
   }
 });
-process.stdin.on("end", () => queue.then(() => process.exit(0)));
+// Stdin closed: igloo is done with this worker (or gone). Exit once the queue settles, even
+// if a batch failed.
+process.stdin.on("end", () => queue.finally(() => process.exit(0)));

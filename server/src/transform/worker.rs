@@ -83,6 +83,16 @@ impl WorkerRuntime {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe. The kernel sends SIGTERM to the worker when the
+        // thread that spawned it (a runtime worker thread, alive as long as the server) dies:
+        // a killed igloo leaves no worker behind, whatever the worker is busy with.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         Ok((program, cmd))
     }
 }
