@@ -4,6 +4,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use igloo_schemas::ir::Model;
+use igloo_schemas::Ir;
 use serde_json::json;
 
 use crate::validate::RecordError;
@@ -75,6 +77,14 @@ impl IntoResponse for ApiError {
 impl ApiError {
     pub fn bad(name: &str, reason: impl Into<String>) -> ApiError {
         ApiError::BadParameter { name: name.to_string(), reason: reason.into() }
+    }
+
+    /// The model named in a request's path, or 404 listing every model.
+    pub fn model<'a>(ir: &'a Ir, name: &str) -> Result<&'a Model, ApiError> {
+        ir.model(name).ok_or_else(|| ApiError::UnknownModel {
+            model: name.to_string(),
+            known: ir.models.iter().map(|m| m.name.clone()).collect(),
+        })
     }
 }
 

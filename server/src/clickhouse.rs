@@ -15,6 +15,12 @@ pub enum ClickHouseError {
 }
 
 impl ClickHouseError {
+    /// The query named a table that does not exist (code 60, UNKNOWN_TABLE, in every version).
+    pub fn is_unknown_table(&self) -> bool {
+        // 18.16 writes `Code: 60, e.displayText() = …`, current versions `Code: 60. DB::Exception: …`.
+        matches!(self, ClickHouseError::Rejected { message } if ["Code: 60,", "Code: 60."].iter().any(|c| message.contains(c)))
+    }
+
     /// Whether retrying the same request later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -47,10 +47,7 @@ pub async fn export(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let ir = state.ir();
-    let model = ir.model(&model_name).ok_or_else(|| ApiError::UnknownModel {
-        model: model_name.clone(),
-        known: ir.models.iter().map(|m| m.name.clone()).collect(),
-    })?;
+    let model = ApiError::model(&ir, &model_name)?;
     let format = format_param(&params)?;
     let bounds = [params.get("start"), params.get("end")];
     let range = match (&model.timeseries, bounds) {

@@ -24,10 +24,7 @@ pub async fn subscribe(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let ir = state.ir();
-    let model = ir.model(&model_name).ok_or_else(|| ApiError::UnknownModel {
-        model: model_name.clone(),
-        known: ir.models.iter().map(|m| m.name.clone()).collect(),
-    })?;
+    let model = ApiError::model(&ir, &model_name)?;
     for key in params.keys() {
         if !model.primary_key.contains(key) {
             let keys = if model.primary_key.is_empty() { "none".into() } else { model.primary_key.join(", ") };

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use igloo_schemas::codegen::{api_fn, ingest_fn, module_stem, samples_fn};
-use igloo_schemas::ir::{Arity, BaseType, Field, Ir, Model};
+use igloo_schemas::ir::{Arity, BaseType, Field};
 use serde_json::{json, Value};
 
 pub use history::History;
@@ -100,13 +100,6 @@ fn limit(params: &HashMap<String, String>) -> Result<usize, ApiError> {
             _ => Err(ApiError::bad("limit", "must be an integer from 1 to 1000")),
         },
     }
-}
-
-fn model<'a>(ir: &'a Ir, name: &str) -> Result<&'a Model, ApiError> {
-    ir.model(name).ok_or_else(|| ApiError::UnknownModel {
-        model: name.to_string(),
-        known: ir.models.iter().map(|m| m.name.clone()).collect(),
-    })
 }
 
 /// `Float[]`, `String?`, `Level`.
@@ -239,7 +232,7 @@ async fn topic(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let n = limit(&params)?;
-    let topic = model(&state.ir(), &name)?.topic.name.clone();
+    let topic = ApiError::model(&state.ir(), &name)?.topic.name.clone();
     let bootstrap = state.bootstrap.clone();
     let peeked = tokio::task::spawn_blocking(move || {
         crate::peek::latest_messages(&bootstrap, &topic, n, Duration::from_secs(3))
@@ -268,7 +261,7 @@ async fn rows(
 ) -> Result<Json<Value>, ApiError> {
     let n = limit(&params)?;
     let ir = state.ir();
-    let m = model(&ir, &name)?;
+    let m = ApiError::model(&ir, &name)?;
     let columns: Vec<String> = m.fields.iter().map(|f| f.column.clone()).collect();
     let sql = igloo_schemas::sql::latest_rows(&state.database, &m.table, &columns, n);
     Ok(Json(Value::Array(state.clickhouse.rows(&sql).await?)))
@@ -276,7 +269,7 @@ async fn rows(
 
 async fn example(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
     let ir = state.ir();
-    let m = model(&ir, &name)?;
+    let m = ApiError::model(&ir, &name)?;
     let record = example::example_record(&ir, m, chrono::Utc::now());
     // As text: a JSON number past 2^53 (nanosecond times) must reach the page exactly.
     let text = serde_json::to_string_pretty(&record).expect("JSON values serialize");
@@ -292,9 +285,7 @@ async fn dead_letters(
     match state.clickhouse.rows::<Value>(&sql).await {
         Ok(rows) => Ok(Json(Value::Array(rows))),
         // No dead letter yet: the table is created with the first one.
-        Err(e) if ["doesn't exist", "does not exist", "UNKNOWN_TABLE"].iter().any(|m| e.to_string().contains(m)) => {
-            Ok(Json(json!([])))
-        }
+        Err(e) if e.is_unknown_table() => Ok(Json(json!([]))),
         Err(e) => Err(e.into()),
     }
 }
