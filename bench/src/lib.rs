@@ -34,6 +34,13 @@ pub fn tag_name(t: u32) -> String {
     format!("tag-{t:05}")
 }
 
+/// Resident memory of a process, in MB.
+pub fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 /// The `p`th percentile of sorted values.
 pub fn pct(xs: &[f64], p: f64) -> f64 {
     xs[((xs.len() - 1) as f64 * p / 100.0).round() as usize]
@@ -138,12 +145,28 @@ pub fn summary(xs: &[f64]) -> String {
 /// Posts one event of a fresh series `tag` to `<api>/save` and returns the ms from its
 /// acknowledgement until `<api>/api` returns it as the last sample.
 pub async fn freshness_probe(client: &reqwest::Client, api: &str, tag: &str, seq: u64) -> anyhow::Result<f64> {
+    let t = post_probe(client, api, tag, seq).await?;
+    probe_visible(client, api, tag, t, Instant::now()).await
+}
+
+/// Posts one event of series `tag` at the current time; Ok(its time) once acknowledged.
+pub async fn post_probe(client: &reqwest::Client, api: &str, tag: &str, seq: u64) -> anyhow::Result<u64> {
     let t = now_ns();
     let resp = client.post(format!("{api}/save")).body(event_at(t, seq, tag)).send().await?;
     if !resp.status().is_success() {
         bail!("probe rejected: {}", resp.text().await?);
     }
-    let acked = Instant::now();
+    Ok(t)
+}
+
+/// Ms from `acked` until `<api>/api` returns the probe event at `t` as the last sample of `tag`.
+pub async fn probe_visible(
+    client: &reqwest::Client,
+    api: &str,
+    tag: &str,
+    t: u64,
+    acked: Instant,
+) -> anyhow::Result<f64> {
     let url = format!("{api}/api?tag={tag}&start={}&end={}", t - NS, t + 1);
     loop {
         let r = client.get(&url).send().await?;

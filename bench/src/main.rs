@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use igloo_bench::{closed_loop, event, pct, tag};
+use igloo_bench::{closed_loop, event, pct, rss_mb, tag};
 
 #[derive(Parser)]
 struct Args {
@@ -33,19 +33,6 @@ struct Args {
     /// Events per batched request.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
-}
-
-/// Requests/s, events/s and failed requests of a closed-loop load.
-async fn load(
-    url: &str,
-    content_type: &'static str,
-    connections: usize,
-    seconds: u64,
-    per_request: u64,
-    body: Arc<dyn Fn(u64) -> String + Send + Sync>,
-) -> (f64, f64, u64) {
-    let r = closed_loop(url, content_type, connections, seconds, per_request, body).await;
-    (r.requests_per_second, r.events_per_second, r.failed_requests)
 }
 
 async fn lag_probe(url: &str, clickhouse: &str, table: &str, probes: usize) -> anyhow::Result<Vec<f64>> {
@@ -77,12 +64,6 @@ async fn lag_probe(url: &str, clickhouse: &str, table: &str, probes: usize) -> a
     Ok(lags)
 }
 
-fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
@@ -99,12 +80,17 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(move |n| (n..n + batch_size).map(|i| event(i, &tag(i))).collect::<Vec<_>>().join("\n"));
     let batch_conns = 4.min(a.connections);
 
-    let (base_single, _, _) = load(&trivial, "application/json", a.connections, a.seconds, 1, single.clone()).await;
-    let (base_batch, _, _) =
-        load(&trivial, "application/x-ndjson", batch_conns, a.seconds, batch_size, batched.clone()).await;
-    let (s_req, s_ev, s_fail) = load(&a.url, "application/json", a.connections, a.seconds, 1, single).await;
+    let base_single = closed_loop(&trivial, "application/json", a.connections, a.seconds, 1, single.clone())
+        .await
+        .requests_per_second;
+    let base_batch = closed_loop(&trivial, "application/x-ndjson", batch_conns, a.seconds, batch_size, batched.clone())
+        .await
+        .requests_per_second;
+    let s = closed_loop(&a.url, "application/json", a.connections, a.seconds, 1, single).await;
+    let (s_req, s_ev, s_fail) = (s.requests_per_second, s.events_per_second, s.failed_requests);
     let rss_after_single = a.pid.and_then(rss_mb);
-    let (_, b_ev, b_fail) = load(&a.url, "application/x-ndjson", batch_conns, a.seconds, batch_size, batched).await;
+    let b = closed_loop(&a.url, "application/x-ndjson", batch_conns, a.seconds, batch_size, batched).await;
+    let (b_ev, b_fail) = (b.events_per_second, b.failed_requests);
     let rss = a.pid.and_then(rss_mb);
     // Let the writer drain what the load produced, then probe an idle-ish system.
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use igloo_bench::{
-    clickhouse, closed_loop, event_at, freshness_probe, load, now_ns, pct, summary, tag, windows, Rng, NS,
+    clickhouse, closed_loop, event_at, load, now_ns, pct, post_probe, probe_visible, rss_mb, summary, tag, windows,
+    Rng, NS,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -33,7 +34,7 @@ use rdkafka::ClientConfig;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Role {
-    /// Ceilings, the profile with queries and probes, batched ingest, the loss check.
+    /// The profile with queries and probes, batched ingest, the loss check, then the ceilings.
     All,
     /// Only the profile's producer (then batched ingest).
     Producer,
@@ -329,18 +330,19 @@ fn start_observers(
             let started = Instant::now();
             let tag = format!("probe-{}-{i}", std::process::id());
             let p = *phase.lock().unwrap();
-            match freshness_probe(&client, &api, &tag, i).await {
-                Ok(ms) => {
+            // An acknowledged probe counts for the loss check whether or not it is seen.
+            let seen = match post_probe(&client, &api, &tag, i).await {
+                Ok(t) => {
                     observed.probes_acked.fetch_add(1, Ordering::Relaxed);
-                    observed.freshness.lock().unwrap().push((p, ms));
+                    probe_visible(&client, &api, &tag, t, Instant::now()).await
                 }
+                Err(e) => Err(e),
+            };
+            match seen {
+                Ok(ms) => observed.freshness.lock().unwrap().push((p, ms)),
                 Err(e) => {
                     if observed.probe_failures.fetch_add(1, Ordering::Relaxed) == 0 {
                         eprintln!("freshness probe failed: {e:#}");
-                    }
-                    // A probe acknowledged but never seen still counts for the loss check.
-                    if !format!("{e:#}").contains("rejected") {
-                        observed.probes_acked.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
@@ -370,12 +372,6 @@ fn proc_ticks(pid: u32) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }
 
 /// (busy, total) jiffies of the whole machine.
