@@ -4,5 +4,4 @@
 
 pub mod broker;
 pub mod clickhouse;
-pub mod kafka;
 pub mod process;

@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use igloo_cli::infra::clickhouse::ClickHouseHttp;
-use igloo_cli::infra::kafka::KafkaAdmin;
+use igloo_server::kafka::admin::KafkaAdmin;
+use igloo_server::kafka::{Broker, Framing};
 
 mod support;
 use support::*;
@@ -24,7 +25,8 @@ fn dev_creates_applies_holds_back_restarts_and_stops_cleanly() {
     dev.expect("+ table devapp.Measurement", START);
     dev.expect("Ready in", START);
     assert_eq!(ch.execute("EXISTS TABLE devapp.Measurement").unwrap().trim(), "1");
-    let admin = KafkaAdmin::connect(&format!("127.0.0.1:{}", ports.broker), Some(1)).unwrap();
+    let admin =
+        KafkaAdmin::connect(&Broker::new(format!("127.0.0.1:{}", ports.broker), Framing::Batch), Some(1)).unwrap();
     assert_eq!(admin.topics(Duration::from_secs(10)).unwrap().get("Measurement"), Some(&4));
     assert_eq!(ch.execute("SELECT count() FROM devapp._igloo_migrations").unwrap().trim(), "1");
 
@@ -243,7 +245,8 @@ fn a_dead_engine_is_restarted_and_one_that_keeps_dying_stops_everything() {
     let ch = ports.clickhouse();
     assert_eq!(ch.execute("EXISTS TABLE devapp.Measurement").unwrap().trim(), "1");
     // The restarted broker still has the topic (SQLite storage survives).
-    let admin = KafkaAdmin::connect(&format!("127.0.0.1:{}", ports.broker), Some(1)).unwrap();
+    let admin =
+        KafkaAdmin::connect(&Broker::new(format!("127.0.0.1:{}", ports.broker), Framing::Batch), Some(1)).unwrap();
     assert_eq!(admin.topics(Duration::from_secs(10)).unwrap().get("Measurement"), Some(&4));
 
     // Three more deaths within the minute: igloo dev gives up and stops the rest.

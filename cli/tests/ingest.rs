@@ -388,11 +388,14 @@ fn a_poison_row_goes_to_the_dead_letter_queue_and_blocks_nothing() {
     let mut dev = Dev::attach(cmd.spawn().unwrap());
     dev.expect("Ingest API", START);
     let url = ports.api("/ingest/Measurement");
-    let producer = igloo_server::producer::Producer::new(&format!("127.0.0.1:{}", ports.broker)).unwrap();
+    let broker =
+        igloo_server::kafka::Broker::new(format!("127.0.0.1:{}", ports.broker), igloo_server::kafka::Framing::Record);
+    let producer = igloo_server::kafka::producer::Producer::new(&broker).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     assert_eq!(post(&url, JSON, event(1).as_bytes()).0, 200);
     let poison = r#"{"time":"not a number","tag":"p","values":[]}"#;
-    rt.block_on(producer.send_all("Measurement", &[("[\"p\"]".into(), poison.into())])).unwrap();
+    let row = igloo_server::kafka::wire::KeyedRow { key: "p".into(), row: poison.into() };
+    rt.block_on(producer.send_rows("Measurement", &[row])).unwrap();
     assert_eq!(post(&url, JSON, event(2).as_bytes()).0, 200);
 
     eventually(Duration::from_secs(15), "the good rows and the dead letter", || {

@@ -365,6 +365,11 @@ impl Diagnostic {
             .hint("make the field required (drop the `?`), with `@default(…)` if clients may omit it")
     }
 
+    pub fn nullable_in_message_key(field: &str, span: Span) -> Diagnostic {
+        Self::error(span, format!("field `{field}` is optional, and every message needs a value for its key"))
+            .hint("make the field required (drop the `?`), or key the topic by other fields")
+    }
+
     pub fn key_not_prefix(model: &str, span: Span) -> Diagnostic {
         Self::error(
             span,

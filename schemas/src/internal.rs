@@ -25,7 +25,12 @@ pub const DLQ: &str = "_igloo_dlq";
 
 /// The dead-letter topic: one partition, kept 7 days.
 pub fn dlq_topic() -> crate::ir::Topic {
-    crate::ir::Topic { name: DLQ.into(), partitions: 1, retention_ms: Some(crate::ir::DEFAULT_RETENTION_MS) }
+    crate::ir::Topic {
+        name: DLQ.into(),
+        partitions: 1,
+        retention_ms: Some(crate::ir::DEFAULT_RETENTION_MS),
+        key: Vec::new(),
+    }
 }
 
 /// The dead-letter table: the error and the original message of every rejected row.

@@ -337,6 +337,11 @@ pub struct Topic {
     pub partitions: u32,
     /// `None` keeps messages forever.
     pub retention_ms: Option<u64>,
+    /// The fields whose values make each message's key (`@@topic(key: [...])`; by default the
+    /// series field of a time series, else the `@id` / `@@id` fields). Messages with the same
+    /// key land in the same partition, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key: Vec<String>,
 }
 
 /// Defaults for `@@topic`.

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use igloo_schemas::Dialect;
+
+use crate::kafka::Framing;
 use serde::{Deserialize, Serialize};
 
 pub const FILE_NAME: &str = "igloo.yaml";
@@ -225,11 +227,56 @@ pub struct BrokerConfig {
     /// External mode: bootstrap servers, e.g. `b1:9092,b2:9092` (IGLOO_BROKER_BOOTSTRAP_SERVERS).
     #[serde(default)]
     pub bootstrap_servers: Option<String>,
+    /// How rows travel on topics (IGLOO_BROKER_FRAMING): `record` (one JSON object per
+    /// message, the Kafka convention), `batch` (NDJSON, several rows per message: cheaper on
+    /// brokers whose cost is per message) or `auto` (default: `batch` on the local native
+    /// broker, `record` everywhere else). Readers accept both.
+    #[serde(default)]
+    pub framing: FramingSetting,
 }
 
 impl Default for BrokerConfig {
     fn default() -> BrokerConfig {
-        BrokerConfig { port: default_broker_port(), engine: BrokerEngine::Auto, bootstrap_servers: None }
+        BrokerConfig {
+            port: default_broker_port(),
+            engine: BrokerEngine::Auto,
+            bootstrap_servers: None,
+            framing: FramingSetting::Auto,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// The framing to write with when the engines run in `mode`.
+    pub fn framing(&self, mode: InfraMode) -> Framing {
+        match (self.framing, mode) {
+            (FramingSetting::Record, _) => Framing::Record,
+            (FramingSetting::Batch, _) => Framing::Batch,
+            (FramingSetting::Auto, InfraMode::Native) => Framing::Batch,
+            (FramingSetting::Auto, InfraMode::Docker | InfraMode::External) => Framing::Record,
+        }
+    }
+}
+
+/// `broker.framing` as written in `igloo.yaml`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FramingSetting {
+    Record,
+    Batch,
+    #[default]
+    Auto,
+}
+
+impl std::str::FromStr for FramingSetting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<FramingSetting, String> {
+        match s {
+            "record" => Ok(FramingSetting::Record),
+            "batch" => Ok(FramingSetting::Batch),
+            "auto" => Ok(FramingSetting::Auto),
+            _ => Err(format!("`{s}` is not a framing; use record, batch or auto")),
+        }
     }
 }
 
@@ -382,6 +429,7 @@ impl ProjectConfig {
         self.broker.port = parsed(&env, "IGLOO_BROKER_PORT")?.unwrap_or(self.broker.port);
         self.broker.engine = parsed(&env, "IGLOO_BROKER_ENGINE")?.unwrap_or(self.broker.engine);
         set(&env, "IGLOO_BROKER_BOOTSTRAP_SERVERS", &mut self.broker.bootstrap_servers);
+        self.broker.framing = parsed(&env, "IGLOO_BROKER_FRAMING")?.unwrap_or(self.broker.framing);
         if let Some(listen) = env("IGLOO_SERVER_LISTEN") {
             self.server.listen = listen;
         }

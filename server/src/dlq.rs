@@ -8,7 +8,8 @@ use igloo_schemas::sql::InsertJsonRows;
 use igloo_schemas::Dialect;
 
 use crate::clickhouse::{ClickHouse, ClickHouseError};
-use crate::producer::Producer;
+use crate::kafka::producer::Producer;
+use crate::kafka::wire::KeyedRow;
 
 /// One record that could not be delivered, and where it came from.
 #[derive(Clone, Debug)]
@@ -24,7 +25,7 @@ pub struct DeadLetter {
 #[derive(Debug, thiserror::Error)]
 pub enum DeadLetterError {
     #[error("cannot send to the dead-letter topic {DLQ}: {0}")]
-    Topic(String),
+    Topic(#[source] crate::kafka::producer::ProduceError),
     #[error("cannot write to the dead-letter table {DLQ}: {0}")]
     Table(#[from] ClickHouseError),
 }
@@ -52,7 +53,7 @@ impl DeadLetters {
         if letters.is_empty() {
             return Ok(());
         }
-        let rows: Vec<(String, String)> = letters
+        let rows: Vec<KeyedRow> = letters
             .iter()
             .map(|l| {
                 let key = format!("{}/{}/{}", l.topic, l.partition, l.offset);
@@ -60,13 +61,13 @@ impl DeadLetters {
                     "topic": l.topic, "partition": l.partition, "offset": l.offset,
                     "error": l.error, "payload": l.payload,
                 });
-                (key, row.to_string())
+                KeyedRow { key, row: row.to_string() }
             })
             .collect();
-        self.producer.send_all(DLQ, &rows).await.map_err(|e| DeadLetterError::Topic(e.to_string()))?;
+        self.producer.send_records(DLQ, &rows).await.map_err(DeadLetterError::Topic)?;
         let columns = ["topic", "partition", "offset", "error", "payload"].map(String::from).to_vec();
         let insert = InsertJsonRows { database: self.database.clone(), table: DLQ.into(), columns }.render();
-        let body: String = rows.into_iter().map(|(_, row)| row + "\n").collect();
+        let body: String = rows.into_iter().map(|r| r.row + "\n").collect();
         self.ch.insert(&insert, body).await?;
         Ok(())
     }

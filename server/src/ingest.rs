@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api_error::ApiError;
+use crate::kafka::wire::KeyedRow;
 use crate::runtime::{AppState, Route};
 use crate::validate::{validate_record, Context, RecordError};
 
@@ -101,14 +102,14 @@ fn validate_all(
     ir: &igloo_schemas::Ir,
     model: &igloo_schemas::ir::Model,
     records: &[Value],
-) -> (Vec<(String, String)>, Vec<RecordError>) {
+) -> (Vec<KeyedRow>, Vec<RecordError>) {
     let mut uuid = || uuid::Uuid::new_v4().to_string();
     let mut ctx = Context { now: chrono::Utc::now(), uuid: &mut uuid };
     let mut rows = Vec::with_capacity(records.len());
     let mut errors = Vec::new();
     for (i, r) in records.iter().enumerate() {
         match validate_record(ir, model, r, i, &mut ctx) {
-            Ok(row) => rows.push((row.key, Value::Object(row.row).to_string())),
+            Ok(row) => rows.push(KeyedRow { key: row.key, row: Value::Object(row.row).to_string() }),
             Err(e) => errors.extend(e),
         }
     }

@@ -18,8 +18,9 @@ use crate::config::{TransformsConfig, WriterConfig};
 use crate::console::ConsoleState;
 use crate::dlq::DeadLetters;
 use crate::ingest;
+use crate::kafka::producer::{ProduceError, Producer};
+use crate::kafka::Broker;
 use crate::metrics::Metrics;
-use crate::producer::{ProduceError, Producer};
 use crate::transform::set::TransformsSetup;
 use crate::transform::worker::{tsx_loader, WorkerRuntime};
 use crate::transform::{TransformReport, Transforms};
@@ -41,7 +42,7 @@ pub struct Settings {
     pub clickhouse_url: String,
     pub clickhouse_auth: Option<(String, String)>,
     pub dialect: Dialect,
-    pub bootstrap: String,
+    pub broker: Broker,
     pub transforms: TransformsConfig,
     /// The project root: transforms live in its `transforms/`, worker scripts go to `.igloo/`.
     pub root: PathBuf,
@@ -86,7 +87,7 @@ pub struct AppState {
     pub producer: Producer,
     pub database: String,
     pub dialect: Dialect,
-    pub bootstrap: String,
+    pub broker: Broker,
     pub metrics: Arc<Metrics>,
     pub max_body: usize,
     pub console: ConsoleState,
@@ -149,10 +150,10 @@ impl Server {
             clickhouse: ClickHouse::new(&settings.clickhouse_url, settings.clickhouse_auth.clone()),
             routes: RwLock::new(routes),
             apis: RwLock::new(Arc::new(settings.apis.clone())),
-            producer: Producer::new(&settings.bootstrap)?,
+            producer: Producer::new(&settings.broker)?,
             database: settings.database.clone(),
             dialect: settings.dialect,
-            bootstrap: settings.bootstrap.clone(),
+            broker: settings.broker.clone(),
             metrics: Arc::new(Metrics::default()),
             max_body: settings.max_body_bytes,
             console: ConsoleState::new(&settings.project),
@@ -204,7 +205,7 @@ impl Server {
             let task = tokio::spawn(writer::run(
                 spec,
                 self.settings.writer.clone(),
-                self.settings.bootstrap.clone(),
+                self.settings.broker.clone(),
                 ch.clone(),
                 metrics,
                 rx,
@@ -289,7 +290,7 @@ fn transforms_setup(settings: &Settings, state: &AppState) -> TransformsSetup {
         dir: settings.root.join("transforms"),
         runtime,
         config: settings.transforms.clone(),
-        bootstrap: settings.bootstrap.clone(),
+        broker: settings.broker.clone(),
         database: settings.database.clone(),
         producer: state.producer.clone(),
         dead_letters: DeadLetters::new(

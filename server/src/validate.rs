@@ -74,9 +74,8 @@ pub fn validate_record(
         return Err(errors);
     }
     let key_values: Vec<&Value> =
-        model.primary_key.iter().filter_map(|f| model.field(f)).filter_map(|f| row.get(&f.column)).collect();
-    let key = serde_json::to_string(&key_values).expect("values serialize");
-    Ok(ValidRow { key, row })
+        model.topic.key.iter().filter_map(|f| model.field(f)).filter_map(|f| row.get(&f.column)).collect();
+    Ok(ValidRow { key: crate::kafka::wire::message_key(&key_values), row })
 }
 
 fn kind(v: &Value) -> &'static str {

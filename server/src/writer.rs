@@ -22,10 +22,8 @@ use std::time::{Duration, Instant};
 use igloo_schemas::internal::{self, writer_sql, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN};
 use igloo_schemas::sql::InsertJsonRows;
 use igloo_schemas::Dialect;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::Offset;
 use serde::Deserialize;
 use tokio::sync::watch;
 
@@ -33,8 +31,10 @@ use crate::backoff::Backoff;
 use crate::clickhouse::{ClickHouse, ClickHouseError};
 use crate::config::WriterConfig;
 use crate::dlq::{DeadLetter, DeadLetterError, DeadLetters};
+use crate::kafka::consumer::{self, BatchLimits, Received};
+use crate::kafka::producer::Producer;
+use crate::kafka::Broker;
 use crate::metrics::ModelMetrics;
-use crate::producer::Producer;
 
 /// Where a writer reads and writes.
 #[derive(Clone, Debug)]
@@ -46,13 +46,6 @@ pub struct WriterSpec {
     /// The model's columns, in table order, without the hidden ones.
     pub columns: Vec<String>,
     pub dialect: Dialect,
-}
-
-/// One Kafka message: NDJSON rows that share its partition and offset.
-struct Msg {
-    partition: i32,
-    offset: i64,
-    rows: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -85,7 +78,7 @@ fn u64_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 pub async fn run(
     spec: WriterSpec,
     cfg: WriterConfig,
-    bootstrap: String,
+    broker: Broker,
     ch: ClickHouse,
     metrics: Arc<ModelMetrics>,
     mut shutdown: watch::Receiver<bool>,
@@ -93,7 +86,7 @@ pub async fn run(
     let mut backoff = Backoff::default();
     // Set-up (tables, partitions, recovery) is retried until it succeeds or we are told to stop.
     let (consumer, mut next) = loop {
-        match start(&spec, &bootstrap, &ch).await {
+        match start(&spec, &broker, &ch).await {
             Ok(started) => break started,
             Err(e) => {
                 tracing::warn!(model = %spec.model, error = %e, "table writer cannot start yet; retrying");
@@ -103,7 +96,7 @@ pub async fn run(
             }
         }
     };
-    let dlq = match Producer::new(&bootstrap) {
+    let dlq = match Producer::new(&broker) {
         Ok(p) => DeadLetters::new(p, ch.clone(), &spec.database, spec.dialect),
         Err(e) => {
             tracing::error!(model = %spec.model, error = %e, "cannot create the dead-letter producer");
@@ -118,14 +111,17 @@ pub async fn run(
     }
     let next_shared = Arc::new(Mutex::new(next.clone()));
     let lag_metrics = metrics.clone();
-    let lag_task = tokio::spawn(track_lag(consumer.clone(), spec.topic.clone(), next_shared.clone(), move |lag| {
-        lag_metrics.lag.store(lag, Ordering::Relaxed)
-    }));
+    let lag_task =
+        tokio::spawn(consumer::track_lag(consumer.clone(), spec.topic.clone(), next_shared.clone(), move |lag| {
+            lag_metrics.lag.store(lag, Ordering::Relaxed)
+        }));
     tracing::info!(model = %spec.model, topic = %spec.topic, "table writer running");
+    let limits =
+        BatchLimits { max_rows: cfg.max_rows, max_bytes: cfg.max_bytes, flush: Duration::from_millis(cfg.flush_ms) };
     loop {
         let batch = tokio::select! {
             _ = shutdown.changed() => break,
-            b = collect(&consumer, &cfg) => b,
+            b = collect(&consumer, limits) => b,
         };
         let Some(batch) = batch else { continue };
         if write_batch(&spec, &ch, &dlq, &batch, &mut next, &metrics, &mut shutdown).await.is_err() {
@@ -139,44 +135,71 @@ pub async fn run(
 
 type Started = (Arc<StreamConsumer>, BTreeMap<i32, i64>);
 
-async fn start(spec: &WriterSpec, bootstrap: &str, ch: &ClickHouse) -> Result<Started, String> {
-    ch.execute(&internal::offsets_table(&spec.database).render(spec.dialect)).await.map_err(|e| e.to_string())?;
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        // librdkafka's assign() needs a group id, but nothing is ever committed to it: offsets
-        // live in ClickHouse, and a pending commit makes the consumer's close wait, without
-        // bound, for a broker that may be down.
-        .set("group.id", format!("igloo-writer.{}.{}", spec.database, spec.table))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "50")
-        .set("log_level", "3")
-        .create()
-        .map_err(|e| e.to_string())?;
-    let md = consumer.fetch_metadata(Some(&spec.topic), Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    let partitions: Vec<i32> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
-    if partitions.is_empty() {
-        return Err(format!("topic {} has no partitions yet", spec.topic));
+/// Why a batch (or one row of it) was not written.
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+    #[error("a row of the message at partition {partition}, offset {offset} is not a JSON object")]
+    NotAnObject { partition: i32, offset: i64 },
+    #[error(transparent)]
+    DeadLetter(#[from] DeadLetterError),
+}
+
+impl BatchError {
+    /// The data is wrong (retrying the same rows cannot succeed); anything else is an outage.
+    fn is_bad_data(&self) -> bool {
+        match self {
+            BatchError::ClickHouse(e @ ClickHouseError::Rejected { .. }) => !e.is_transient(),
+            BatchError::NotAnObject { .. } => true,
+            BatchError::ClickHouse(_) | BatchError::DeadLetter(_) => false,
+        }
     }
+}
+
+/// Why a table writer cannot start yet (it retries).
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+    #[error(transparent)]
+    Kafka(#[from] consumer::ConsumerError),
+    #[error("cannot create the consumer of topic {topic}: {source}")]
+    Consumer { topic: String, source: rdkafka::error::KafkaError },
+    #[error("the metadata request for topic {topic} did not finish")]
+    Task { topic: String },
+}
+
+async fn start(spec: &WriterSpec, broker: &Broker, ch: &ClickHouse) -> Result<Started, WriterError> {
+    ch.execute(&internal::offsets_table(&spec.database).render(spec.dialect)).await?;
+    // Nothing is ever committed to the group: offsets live in ClickHouse, and a pending commit
+    // makes the consumer's close wait, without bound, for a broker that may be down.
+    let group = format!("igloo-writer.{}.{}", spec.database, spec.table);
+    let consumer: StreamConsumer =
+        broker.consumer(&group, 50).map_err(|source| WriterError::Consumer { topic: spec.topic.clone(), source })?;
+    let consumer = Arc::new(consumer);
+    let (c, topic) = (consumer.clone(), spec.topic.clone());
+    let partitions =
+        tokio::task::spawn_blocking(move || consumer::partitions(c.client(), &topic, Duration::from_secs(5)))
+            .await
+            .map_err(|_| WriterError::Task { topic: spec.topic.clone() })??;
     let committed: HashMap<i32, i64> = ch
         .rows::<Committed>(&writer_sql::committed_offsets(&spec.database, &spec.topic))
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .into_iter()
         .map(|c| (c.partition as i32, c.last as i64))
         .collect();
     let mut next = BTreeMap::new();
-    let mut tpl = TopicPartitionList::new();
+    let mut at = Vec::new();
     for p in partitions {
         let last = committed.get(&p).copied();
-        recover(spec, ch, p, last).await.map_err(|e| e.to_string())?;
+        recover(spec, ch, p, last).await?;
         let start = last.map_or(0, |l| l + 1);
         next.insert(p, start);
-        tpl.add_partition_offset(&spec.topic, p, Offset::Offset(start)).map_err(|e| e.to_string())?;
+        at.push((p, Offset::Offset(start)));
     }
-    consumer.assign(&tpl).map_err(|e| e.to_string())?;
-    Ok((Arc::new(consumer), next))
+    consumer::assign(consumer.as_ref(), &spec.topic, &at)?;
+    Ok((consumer, next))
 }
 
 /// Deletes the partition's rows beyond its last logged offset, if there are any.
@@ -196,42 +219,10 @@ async fn recover(spec: &WriterSpec, ch: &ClickHouse, partition: i32, last: Optio
     }
 }
 
-/// Up to `max_rows`/`max_bytes` messages, flushed `flush_ms` after the first one arrived.
-async fn collect(consumer: &StreamConsumer, cfg: &WriterConfig) -> Option<Vec<Msg>> {
-    let first = consumer.recv().await;
-    let deadline = Instant::now() + Duration::from_millis(cfg.flush_ms);
-    let mut batch = Vec::new();
-    let mut bytes = 0;
-    let mut rows = 0;
-    match first {
-        Ok(m) => push(&mut batch, &m, &mut bytes, &mut rows),
-        Err(e) => {
-            tracing::warn!(error = %e, "consumer error");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            return None;
-        }
-    }
-    while rows < cfg.max_rows && bytes < cfg.max_bytes {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match tokio::time::timeout(left, consumer.recv()).await {
-            Ok(Ok(m)) => push(&mut batch, &m, &mut bytes, &mut rows),
-            Ok(Err(e)) => tracing::warn!(error = %e, "consumer error"),
-            Err(_) => break,
-        }
-    }
-    Some(batch)
-}
-
-/// Copies a message into the batch, split into its rows.
-fn push(batch: &mut Vec<Msg>, m: &rdkafka::message::BorrowedMessage, bytes: &mut usize, rows: &mut usize) {
-    let payload = String::from_utf8_lossy(m.payload().unwrap_or_default());
-    *bytes += payload.len();
-    let lines: Vec<String> = payload.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
-    *rows += lines.len();
-    batch.push(Msg { partition: m.partition(), offset: m.offset(), rows: lines });
+/// The next batch: a first message, then what follows within the limits.
+async fn collect(consumer: &StreamConsumer, limits: BatchLimits) -> Option<Vec<Received>> {
+    let first = consumer::next_message(consumer).await?;
+    Some(consumer::collect_after(consumer, first, limits).await)
 }
 
 /// Writes the batch exactly once; returns Err only when told to stop while waiting to retry.
@@ -239,13 +230,14 @@ async fn write_batch(
     spec: &WriterSpec,
     ch: &ClickHouse,
     dlq: &DeadLetters,
-    batch: &[Msg],
+    batch: &[Received],
     next: &mut BTreeMap<i32, i64>,
     metrics: &ModelMetrics,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), ()> {
     // Messages already written (a re-read after reassignment) are skipped.
-    let fresh: Vec<&Msg> = batch.iter().filter(|m| m.offset >= next.get(&m.partition).copied().unwrap_or(0)).collect();
+    let fresh: Vec<&Received> =
+        batch.iter().filter(|m| m.offset >= next.get(&m.partition).copied().unwrap_or(0)).collect();
     if fresh.is_empty() {
         return Ok(());
     }
@@ -255,17 +247,17 @@ async fn write_batch(
         let result = insert_rows(spec, ch, rows_of(&fresh)).await;
         let outcome = match result {
             Ok(()) => Ok(fresh.iter().map(|m| m.rows.len() as u64).sum()),
-            Err(e @ ClickHouseError::Rejected { .. }) if !e.is_transient() => {
+            Err(e) if e.is_bad_data() => {
                 tracing::warn!(model = %spec.model, error = %e, "batch rejected; writing its rows one by one");
                 match recover_batch(spec, ch, next, &fresh).await {
                     Ok(()) => write_one_by_one(spec, ch, dlq, &fresh, metrics).await,
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.into()),
                 }
             }
             Err(e) => Err(e),
         };
         let logged = match outcome {
-            Ok(written) => log_offsets(spec, ch, &fresh).await.map(|()| written),
+            Ok(written) => log_offsets(spec, ch, &fresh).await.map(|()| written).map_err(BatchError::from),
             Err(e) => Err(e),
         };
         match logged {
@@ -297,7 +289,7 @@ async fn recover_batch(
     spec: &WriterSpec,
     ch: &ClickHouse,
     next: &BTreeMap<i32, i64>,
-    batch: &[&Msg],
+    batch: &[&Received],
 ) -> Result<(), ClickHouseError> {
     let mut partitions: Vec<i32> = batch.iter().map(|m| m.partition).collect();
     partitions.sort_unstable();
@@ -325,7 +317,7 @@ fn row_text(row: &str, partition: i32, offset: i64) -> Option<String> {
 }
 
 /// Every row of the messages, each with its message.
-fn rows_of<'a>(batch: &'a [&'a Msg]) -> impl Iterator<Item = (&'a Msg, &'a String)> + 'a {
+fn rows_of<'a>(batch: &'a [&'a Received]) -> impl Iterator<Item = (&'a Received, &'a String)> + 'a {
     batch.iter().flat_map(|m| m.rows.iter().map(move |r| (*m, r)))
 }
 
@@ -333,17 +325,16 @@ fn rows_of<'a>(batch: &'a [&'a Msg]) -> impl Iterator<Item = (&'a Msg, &'a Strin
 async fn insert_rows<'a>(
     spec: &WriterSpec,
     ch: &ClickHouse,
-    rows: impl IntoIterator<Item = (&'a Msg, &'a String)>,
-) -> Result<(), ClickHouseError> {
+    rows: impl IntoIterator<Item = (&'a Received, &'a String)>,
+) -> Result<(), BatchError> {
     let mut body = String::new();
     for (m, row) in rows {
         let Some(r) = row_text(row, m.partition, m.offset) else {
-            let message = format!("a row of the message at offset {} is not a JSON object", m.offset);
-            return Err(ClickHouseError::Rejected { message });
+            return Err(BatchError::NotAnObject { partition: m.partition, offset: m.offset });
         };
         body.push_str(&r);
     }
-    ch.insert(&insert_query(spec, &spec.table, data_columns(spec)), body).await
+    Ok(ch.insert(&insert_query(spec, &spec.table, data_columns(spec)), body).await?)
 }
 
 /// After a rejected batch: each row alone; the ones ClickHouse still rejects go to the DLQ.
@@ -351,28 +342,27 @@ async fn write_one_by_one(
     spec: &WriterSpec,
     ch: &ClickHouse,
     dlq: &DeadLetters,
-    batch: &[&Msg],
+    batch: &[&Received],
     metrics: &ModelMetrics,
-) -> Result<u64, ClickHouseError> {
+) -> Result<u64, BatchError> {
     let mut written = 0;
     for (m, row) in rows_of(batch) {
         match insert_rows(spec, ch, [(m, row)]).await {
             Ok(()) => written += 1,
-            Err(ClickHouseError::Rejected { message }) => {
-                tracing::warn!(model = %spec.model, partition = m.partition, offset = m.offset, error = %message, "row rejected; sent to the dead-letter queue");
+            Err(e) if e.is_bad_data() => {
+                let error = match e {
+                    BatchError::ClickHouse(ClickHouseError::Rejected { message }) => message,
+                    other => other.to_string(),
+                };
+                tracing::warn!(model = %spec.model, partition = m.partition, offset = m.offset, %error, "row rejected; sent to the dead-letter queue");
                 let letter = DeadLetter {
                     topic: spec.topic.clone(),
                     partition: m.partition,
                     offset: m.offset,
-                    error: message,
+                    error,
                     payload: row.clone(),
                 };
-                dlq.send(&[letter]).await.map_err(|e| match e {
-                    DeadLetterError::Table(e) => e,
-                    DeadLetterError::Topic(message) => {
-                        ClickHouseError::Unreachable { url: "dead-letter topic".into(), message }
-                    }
-                })?;
+                dlq.send(&[letter]).await?;
                 metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => return Err(e),
@@ -382,7 +372,7 @@ async fn write_one_by_one(
 }
 
 /// One `_igloo_offsets` row per partition of the batch, in one insert.
-async fn log_offsets(spec: &WriterSpec, ch: &ClickHouse, batch: &[&Msg]) -> Result<(), ClickHouseError> {
+async fn log_offsets(spec: &WriterSpec, ch: &ClickHouse, batch: &[&Received]) -> Result<(), ClickHouseError> {
     let mut ranges: BTreeMap<i32, (i64, i64, u64)> = BTreeMap::new();
     for m in batch {
         let r = ranges.entry(m.partition).or_insert((m.offset, m.offset, 0));
@@ -397,32 +387,6 @@ async fn log_offsets(spec: &WriterSpec, ch: &ClickHouse, batch: &[&Msg]) -> Resu
         })
         .collect();
     ch.insert(&insert_query(spec, OFFSETS_TABLE, OFFSET_LOG_COLUMNS.map(String::from).to_vec()), body).await
-}
-
-/// Every 2 s: the messages on the topic past the positions in `next`, handed to `report`.
-pub(crate) async fn track_lag(
-    consumer: Arc<StreamConsumer>,
-    topic: String,
-    next: Arc<Mutex<BTreeMap<i32, i64>>>,
-    report: impl Fn(u64),
-) {
-    loop {
-        let positions = next.lock().expect("lag lock").clone();
-        let c = consumer.clone();
-        let t = topic.clone();
-        let lag = tokio::task::spawn_blocking(move || {
-            positions
-                .iter()
-                .filter_map(|(p, n)| {
-                    c.fetch_watermarks(&t, *p, Duration::from_secs(1)).ok().map(|(_, high)| (high - n).max(0) as u64)
-                })
-                .sum::<u64>()
-        })
-        .await
-        .unwrap_or(0);
-        report(lag);
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
 }
 
 #[cfg(test)]

@@ -132,7 +132,7 @@ pub fn peek(args: PeekArgs, cwd: &Path) -> anyhow::Result<ExitCode> {
     };
     let endpoints = engines(&project)?;
     if args.topic {
-        let rows = latest_messages(&endpoints.bootstrap, &model.topic.name, args.count, Duration::from_secs(10))?;
+        let rows = latest_messages(&endpoints.broker, &model.topic.name, args.count, Duration::from_secs(10))?;
         if rows.is_empty() {
             println!("(topic {} is empty)", model.topic.name);
         }

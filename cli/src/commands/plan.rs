@@ -64,7 +64,9 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
             plan(&checked.ir, &Observed::default(), &database, checked.target),
             "offline: against an empty cluster".to_string(),
         ),
-        Some(e) => (plan_for(e, &checked.ir, &database)?, format!("against {} and {}", e.clickhouse.url, e.bootstrap)),
+        Some(e) => {
+            (plan_for(e, &checked.ir, &database)?, format!("against {} and {}", e.clickhouse.url, e.broker.bootstrap))
+        }
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan.to_json())?);

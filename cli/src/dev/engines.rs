@@ -13,9 +13,10 @@ use igloo_server::config::{InfraMode, Project};
 use super::state::{igloo_dir, EngineState};
 use crate::infra::broker::{NativeBroker, NativeBrokerConfig, NativeBrokerError};
 use crate::infra::clickhouse::{ClickHouseError, ClickHouseHttp, NativeClickHouse, NativeConfig};
-use crate::infra::kafka::{KafkaAdmin, KafkaAdminError};
 use crate::infra::process::tail;
 use crate::ui;
+use igloo_server::kafka::admin::{KafkaAdmin, KafkaAdminError};
+use igloo_server::kafka::Broker;
 
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// The compose file shipped in `docker/`, written into `.igloo/` for docker mode.
@@ -56,7 +57,7 @@ pub enum EngineKind {
 pub struct Endpoints {
     pub clickhouse: ClickHouseHttp,
     pub dialect: Dialect,
-    pub bootstrap: String,
+    pub broker: Broker,
     pub admin: Arc<KafkaAdmin>,
 }
 
@@ -64,11 +65,11 @@ impl Endpoints {
     fn new(
         clickhouse: ClickHouseHttp,
         dialect: Dialect,
-        bootstrap: String,
+        broker: Broker,
         replication: Option<i32>,
     ) -> Result<Endpoints, EnginesError> {
-        let admin = Arc::new(KafkaAdmin::connect(&bootstrap, replication)?);
-        Ok(Endpoints { clickhouse, dialect, bootstrap, admin })
+        let admin = Arc::new(KafkaAdmin::connect(&broker, replication)?);
+        Ok(Endpoints { clickhouse, dialect, broker, admin })
     }
 }
 
@@ -151,7 +152,8 @@ impl Engines {
                 started.elapsed().as_secs_f64()
             ),
         );
-        let endpoints = Endpoints::new(clickhouse.client.clone(), dialect, broker.bootstrap.clone(), Some(1))?;
+        let broker_endpoint = Broker::new(broker.bootstrap.clone(), c.broker.framing(InfraMode::Native));
+        let endpoints = Endpoints::new(clickhouse.client.clone(), dialect, broker_endpoint, Some(1))?;
         Ok(Engines {
             mode: InfraMode::Native,
             endpoints,
@@ -173,7 +175,7 @@ impl Engines {
                 "✓ docker: ClickHouse {} on {}, Redpanda on {} ({:.1} s)",
                 endpoints.dialect,
                 endpoints.clickhouse.url,
-                endpoints.bootstrap,
+                endpoints.broker.bootstrap,
                 started.elapsed().as_secs_f64()
             ),
         );
@@ -248,7 +250,7 @@ impl Engines {
             out.push(EngineState {
                 name: "broker".into(),
                 pid: None,
-                address: self.endpoints.bootstrap.clone(),
+                address: self.endpoints.broker.bootstrap.clone(),
                 log: None,
             });
         }
@@ -306,7 +308,8 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
         return Err(EnginesError::ClickHouseDown { url, hint });
     }
     let dialect = checked_dialect(&clickhouse)?;
-    let endpoints = Endpoints::new(clickhouse, dialect, bootstrap.clone(), replication)?;
+    let endpoints =
+        Endpoints::new(clickhouse, dialect, Broker::new(bootstrap.clone(), c.broker.framing(mode)), replication)?;
     if !endpoints.admin.ping(Duration::from_secs(5)) {
         return Err(EnginesError::BrokerDown { bootstrap, hint });
     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::engines::Endpoints;
 use crate::infra::clickhouse::ClickHouseError;
-use crate::infra::kafka::KafkaAdminError;
+use igloo_server::kafka::admin::KafkaAdminError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {

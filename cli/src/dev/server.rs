@@ -25,7 +25,7 @@ pub fn settings(project: &Project, endpoints: &Endpoints) -> Settings {
         clickhouse_url: endpoints.clickhouse.url.clone(),
         clickhouse_auth: auth,
         dialect: endpoints.dialect,
-        bootstrap: endpoints.bootstrap.clone(),
+        broker: endpoints.broker.clone(),
         transforms: c.transforms.clone(),
         root: project.root.clone(),
         tsx_dir: tsx_dir(project),

@@ -91,7 +91,7 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
         started.elapsed().as_secs_f64()
     );
     println!("  ClickHouse {}  {} (database {})", ep.dialect, ep.clickhouse.url, project.config.database());
-    println!("  Kafka API       {}", ep.bootstrap);
+    println!("  Kafka API       {}", ep.broker.bootstrap);
     match &server {
         Some(s) => {
             println!("  Ingest API      http://{}  (POST /ingest/<Model>, /health, /metrics)", s.addr());
@@ -222,7 +222,7 @@ fn write_state(project: &Project, engines: &Engines) -> Result<(), DevError> {
         mode: engines.mode.to_string(),
         started_at_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         clickhouse_url: ep.clickhouse.url.clone(),
-        bootstrap_servers: ep.bootstrap.clone(),
+        bootstrap_servers: ep.broker.bootstrap.clone(),
         engines: engines.states(),
     };
     state::write(&project.root, &s).map_err(|source| DevError::State { path: state::igloo_dir(&project.root), source })

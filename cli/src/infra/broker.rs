@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use igloo_server::config::BrokerEngine;
 
-use super::kafka::KafkaAdmin;
 use super::process::{port_busy, which, EngineProcess, ProcessError};
+use igloo_server::kafka::admin::KafkaAdmin;
+use igloo_server::kafka::{Broker, Framing};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NativeBrokerError {
@@ -24,7 +25,7 @@ pub enum NativeBrokerError {
     #[error(transparent)]
     Process(#[from] ProcessError),
     #[error(transparent)]
-    Admin(#[from] super::kafka::KafkaAdminError),
+    Admin(#[from] igloo_server::kafka::admin::KafkaAdminError),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +119,7 @@ impl NativeBroker {
                 return false;
             }
             if admin.is_none() {
-                match KafkaAdmin::connect(&bootstrap, Some(1)) {
+                match KafkaAdmin::connect(&Broker::new(bootstrap.clone(), Framing::Batch), Some(1)) {
                     Ok(a) => admin = Some(a),
                     Err(e) => {
                         admin_error = Some(e);

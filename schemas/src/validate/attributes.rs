@@ -97,9 +97,15 @@ pub(super) fn validate_model(m: &ModelAst, names: &Names, diags: &mut Diagnostic
         expression(a, "a ClickHouse TTL expression as a string, e.g. `@@ttl(\"createdAt + INTERVAL 30 DAY\")`", diags)
     });
     let engine = attrs.get("engine").and_then(|a| ctx.engine(a, diags)).unwrap_or(Engine::MergeTree);
-    let topic = topic(attrs.get("topic").copied(), &table, diags);
+    let topic = topic(&ctx, attrs.get("topic").copied(), &table, diags);
     let ingest = attrs.get("ingest").map_or(Some(true), |a| boolean(a, diags)).unwrap_or(true);
     let timeseries = attrs.get("timeseries").and_then(|a| super::timeseries::timeseries(&ctx, a, &order_by, diags));
+    // Messages are keyed by the series of a time series (one series stays in one partition,
+    // in order), else by the model's id.
+    let default_key = match &timeseries {
+        Some(ts) => vec![ts.series.clone()],
+        None => primary_key.clone(),
+    };
 
     if fields.is_empty() {
         // A model whose fields all failed to validate was reported field by field.
@@ -119,11 +125,18 @@ pub(super) fn validate_model(m: &ModelAst, names: &Names, diags: &mut Diagnostic
         partition_by,
         ttl,
         engine,
-        topic: topic.unwrap_or_else(|| Topic {
-            name: m.name.name.clone(),
-            partitions: DEFAULT_PARTITIONS,
-            retention_ms: Some(DEFAULT_RETENTION_MS),
-        }),
+        topic: {
+            let mut topic = topic.unwrap_or_else(|| Topic {
+                name: m.name.name.clone(),
+                partitions: DEFAULT_PARTITIONS,
+                retention_ms: Some(DEFAULT_RETENTION_MS),
+                key: Vec::new(),
+            });
+            if topic.key.is_empty() {
+                topic.key = default_key;
+            }
+            topic
+        },
         ingest,
         timeseries,
         spans: ModelSpans { name: m.name.span, ttl: attrs.get("ttl").map(|a| a.span) },
@@ -167,6 +180,23 @@ impl<'m, 'f> ModelCtx<'m, 'f> {
         attrs
     }
 
+    /// `key: [a, b]` of `@@topic`: stored, required fields of this model.
+    fn key_fields(&self, items: &[Expr], span: crate::source::Span, diags: &mut Diagnostics) -> Option<Vec<String>> {
+        if items.is_empty() {
+            diags.push(Diagnostic::bad_topic_value("key", "must name at least one field", span));
+            return None;
+        }
+        for item in items {
+            if let Expr::Constant(id) = item {
+                if self.fields.iter().any(|f| f.name == id.name && f.ty.arity == Arity::Optional) {
+                    diags.push(Diagnostic::nullable_in_message_key(&id.name, id.span));
+                    return None;
+                }
+            }
+        }
+        self.field_names("@@topic", "topic", items, diags)
+    }
+
     /// `[a, b]` (or `fields: [a, b]`) naming stored, required fields of this model.
     fn field_list(&self, attr: &AttributeAst, diags: &mut Diagnostics) -> Option<Vec<String>> {
         let label = format!("@@{}", attr.name.name);
@@ -183,29 +213,40 @@ impl<'m, 'f> ModelCtx<'m, 'f> {
                 return None;
             }
         };
+        if items.is_empty() {
+            diags.push(Diagnostic::attribute_arguments("@@", &attr.name.name, "at least one field", attr.span));
+            return None;
+        }
+        self.field_names(&label, &attr.name.name, items, diags)
+    }
+
+    /// Field names in a list, each a stored, required field of this model, none twice.
+    fn field_names(
+        &self,
+        label: &str,
+        attribute: &str,
+        items: &[Expr],
+        diags: &mut Diagnostics,
+    ) -> Option<Vec<String>> {
         let mut out = Vec::new();
         let mut ok = true;
         for item in items {
             let Expr::Constant(id) = item else {
                 diags.push(Diagnostic::attribute_arguments(
                     "@@",
-                    &attr.name.name,
+                    attribute,
                     &format!("field names, found {}", item.describe()),
                     item.span(),
                 ));
                 ok = false;
                 continue;
             };
-            ok &= self.check_field_ref(&label, id, true, diags).is_some();
+            ok &= self.check_field_ref(label, id, true, diags).is_some();
             if out.contains(&id.name) {
                 diags.push(Diagnostic::duplicate_key_field(&id.name, id.span));
                 ok = false;
             }
             out.push(id.name.clone());
-        }
-        if items.is_empty() {
-            diags.push(Diagnostic::attribute_arguments("@@", &attr.name.name, "at least one field", attr.span));
-            return None;
         }
         ok.then_some(out)
     }
@@ -432,12 +473,16 @@ fn boolean(attr: &AttributeAst, diags: &mut Diagnostics) -> Option<bool> {
     }
 }
 
-/// `@@topic(name: "…", partitions: N, retention: "7d" | "forever")`.
-fn topic(attr: Option<&AttributeAst>, table: &str, diags: &mut Diagnostics) -> Option<Topic> {
-    let mut topic =
-        Topic { name: table.to_string(), partitions: DEFAULT_PARTITIONS, retention_ms: Some(DEFAULT_RETENTION_MS) };
+/// `@@topic(name: "…", partitions: N, retention: "7d" | "forever", key: [field, …])`.
+fn topic(ctx: &ModelCtx, attr: Option<&AttributeAst>, table: &str, diags: &mut Diagnostics) -> Option<Topic> {
+    let mut topic = Topic {
+        name: table.to_string(),
+        partitions: DEFAULT_PARTITIONS,
+        retention_ms: Some(DEFAULT_RETENTION_MS),
+        key: Vec::new(),
+    };
     let Some(attr) = attr else { return Some(topic) };
-    const KNOWN: &str = "`name`, `partitions` and `retention`";
+    const KNOWN: &str = "`name`, `partitions`, `retention` and `key`";
     let mut ok = true;
     for arg in &attr.args {
         let Some(name) = &arg.name else {
@@ -485,8 +530,16 @@ fn topic(attr: Option<&AttributeAst>, table: &str, diags: &mut Diagnostics) -> O
                     ok = false;
                 }
             },
-            ("name" | "partitions" | "retention", v) => {
-                let expected = if name.name == "partitions" { "a number" } else { "a string" };
+            ("key", Expr::Array(items, span)) => match ctx.key_fields(items, *span, diags) {
+                Some(key) => topic.key = key,
+                None => ok = false,
+            },
+            ("name" | "partitions" | "retention" | "key", v) => {
+                let expected = match name.name.as_str() {
+                    "partitions" => "a number",
+                    "key" => "a list of fields, e.g. `key: [tag]`",
+                    _ => "a string",
+                };
                 diags.push(Diagnostic::bad_topic_value(
                     &name.name,
                     &format!("must be {expected}, found {}", v.describe()),

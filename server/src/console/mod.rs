@@ -212,7 +212,7 @@ async fn overview(State(state): State<Arc<AppState>>) -> Json<Value> {
         "sdk_module": format!("sdk/{}", module_stem(&state.console.project)),
         "database": state.database,
         "clickhouse": state.dialect.to_string(),
-        "bootstrap": state.bootstrap,
+        "bootstrap": state.broker.bootstrap,
         "problems": problems,
         "models": models,
         "views": views,
@@ -233,13 +233,12 @@ async fn topic(
 ) -> Result<Json<Value>, ApiError> {
     let n = limit(&params)?;
     let topic = ApiError::model(&state.ir(), &name)?.topic.name.clone();
-    let bootstrap = state.bootstrap.clone();
-    let peeked = tokio::task::spawn_blocking(move || {
-        crate::peek::latest_messages(&bootstrap, &topic, n, Duration::from_secs(3))
-    })
-    .await
-    .map_err(|e| ApiError::Unavailable(e.to_string()))?
-    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let broker = state.broker.clone();
+    let peeked =
+        tokio::task::spawn_blocking(move || crate::peek::latest_messages(&broker, &topic, n, Duration::from_secs(3)))
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     // The newest `n` rows over all partitions (by message time, then offset), newest first.
     let mut peeked = peeked;
     peeked.sort_by_key(|p| std::cmp::Reverse((p.timestamp_ms, p.offset)));

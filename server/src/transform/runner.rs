@@ -11,13 +11,11 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use igloo_schemas::ir::Model;
 use igloo_schemas::Ir;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -28,8 +26,10 @@ use super::worker::{Worker, WorkerError, WorkerRuntime};
 use crate::backoff::Backoff;
 use crate::config::TransformsConfig;
 use crate::dlq::{DeadLetter, DeadLetters};
+use crate::kafka::consumer::{self, BatchLimits, ConsumerError, Received};
+use crate::kafka::producer::Producer;
+use crate::kafka::wire::KeyedRow;
 use crate::metrics::TransformMetrics;
-use crate::producer::Producer;
 use crate::validate::{validate_record, Context};
 
 /// Crashes of a fresh worker on one record before the record is dead-lettered.
@@ -40,7 +40,7 @@ pub struct TransformContext {
     pub spec: TransformSpec,
     pub runtime: WorkerRuntime,
     pub config: TransformsConfig,
-    pub bootstrap: String,
+    pub broker: crate::kafka::Broker,
     pub database: String,
     pub ir: Arc<Ir>,
     pub producer: Producer,
@@ -102,7 +102,7 @@ pub async fn run_slot(
     ctx.metrics.workers.fetch_add(1, Ordering::Relaxed);
     let positions = Arc::new(Mutex::new(BTreeMap::new()));
     let lag_metrics = ctx.metrics.clone();
-    let lag_task = tokio::spawn(crate::writer::track_lag(
+    let lag_task = tokio::spawn(consumer::track_lag(
         consumer.clone(),
         ctx.source().topic.name.clone(),
         positions.clone(),
@@ -120,7 +120,7 @@ pub async fn run_slot(
             m = consumer.recv() => m,
         };
         let batch = match first {
-            Ok(m) => collect(&consumer, &ctx.config, &m).await,
+            Ok(m) => collect(&consumer, &ctx.config, Received::from_message(&m)).await,
             Err(e) => {
                 tracing::warn!(transform = %name, error = %e, "consumer error");
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -139,32 +139,28 @@ pub async fn run_slot(
     ctx.metrics.workers.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Why a slot cannot read its source yet (it retries).
+#[derive(Debug, thiserror::Error)]
+enum AssignError {
+    #[error("cannot create the consumer of topic {topic}: {source}")]
+    Create { topic: String, source: rdkafka::error::KafkaError },
+    #[error(transparent)]
+    Topic(#[from] ConsumerError),
+}
+
 /// A consumer assigned this slot's partitions at their committed offsets; None if there are none.
-fn assign(ctx: &TransformContext, slot: usize, slots: usize) -> Result<Option<StreamConsumer>, String> {
+fn assign(ctx: &TransformContext, slot: usize, slots: usize) -> Result<Option<StreamConsumer>, AssignError> {
     let topic = &ctx.source().topic.name;
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &ctx.bootstrap)
-        .set("group.id", format!("igloo-transform.{}.{}", ctx.database, ctx.spec.name))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "20")
-        .set("log_level", "3")
-        .create()
-        .map_err(|e| e.to_string())?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    let partitions: Vec<i32> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
-    if partitions.is_empty() {
-        return Err(format!("topic {topic} has no partitions yet"));
-    }
-    let mut tpl = TopicPartitionList::new();
-    for p in partitions.into_iter().filter(|p| *p as usize % slots == slot) {
-        tpl.add_partition_offset(topic, p, Offset::Stored).map_err(|e| e.to_string())?;
-    }
-    if tpl.count() == 0 {
+    let group = format!("igloo-transform.{}.{}", ctx.database, ctx.spec.name);
+    let consumer: StreamConsumer =
+        ctx.broker.consumer(&group, 20).map_err(|source| AssignError::Create { topic: topic.clone(), source })?;
+    let partitions = consumer::partitions(consumer.client(), topic, Duration::from_secs(5))?;
+    let mine: Vec<(i32, Offset)> =
+        partitions.into_iter().filter(|p| *p as usize % slots == slot).map(|p| (p, Offset::Stored)).collect();
+    if mine.is_empty() {
         return Ok(None);
     }
-    consumer.assign(&tpl).map_err(|e| e.to_string())?;
+    consumer::assign(&consumer, topic, &mine)?;
     Ok(Some(consumer))
 }
 
@@ -207,27 +203,16 @@ async fn reload(ctx: &TransformContext, old: Option<Worker>) -> Option<Worker> {
     }
 }
 
-/// The first message and whatever follows within `flush_ms`, up to `max_batch` records.
-async fn collect(consumer: &StreamConsumer, cfg: &TransformsConfig, first: &BorrowedMessage<'_>) -> Vec<Record> {
-    let mut batch = Vec::new();
-    push(&mut batch, first);
-    let deadline = Instant::now() + Duration::from_millis(cfg.flush_ms);
-    while batch.len() < cfg.max_batch {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, consumer.recv()).await {
-            Ok(Ok(m)) => push(&mut batch, &m),
-            Ok(Err(e)) => tracing::warn!(error = %e, "consumer error"),
-            Err(_) => break,
-        }
-    }
-    batch
-}
-
-fn push(batch: &mut Vec<Record>, m: &BorrowedMessage<'_>) {
-    let payload = String::from_utf8_lossy(m.payload().unwrap_or_default());
-    for line in payload.lines().filter(|l| !l.trim().is_empty()) {
-        batch.push(Record { partition: m.partition(), offset: m.offset(), text: line.to_string() });
-    }
+/// The first message and whatever follows within `flush_ms`, up to `max_batch` records, one
+/// [`Record`] per row.
+async fn collect(consumer: &StreamConsumer, cfg: &TransformsConfig, first: Received) -> Vec<Record> {
+    let limits =
+        BatchLimits { max_rows: cfg.max_batch, max_bytes: usize::MAX, flush: Duration::from_millis(cfg.flush_ms) };
+    consumer::collect_after(consumer, first, limits)
+        .await
+        .into_iter()
+        .flat_map(|m| m.rows.into_iter().map(move |text| Record { partition: m.partition, offset: m.offset, text }))
+        .collect()
 }
 
 /// Runs, delivers and commits one batch; returns the next offset of each partition in it.
@@ -272,15 +257,26 @@ async fn process_batch(
     Ok(next)
 }
 
-async fn commit(consumer: &Arc<StreamConsumer>, topic: &str, next: &BTreeMap<i32, i64>) -> Result<(), String> {
+/// The source offsets were not committed (the slot retries).
+#[derive(Debug, thiserror::Error)]
+enum CommitError {
+    #[error("cannot commit the offsets of topic {topic}: {source}")]
+    Kafka { topic: String, source: rdkafka::error::KafkaError },
+    #[error("the commit of topic {topic} did not finish")]
+    Task { topic: String },
+}
+
+async fn commit(consumer: &Arc<StreamConsumer>, topic: &str, next: &BTreeMap<i32, i64>) -> Result<(), CommitError> {
+    let error = |source| CommitError::Kafka { topic: topic.into(), source };
     let mut tpl = TopicPartitionList::new();
     for (p, n) in next {
-        tpl.add_partition_offset(topic, *p, Offset::Offset(*n)).map_err(|e| e.to_string())?;
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*n)).map_err(error)?;
     }
     let c = consumer.clone();
-    tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync).map_err(|e| e.to_string()))
+    tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|_| CommitError::Task { topic: topic.into() })?
+        .map_err(error)
 }
 
 /// Topic rows are keyed by column; transforms see field names (they differ under `@map`).
@@ -380,14 +376,10 @@ fn outcome(spec: &TransformSpec, result: RecordResult) -> Outcome {
     }
 }
 
-/// The `(key, row)` outputs to produce and the dead letters. A record is all or nothing: if
+/// The keyed outputs to produce and the dead letters. A record is all or nothing: if
 /// one of its outputs does not fit the destination model, none is produced and the record is
 /// dead-lettered with the reason.
-fn deliverables(
-    ctx: &TransformContext,
-    batch: &[Record],
-    outcomes: Vec<Outcome>,
-) -> (Vec<(String, String)>, Vec<DeadLetter>) {
+fn deliverables(ctx: &TransformContext, batch: &[Record], outcomes: Vec<Outcome>) -> (Vec<KeyedRow>, Vec<DeadLetter>) {
     let destination = ctx.destination();
     let mut outputs = Vec::new();
     let mut letters = Vec::new();
@@ -405,7 +397,7 @@ fn deliverables(
                     .enumerate()
                     .map(|(i, v)| {
                         validate_record(&ctx.ir, destination, v, i, &mut vctx)
-                            .map(|row| (row.key, Value::Object(row.row).to_string()))
+                            .map(|row| KeyedRow { key: row.key, row: Value::Object(row.row).to_string() })
                             .map_err(|errors| mismatch(ctx, i, v, &errors))
                     })
                     .collect::<Result<Vec<_>, String>>()

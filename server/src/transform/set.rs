@@ -18,8 +18,8 @@ use super::spec::{discover, parse_name, TransformSpec};
 use super::worker::{Worker, WorkerRuntime};
 use crate::config::TransformsConfig;
 use crate::dlq::DeadLetters;
+use crate::kafka::producer::Producer;
 use crate::metrics::Metrics;
-use crate::producer::Producer;
 
 /// What a sync did to one transform.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +107,7 @@ pub struct TransformsSetup {
     pub dir: PathBuf,
     pub runtime: WorkerRuntime,
     pub config: TransformsConfig,
-    pub bootstrap: String,
+    pub broker: crate::kafka::Broker,
     pub database: String,
     pub producer: Producer,
     pub dead_letters: DeadLetters,
@@ -251,7 +251,7 @@ impl Transforms {
             spec: spec.clone(),
             runtime: s.runtime.clone(),
             config: s.config.clone(),
-            bootstrap: s.bootstrap.clone(),
+            broker: s.broker.clone(),
             database: s.database.clone(),
             ir: ir.clone(),
             producer: s.producer.clone(),

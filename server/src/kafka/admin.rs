@@ -9,8 +9,9 @@ use futures_executor::block_on;
 use igloo_schemas::ir::Topic;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
+
+use super::Broker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaAdminError {
@@ -30,11 +31,11 @@ pub struct KafkaAdmin {
 }
 
 impl KafkaAdmin {
-    pub fn connect(bootstrap: &str, replication: Option<i32>) -> Result<KafkaAdmin, KafkaAdminError> {
-        let admin = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+    pub fn connect(broker: &Broker, replication: Option<i32>) -> Result<KafkaAdmin, KafkaAdminError> {
+        let bootstrap = broker.bootstrap.as_str();
+        let admin = broker
+            .client_config()
             .set("socket.connection.setup.timeout.ms", "2000")
-            .set("log_level", "3")
             .create()
             .map_err(|e| KafkaAdminError::Client { bootstrap: bootstrap.into(), message: e.to_string() })?;
         Ok(KafkaAdmin { admin, bootstrap: bootstrap.into(), replication })

@@ -1,0 +1,144 @@
+//! What every reader of a topic does: find its partitions, assign them at igloo's own offsets,
+//! collect batches of decoded messages, and report lag. Used by the table writer, transforms,
+//! peek and subscribe.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::{Client, ClientContext};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::wire;
+
+/// One consumed message, decoded: where it sits and its rows (one for `record` framing).
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub partition: i32,
+    pub offset: i64,
+    /// The message's timestamp, ms since the epoch (when the broker reports one).
+    pub timestamp_ms: Option<i64>,
+    pub rows: Vec<String>,
+}
+
+impl Received {
+    pub fn from_message<M: Message>(m: &M) -> Received {
+        Received {
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp_ms: m.timestamp().to_millis(),
+            rows: wire::rows_of(m),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.rows.iter().map(String::len).sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("cannot read topic {topic}: {source}")]
+    Kafka { topic: String, source: KafkaError },
+    #[error("topic {topic} has no partitions yet")]
+    NoPartitions { topic: String },
+}
+
+/// The topic's partition ids, from a metadata request (blocking).
+pub fn partitions<X: ClientContext>(
+    client: &Client<X>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, ConsumerError> {
+    let md = client
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|source| ConsumerError::Kafka { topic: topic.into(), source })?;
+    let ids: Vec<i32> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    if ids.is_empty() {
+        return Err(ConsumerError::NoPartitions { topic: topic.into() });
+    }
+    Ok(ids)
+}
+
+/// Assigns `(partition, offset)` pairs of `topic` (blocking).
+pub fn assign<C: Consumer>(consumer: &C, topic: &str, at: &[(i32, Offset)]) -> Result<(), ConsumerError> {
+    let error = |source| ConsumerError::Kafka { topic: topic.into(), source };
+    let mut tpl = TopicPartitionList::new();
+    for (p, offset) in at {
+        tpl.add_partition_offset(topic, *p, *offset).map_err(error)?;
+    }
+    consumer.assign(&tpl).map_err(error)
+}
+
+/// When a batch is complete: whichever bound is reached first after its first message.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchLimits {
+    pub max_rows: usize,
+    pub max_bytes: usize,
+    pub flush: Duration,
+}
+
+/// The first message and what follows within `limits.flush`, up to the row and byte bounds.
+pub async fn collect_after(consumer: &StreamConsumer, first: Received, limits: BatchLimits) -> Vec<Received> {
+    let deadline = Instant::now() + limits.flush;
+    let (mut rows, mut bytes) = (first.rows.len(), first.bytes());
+    let mut batch = vec![first];
+    while rows < limits.max_rows && bytes < limits.max_bytes {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(m)) => {
+                let r = Received::from_message(&m);
+                rows += r.rows.len();
+                bytes += r.bytes();
+                batch.push(r);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// The next message; on a consumer error, logs it, waits a little and returns None.
+pub async fn next_message(consumer: &StreamConsumer) -> Option<Received> {
+    match consumer.recv().await {
+        Ok(m) => Some(Received::from_message(&m)),
+        Err(e) => {
+            tracing::warn!(error = %e, "consumer error");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            None
+        }
+    }
+}
+
+/// Every 2 s: the messages on the topic past the positions in `next`, handed to `report`.
+pub async fn track_lag(
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    next: Arc<Mutex<BTreeMap<i32, i64>>>,
+    report: impl Fn(u64),
+) {
+    loop {
+        let positions = next.lock().expect("lag lock").clone();
+        let c = consumer.clone();
+        let t = topic.clone();
+        let lag = tokio::task::spawn_blocking(move || {
+            positions
+                .iter()
+                .filter_map(|(p, n)| {
+                    c.fetch_watermarks(&t, *p, Duration::from_secs(1)).ok().map(|(_, high)| (high - n).max(0) as u64)
+                })
+                .sum::<u64>()
+        })
+        .await
+        .unwrap_or(0);
+        report(lag);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}

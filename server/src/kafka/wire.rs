@@ -1,0 +1,257 @@
+//! The topic wire format: how a model's rows travel on its topic. This is a public interface
+//! (third-party producers and consumers read and write these topics), so it is owned here, once:
+//! every producer encodes with [`Framing::encode`], every reader decodes with [`rows_of`].
+//!
+//! - **Message value.** `record` framing: one JSON object per message (the Kafka convention,
+//!   what Kafka Connect, ClickHouse's Kafka engine or a plain consumer expect). `batch` framing:
+//!   NDJSON, several rows of one partition per message, marked with the header
+//!   `igloo-framing: ndjson` — for brokers whose cost is per message (the local tansu).
+//!   Readers accept both on any topic, since a topic holds both after a configuration change;
+//!   a message without the header whose value spans several lines is read as one JSON object
+//!   if it is one, else as NDJSON (topics written before the header existed).
+//! - **Message key.** The values of the model's key fields (`@@topic(key: [...])`; by default
+//!   the series of a time series, else the id): one field is its value as UTF-8 text, several a
+//!   JSON array of the values.
+//! - **Partition.** murmur2 of the key, as Java clients (and librdkafka's `murmur2_random`)
+//!   compute it, so other producers writing the same keys land in the same partitions.
+
+use rdkafka::message::{Headers, Message};
+use serde_json::Value;
+
+/// The header marking a `batch`-framed message, and its value.
+pub const FRAMING_HEADER: &str = "igloo-framing";
+pub const NDJSON: &str = "ndjson";
+
+/// Largest value of one `batch` message.
+const MAX_BATCH_BYTES: usize = 512 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// One JSON object per message.
+    Record,
+    /// NDJSON, several rows of one partition per message.
+    Batch,
+}
+
+impl std::fmt::Display for Framing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Framing::Record => "record",
+            Framing::Batch => "batch",
+        })
+    }
+}
+
+/// A validated row on its way to a topic: its message key and its JSON object text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyedRow {
+    pub key: String,
+    pub row: String,
+}
+
+/// One message to produce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutMessage {
+    pub partition: i32,
+    pub key: String,
+    pub value: String,
+    /// Carries the `igloo-framing: ndjson` header.
+    pub batch: bool,
+}
+
+impl Framing {
+    /// The messages carrying `rows` on a topic of `partitions` partitions. Rows of one key keep
+    /// their order.
+    pub fn encode(self, rows: &[KeyedRow], partitions: i32) -> Vec<OutMessage> {
+        match self {
+            Framing::Record => rows
+                .iter()
+                .map(|r| OutMessage {
+                    partition: partition_for(&r.key, partitions),
+                    key: r.key.clone(),
+                    value: r.row.clone(),
+                    batch: false,
+                })
+                .collect(),
+            Framing::Batch => encode_batches(rows, partitions),
+        }
+    }
+}
+
+fn encode_batches(rows: &[KeyedRow], partitions: i32) -> Vec<OutMessage> {
+    let mut groups: std::collections::BTreeMap<i32, Vec<&KeyedRow>> = std::collections::BTreeMap::new();
+    for row in rows {
+        groups.entry(partition_for(&row.key, partitions)).or_default().push(row);
+    }
+    let mut out = Vec::new();
+    for (partition, rows) in groups {
+        let mut value = String::new();
+        let mut key = rows[0].key.clone();
+        for r in rows {
+            if !value.is_empty() && value.len() + r.row.len() > MAX_BATCH_BYTES {
+                let key = std::mem::replace(&mut key, r.key.clone());
+                out.push(OutMessage { partition, key, value: std::mem::take(&mut value), batch: true });
+            }
+            if !value.is_empty() {
+                value.push('\n');
+            }
+            value.push_str(&r.row);
+        }
+        out.push(OutMessage { partition, key, value, batch: true });
+    }
+    out
+}
+
+/// The message key of a row: one key value as text (a string as itself, anything else as its
+/// JSON), several as a JSON array; empty for a model without key fields (such rows are
+/// produced without a key and spread over the partitions).
+pub fn message_key(values: &[&Value]) -> String {
+    match values {
+        [] => String::new(),
+        [Value::String(s)] => s.clone(),
+        [v] => v.to_string(),
+        many => serde_json::to_string(many).expect("JSON values serialize"),
+    }
+}
+
+/// A keyed row's partition by [`partition_of`]; an unkeyed one's by turns.
+fn partition_for(key: &str, partitions: i32) -> i32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    if key.is_empty() {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return (n % partitions.max(1) as u32) as i32;
+    }
+    partition_of(key.as_bytes(), partitions)
+}
+
+/// The partition of a key: `(murmur2(key) & 0x7fffffff) % partitions`, Kafka's default
+/// partitioner for keyed records.
+pub fn partition_of(key: &[u8], partitions: i32) -> i32 {
+    ((murmur2(key) & 0x7fff_ffff) as u32 % partitions.max(1) as u32) as i32
+}
+
+/// Kafka's murmur2 (seed 0x9747b28c), as `org.apache.kafka.common.utils.Utils.murmur2`.
+pub fn murmur2(data: &[u8]) -> i32 {
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= u32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// The rows of a message value: JSON object texts, one per line for `batch` framing.
+pub fn decode(value: &[u8], batch: bool) -> Vec<String> {
+    let text = String::from_utf8_lossy(value);
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Vec::new();
+    }
+    if !batch && !trimmed.contains('\n') {
+        return vec![trimmed.to_string()];
+    }
+    if !batch {
+        // A record-framed object written over several lines (a third-party producer).
+        if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(trimmed) {
+            return vec![v.to_string()];
+        }
+    }
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+/// Whether a message carries the `batch` framing header.
+pub fn is_batch<M: Message>(m: &M) -> bool {
+    m.headers().is_some_and(|h| h.iter().any(|h| h.key == FRAMING_HEADER && h.value == Some(NDJSON.as_bytes())))
+}
+
+/// The rows of a consumed message, whatever its framing.
+pub fn rows_of<M: Message>(m: &M) -> Vec<String> {
+    decode(m.payload().unwrap_or_default(), is_batch(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_the_java_client() {
+        // Kafka's UtilsTest.testMurmur2.
+        assert_eq!(murmur2(b"21"), -973932308);
+        assert_eq!(murmur2(b"foobar"), -790332482);
+        assert_eq!(murmur2(b"a-little-bit-long-string"), -985981536);
+        assert_eq!(murmur2(b"a-little-bit-longer-string"), -1486304829);
+        assert_eq!(murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"), -58897971);
+        assert_eq!(murmur2(b"abc"), 479470107);
+    }
+
+    #[test]
+    fn keys_are_text_for_one_field_and_json_arrays_for_several() {
+        assert_eq!(message_key(&[&Value::from("pump-1")]), "pump-1");
+        assert_eq!(message_key(&[&Value::from(42)]), "42");
+        assert_eq!(message_key(&[&Value::from("a"), &Value::from(1)]), r#"["a",1]"#);
+    }
+
+    fn rows(keys: &[&str]) -> Vec<KeyedRow> {
+        keys.iter().enumerate().map(|(i, k)| KeyedRow { key: k.to_string(), row: format!("{{\"i\":{i}}}") }).collect()
+    }
+
+    #[test]
+    fn record_framing_is_one_message_per_row_in_the_key_partition() {
+        let out = Framing::Record.encode(&rows(&["a", "b", "a"]), 4);
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|m| !m.batch && m.partition == partition_of(m.key.as_bytes(), 4)));
+        assert_eq!(out[0].partition, out[2].partition);
+        assert_eq!(decode(out[1].value.as_bytes(), false), vec!["{\"i\":1}"]);
+    }
+
+    #[test]
+    fn batch_framing_groups_rows_by_partition_in_order() {
+        let out = Framing::Batch.encode(&rows(&["a", "b", "a", "c"]), 2);
+        let total: usize = out.iter().map(|m| decode(m.value.as_bytes(), true).len()).sum();
+        assert_eq!(total, 4);
+        let pa = partition_of(b"a", 2);
+        let msg = out.iter().find(|m| m.partition == pa).unwrap();
+        let got = decode(msg.value.as_bytes(), true);
+        let a: Vec<_> = got.iter().filter(|r| *r == "{\"i\":0}" || *r == "{\"i\":2}").collect();
+        assert_eq!(a, ["{\"i\":0}", "{\"i\":2}"]);
+    }
+
+    #[test]
+    fn decode_reads_either_framing_and_multi_line_objects() {
+        assert_eq!(decode(b"{\"a\":1}\n{\"a\":2}\n", true), ["{\"a\":1}", "{\"a\":2}"]);
+        // Written before the header existed: NDJSON without it.
+        assert_eq!(decode(b"{\"a\":1}\n{\"a\":2}", false), ["{\"a\":1}", "{\"a\":2}"]);
+        assert_eq!(decode(b"{\n  \"a\": 1\n}\n", false), ["{\"a\":1}"]);
+        assert!(decode(b"  \n", false).is_empty());
+    }
+
+    #[test]
+    fn partitions_spread() {
+        let mut seen = [0; 4];
+        for i in 0..1000 {
+            seen[partition_of(format!("tag-{i:05}").as_bytes(), 4) as usize] += 1;
+        }
+        assert!(seen.iter().all(|n| (200..300).contains(n)), "{seen:?}");
+    }
+}
