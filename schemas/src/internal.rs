@@ -1,8 +1,9 @@
 //! igloo's own tables and columns, defined once: the migrations log, the table writer's
 //! offsets log, and the two hidden columns every model table carries so that the writer can
-//! tell, after a crash, exactly which Kafka messages are already in ClickHouse.
+//! tell, after a crash, exactly which Kafka messages are already in ClickHouse. The queries over
+//! these tables are rendered in `sql::internal`.
 
-use crate::sql::{quote, ChType, ColumnDef, CreateTable, TableEngine, ValueExpr};
+use crate::sql::{ChType, ColumnDef, CreateTable, TableEngine, ValueExpr};
 
 /// Tables, columns and topics whose names start with this belong to igloo itself.
 pub const INTERNAL_PREFIX: &str = "_igloo";
@@ -23,6 +24,10 @@ pub const MIGRATION_COLUMNS: [&str; 6] = ["igloo_version", "clickhouse", "risk",
 /// Rows ClickHouse rejected: a topic (for consumers) and a table (to query), both this name.
 pub const DLQ: &str = "_igloo_dlq";
 
+/// The columns of the dead-letter table that a writer fills (`at` is filled by default); the
+/// first three say where the record came from.
+pub const DLQ_COLUMNS: [&str; 5] = ["topic", "partition", "offset", "error", "payload"];
+
 /// The dead-letter topic: one partition, kept 7 days.
 pub fn dlq_topic() -> crate::ir::Topic {
     crate::ir::Topic {
@@ -41,22 +46,13 @@ pub fn dlq_table(database: &str) -> CreateTable {
         col("partition", ChType::UInt32),
         col("offset", ChType::UInt64),
     ];
-    columns.extend(["error", "payload"].map(|c| col(c, ChType::String)));
+    columns.extend(DLQ_COLUMNS[3..].iter().map(|&c| col(c, ChType::String)));
     internal_table(
         database,
         DLQ,
         columns,
         vec!["at".into()],
         "Rows ClickHouse rejected, with the error and the original message.",
-    )
-}
-
-/// The newest `limit` dead letters, newest first, as JSONEachRow.
-pub fn latest_dead_letters(database: &str, limit: usize) -> String {
-    format!(
-        "SELECT at, topic, partition, offset, error, payload FROM {}.{} ORDER BY at DESC LIMIT {limit} FORMAT JSONEachRow",
-        quote::ident(database),
-        quote::ident(DLQ)
     )
 }
 
@@ -137,54 +133,5 @@ fn internal_table(
         ttl: None,
         comment: Some(comment.into()),
         settings: vec![],
-    }
-}
-
-/// The queries of the table writer's recovery. Results as JSONEachRow.
-pub mod writer_sql {
-    use super::*;
-
-    fn table(database: &str, table: &str) -> String {
-        format!("{}.{}", quote::ident(database), quote::ident(table))
-    }
-
-    /// Rows `{"partition", "last"}`: the last offset written per partition of `topic`.
-    pub fn committed_offsets(database: &str, topic: &str) -> String {
-        format!(
-            "SELECT partition, max(last_offset) AS last FROM {} WHERE topic = {} GROUP BY partition FORMAT JSONEachRow",
-            table(database, OFFSETS_TABLE),
-            quote::string(topic)
-        )
-    }
-
-    /// One row `{"n"}`: rows of `partition` beyond `offset` (written without their log entry).
-    pub fn rows_after(database: &str, t: &str, partition: i32, after: Option<i64>) -> String {
-        format!(
-            "SELECT count() AS n FROM {} WHERE {} = {partition} AND {} > {} FORMAT JSONEachRow",
-            table(database, t),
-            quote::ident(PARTITION_COLUMN),
-            quote::ident(OFFSET_COLUMN),
-            after.map_or_else(|| "-1".to_string(), |o| o.to_string()),
-        )
-    }
-
-    /// Deletes the rows of `partition` beyond `offset` (a mutation).
-    pub fn delete_after(database: &str, t: &str, partition: i32, after: Option<i64>) -> String {
-        format!(
-            "ALTER TABLE {} DELETE WHERE {} = {partition} AND {} > {}",
-            table(database, t),
-            quote::ident(PARTITION_COLUMN),
-            quote::ident(OFFSET_COLUMN),
-            after.map_or_else(|| "-1".to_string(), |o| o.to_string()),
-        )
-    }
-
-    /// One row `{"n"}`: unfinished mutations of the table.
-    pub fn pending_mutations(database: &str, t: &str) -> String {
-        format!(
-            "SELECT count() AS n FROM system.mutations WHERE database = {} AND table = {} AND is_done = 0 FORMAT JSONEachRow",
-            quote::string(database),
-            quote::string(t)
-        )
     }
 }

@@ -168,11 +168,128 @@ def test_async_client_ingests_queries_and_subscribes() -> None:
         assert await client.ingest("M", {"a": 1}) == {"accepted": 1}
         assert await client.query("api") == [{"n": 1}]
         got = []
-        async for record in client.subscribe("M", tag="a"):
+        async for record in client.subscribe("M", tag="a", reconnect=False):
             got.append(record)
         return got
 
     try:
         assert asyncio.run(main()) == [{"tag": "a", "n": 0}, {"tag": "a", "n": 1}]
+    finally:
+        server.shutdown()
+
+
+class SseScript(BaseHTTPRequestHandler):
+    """Each GET /subscribe answers the next scripted list of (id, record), then closes the
+    stream, or holds it open when the list ends with None. Records each Last-Event-ID."""
+
+    script: list[list[Any]] = []
+    seen_ids: list[str | None] = []
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        type(self).seen_ids.append(self.headers.get("Last-Event-ID"))
+        events = type(self).script.pop(0) if type(self).script else []
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for item in events:
+            if item is None:
+                while True:  # held open until the client goes away
+                    time.sleep(0.05)
+                    try:
+                        self.wfile.write(b": keep-alive\n\n")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+            event_id, record = item
+            self.wfile.write(f"event: record\nid: {event_id}\ndata: {json.dumps(record)}\n\n".encode())
+            self.wfile.flush()
+
+
+def sse_server(script: list[list[Any]]) -> tuple[ThreadingHTTPServer, type[SseScript]]:
+    handler = type("Handler", (SseScript,), {"script": script, "seen_ids": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, handler
+
+
+def test_subscribe_resumes_after_a_dropped_connection_without_loss_or_repeats() -> None:
+    server, handler = sse_server([[("0:1", {"n": 1}), ("0:2", {"n": 2})], [("0:3", {"n": 3})]])
+    client = Client(f"http://127.0.0.1:{server.server_address[1]}", backoff=0.01)
+    got = []
+    try:
+        for record in client.subscribe("M"):
+            got.append(record["n"])
+            if len(got) == 3:
+                break
+    finally:
+        server.shutdown()
+    assert got == [1, 2, 3]
+    assert handler.seen_ids == [None, "0:2"]
+
+
+def test_subscribe_can_start_after_an_earlier_event_id() -> None:
+    server, handler = sse_server([[("0:9", {"n": 9})]])
+    client = Client(f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        assert [r["n"] for r in client.subscribe("M", resume_from="0:8", reconnect=False)] == [9]
+    finally:
+        server.shutdown()
+    assert handler.seen_ids == ["0:8"]
+
+
+def test_async_subscribe_stops_its_thread_when_the_iterator_is_closed() -> None:
+    import asyncio
+
+    from igloo_sdk import AsyncClient
+
+    server, _ = sse_server([[("0:1", {"n": 1}), None]])
+    client = AsyncClient(f"http://127.0.0.1:{server.server_address[1]}")
+
+    def readers() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name == "igloo-sdk-reader"]
+
+    async def main() -> None:
+        async for record in client.subscribe("M"):
+            assert record == {"n": 1}
+            assert readers() == ["igloo-sdk-reader"]
+            break
+
+    try:
+        asyncio.run(main())
+        assert readers() == []
+    finally:
+        server.shutdown()
+
+
+def test_async_export_streams_rows() -> None:
+    import asyncio
+
+    from igloo_sdk import AsyncClient
+
+    class Ndjson(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            assert self.path == "/export/M?format=ndjson"
+            body = b'{"a": 1}\n{"a": 2}\n'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ndjson)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = AsyncClient(f"http://127.0.0.1:{server.server_address[1]}")
+
+    async def main() -> list[dict[str, Any]]:
+        return [row async for row in client.export("M")]
+
+    try:
+        assert asyncio.run(main()) == [{"a": 1}, {"a": 2}]
     finally:
         server.shutdown()

@@ -59,6 +59,42 @@ export interface ClientOptions {
 
 type Params = Record<string, string | number | bigint | boolean | null | undefined>;
 
+export interface SubscribeOptions {
+  /** Ends the subscription. */
+  signal?: AbortSignal;
+  /** Start after this event id (from an earlier subscription's `onEventId`). */
+  resumeFrom?: string;
+  /** Reopen a dropped stream from the last event (default true). */
+  reconnect?: boolean;
+  /** Called with each event's id: where to resume from later. */
+  onEventId?: (id: string) => void;
+}
+
+/** The events of a server-sent event stream: `data` lines joined, with the event's `id`. */
+async function* sseEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<{ id?: string; data: string }> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let data: string[] = [];
+  let id: string | undefined;
+  for await (const chunk of body) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl).replace(/\r$/, "");
+      buffer = buffer.slice(nl + 1);
+      if (line.startsWith("data:")) {
+        data.push(line.slice(5).trimStart());
+      } else if (line.startsWith("id:")) {
+        id = line.slice(3).trim();
+      } else if (line === "" && data.length) {
+        yield { id, data: data.join("\n") };
+        data = [];
+        id = undefined;
+      }
+    }
+  }
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function toJson(record: unknown): string {
@@ -112,35 +148,53 @@ export class IglooClient {
     return (await this.request("GET", `/api/${encodeURIComponent(model)}/samples${query(params)}`)) as SamplesResponse;
   }
 
-  /** GET /subscribe/{model}: new records as they arrive; `break` (or `signal`) ends it. */
+  /**
+   * GET /subscribe/{model}: new records as they arrive; `break` (or `signal`) ends it.
+   *
+   * A dropped connection is reopened (with backoff) from the last record received, sent as
+   * `Last-Event-ID`: nothing is lost or repeated. `resumeFrom` starts after an event id an
+   * earlier subscription saw (`options.onEventId` reports each); `reconnect: false` ends the
+   * iteration when the server closes the stream.
+   */
   async *subscribe(
     model: string,
     filters: Params = {},
-    signal?: AbortSignal,
+    options: SubscribeOptions | AbortSignal = {},
   ): AsyncGenerator<Record<string, unknown>, void, undefined> {
-    const resp = await fetch(`${this.baseUrl}/subscribe/${encodeURIComponent(model)}${query(filters)}`, {
-      headers: { Accept: "text/event-stream" },
-      signal,
-    });
-    if (!resp.ok || !resp.body) {
-      throw await this.error(resp, IglooError);
-    }
-    const decoder = new TextDecoder();
-    let buffer = "";
-    let data: string[] = [];
-    for await (const chunk of resp.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl).replace(/\r$/, "");
-        buffer = buffer.slice(nl + 1);
-        if (line.startsWith("data:")) {
-          data.push(line.slice(5).trimStart());
-        } else if (line === "" && data.length) {
-          yield JSON.parse(data.join("\n")) as Record<string, unknown>;
-          data = [];
+    const opts: SubscribeOptions = options instanceof AbortSignal ? { signal: options } : options;
+    const path = `/subscribe/${encodeURIComponent(model)}${query(filters)}`;
+    let lastEventId = opts.resumeFrom;
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { Accept: "text/event-stream" };
+      if (lastEventId) {
+        headers["Last-Event-ID"] = lastEventId;
+      }
+      try {
+        const resp = await fetch(this.baseUrl + path, { headers, signal: opts.signal });
+        if (!resp.ok || !resp.body) {
+          if (![429, 502, 503, 504].includes(resp.status) || opts.reconnect === false) {
+            throw await this.error(resp, IglooError);
+          }
+          await resp.text();
+        } else {
+          attempt = 0;
+          for await (const event of sseEvents(resp.body as unknown as AsyncIterable<Uint8Array>)) {
+            if (event.id !== undefined) {
+              lastEventId = event.id;
+              opts.onEventId?.(event.id);
+            }
+            yield JSON.parse(event.data) as Record<string, unknown>;
+          }
+        }
+      } catch (e) {
+        if (e instanceof IglooError || opts.signal?.aborted || opts.reconnect === false) {
+          throw e;
         }
       }
+      if (opts.reconnect === false || opts.signal?.aborted) {
+        return;
+      }
+      await sleep(this.delay(attempt, null));
     }
   }
 

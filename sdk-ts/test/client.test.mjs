@@ -90,3 +90,43 @@ test("the batcher sends on size and on time", async () => {
   assert.equal(b.sent, 5);
   s.close();
 });
+
+/** Each GET answers the next list of [id, record] as SSE, then closes; records Last-Event-ID. */
+async function sseStub(script) {
+  const seen = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers["last-event-id"] ?? null);
+    res.writeHead(200, { "Content-Type": "text/event-stream" });
+    for (const [id, record] of script.shift() ?? []) {
+      res.write(`event: record\nid: ${id}\ndata: ${JSON.stringify(record)}\n\n`);
+    }
+    res.end();
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => server.close() };
+}
+
+test("subscribe resumes after a dropped connection without loss or repeats", async () => {
+  const s = await sseStub([[["0:1", { n: 1 }], ["0:2", { n: 2 }]], [["0:3", { n: 3 }]]]);
+  const got = [];
+  const ids = [];
+  for await (const r of new IglooClient(s.url, { backoffMs: 5 }).subscribe("M", {}, { onEventId: (id) => ids.push(id) })) {
+    got.push(r.n);
+    if (got.length === 3) break;
+  }
+  assert.deepEqual(got, [1, 2, 3]);
+  assert.deepEqual(s.seen, [null, "0:2"]);
+  assert.deepEqual(ids, ["0:1", "0:2", "0:3"]);
+  s.close();
+});
+
+test("subscribe starts after an earlier event id, and can end with the stream", async () => {
+  const s = await sseStub([[["0:9", { n: 9 }]]]);
+  const got = [];
+  for await (const r of new IglooClient(s.url).subscribe("M", { tag: "a" }, { resumeFrom: "0:8", reconnect: false })) {
+    got.push(r.n);
+  }
+  assert.deepEqual(got, [9]);
+  assert.deepEqual(s.seen, ["0:8"]);
+  s.close();
+});

@@ -1,6 +1,9 @@
-//! An async client for ClickHouse's HTTP interface: statements, JSONEachRow inserts and
-//! queries. Errors tell an unreachable server (retry) from a rejected query (the data or the
-//! statement is wrong).
+//! The one ClickHouse client: async, over ClickHouse's HTTP interface (statements, JSONEachRow
+//! inserts, parsed and streamed queries). The runtime uses it directly; the CLI through a
+//! blocking wrapper (`igloo_cli::infra::clickhouse::ClickHouseHttp`). One classification of
+//! failures serves both: an unreachable server or a passing overload (retry later) against a
+//! rejected query (the data or the statement is wrong), by ClickHouse's error codes, which
+//! 18.16 and current versions share.
 
 use std::time::Duration;
 
@@ -12,6 +15,10 @@ pub enum ClickHouseError {
     Unreachable { url: String, message: String },
     #[error("ClickHouse rejected the query: {message}")]
     Rejected { message: String },
+    #[error("ClickHouse answered `{query}` with something igloo cannot read: {message}")]
+    UnexpectedAnswer { query: String, message: String },
+    #[error("ClickHouse reported version `{0}`, which igloo cannot read")]
+    Version(String),
 }
 
 impl ClickHouseError {
@@ -31,6 +38,7 @@ impl ClickHouseError {
                     .iter()
                     .any(|c| message.contains(c))
             }
+            ClickHouseError::UnexpectedAnswer { .. } | ClickHouseError::Version(_) => false,
         }
     }
 }
@@ -44,9 +52,20 @@ pub struct ClickHouse {
 
 impl ClickHouse {
     pub fn new(url: &str, auth: Option<(String, String)>) -> ClickHouse {
+        Self::build(url, auth, usize::MAX)
+    }
+
+    /// A client that keeps no idle connection: for a handful of control statements (the CLI).
+    /// ClickHouse 18.16 waits for open keep-alive connections before it shuts down.
+    pub fn without_keep_alive(url: &str, auth: Option<(String, String)>) -> ClickHouse {
+        Self::build(url, auth, 0)
+    }
+
+    fn build(url: &str, auth: Option<(String, String)>, idle: usize) -> ClickHouse {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(idle)
             .build()
             .expect("an HTTP client with these settings builds");
         ClickHouse { url: url.trim_end_matches('/').to_string(), auth, http }
@@ -93,14 +112,68 @@ impl ClickHouse {
         resp.text().await.map_err(|e| self.unreachable(e))
     }
 
+    /// Whether `/ping` answers within `timeout`.
+    pub async fn ping_within(&self, timeout: Duration) -> bool {
+        let req = self.http.get(format!("{}/ping", self.url)).timeout(timeout);
+        matches!(req.send().await, Ok(r) if r.status().is_success())
+    }
+
     /// Whether `/ping` answers within a second.
     pub async fn ping(&self) -> bool {
-        let req = self.http.get(format!("{}/ping", self.url)).timeout(Duration::from_secs(1));
-        matches!(req.send().await, Ok(r) if r.status().is_success())
+        self.ping_within(Duration::from_secs(1)).await
     }
 
     pub async fn execute(&self, sql: &str) -> Result<String, ClickHouseError> {
         self.post(None, sql.to_string()).await
+    }
+
+    /// Runs one statement with `database` as the default database.
+    pub async fn execute_in(&self, database: &str, sql: &str) -> Result<String, ClickHouseError> {
+        let resp = self.send(|req| req.query(&[("database", database)]).body(sql.to_string())).await?;
+        resp.text().await.map_err(|e| self.unreachable(e))
+    }
+
+    /// Runs a long statement (a backfill over a whole table) in `database`: no client timeout
+    /// short of `timeout`, and GROUP BY spilling to disk past 2 GB instead of failing.
+    pub async fn execute_long(&self, database: &str, sql: &str, timeout: Duration) -> Result<String, ClickHouseError> {
+        let secs = timeout.as_secs().to_string();
+        let resp = self
+            .send(|req| {
+                req.timeout(timeout)
+                    .query(&[
+                        ("database", database),
+                        ("max_bytes_before_external_group_by", "2000000000"),
+                        ("max_execution_time", secs.as_str()),
+                    ])
+                    .body(sql.to_string())
+            })
+            .await?;
+        resp.text().await.map_err(|e| self.unreachable(e))
+    }
+
+    /// The `(name, type)` columns of a `… LIMIT 0 FORMAT JSON` query run in `database`, from the
+    /// `meta` of ClickHouse's answer (18.16 has no `DESCRIBE (subquery)`).
+    pub async fn describe(&self, database: &str, sql: &str) -> Result<Vec<(String, String)>, ClickHouseError> {
+        #[derive(serde::Deserialize)]
+        struct Described {
+            meta: Vec<Meta>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            name: String,
+            #[serde(rename = "type")]
+            ty: String,
+        }
+        let text = self.execute_in(database, sql).await?;
+        let described: Described = serde_json::from_str(&text)
+            .map_err(|e| ClickHouseError::UnexpectedAnswer { query: sql.to_string(), message: e.to_string() })?;
+        Ok(described.meta.into_iter().map(|m| (m.name, m.ty)).collect())
+    }
+
+    /// The server's dialect, from `SELECT version()`.
+    pub async fn dialect(&self) -> Result<igloo_schemas::Dialect, ClickHouseError> {
+        let v = self.execute(&igloo_schemas::sql::version_query()).await?;
+        igloo_schemas::Dialect::from_server_version(&v).map_err(|_| ClickHouseError::Version(v.trim().to_string()))
     }
 
     /// `query` is an `INSERT … FORMAT JSONEachRow`; `rows` its body.
@@ -131,8 +204,10 @@ impl ClickHouse {
         body.lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
-                serde_json::from_str(l)
-                    .map_err(|e| ClickHouseError::Rejected { message: format!("unexpected row {l}: {e}") })
+                serde_json::from_str(l).map_err(|e| ClickHouseError::UnexpectedAnswer {
+                    query: sql.to_string(),
+                    message: format!("row {l}: {e}"),
+                })
             })
             .collect()
     }

@@ -410,7 +410,7 @@ impl ProjectConfig {
         Ok(config)
     }
 
-    pub fn parse(text: &str) -> Result<ProjectConfig, String> {
+    fn parse(text: &str) -> Result<ProjectConfig, String> {
         serde_saphyr::from_str(text).map_err(|e| e.to_string())
     }
 

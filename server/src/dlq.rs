@@ -65,7 +65,7 @@ impl DeadLetters {
             })
             .collect();
         self.producer.send_records(DLQ, &rows).await.map_err(DeadLetterError::Topic)?;
-        let columns = ["topic", "partition", "offset", "error", "payload"].map(String::from).to_vec();
+        let columns = internal::DLQ_COLUMNS.map(String::from).to_vec();
         let insert = InsertJsonRows { database: self.database.clone(), table: DLQ.into(), columns }.render();
         let body: String = rows.into_iter().map(|r| r.row + "\n").collect();
         self.ch.insert(&insert, body).await?;

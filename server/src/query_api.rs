@@ -65,7 +65,7 @@ pub async fn export(
                 _ => ParamType::BigInt,
             };
             let literal = |name: &str, v: Option<&String>| {
-                v.map(|v| typed_literal(ty, v).map_err(|reason| ApiError::bad(name, reason))).transpose()
+                v.map(|v| typed_literal(ty, v).map_err(|reason| ApiError::bad(name, reason.reason))).transpose()
             };
             Some((field.column.as_str(), literal("start", start)?, literal("end", end)?))
         }

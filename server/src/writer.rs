@@ -19,7 +19,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use igloo_schemas::internal::{self, writer_sql, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN};
+use igloo_schemas::internal::{self, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN};
+use igloo_schemas::sql::internal::writer_sql;
 use igloo_schemas::sql::InsertJsonRows;
 use igloo_schemas::Dialect;
 use rdkafka::consumer::{Consumer, StreamConsumer};

@@ -1,13 +1,16 @@
 //! A native ClickHouse server run as a child process with its config, data and logs in one
-//! directory (a project's `.igloo/clickhouse/`), and a minimal HTTP client for it.
+//! directory (a project's `.igloo/clickhouse/`), and the blocking face of igloo's one
+//! ClickHouse client for the CLI.
 //! Works with Debian's `clickhouse-server` (18.16) and with the single `clickhouse` binary.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use igloo_schemas::Dialect;
+use igloo_server::clickhouse::ClickHouse;
 
 use super::process::{port_busy, which, EngineProcess, ProcessError};
 
@@ -19,12 +22,8 @@ pub enum ClickHouseError {
     PortBusySetting { port: u16, what: &'static str, setting: &'static str },
     #[error(transparent)]
     Process(#[from] ProcessError),
-    #[error("ClickHouse at {url} is unreachable: {message}")]
-    Unreachable { url: String, message: String },
-    #[error("ClickHouse rejected the query: {message}")]
-    Query { message: String },
-    #[error("ClickHouse reported version `{0}`, which igloo cannot read")]
-    Version(String),
+    #[error(transparent)]
+    Client(#[from] igloo_server::clickhouse::ClickHouseError),
 }
 
 /// Where and how to run a native server.
@@ -152,121 +151,82 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
-/// SQL over ClickHouse's HTTP interface (POST body), blocking.
-#[derive(Clone, Debug)]
+/// The one ClickHouse client ([`igloo_server::clickhouse::ClickHouse`]) for the synchronous
+/// CLI: each call runs the async client to completion on a small runtime of its own. It keeps
+/// no idle connection (see [`ClickHouse::without_keep_alive`]).
+#[derive(Clone)]
 pub struct ClickHouseHttp {
     pub url: String,
-    user: Option<(String, String)>,
-    agent: ureq::Agent,
+    client: ClickHouse,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for ClickHouseHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseHttp").field("url", &self.url).finish_non_exhaustive()
+    }
 }
 
 impl ClickHouseHttp {
     pub fn new(url: impl Into<String>) -> ClickHouseHttp {
-        // No idle connections are kept: this client sends a handful of control queries, and
-        // ClickHouse 18.16 waits for open keep-alive connections before it shuts down.
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(2))
-            .timeout(Duration::from_secs(120))
-            .max_idle_connections(0)
-            .build();
-        ClickHouseHttp { url: url.into().trim_end_matches('/').to_string(), user: None, agent }
+        Self::connect(url.into(), None)
+    }
+
+    fn connect(url: String, auth: Option<(String, String)>) -> ClickHouseHttp {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread tokio runtime starts");
+        let client = ClickHouse::without_keep_alive(&url, auth);
+        ClickHouseHttp { url: client.url().to_string(), client, rt: Arc::new(rt) }
     }
 
     /// Sends `X-ClickHouse-User` / `X-ClickHouse-Key` with every request.
-    pub fn with_user(mut self, user: &str, password: &str) -> ClickHouseHttp {
-        self.user = Some((user.to_string(), password.to_string()));
-        self
+    pub fn with_user(self, user: &str, password: &str) -> ClickHouseHttp {
+        Self::connect(self.url, Some((user.to_string(), password.to_string())))
     }
 
-    fn post(&self) -> ureq::Request {
-        let req = self.agent.post(&format!("{}/", self.url));
-        match &self.user {
-            Some((u, p)) => req.set("X-ClickHouse-User", u).set("X-ClickHouse-Key", p),
-            None => req,
-        }
+    /// The async client itself, for code that runs on a runtime (the server).
+    pub fn client(&self) -> &ClickHouse {
+        &self.client
     }
 
     pub fn ping(&self) -> bool {
-        self.agent
-            .get(&format!("{}/ping", self.url))
-            .timeout(Duration::from_millis(500))
-            .call()
-            .is_ok_and(|r| r.status() == 200)
+        self.rt.block_on(self.client.ping_within(Duration::from_millis(500)))
     }
 
     /// Runs one statement; returns the response body.
     pub fn execute(&self, sql: &str) -> Result<String, ClickHouseError> {
-        self.finish(self.post().send_string(sql))
+        Ok(self.rt.block_on(self.client.execute(sql))?)
     }
 
     /// Runs one statement with `database` as the default database.
     pub fn execute_in(&self, database: &str, sql: &str) -> Result<String, ClickHouseError> {
-        self.finish(self.post().query("database", database).send_string(sql))
+        Ok(self.rt.block_on(self.client.execute_in(database, sql))?)
     }
 
-    /// Runs a long statement (a backfill over a whole table) in `database`: no client timeout
-    /// short of `timeout`, and GROUP BY spilling to disk past 2 GB instead of failing.
+    /// See [`ClickHouse::execute_long`].
     pub fn execute_long(&self, database: &str, sql: &str, timeout: Duration) -> Result<String, ClickHouseError> {
-        let req = self
-            .post()
-            .timeout(timeout)
-            .query("database", database)
-            .query("max_bytes_before_external_group_by", "2000000000")
-            .query("max_execution_time", &timeout.as_secs().to_string());
-        self.finish(req.send_string(sql))
+        Ok(self.rt.block_on(self.client.execute_long(database, sql, timeout))?)
     }
 
-    /// The `(name, type)` columns of a `… LIMIT 0 FORMAT JSON` query run in `database`, from the
-    /// `meta` of ClickHouse's answer (18.16 has no `DESCRIBE (subquery)`).
+    /// See [`ClickHouse::describe`].
     pub fn describe(&self, database: &str, sql: &str) -> Result<Vec<(String, String)>, ClickHouseError> {
-        #[derive(serde::Deserialize)]
-        struct Described {
-            meta: Vec<Meta>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Meta {
-            name: String,
-            #[serde(rename = "type")]
-            ty: String,
-        }
-        let text = self.execute_in(database, sql)?;
-        let described: Described = serde_json::from_str(&text)
-            .map_err(|e| ClickHouseError::Query { message: format!("unexpected answer to {sql}: {e}") })?;
-        Ok(described.meta.into_iter().map(|m| (m.name, m.ty)).collect())
+        Ok(self.rt.block_on(self.client.describe(database, sql))?)
     }
 
     /// Runs `query` (an `INSERT … FORMAT JSONEachRow`) with `rows` as the body.
     pub fn insert(&self, query: &str, rows: &str) -> Result<(), ClickHouseError> {
-        self.finish(self.post().query("query", query).send_string(rows)).map(|_| ())
+        Ok(self.rt.block_on(self.client.insert(query, rows.to_string()))?)
     }
 
     /// Runs a `FORMAT JSONEachRow` query and parses each row.
     pub fn rows<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, ClickHouseError> {
-        let body = self.execute(sql)?;
-        body.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l)
-                    .map_err(|e| ClickHouseError::Query { message: format!("unexpected row {l}: {e}") })
-            })
-            .collect()
-    }
-
-    fn finish(&self, result: Result<ureq::Response, ureq::Error>) -> Result<String, ClickHouseError> {
-        match result {
-            Ok(resp) => resp
-                .into_string()
-                .map_err(|e| ClickHouseError::Unreachable { url: self.url.clone(), message: e.to_string() }),
-            Err(ureq::Error::Status(_, resp)) => {
-                Err(ClickHouseError::Query { message: resp.into_string().unwrap_or_default().trim().to_string() })
-            }
-            Err(e) => Err(ClickHouseError::Unreachable { url: self.url.clone(), message: e.to_string() }),
-        }
+        Ok(self.rt.block_on(self.client.rows(sql))?)
     }
 
     /// The server's dialect, from `SELECT version()`.
     pub fn dialect(&self) -> Result<Dialect, ClickHouseError> {
-        let v = self.execute(&igloo_schemas::sql::version_query())?;
-        Dialect::from_server_version(&v).map_err(|_| ClickHouseError::Version(v.trim().to_string()))
+        Ok(self.rt.block_on(self.client.dialect())?)
     }
 }

@@ -188,7 +188,16 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
 
 /// `GET url`: status, Content-Type and body (error statuses included).
 pub fn get(url: &str) -> (u16, String, String) {
-    let resp = match ureq::get(url).timeout(Duration::from_secs(30)).call() {
+    get_with(url, &[])
+}
+
+/// `GET url` with request headers: status, Content-Type and body (error statuses included).
+pub fn get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+    let mut req = ureq::get(url).timeout(Duration::from_secs(30));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let resp = match req.call() {
         Ok(r) | Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("GET {url}: {e}"),
     };
@@ -199,7 +208,12 @@ pub fn get(url: &str) -> (u16, String, String) {
 
 /// `GET url` whose body is JSON: status and the parsed body.
 pub fn get_json(url: &str) -> (u16, serde_json::Value) {
-    let (status, _, body) = get(url);
+    get_json_with(url, &[])
+}
+
+/// `GET url` with request headers, whose body is JSON: status and the parsed body.
+pub fn get_json_with(url: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let (status, _, body) = get_with(url, headers);
     (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}")))
 }
 

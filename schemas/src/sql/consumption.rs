@@ -62,25 +62,33 @@ impl ParamError {
     }
 }
 
+/// A request value that is not of its parameter's type.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct LiteralError {
+    pub reason: &'static str,
+}
+
 /// A value of `ty` written as text, as a SQL literal.
-pub fn typed_literal(ty: ParamType, text: &str) -> Result<String, String> {
+pub fn typed_literal(ty: ParamType, text: &str) -> Result<String, LiteralError> {
+    let bad = |reason: &'static str| LiteralError { reason };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     match ty {
         ParamType::String => Ok(string(text)),
-        ParamType::Int => text.parse::<i32>().map(|v| v.to_string()).map_err(|_| "not a 32-bit integer".into()),
-        ParamType::BigInt => text.parse::<i64>().map(|v| v.to_string()).map_err(|_| "not a 64-bit integer".into()),
+        ParamType::Int => text.parse::<i32>().map(|v| v.to_string()).map_err(|_| bad("not a 32-bit integer")),
+        ParamType::BigInt => text.parse::<i64>().map(|v| v.to_string()).map_err(|_| bad("not a 64-bit integer")),
         ParamType::Float => match text.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(format!("{v:?}")),
-            _ => Err("not a finite number".into()),
+            _ => Err(bad("not a finite number")),
         },
         ParamType::Boolean => match text {
             "true" | "1" => Ok("1".into()),
             "false" | "0" => Ok("0".into()),
-            _ => Err("not true or false".into()),
+            _ => Err(bad("not true or false")),
         },
         ParamType::DateTime => {
             if digits(text) {
-                let secs: u32 = text.parse().map_err(|_| "seconds out of range".to_string())?;
+                let secs: u32 = text.parse().map_err(|_| bad("seconds out of range"))?;
                 return Ok(format!("toDateTime({secs}, 'UTC')"));
             }
             let ok = text.len() == 19
@@ -91,7 +99,7 @@ pub fn typed_literal(ty: ParamType, text: &str) -> Result<String, String> {
                     _ => c.is_ascii_digit(),
                 });
             if !ok {
-                return Err("not seconds since the epoch or YYYY-MM-DD HH:MM:SS".into());
+                return Err(bad("not seconds since the epoch or YYYY-MM-DD HH:MM:SS"));
             }
             Ok(format!("toDateTime({}, 'UTC')", string(&text.replace('T', " "))))
         }
@@ -99,7 +107,7 @@ pub fn typed_literal(ty: ParamType, text: &str) -> Result<String, String> {
             let ok = text.len() == 10
                 && text.char_indices().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
             if !ok {
-                return Err("not YYYY-MM-DD".into());
+                return Err(bad("not YYYY-MM-DD"));
             }
             Ok(format!("toDate({})", string(text)))
         }
@@ -130,7 +138,7 @@ pub fn render_api(
                 let literal = typed_literal(p.ty, text).map_err(|reason| ParamError::Invalid {
                     name: name.clone(),
                     expected: p.ty.name(),
-                    reason,
+                    reason: reason.to_string(),
                 })?;
                 sql += &literal;
             }

@@ -5,6 +5,7 @@
 mod alter;
 pub mod consumption;
 mod ddl;
+pub mod internal;
 mod introspect;
 pub mod quote;
 pub mod timeseries;

@@ -4,6 +4,16 @@ it for asyncio. Typed per-project functions come from `igloo generate sdk --lang
 
 from igloo_sdk.aio import AsyncClient
 from igloo_sdk.batcher import Batcher
-from igloo_sdk.client import Client, IglooError, IngestError, IngestResult, RecordError
+from igloo_sdk.client import Client, IglooError, IngestError, IngestResult, RecordError, SampleAgg, Subscription
 
-__all__ = ["AsyncClient", "Batcher", "Client", "IglooError", "IngestError", "IngestResult", "RecordError"]
+__all__ = [
+    "AsyncClient",
+    "Batcher",
+    "Client",
+    "IglooError",
+    "IngestError",
+    "IngestResult",
+    "RecordError",
+    "SampleAgg",
+    "Subscription",
+]

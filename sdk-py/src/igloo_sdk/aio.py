@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any, Callable
 
-from igloo_sdk.client import Client, IngestResult, Records
+from igloo_sdk.client import Client, IngestResult, Records, SampleAgg, Subscription
 
 
 class AsyncClient:
@@ -22,25 +22,50 @@ class AsyncClient:
         return await asyncio.to_thread(self.sync.query, api, params)
 
     async def samples(
-        self, model: str, series: Any, start: int, end: int, points: int = 1000, agg: str = "last"
+        self, model: str, series: Any, start: int, end: int, points: int = 1000, agg: SampleAgg = "last"
     ) -> dict[str, Any]:
         return await asyncio.to_thread(self.sync.samples, model, series, start, end, points, agg)
 
-    async def subscribe(self, model: str, **filters: Any) -> AsyncIterator[dict[str, Any]]:
-        """New records as they arrive; a reader thread feeds the loop."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        done = object()
+    async def export(self, model: str, start: int | None = None, end: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        """GET /export/{model} as NDJSON, row by row."""
+        async for row in _threaded(lambda: self.sync.export(model, start, end), None):
+            yield row
 
-        def read() -> None:
-            try:
-                for record in self.sync.subscribe(model, **filters):
-                    loop.call_soon_threadsafe(queue.put_nowait, record)
-            except Exception as e:  # handed to the consumer
+    async def subscribe(
+        self, model: str, *, resume_from: str | None = None, reconnect: bool = True, **filters: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        """New records as they arrive, resumed after a dropped connection (see
+        `Client.subscribe`). Closing the iterator (leaving `async for`) stops its thread."""
+        sub = Subscription(self.sync, model, filters, resume_from, reconnect)
+        async for record in _threaded(lambda: iter(sub), sub.close):
+            yield record
+
+
+async def _threaded(
+    make: Callable[[], Iterator[dict[str, Any]]], stop: Callable[[], None] | None
+) -> AsyncIterator[dict[str, Any]]:
+    """Runs a blocking iterator in a thread, handing its items to the loop. When the consumer
+    leaves early, `stop` wakes the thread and it ends."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    done = object()
+    leaving = threading.Event()
+
+    def read() -> None:
+        try:
+            for item in make():
+                if leaving.is_set():
+                    return
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+        except Exception as e:  # handed to the consumer
+            if not leaving.is_set():
                 loop.call_soon_threadsafe(queue.put_nowait, e)
+        if not leaving.is_set():
             loop.call_soon_threadsafe(queue.put_nowait, done)
 
-        threading.Thread(target=read, daemon=True).start()
+    thread = threading.Thread(target=read, daemon=True, name="igloo-sdk-reader")
+    thread.start()
+    try:
         while True:
             item = await queue.get()
             if item is done:
@@ -48,3 +73,8 @@ class AsyncClient:
             if isinstance(item, Exception):
                 raise item
             yield item
+    finally:
+        leaving.set()
+        if stop is not None:
+            stop()
+            await asyncio.to_thread(thread.join, 5)

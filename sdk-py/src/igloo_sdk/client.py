@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import random
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
-from typing import Any, TypedDict, Union
+from typing import Any, Literal, TypedDict, Union
+
+SampleAgg = Literal["last", "min", "max", "avg"]
 
 
 class RecordError(TypedDict):
@@ -98,7 +102,7 @@ class Client:
         return rows
 
     def samples(
-        self, model: str, series: Any, start: int, end: int, points: int = 1000, agg: str = "last"
+        self, model: str, series: Any, start: int, end: int, points: int = 1000, agg: SampleAgg = "last"
     ) -> dict[str, Any]:
         """GET /api/{model}/samples: `{"series", "start", "end", "points", "agg", "samples"}`."""
         params = {"series": series, "start": start, "end": end, "points": points, "agg": agg}
@@ -113,18 +117,26 @@ class Client:
                 if line.strip():
                     yield json.loads(line)
 
-    def subscribe(self, model: str, **filters: Any) -> Iterator[dict[str, Any]]:
-        """GET /subscribe/{model}: new records as they arrive (blocks; stop by breaking out)."""
-        path = f"/subscribe/{urllib.parse.quote(model)}" + _query(filters)
-        with self._open("GET", path, None, {"Accept": "text/event-stream"}, timeout=None) as resp:
-            data: list[str] = []
-            for raw in resp:
-                line = raw.decode().rstrip("\r\n")
-                if line.startswith("data:"):
-                    data.append(line[5:].lstrip())
-                elif not line and data:
-                    yield json.loads("\n".join(data))
-                    data = []
+    def subscribe(
+        self, model: str, *, resume_from: str | None = None, reconnect: bool = True, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
+        """GET /subscribe/{model}: new records as they arrive (blocks; stop by breaking out).
+
+        A dropped connection is reopened (with backoff) from the last record received, sent
+        as `Last-Event-ID`: nothing is lost or repeated. `resume_from` starts after an event
+        id a previous subscription saw (`Subscription.last_event_id`); `reconnect=False` ends
+        the iteration when the server closes the stream."""
+        sub = Subscription(self, model, filters, resume_from, reconnect)
+        try:
+            yield from sub
+        finally:
+            sub.close()
+
+    def _sse_open(self, path: str, last_event_id: str | None) -> Any:
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        return self._open("GET", path, None, headers, timeout=None)
 
     # -- transport ------------------------------------------------------------------------
 
@@ -180,3 +192,72 @@ def _text(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)
+
+
+class Subscription:
+    """One subscription's stream of records across reconnections. `close()` (from any thread)
+    ends it: the open response is closed, which wakes a reader blocked on it."""
+
+    def __init__(
+        self, client: Client, model: str, filters: Mapping[str, Any], resume_from: str | None, reconnect: bool
+    ) -> None:
+        self.client = client
+        self.path = f"/subscribe/{urllib.parse.quote(model)}" + _query(filters)
+        self.last_event_id = resume_from
+        self.reconnect = reconnect
+        self._closed = threading.Event()
+        self._resp: Any = None
+
+    def close(self) -> None:
+        self._closed.set()
+        resp = self._resp
+        if resp is not None:
+            try:
+                resp.close()
+            except Exception:  # already closed or mid-read: either way it stops
+                pass
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        attempt = 0
+        while not self._closed.is_set():
+            try:
+                self._resp = self.client._sse_open(self.path, self.last_event_id)
+                attempt = 0
+                yield from self._events(self._resp)
+            except urllib.error.HTTPError as e:
+                if e.code not in (429, 502, 503, 504) or not self.reconnect:
+                    text = e.read().decode(errors="replace")
+                    try:
+                        message = str(json.loads(text).get("error", text))
+                    except (ValueError, AttributeError):
+                        message = text
+                    raise IglooError(e.code, message, []) from None
+            except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
+                if self._closed.is_set():
+                    return
+                if not self.reconnect:
+                    raise IglooError(0, f"subscription to {self.path} broke: {e}", []) from None
+            finally:
+                if self._resp is not None:
+                    self._resp.close()
+                    self._resp = None
+            if not self.reconnect or self._closed.is_set():
+                return
+            self._closed.wait(self.client._delay(attempt, None))
+            attempt += 1
+
+    def _events(self, resp: Any) -> Iterator[dict[str, Any]]:
+        data: list[str] = []
+        event_id: str | None = None
+        for raw in resp:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("data:"):
+                data.append(line[5:].lstrip())
+            elif line.startswith("id:"):
+                event_id = line[3:].strip()
+            elif not line and data:
+                record = json.loads("\n".join(data))
+                if event_id is not None:
+                    self.last_event_id = event_id
+                data, event_id = [], None
+                yield record

@@ -280,7 +280,7 @@ async fn dead_letters(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let n = limit(&params)?;
-    let sql = igloo_schemas::internal::latest_dead_letters(&state.database, n);
+    let sql = igloo_schemas::sql::internal::latest_dead_letters(&state.database, n);
     match state.clickhouse.rows::<Value>(&sql).await {
         Ok(rows) => Ok(Json(Value::Array(rows))),
         // No dead letter yet: the table is created with the first one.

@@ -56,7 +56,7 @@ fn fills_defaults_and_normalizes() {
                "ratio": null, "price": null, "ok": false, "level": "Low", "tags": [], "meta": null, "blob": null,
                "ref": "00000000-0000-4000-8000-000000000000", "code": null})
     );
-    assert_eq!(r.key, "[\"a\"]");
+    assert_eq!(r.key, "a", "one key field: its value as text");
 }
 
 #[test]
