@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod dev;
 pub mod infra;
+pub mod project_check;
 pub mod schema_files;
 pub mod sdk;
 pub mod sql_files;

@@ -54,7 +54,7 @@ pub fn write(path: &Path, ir: &Ir, apis: &[ConsumptionApi], columns: &ApiColumns
 /// The SDK languages a project needs: igloo.yaml's, plus each language a transform is in
 /// (a transform imports its types from `sdk/`).
 pub fn project_langs(project: &igloo_server::config::Project) -> Vec<Lang> {
-    let mut langs = vec![crate::commands::project_lang(project)];
+    let mut langs = vec![project_lang(project)];
     let files = std::fs::read_dir(project.root.join("transforms"))
         .map(|e| e.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -86,4 +86,12 @@ pub fn write_missing(
         }
     }
     Ok(written)
+}
+
+/// The language `igloo.yaml` names for the project's SDK module.
+pub fn project_lang(project: &igloo_server::config::Project) -> Lang {
+    match project.config.language {
+        igloo_server::config::Language::Ts => Lang::Ts,
+        igloo_server::config::Language::Python => Lang::Py,
+    }
 }

@@ -51,3 +51,12 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
         println!("{}", line(r.iter().map(String::as_str).collect()));
     }
 }
+
+/// `1 step`, `2 steps`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

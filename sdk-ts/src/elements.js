@@ -253,6 +253,7 @@ export class IglooTimeseries extends HTMLElement {
   restart() {
     this.source?.close();
     this.source = null;
+    this.removeAttribute("data-live");
     const model = this.getAttribute("model");
     const series = this.getAttribute("series");
     if (!model || !series) {
@@ -262,9 +263,20 @@ export class IglooTimeseries extends HTMLElement {
     void this.refresh();
     if (this.attr("live", "true") !== "false" && typeof EventSource !== "undefined") {
       const filter = `${encodeURIComponent(this.attr("series-field", "tag"))}=${encodeURIComponent(series)}`;
-      this.source = new EventSource(`${this.baseUrl}/subscribe/${encodeURIComponent(model)}?${filter}`);
+      const source = new EventSource(`${this.baseUrl}/subscribe/${encodeURIComponent(model)}?${filter}`);
+      this.source = source;
       // The event is on the topic; give the table writer a moment, then ask again.
-      this.source.addEventListener("record", () => this.schedule(700));
+      source.addEventListener("record", () => this.schedule(700));
+      // Open (the server has placed the stream at the topic's end): ask again once, for what
+      // arrived between the first fetch and now. `data-live` tells pages and tests it is live.
+      source.addEventListener("open", () => {
+        if (this.source !== source) return;
+        this.setAttribute("data-live", "open");
+        this.schedule(700);
+      });
+      source.addEventListener("error", () => {
+        if (this.source === source) this.setAttribute("data-live", "reconnecting");
+      });
     }
   }
 

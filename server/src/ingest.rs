@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api_error::ApiError;
+use crate::app_state::{AppState, Route};
 use crate::kafka::wire::KeyedRow;
-use crate::runtime::{AppState, Route};
 use crate::validate::{validate_record, Context, RecordError};
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,6 +3,7 @@
 //! (`writer`: topic → ClickHouse, exactly once), assembled in `runtime`.
 
 pub mod api_error;
+pub mod app_state;
 pub mod backoff;
 pub mod clickhouse;
 pub mod config;

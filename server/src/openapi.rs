@@ -8,7 +8,7 @@ use igloo_schemas::consumption::{ConsumptionApi, ParamType};
 use igloo_schemas::ir::{Arity, BaseType, Field, Ir, Model, ScalarType};
 use serde_json::{json, Map, Value};
 
-use crate::runtime::Route;
+use crate::app_state::Route;
 
 pub fn document(ir: &Ir, routes: &BTreeMap<String, Route>, apis: &[ConsumptionApi]) -> Value {
     let mut paths = Map::new();

@@ -20,7 +20,7 @@ use igloo_schemas::ir::{BaseType, ScalarType};
 use igloo_schemas::sql::consumption::{render_api, typed_literal, ExportQuery, OutputFormat};
 
 use crate::api_error::ApiError;
-use crate::runtime::AppState;
+use crate::app_state::AppState;
 
 fn format_param(params: &HashMap<String, String>) -> Result<OutputFormat, ApiError> {
     match params.get("format") {

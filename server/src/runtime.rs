@@ -13,6 +13,7 @@ use igloo_schemas::{Dialect, Ir};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::app_state::{AppState, Route};
 use crate::clickhouse::ClickHouse;
 use crate::config::{TransformsConfig, WriterConfig};
 use crate::console::ConsoleState;
@@ -60,55 +61,6 @@ pub enum ServerError {
     UnknownRouteModel { path: String, model: String },
     #[error("server.routes maps {path} to `{model}.samples`, but `{model}` is not declared `@@timeseries`")]
     NotTimeSeries { path: String, model: String },
-}
-
-/// What an alias path in `server.routes` serves: `Model` (POST ingest) or `Model.samples`
-/// (GET time-series samples in the reference shape).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Route {
-    Ingest(String),
-    Samples(String),
-}
-
-impl Route {
-    pub fn parse(target: &str) -> Route {
-        match target.strip_suffix(".samples") {
-            Some(model) => Route::Samples(model.to_string()),
-            None => Route::Ingest(target.to_string()),
-        }
-    }
-}
-
-pub struct AppState {
-    ir: RwLock<Arc<Ir>>,
-    pub clickhouse: ClickHouse,
-    pub routes: RwLock<BTreeMap<String, Route>>,
-    apis: RwLock<Arc<Vec<ConsumptionApi>>>,
-    pub producer: Producer,
-    pub database: String,
-    pub dialect: Dialect,
-    pub broker: Broker,
-    pub metrics: Arc<Metrics>,
-    pub max_body: usize,
-    pub console: ConsoleState,
-}
-
-impl AppState {
-    pub fn ir(&self) -> Arc<Ir> {
-        self.ir.read().expect("ir lock").clone()
-    }
-
-    pub fn api(&self, name: &str) -> Option<ConsumptionApi> {
-        self.apis.read().expect("apis lock").iter().find(|a| a.name == name).cloned()
-    }
-
-    pub fn api_names(&self) -> Vec<String> {
-        self.apis.read().expect("apis lock").iter().map(|a| a.name.clone()).collect()
-    }
-
-    pub fn apis(&self) -> Arc<Vec<ConsumptionApi>> {
-        self.apis.read().expect("apis lock").clone()
-    }
 }
 
 pub struct Server {

@@ -18,7 +18,7 @@ use igloo_schemas::sql::timeseries::{SampleAgg, SamplesPlan, SamplesQuery, Serie
 use serde_json::{json, Map, Value};
 
 use crate::api_error::ApiError;
-use crate::runtime::AppState;
+use crate::app_state::AppState;
 
 /// Which response shape a route answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

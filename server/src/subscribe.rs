@@ -21,8 +21,8 @@ use rdkafka::Offset;
 use serde_json::Value;
 
 use crate::api_error::ApiError;
+use crate::app_state::AppState;
 use crate::kafka::consumer::{self, Received};
-use crate::runtime::AppState;
 
 /// Per partition: the offset of the next message, and how many of its rows were sent already.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

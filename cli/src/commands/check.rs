@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
-    let (_, checked) = super::load_and_check(cwd, &args.paths, args.target)?;
+    let (_, checked) = crate::project_check::load_and_check(cwd, &args.paths, args.target)?;
     if args.json {
         let out = serde_json::json!({
             "target": checked.target.to_string(),
@@ -32,12 +32,12 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
-    let failed = super::report(&checked);
+    let failed = crate::project_check::report(&checked);
     if !checked.apis.is_empty() {
         eprintln!(
             "  {} in apis/, {} in views/",
-            super::plural(checked.apis.len(), "API"),
-            super::plural(checked.ir.views.len(), "view")
+            crate::ui::plural(checked.apis.len(), "API"),
+            crate::ui::plural(checked.ir.views.len(), "view")
         );
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use igloo_server::config::{Language, Project};
+use igloo_server::config::Project;
 
 use crate::sdk::{module_path, write, Lang};
 
@@ -34,9 +34,9 @@ pub enum What {
 pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     let What::Sdk { lang, out } = args.what;
     let project = Project::discover(cwd)?;
-    let checked = super::check_project(&project, None)?;
+    let checked = crate::project_check::check_project(&project, None)?;
     checked.ensure_valid("the project has errors; `igloo check` lists them")?;
-    let lang = lang.unwrap_or_else(|| project_lang(&project));
+    let lang = lang.unwrap_or_else(|| crate::sdk::project_lang(&project));
     let dir = out.map(|d| cwd.join(d)).unwrap_or_else(|| project.root.join("sdk"));
     let path = module_path(&dir, &project.config.name, lang);
     let apis = &checked.apis;
@@ -52,11 +52,4 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         println!("  note: result rows of APIs ClickHouse could not describe are generic records; with `igloo dev` running they are typed");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn project_lang(project: &Project) -> Lang {
-    match project.config.language {
-        Language::Ts => Lang::Ts,
-        Language::Python => Lang::Py,
-    }
 }

@@ -95,7 +95,7 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     let mut written = templates::write(template, &vars, &dest)?;
     // The SDK module now, so transforms and their tests can import its types before `igloo dev`.
     let project = igloo_server::config::Project::discover(&dest)?;
-    let checked = super::check_project(&project, None)?;
+    let checked = crate::project_check::check_project(&project, None)?;
     if !checked.diags.has_errors() {
         for path in crate::sdk::write_missing(&project, &checked.ir, &checked.apis)? {
             written.push(path.strip_prefix(&project.root).unwrap_or(&path).to_path_buf());

@@ -51,7 +51,7 @@ pub struct QueryArgs {
 
 fn load(cwd: &Path) -> anyhow::Result<(Project, Ir)> {
     let project = Project::discover(cwd)?;
-    let checked = super::check_project(&project, None)?;
+    let checked = crate::project_check::check_project(&project, None)?;
     checked.ensure_valid("the schema has errors; `igloo check` lists them")?;
     Ok((project, checked.ir))
 }

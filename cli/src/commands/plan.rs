@@ -53,9 +53,9 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
             )?)
         };
     let target = args.target.or(endpoints.as_ref().map(|e| e.dialect));
-    let (project, checked) = super::load_and_check(cwd, &args.paths, target)?;
+    let (project, checked) = crate::project_check::load_and_check(cwd, &args.paths, target)?;
     if checked.diags.has_errors() {
-        super::report(&checked);
+        crate::project_check::report(&checked);
         return Ok(ExitCode::FAILURE);
     }
     let database = project.map_or_else(|| "default".to_string(), |p| p.config.database());
@@ -103,8 +103,8 @@ fn print_plan(plan: &igloo_schemas::plan::Plan, against: &str) {
     let destructive = plan.steps.iter().filter(|s| s.is_destructive()).count();
     println!(
         "{}: {}, {} SQL, {} destructive",
-        super::plural(plan.steps.len(), "step"),
-        super::plural(topics, "topic"),
+        crate::ui::plural(plan.steps.len(), "step"),
+        crate::ui::plural(topics, "topic"),
         plan.steps.len() - topics,
         destructive
     );

@@ -32,7 +32,7 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         None => resolve_mode(&project),
     };
     let endpoints = connect(&project, mode).context("igloo serve needs running engines")?;
-    let checked = super::check_project(&project, Some(endpoints.dialect))?;
+    let checked = crate::project_check::check_project(&project, Some(endpoints.dialect))?;
     checked.ensure_valid("the schema has errors; fix them before serving")?;
     let ir = checked.ir;
     let plan = plan_for(&endpoints, &ir, &project.config.database())?;

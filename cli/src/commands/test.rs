@@ -20,7 +20,7 @@ pub struct Args {
 
 pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     let project = Project::discover(cwd)?;
-    let checked = super::check_project(&project, None)?;
+    let checked = crate::project_check::check_project(&project, None)?;
     checked.ensure_valid("the project has errors; `igloo check` lists them")?;
     for path in
         crate::sdk::write_missing(&project, &checked.ir, &checked.apis).context("cannot write the SDK module")?
@@ -33,14 +33,14 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     let mut ran = 0;
     if wants(crate::sdk::Lang::Ts) && !ts.is_empty() {
         ran += 1;
-        println!("TypeScript: {}", crate::commands::plural(ts.len(), "test file"));
+        println!("TypeScript: {}", crate::ui::plural(ts.len(), "test file"));
         if !run_node(&project, &ts)? {
             failed.push("TypeScript");
         }
     }
     if wants(crate::sdk::Lang::Py) && !py.is_empty() {
         ran += 1;
-        println!("Python: {}", crate::commands::plural(py.len(), "test file"));
+        println!("Python: {}", crate::ui::plural(py.len(), "test file"));
         if !run_pytest(&project, &py)? {
             failed.push("Python");
         }

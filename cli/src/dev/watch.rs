@@ -61,7 +61,7 @@ enum Event {
 /// Runs until Ctrl-C, SIGTERM (`igloo down`) or an engine dies.
 pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
     let started = Instant::now();
-    let mut project = Project::discover(start_dir)?;
+    let project = Project::discover(start_dir)?;
     if let Some(s) = state::running(&project.root) {
         return Err(DevError::AlreadyRunning { pid: s.pid });
     }
@@ -69,38 +69,15 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
     println!("igloo dev: project {} ({mode} engines)", project.config.name);
     let (tx, rx) = channel();
     install_stop_handler(tx.clone())?;
-    let mut engines = Engines::start(&project, mode)?;
-    write_state(&project, &engines)?;
-    let _watcher = watch(&project.root, tx)?;
-    let mut synced = fingerprint(&project.root);
-    let applied = sync(&project, &engines.endpoints, opts);
-    let mut server = match (opts.no_server, applied) {
-        (false, Ok(ir)) => match RunningServer::start(server::settings(&project, &engines.endpoints), ir) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                engines.stop();
-                state::remove(&project.root);
-                return Err(e.into());
-            }
-        },
-        _ => None,
-    };
-    let ep = &engines.endpoints;
-    println!(
-        "\nReady in {:.1} s. Watching schema/, apis/, views/, transforms/ and {FILE_NAME}; Ctrl-C stops everything.",
-        started.elapsed().as_secs_f64()
-    );
-    println!("  ClickHouse {}  {} (database {})", ep.dialect, ep.clickhouse.url, project.config.database());
-    println!("  Kafka API       {}", ep.broker.bootstrap);
-    match &server {
-        Some(s) => {
-            println!("  Ingest API      http://{}  (POST /ingest/<Model>, /health, /metrics)", s.addr());
-            println!("  Console         http://{}/console", s.addr());
+    let mut session = DevSession::start(project, mode, opts)?;
+    let _watcher = match watch(&session.project.root, tx) {
+        Ok(w) => w,
+        Err(e) => {
+            session.stop();
+            return Err(e);
         }
-        None if opts.no_server => println!("  Ingest API      not started (--no-server)"),
-        None => println!("  Ingest API      starts once the schema is valid"),
-    }
-    let mut restarts = RestartBudget::default();
+    };
+    session.print_ready(started);
     let outcome = loop {
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => break Ok(()),
@@ -116,76 +93,150 @@ pub fn run(start_dir: &Path, opts: DevOptions) -> Result<(), DevError> {
                 if stop {
                     break Ok(());
                 }
-                let transforms = project.root.join("transforms");
-                let (code, paths): (Vec<PathBuf>, Vec<PathBuf>) =
-                    paths.into_iter().partition(|p| p.starts_with(&transforms));
-                if !code.is_empty() {
-                    if let Some(s) = server.as_mut() {
-                        // A transform in a new language needs that language's SDK module.
-                        let sdk = project.root.join("sdk");
-                        if crate::sdk::project_langs(&project)
-                            .into_iter()
-                            .any(|lang| !crate::sdk::module_path(&sdk, &project.config.name, lang).exists())
-                        {
-                            regenerate_sdk(&project, &engines.endpoints, &s.ir());
-                        }
-                        s.sync_transforms(false);
-                    }
-                }
-                if paths.is_empty() {
-                    continue;
-                }
-                let now = fingerprint(&project.root);
-                if now == synced {
-                    continue;
-                }
-                synced = now;
-                if paths.iter().any(|p| p.file_name().is_some_and(|n| n == FILE_NAME)) {
-                    reload_config(&mut project);
-                }
-                match sync(&project, &engines.endpoints, opts) {
-                    Ok(ir) => {
-                        server = reload_server(server, &project, &engines.endpoints, ir, opts);
-                        if let Some(s) = &server {
-                            s.set_problems(Vec::new());
-                        }
-                    }
-                    Err(problem) => {
-                        if let Some(s) = &server {
-                            s.set_problems(vec![problem]);
-                        }
-                    }
-                }
+                session.on_change(paths);
             }
             Err(RecvTimeoutError::Timeout) => {
-                let Some((kind, message)) = engines.died() else { continue };
-                println!("✗ {message}");
-                if !restarts.allow(kind) {
-                    println!("✗ it keeps exiting; giving up");
-                    break Err(DevError::EngineDied);
-                }
-                match engines.restart(kind) {
-                    Ok(line) => {
-                        println!("{line}");
-                        write_state(&project, &engines)?;
-                    }
-                    Err(e) => {
-                        println!("✗ cannot restart it: {e}");
-                        break Err(DevError::EngineDied);
-                    }
+                if let Err(e) = session.on_engine_check() {
+                    break Err(e);
                 }
             }
         }
     };
-    if let Some(s) = server {
-        println!("Stopping the ingest server and table writers…");
-        s.stop();
-    }
-    println!("Stopping the engines…");
-    engines.stop();
-    state::remove(&project.root);
-    println!("Stopped.");
+    session.stop();
     outcome
+}
+
+/// One `igloo dev` run: the project, its engines, the server and what was last applied. The
+/// loop hands each event to one handler: a file change, an engine check, stop.
+struct DevSession {
+    project: Project,
+    engines: Engines,
+    server: Option<RunningServer>,
+    opts: DevOptions,
+    /// Fingerprint of the files the last sync read.
+    synced: u64,
+    restarts: RestartBudget,
+}
+
+impl DevSession {
+    /// Starts the engines, brings them in line with the schema and starts the server.
+    fn start(project: Project, mode: InfraMode, opts: DevOptions) -> Result<DevSession, DevError> {
+        let engines = Engines::start(&project, mode)?;
+        if let Err(e) = write_state(&project, &engines) {
+            engines.stop();
+            return Err(e);
+        }
+        let synced = fingerprint(&project.root);
+        let applied = sync(&project, &engines.endpoints, opts);
+        let server = match (opts.no_server, applied) {
+            (false, Ok(ir)) => match RunningServer::start(server::settings(&project, &engines.endpoints), ir) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    engines.stop();
+                    state::remove(&project.root);
+                    return Err(e.into());
+                }
+            },
+            _ => None,
+        };
+        Ok(DevSession { project, engines, server, opts, synced, restarts: RestartBudget::default() })
+    }
+
+    fn print_ready(&self, started: Instant) {
+        let ep = &self.engines.endpoints;
+        println!(
+            "\nReady in {:.1} s. Watching schema/, apis/, views/, transforms/ and {FILE_NAME}; Ctrl-C stops everything.",
+            started.elapsed().as_secs_f64()
+        );
+        println!("  ClickHouse {}  {} (database {})", ep.dialect, ep.clickhouse.url, self.project.config.database());
+        println!("  Kafka API       {}", ep.broker.bootstrap);
+        match &self.server {
+            Some(s) => {
+                println!("  Ingest API      http://{}  (POST /ingest/<Model>, /health, /metrics)", s.addr());
+                println!("  Console         http://{}/console", s.addr());
+            }
+            None if self.opts.no_server => println!("  Ingest API      not started (--no-server)"),
+            None => println!("  Ingest API      starts once the schema is valid"),
+        }
+    }
+
+    /// Saved files: transforms reload alone; anything else is checked, planned and applied.
+    fn on_change(&mut self, paths: Vec<PathBuf>) {
+        let transforms = self.project.root.join("transforms");
+        let (code, paths): (Vec<PathBuf>, Vec<PathBuf>) = paths.into_iter().partition(|p| p.starts_with(&transforms));
+        if !code.is_empty() {
+            self.reload_transforms();
+        }
+        if paths.is_empty() {
+            return;
+        }
+        let now = fingerprint(&self.project.root);
+        if now == self.synced {
+            return;
+        }
+        self.synced = now;
+        if paths.iter().any(|p| p.file_name().is_some_and(|n| n == FILE_NAME)) {
+            reload_config(&mut self.project);
+        }
+        match sync(&self.project, &self.engines.endpoints, self.opts) {
+            Ok(ir) => {
+                self.server = reload_server(self.server.take(), &self.project, &self.engines.endpoints, ir, self.opts);
+                if let Some(s) = &self.server {
+                    s.set_problems(Vec::new());
+                }
+            }
+            Err(problem) => {
+                if let Some(s) = &self.server {
+                    s.set_problems(vec![problem.to_string()]);
+                }
+            }
+        }
+    }
+
+    fn reload_transforms(&mut self) {
+        let Some(s) = self.server.as_mut() else { return };
+        // A transform in a new language needs that language's SDK module.
+        let sdk = self.project.root.join("sdk");
+        if crate::sdk::project_langs(&self.project)
+            .into_iter()
+            .any(|lang| !crate::sdk::module_path(&sdk, &self.project.config.name, lang).exists())
+        {
+            regenerate_sdk(&self.project, &self.engines.endpoints, &s.ir());
+        }
+        s.sync_transforms(false);
+    }
+
+    /// A native engine that exited is restarted, at most 3 times a minute; then igloo dev stops.
+    fn on_engine_check(&mut self) -> Result<(), DevError> {
+        let Some((kind, message)) = self.engines.died() else { return Ok(()) };
+        println!("✗ {message}");
+        if !self.restarts.allow(kind) {
+            println!("✗ it keeps exiting; giving up");
+            return Err(DevError::EngineDied);
+        }
+        match self.engines.restart(kind) {
+            Ok(line) => {
+                println!("{line}");
+                write_state(&self.project, &self.engines)
+            }
+            Err(e) => {
+                println!("✗ cannot restart it: {e}");
+                Err(DevError::EngineDied)
+            }
+        }
+    }
+
+    /// The server first (in-flight requests answered, batches finished), then the engines.
+    fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            println!("Stopping the ingest server and table writers…");
+            s.stop();
+        }
+        println!("Stopping the engines…");
+        self.engines.stop();
+        state::remove(&self.project.root);
+        println!("Stopped.");
+    }
 }
 
 /// At most 3 restarts of an engine within a minute; then igloo dev gives up on it.
@@ -346,10 +397,25 @@ fn reload_server(
     }
 }
 
+/// Why a save was not applied (already printed; the console shows it too).
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error("✗ {0}; nothing applied")]
+    Files(#[from] crate::schema_files::SchemaFilesError),
+    #[error("{rendered}\n✗ the schema has errors; nothing applied, the running system is unchanged")]
+    Schema { rendered: String },
+    #[error("{}\n✗ views/ has errors; nothing applied, the running system is unchanged", .0.iter().map(|e| format!("✗ {e}")).collect::<Vec<_>>().join("\n"))]
+    Views(Vec<igloo_schemas::consumption::ApiFileError>),
+    #[error("✗ {0}")]
+    Plan(migrate::MigrateError),
+    #[error("✗ {0}\n  (steps before it were applied; fix the schema or the engine and save again)")]
+    Apply(migrate::MigrateError),
+}
+
 /// Check → plan → apply, printing one line per step. Returns the schema when the engines now
 /// match it (steps held back for consent aside), for the server to use; else what is wrong,
 /// already printed, for the console to show.
-fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Result<Ir, String> {
+fn sync(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Result<Ir, SyncError> {
     let ir = sync_engines(project, endpoints, opts).inspect_err(|problem| println!("{problem}"))?;
     regenerate_sdk(project, endpoints, &ir);
     Ok(ir)
@@ -370,42 +436,30 @@ fn regenerate_sdk(project: &Project, endpoints: &Endpoints, ir: &Ir) {
     }
 }
 
-/// Like [`sync`], without the SDK; `Err` is the text to print.
-fn sync_engines(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Result<Ir, String> {
-    let files =
-        schema_files::load_dir(&project.schema_dir(), &project.root).map_err(|e| format!("✗ {e}; nothing applied"))?;
-    let (mut ir, diags) = igloo_schemas::check_for(&files, endpoints.dialect);
-    if diags.has_errors() {
-        return Err(format!(
-            "{}\n✗ the schema has errors; nothing applied, the running system is unchanged",
-            diags.render(&files)
-        ));
+/// Like [`sync`], without the SDK. The schema is checked by the same path as `igloo check`.
+fn sync_engines(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> Result<Ir, SyncError> {
+    let checked = crate::project_check::check_project(project, Some(endpoints.dialect))?;
+    if checked.diags.has_errors() {
+        return Err(SyncError::Schema { rendered: checked.diags.render(&checked.files).to_string() });
     }
-    let view_errors = crate::sql_files::attach_views(&project.root, &mut ir);
-    if !view_errors.is_empty() {
-        let lines: Vec<String> = view_errors.iter().map(|e| format!("✗ {e}")).collect();
-        return Err(format!(
-            "{}\n✗ views/ has errors; nothing applied, the running system is unchanged",
-            lines.join("\n")
-        ));
+    if !checked.view_errors.is_empty() {
+        return Err(SyncError::Views(checked.view_errors));
     }
-    if !diags.is_empty() {
-        println!("{}", diags.render(&files));
+    if !checked.diags.is_empty() {
+        println!("{}", checked.diags.render(&checked.files));
     }
+    let ir = checked.ir;
     let database = project.config.database();
-    let plan = migrate::plan_for(endpoints, &ir, &database).map_err(|e| format!("✗ {e}"))?;
+    let plan = migrate::plan_for(endpoints, &ir, &database).map_err(SyncError::Plan)?;
     if plan.is_empty() && plan.notes.is_empty() {
         println!("✓ up to date ({} models)", ir.models.len());
         return Ok(ir);
     }
     let consent = consent_for(&plan, opts);
-    match migrate::apply(endpoints, &plan, consent, |step| println!("  {}", step.summary(&plan.database))) {
-        Ok(applied) => {
-            report(&applied);
-            Ok(ir)
-        }
-        Err(e) => Err(format!("✗ {e}\n  (steps before it were applied; fix the schema or the engine and save again)")),
-    }
+    let applied = migrate::apply(endpoints, &plan, consent, |step| println!("  {}", step.summary(&plan.database)))
+        .map_err(SyncError::Apply)?;
+    report(&applied);
+    Ok(ir)
 }
 
 fn consent_for(plan: &igloo_schemas::plan::Plan, opts: DevOptions) -> Consent {
@@ -437,14 +491,14 @@ fn report(applied: &migrate::Applied) {
     if !applied.applied.is_empty() {
         println!(
             "✓ applied {} in {} ms",
-            crate::commands::plural(applied.applied.len(), "step"),
+            crate::ui::plural(applied.applied.len(), "step"),
             applied.elapsed.as_millis()
         );
     }
     if !applied.held_back.is_empty() {
         println!(
             "! {} not applied: run `igloo dev --allow-destructive`, or answer yes on a terminal",
-            crate::commands::plural(applied.held_back.len(), "step")
+            crate::ui::plural(applied.held_back.len(), "step")
         );
     }
 }

@@ -126,6 +126,8 @@ try {
     });
     const legend = page.locator("#ts-Measurement .legend");
     assert.match(await legend.innerText(), new RegExp(`${tag} values\\[0\\] 1\\b`));
+    // Post only once the live stream is open: a record before it is not an event to redraw on.
+    await page.locator("#ts-Measurement[data-live='open']").waitFor();
     await post("Measurement", JSON.stringify({ time: nowNs(), tag, values: [42, 0, 0, 0, 0, 0, 0, 0, 0, 0] }));
     await page.locator("#ts-Measurement .legend", { hasText: `${tag} values[0] 42` }).waitFor({ timeout: 10000 });
     assert.match(await line.getAttribute("d"), /^M[\d.]+,[\d.]+/);

@@ -31,8 +31,8 @@ use serde_json::{json, Value};
 pub use history::History;
 
 use crate::api_error::ApiError;
+use crate::app_state::{AppState, Route};
 use crate::metrics::load;
-use crate::runtime::{AppState, Route};
 use crate::transform::set::TransformStatus;
 
 /// What the console shows beyond the IR and the counters.
