@@ -5,6 +5,7 @@
 //! input gives the same text, so users' diffs stay small (snapshot-tested).
 
 mod py;
+mod surface;
 mod ts;
 
 pub use py::python;
