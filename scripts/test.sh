@@ -26,6 +26,8 @@ echo "==> sdk-py: mypy --strict, pytest"
 "$IGLOO_TEST_PYTHON" -m pytest -q sdk-py/tests 2>&1 | tee -a "$LOG"
 echo "==> sdk-ts: tsc --strict, node --test"
 (cd sdk-ts && npm run --silent build && node --test test/) 2>&1 | tee -a "$LOG"
+echo "==> console.js: tsc (// @ts-check)"
+sdk-ts/node_modules/.bin/tsc -p server/src/console/assets
 # One closing line with the totals over every test binary and suite (cargo, pytest, node).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
      /^[0-9]+ passed/ && / in [0-9.]+s/ { p += $1; for (i = 1; i <= NF; i++) if ($(i+1) ~ /^failed/) f += $i }

@@ -14,6 +14,7 @@
 
 pub mod example;
 mod history;
+pub mod json;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -26,7 +27,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use igloo_schemas::codegen::{api_fn, ingest_fn, module_stem, samples_fn};
 use igloo_schemas::ir::{Arity, BaseType, Field};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub use history::History;
 
@@ -129,7 +130,7 @@ async fn row_counts(state: &AppState) -> Result<HashMap<String, u64>, String> {
         .collect())
 }
 
-async fn overview(State(state): State<Arc<AppState>>) -> Json<Value> {
+async fn overview(State(state): State<Arc<AppState>>) -> Json<json::Overview> {
     let ir = state.ir();
     let counts = row_counts(&state).await;
     let rates = state.console.history.recent_rates(5);
@@ -142,7 +143,7 @@ async fn overview(State(state): State<Arc<AppState>>) -> Json<Value> {
     if let Err(e) = &counts {
         problems.push(format!("row counts unavailable: {e}"));
     }
-    let models: Vec<Value> = ir
+    let models = ir
         .models
         .iter()
         .map(|m| {
@@ -153,73 +154,91 @@ async fn overview(State(state): State<Arc<AppState>>) -> Json<Value> {
             let counter = |f: fn(&crate::metrics::ModelMetrics) -> u64| c.map(|c| f(c)).unwrap_or(0);
             let (ingest_rate, write_rate) = rates.get(&m.name).copied().unwrap_or((0.0, 0.0));
             let filled_by = if ir.filled_by_view(&m.name) {
-                json!({ "view": format!("views/{}.sql", m.name) })
-            } else if let Some(t) = transforms.iter().find(|t| t.destination == m.name) {
-                json!({ "transform": t.name })
+                Some(json::FilledBy::View(format!("views/{}.sql", m.name)))
             } else {
-                Value::Null
+                transforms.iter().find(|t| t.destination == m.name).map(|t| json::FilledBy::Transform(t.name.clone()))
             };
-            json!({
-                "name": m.name,
-                "doc": m.doc,
-                "topic": m.topic.name,
-                "partitions": m.topic.partitions,
-                "table": m.table,
+            json::ModelInfo {
+                name: m.name.clone(),
+                doc: m.doc.clone(),
+                topic: m.topic.name.clone(),
+                partitions: m.topic.partitions,
+                table: m.table.clone(),
                 // A table without parts has no row in system.parts.
-                "rows": counts.as_ref().ok().map(|c| c.get(&m.table).copied().unwrap_or(0)),
-                "ingest": m.ingest,
-                "filled_by": filled_by,
-                "fields": m.fields.iter().map(|f| json!({ "name": f.name, "type": type_name(f), "doc": f.doc })).collect::<Vec<_>>(),
-                "key": m.primary_key,
-                "timeseries": m.timeseries,
-                "ingest_routes": aliases(|r, n| matches!(r, Route::Ingest(m) if m == n)),
-                "samples_routes": aliases(|r, n| matches!(r, Route::Samples(m) if m == n)),
-                "accepted": counter(|c| load(&c.accepted)),
-                "rejected": counter(|c| load(&c.rejected)),
-                "written": counter(|c| load(&c.written)),
-                "dead_lettered": counter(|c| load(&c.dead_lettered)),
-                "lag": counter(|c| load(&c.lag)),
-                "ingest_rate": ingest_rate,
-                "write_rate": write_rate,
-                "sdk": { "ingest": ingest_fn(&m.name), "samples": m.timeseries.as_ref().map(|_| samples_fn(&m.name)) },
-            })
+                rows: counts.as_ref().ok().map(|c| c.get(&m.table).copied().unwrap_or(0)),
+                ingest: m.ingest,
+                filled_by,
+                fields: m
+                    .fields
+                    .iter()
+                    .map(|f| json::FieldInfo { name: f.name.clone(), ty: type_name(f), doc: f.doc.clone() })
+                    .collect(),
+                key: m.primary_key.clone(),
+                timeseries: m.timeseries.clone(),
+                ingest_routes: aliases(|r, n| matches!(r, Route::Ingest(m) if m == n)),
+                samples_routes: aliases(|r, n| matches!(r, Route::Samples(m) if m == n)),
+                accepted: counter(|c| load(&c.accepted)),
+                rejected: counter(|c| load(&c.rejected)),
+                written: counter(|c| load(&c.written)),
+                dead_lettered: counter(|c| load(&c.dead_lettered)),
+                lag: counter(|c| load(&c.lag)),
+                ingest_rate,
+                write_rate,
+                sdk: json::ModelSdk {
+                    ingest: ingest_fn(&m.name),
+                    samples: m.timeseries.as_ref().map(|_| samples_fn(&m.name)),
+                },
+            }
         })
         .collect();
-    let transforms: Vec<Value> = transforms
+    let transforms = transforms
         .iter()
         .map(|t| {
             let m = transform_metrics.get(&t.name);
             let n = |f: fn(&crate::metrics::TransformMetrics) -> u64| m.map(|m| f(m)).unwrap_or(0);
-            json!({
-                "name": t.name, "source": t.source, "destination": t.destination, "language": t.language,
-                "workers": t.workers, "running": t.running, "error": t.error,
-                "workers_running": n(|m| load(&m.workers)),
-                "in": n(|m| load(&m.records_in)), "out": n(|m| load(&m.records_out)),
-                "dropped": n(|m| load(&m.dropped)), "dead_lettered": n(|m| load(&m.dead_lettered)),
-                "crashes": n(|m| load(&m.crashes)), "lag": n(|m| m.total_lag()),
-            })
+            json::TransformInfo {
+                name: t.name.clone(),
+                source: t.source.clone(),
+                destination: t.destination.clone(),
+                language: t.language.clone(),
+                workers: t.workers,
+                workers_running: n(|m| load(&m.workers)),
+                running: t.running,
+                error: t.error.clone(),
+                records_in: n(|m| load(&m.records_in)),
+                out: n(|m| load(&m.records_out)),
+                dropped: n(|m| load(&m.dropped)),
+                dead_lettered: n(|m| load(&m.dead_lettered)),
+                crashes: n(|m| load(&m.crashes)),
+                lag: n(|m| m.total_lag()),
+            }
         })
         .collect();
-    let apis: Vec<Value> = state
+    let apis = state
         .apis()
         .iter()
-        .map(|a| json!({ "name": a.name, "doc": a.doc, "params": a.params, "sdk": api_fn(&a.name) }))
+        .map(|a| json::ApiInfo {
+            name: a.name.clone(),
+            doc: a.doc.clone(),
+            params: a.params.clone(),
+            sdk: api_fn(&a.name),
+        })
         .collect();
-    let views: Vec<Value> = ir.views.iter().map(|v| json!({ "model": v.model, "select": v.select })).collect();
+    let views = ir.views.iter().map(|v| json::ViewInfo { model: v.model.clone(), select: v.select.clone() }).collect();
     let dlq = igloo_schemas::internal::DLQ;
-    Json(json!({
-        "project": state.console.project,
-        "sdk_module": format!("sdk/{}", module_stem(&state.console.project)),
-        "database": state.database,
-        "clickhouse": state.dialect.to_string(),
-        "bootstrap": state.broker.bootstrap,
-        "problems": problems,
-        "models": models,
-        "views": views,
-        "apis": apis,
-        "transforms": transforms,
-        "dead_letters": counts.as_ref().ok().and_then(|c| c.get(dlq)).copied().unwrap_or(0),
-    }))
+    Json(json::Overview {
+        project: state.console.project.clone(),
+        sdk_module: format!("sdk/{}", module_stem(&state.console.project)),
+        database: state.database.clone(),
+        clickhouse: state.dialect.to_string(),
+        bootstrap: state.broker.bootstrap.clone(),
+        problems,
+        models,
+        views,
+        apis,
+        transforms,
+        dead_letters: counts.as_ref().ok().and_then(|c| c.get(dlq)).copied().unwrap_or(0),
+    })
 }
 
 async fn history(State(state): State<Arc<AppState>>) -> Json<history::Series> {
@@ -230,7 +249,7 @@ async fn topic(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<json::TopicRow>>, ApiError> {
     let n = limit(&params)?;
     let topic = ApiError::model(&state.ir(), &name)?.topic.name.clone();
     let broker = state.broker.clone();
@@ -242,15 +261,17 @@ async fn topic(
     // The newest `n` rows over all partitions (by message time, then offset), newest first.
     let mut peeked = peeked;
     peeked.sort_by_key(|p| std::cmp::Reverse((p.timestamp_ms, p.offset)));
-    let rows: Vec<Value> = peeked
+    let rows = peeked
         .into_iter()
         .take(n)
-        .map(|p| {
-            let record = serde_json::from_str::<Value>(&p.row).unwrap_or(Value::String(p.row));
-            json!({ "partition": p.partition, "offset": p.offset, "timestamp_ms": p.timestamp_ms, "record": record })
+        .map(|p| json::TopicRow {
+            partition: p.partition,
+            offset: p.offset,
+            timestamp_ms: p.timestamp_ms,
+            record: serde_json::from_str::<Value>(&p.row).unwrap_or(Value::String(p.row)),
         })
         .collect();
-    Ok(Json(Value::Array(rows)))
+    Ok(Json(rows))
 }
 
 async fn rows(
@@ -284,7 +305,7 @@ async fn dead_letters(
     match state.clickhouse.rows::<Value>(&sql).await {
         Ok(rows) => Ok(Json(Value::Array(rows))),
         // No dead letter yet: the table is created with the first one.
-        Err(e) if e.is_unknown_table() => Ok(Json(json!([]))),
+        Err(e) if e.is_unknown_table() => Ok(Json(Value::Array(Vec::new()))),
         Err(e) => Err(e.into()),
     }
 }

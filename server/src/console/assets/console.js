@@ -1,8 +1,103 @@
+// @ts-check
 // The igloo dev console: one page, no framework, no build step. Reads /console/api/* (see
-// server/src/console/mod.rs) and the project's public API; charts are sdk-ts's web components.
+// server/src/console/json.rs, whose structs the typedefs below mirror — a Rust test keeps
+// them in step) and the project's public API; charts are sdk-ts's web components.
+// Type-checked by tsc (server/src/console/assets/tsconfig.json).
+
+/**
+ * @typedef {object} FnName
+ * @property {string} ts
+ * @property {string} py
+ */
+/**
+ * @typedef {object} FieldInfo
+ * @property {string} name
+ * @property {string} type
+ * @property {string | null} doc
+ */
+/**
+ * @typedef {object} ModelSdk
+ * @property {FnName} ingest
+ * @property {FnName | null} samples
+ */
+/**
+ * @typedef {object} ModelInfo
+ * @property {string} name
+ * @property {string | null} doc
+ * @property {string} topic
+ * @property {number} partitions
+ * @property {string} table
+ * @property {number | null} rows
+ * @property {boolean} ingest
+ * @property {{ view?: string, transform?: string } | null} filled_by
+ * @property {FieldInfo[]} fields
+ * @property {string[]} key
+ * @property {{ time: string, unit: string, series: string, values: string[] } | null} timeseries
+ * @property {string[]} ingest_routes
+ * @property {string[]} samples_routes
+ * @property {number} accepted
+ * @property {number} rejected
+ * @property {number} written
+ * @property {number} dead_lettered
+ * @property {number} lag
+ * @property {number} ingest_rate
+ * @property {number} write_rate
+ * @property {ModelSdk} sdk
+ */
+/**
+ * @typedef {object} ViewInfo
+ * @property {string} model
+ * @property {string} select
+ */
+/**
+ * @typedef {object} ApiInfo
+ * @property {string} name
+ * @property {string | null} doc
+ * @property {Array<{ name: string, type: string, default: string | null, doc: string | null }>} params
+ * @property {FnName} sdk
+ */
+/**
+ * @typedef {object} TransformInfo
+ * @property {string} name
+ * @property {string} source
+ * @property {string} destination
+ * @property {string} language
+ * @property {number} workers
+ * @property {number} workers_running
+ * @property {boolean} running
+ * @property {string | null} error
+ * @property {number} in
+ * @property {number} out
+ * @property {number} dropped
+ * @property {number} dead_lettered
+ * @property {number} crashes
+ * @property {number} lag
+ */
+/**
+ * @typedef {object} Overview
+ * @property {string} project
+ * @property {string} sdk_module
+ * @property {string} database
+ * @property {string} clickhouse
+ * @property {string} bootstrap
+ * @property {string[]} problems
+ * @property {ModelInfo[]} models
+ * @property {ViewInfo[]} views
+ * @property {ApiInfo[]} apis
+ * @property {TransformInfo[]} transforms
+ * @property {number} dead_letters
+ */
+/**
+ * @typedef {object} TopicRow
+ * @property {number} partition
+ * @property {number} offset
+ * @property {number | null} timestamp_ms
+ * @property {unknown} record
+ */
 
 const POLL_MS = 2000;
-let overview = null; // the latest /console/api/overview
+/** @type {Overview | null} the latest /console/api/overview */
+let overview = null;
 let page = null; // { name, update?(overview), leave: [fn] }
 
 // ---------------------------------------------------------------------------------------------
@@ -72,24 +167,37 @@ function setContent(el, ...children) {
 // ---------------------------------------------------------------------------------------------
 // Shell: header, problems, polling, routing
 
+/** The element with this id; the page's HTML has every one the script asks for. */
+function byId(/** @type {string} */ id) {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`console page: no #${id}`);
+  return el;
+}
+
+/** An error's message, whatever was thrown. */
+const messageOf = (/** @type {unknown} */ e) => (e instanceof Error ? e.message : String(e));
+
 async function poll() {
+  /** @type {Overview} */
+  let latest;
   try {
-    overview = await fetchJson("/console/api/overview");
-    document.getElementById("connection").textContent = "";
+    latest = await fetchJson("/console/api/overview");
+    overview = latest;
+    byId("connection").textContent = "";
   } catch (e) {
-    document.getElementById("connection").textContent = `server unreachable (${e.message})`;
+    byId("connection").textContent = `server unreachable (${messageOf(e)})`;
     return;
   }
-  document.getElementById("project").textContent = `${overview.project} · ClickHouse ${overview.clickhouse} · ${overview.database}`;
-  document.getElementById("dlq-count").textContent = overview.dead_letters ? String(overview.dead_letters) : "";
-  const problems = document.getElementById("problems");
-  problems.hidden = !overview.problems.length;
-  setContent(problems, overview.problems.length ? h("strong", { class: "bad" }, "Problems") : null, overview.problems.map((p) => h("pre", {}, p)));
+  byId("project").textContent = `${latest.project} · ClickHouse ${latest.clickhouse} · ${latest.database}`;
+  byId("dlq-count").textContent = latest.dead_letters ? String(latest.dead_letters) : "";
+  const problems = byId("problems");
+  problems.hidden = !latest.problems.length;
+  setContent(problems, latest.problems.length ? h("strong", { class: "bad" }, "Problems") : null, latest.problems.map((p) => h("pre", {}, p)));
   if (page && !page.started) {
     page.started = true;
-    page.start?.(overview);
+    page.start?.(latest);
   }
-  page?.update?.(overview);
+  page?.update?.(latest);
 }
 
 function route() {
@@ -97,8 +205,8 @@ function route() {
   const [name = "", arg = ""] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const pages = { "": overviewPage, data: dataPage, apis: apisPage, ingest: ingestPage, "dead-letters": deadLettersPage };
   const make = pages[name] ?? overviewPage;
-  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === (name || "overview"));
-  const main = document.getElementById("main");
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a instanceof HTMLElement && a.dataset.page === (name || "overview"));
+  const main = byId("main");
   main.replaceChildren();
   page = { name, leave: [], ...make(main, arg) };
   if (overview) {
@@ -304,7 +412,7 @@ function dataPage(main, model) {
           topic.append(peekRow(`partition ${p.partition} · offset ${p.offset}${at}`, typeof p.record === "string" ? p.record : JSON.stringify(p.record), false));
         }
       } catch (e) {
-        topic.append(h("p", { class: "bad" }, e.message));
+        topic.append(h("p", { class: "bad" }, messageOf(e)));
       }
     },
     async update() {
@@ -313,7 +421,7 @@ function dataPage(main, model) {
         const cols = latest.length ? Object.keys(latest[0]) : [];
         setContent(rows, latest.length ? table(cols.map((c) => [c]), latest.map((r) => h("tr", {}, cols.map((c) => h("td", { class: "mono" }, typeof r[c] === "object" ? JSON.stringify(r[c]) : String(r[c])))))) : h("p", { class: "muted" }, "No rows yet."));
       } catch (e) {
-        setContent(rows, h("p", { class: "bad" }, e.message));
+        setContent(rows, h("p", { class: "bad" }, messageOf(e)));
       }
     },
     leave: [() => source?.close()],
@@ -389,7 +497,7 @@ function apisPage(main, id) {
           const body = await fetchJson(url());
           setContent(result, h("p", { class: "muted", id: "api-status" }, `200 OK in ${Math.round(performance.now() - started)} ms`), resultView(body));
         } catch (err) {
-          setContent(result, h("p", { class: "bad", id: "api-status" }, err.message));
+          setContent(result, h("p", { class: "bad", id: "api-status" }, messageOf(err)));
         }
       };
       showSnippets();
@@ -458,7 +566,7 @@ function ingestPage(main, model) {
     try {
       text.value = await (await fetch(`/console/api/models/${encodeURIComponent(model)}/example`)).text();
     } catch (e) {
-      setContent(result, h("p", { class: "bad" }, e.message));
+      setContent(result, h("p", { class: "bad" }, messageOf(e)));
     }
   };
   fresh.onclick = loadExample;
@@ -486,7 +594,7 @@ function ingestPage(main, model) {
       reply = await fetchJson(`/ingest/${encodeURIComponent(model)}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: text.value });
     } catch (e) {
       source.close();
-      return step("bad", `✗ rejected: ${e.message}`);
+      return step("bad", `✗ rejected: ${messageOf(e)}`);
     }
     step("ok", `✓ accepted ${reply.accepted} record${reply.accepted === 1 ? "" : "s"} (the broker acknowledged) in ${Math.round(performance.now() - started)} ms`);
     for (let i = 0; i < 40; i++) {
@@ -535,7 +643,7 @@ function deadLettersPage(main) {
             : h("p", { class: "muted" }, "No dead letters."),
         );
       } catch (e) {
-        setContent(list, h("p", { class: "bad" }, e.message));
+        setContent(list, h("p", { class: "bad" }, messageOf(e)));
       }
     },
   };
