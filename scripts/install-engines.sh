@@ -69,10 +69,11 @@ fi
 # SDK tooling: pytest and mypy in the same virtualenv, with sdk-py installed from this
 # checkout (reinstalled every run: it is small); sdk-ts's dependencies (TypeScript) from its
 # lockfile, then built. Node 20 with npm must be on PATH (`apt-get install nodejs npm`).
-# confluent-kafka: the third-party consumer of the wire-format test (not igloo's own code).
-if ! "$VENV/bin/python" -c 'import pytest, mypy, confluent_kafka' >/dev/null 2>&1; then
-  step "Test tools: installing pytest, mypy and confluent-kafka into $VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest mypy confluent-kafka
+# confluent-kafka: the third-party consumer of the wire-format test (not igloo's own code);
+# wheel: `pip wheel` of sdk-py in the packaging test.
+if ! "$VENV/bin/python" -c 'import pytest, mypy, confluent_kafka, wheel' >/dev/null 2>&1; then
+  step "Test tools: installing pytest, mypy, confluent-kafka and wheel into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest mypy confluent-kafka wheel
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./sdk-py
 if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi

@@ -28,8 +28,11 @@ fn run_ok(cmd: &mut Command, what: &str) -> String {
 
 const PY_E2E: &str = r#"
 import sys, threading, time
+import igloo_sdk
 from igloo_sdk import Client, IglooError, IngestError
 import devapp as sdk
+
+print("igloo_sdk from", igloo_sdk.__file__)
 
 client = Client(sys.argv[1])
 now = time.time_ns()
@@ -132,13 +135,47 @@ fn generated_sdks_typecheck_and_work_end_to_end() {
     let again = run_ok(igloo(&root, &ports).args(["generate", "sdk", "--lang", "py", "--out"]).arg(&out), "again");
     assert!(again.contains("unchanged"), "{again}");
 
-    // TypeScript: tsc --strict against sdk-ts (built by scripts/install-engines.sh).
+    // The SDK packages as users install them: `npm pack` and `pip wheel` artifacts.
     let sdk_ts = repo().join("sdk-ts");
-    std::fs::create_dir_all(out.join("node_modules")).unwrap();
-    std::os::unix::fs::symlink(&sdk_ts, out.join("node_modules/igloo-sdk")).unwrap();
+    let dist = tmp.path().join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    let packed = run_ok(
+        Command::new("npm").args(["pack", "--silent", "--pack-destination"]).arg(&dist).current_dir(&sdk_ts),
+        "npm pack",
+    );
+    let tarball = dist.join(packed.lines().last().unwrap().trim());
+    run_ok(
+        Command::new(python())
+            .args(["-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w"])
+            .arg(&dist)
+            .arg(repo().join("sdk-py")),
+        "pip wheel",
+    );
+    let wheel = std::fs::read_dir(&dist)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("a wheel");
+    let site = tmp.path().join("site");
+    run_ok(
+        Command::new(python()).args(["-m", "pip", "install", "-q", "--no-deps", "--target"]).arg(&site).arg(&wheel),
+        "pip install the wheel",
+    );
+    assert!(site.join("igloo_sdk/py.typed").exists(), "the wheel ships py.typed");
+
+    // TypeScript: tsc --strict against the installed package.
+    std::fs::write(out.join("package.json"), r#"{"type": "module", "private": true}"#).unwrap();
+    run_ok(
+        Command::new("npm")
+            .args(["install", "--offline", "--no-audit", "--no-fund", "--silent"])
+            .arg(&tarball)
+            .current_dir(&out),
+        "npm install the packed SDK",
+    );
+    assert!(out.join("node_modules/igloo-sdk/dist/index.d.ts").exists(), "the package ships its types");
+    assert!(out.join("node_modules/igloo-sdk/dist/elements.js").exists(), "and the web components");
     std::os::unix::fs::symlink(sdk_ts.join("node_modules/@types"), out.join("node_modules/@types")).unwrap();
     std::fs::write(out.join("e2e.ts"), TS_E2E).unwrap();
-    std::fs::write(out.join("package.json"), r#"{"type": "module"}"#).unwrap();
     std::fs::write(
         out.join("tsconfig.json"),
         r#"{"compilerOptions": {"target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext", "strict": true, "outDir": "js", "types": ["node"]}, "files": ["devapp.ts", "e2e.ts"]}"#,
@@ -170,11 +207,16 @@ fn generated_sdks_typecheck_and_work_end_to_end() {
         "mypy --strict",
     );
     let api = ports.api("");
-    let py =
-        run_ok(Command::new(python()).arg("e2e.py").arg(&api).env("PYTHONPATH", &out).current_dir(&out), "python e2e");
+    // `-S`: no site-packages, so the SDK is the wheel's copy in `site`, not the checkout's.
+    let pythonpath = format!("{}:{}", site.display(), out.display());
+    let py = run_ok(
+        Command::new(python()).args(["-S", "e2e.py"]).arg(&api).env("PYTHONPATH", &pythonpath).current_dir(&out),
+        "python e2e",
+    );
     assert!(py.contains("python sdk ok"), "{py}");
-    std::fs::create_dir_all(out.join("js/node_modules")).unwrap();
-    std::os::unix::fs::symlink(&sdk_ts, out.join("js/node_modules/igloo-sdk")).unwrap();
+    assert!(py.contains(&format!("igloo_sdk from {}", site.display())), "{py}");
+    std::fs::create_dir_all(out.join("js")).unwrap();
+    std::os::unix::fs::symlink(out.join("node_modules"), out.join("js/node_modules")).unwrap();
     let ts = run_ok(Command::new("node").arg("js/e2e.js").arg(&api).current_dir(&out), "node e2e");
     assert!(ts.contains("typescript sdk ok"), "{ts}");
 
