@@ -10,12 +10,7 @@ mod support;
 use support::*;
 
 fn post(ports: &Ports, model: &str, body: &str) -> u16 {
-    match ureq::post(&ports.api(&format!("/ingest/{model}"))).set("Content-Type", "application/json").send_string(body)
-    {
-        Ok(r) => r.status(),
-        Err(ureq::Error::Status(code, _)) => code,
-        Err(e) => panic!("POST /ingest/{model}: {e}"),
-    }
+    http_post(&ports.api(&format!("/ingest/{model}")), &[("Content-Type", "application/json")], body).status
 }
 
 fn overview(ports: &Ports) -> serde_json::Value {

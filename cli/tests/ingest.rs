@@ -17,18 +17,8 @@ fn post(url: &str, content_type: &str, body: &[u8]) -> (u16, serde_json::Value, 
 }
 
 fn post_with(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, serde_json::Value, Option<String>) {
-    let mut req = ureq::post(url).timeout(Duration::from_secs(30));
-    for (k, v) in headers {
-        req = req.set(k, v);
-    }
-    let resp = match req.send_bytes(body) {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("POST {url}: {e}"),
-    };
-    let status = resp.status();
-    let retry = resp.header("Retry-After").map(str::to_string);
-    let text = resp.into_string().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)), retry)
+    let r = http_post(url, headers, body);
+    (r.status, serde_json::from_str(&r.body).unwrap_or(serde_json::Value::String(r.body)), r.retry_after)
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -80,7 +70,7 @@ fn every_form_of_ingest_lands_exactly_once() {
     // Rows are visible as soon as they are inserted; the writer counts them once the batch's
     // offsets are logged, a moment later.
     let metrics = eventually(Duration::from_secs(10), "the written counter", || {
-        let m = ureq::get(&ports.api("/metrics")).call().unwrap().into_string().unwrap();
+        let m = get(&ports.api("/metrics")).2;
         m.contains("igloo_written_total{model=\"Measurement\"} 10").then_some(m)
     });
     assert!(metrics.contains("igloo_ingest_accepted_total{model=\"Measurement\"} 10"), "{metrics}");
@@ -149,7 +139,7 @@ fn bad_input_gets_a_specific_answer_and_changes_nothing() {
     let (status, body, _) = post(&url, NDJSON, format!("{}\n{{oops\n", event(1)).as_bytes());
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("line 2"), "{body}");
-    assert_eq!(ureq::get(&ports.api("/nowhere")).call().unwrap_err().into_response().unwrap().status(), 404);
+    assert_eq!(get(&ports.api("/nowhere")).0, 404);
 
     // Only the partially accepted record is written: wait for it, then give anything else that
     // might (wrongly) follow the time of several more flushes.
@@ -198,9 +188,9 @@ impl Load {
                 seq += 20;
                 s.store(seq, Ordering::Relaxed);
                 let body = batch.iter().map(|n| event(*n)).collect::<Vec<_>>().join("\n");
-                match ureq::post(&url).timeout(Duration::from_secs(15)).set("Content-Type", NDJSON).send_string(&body) {
-                    Ok(_) => a.lock().unwrap().extend(batch),
-                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                match try_post(&url, &[("Content-Type", NDJSON)], body) {
+                    Ok(r) if r.status == 200 => a.lock().unwrap().extend(batch),
+                    _ => std::thread::sleep(Duration::from_millis(50)),
                 }
             }
         });
@@ -277,10 +267,7 @@ fn broker_down_means_503_with_retry_after_never_accept_and_lose() {
     let mut server = serve(&root, &ports);
     let url = ports.api("/ingest/Measurement");
     assert_eq!(post(&url, JSON, event(1).as_bytes()).0, 200);
-    assert_eq!(
-        ureq::get(&ports.api("/ready")).call().unwrap().into_string().unwrap(),
-        "{\"details\":[],\"ready\":true}"
-    );
+    assert_eq!(get(&ports.api("/ready")).2, "{\"details\":[],\"ready\":true}");
     // The engines go away for good (`igloo dev` would restart a killed one); the server stays.
     assert!(igloo(&root, &ports).arg("down").status().unwrap().success());
     engines.wait_exit(Duration::from_secs(30));
@@ -291,9 +278,9 @@ fn broker_down_means_503_with_retry_after_never_accept_and_lose() {
         body["error"].as_str().unwrap().starts_with("the broker is unavailable, nothing was acknowledged"),
         "{body}"
     );
-    let not_ready = ureq::get(&ports.api("/ready")).call().unwrap_err().into_response().unwrap();
-    assert_eq!(not_ready.status(), 503);
-    let body: serde_json::Value = serde_json::from_str(&not_ready.into_string().unwrap()).unwrap();
+    let (status, _, not_ready) = get(&ports.api("/ready"));
+    assert_eq!(status, 503);
+    let body: serde_json::Value = serde_json::from_str(&not_ready).unwrap();
     assert_eq!(body["details"], serde_json::json!(["the broker does not answer", "ClickHouse does not answer"]));
     server.signal(libc::SIGINT);
     server.wait_exit(Duration::from_secs(30));
@@ -419,7 +406,7 @@ fn a_poison_row_goes_to_the_dead_letter_queue_and_blocks_nothing() {
     eventually(Duration::from_secs(10), "the next row", || {
         (count(&ports, "SELECT count() FROM devapp.Measurement") == "3").then_some(())
     });
-    let metrics = ureq::get(&ports.api("/metrics")).call().unwrap().into_string().unwrap();
+    let metrics = get(&ports.api("/metrics")).2;
     assert!(metrics.contains("igloo_dead_lettered_total{model=\"Measurement\"} 1"), "{metrics}");
     dev.signal(libc::SIGINT);
     assert!(dev.wait_exit(Duration::from_secs(30)).success());

@@ -22,9 +22,7 @@ fn consumption_apis_and_exports() {
         .map(|i| format!("{{\"time\":{},\"tag\":\"t{}\",\"values\":[{i}]}}\n", 1000 + i, i % 3))
         .chain(std::iter::once("{\"time\":5000,\"tag\":\"it's\",\"values\":[1]}\n".to_string()))
         .collect();
-    let resp =
-        ureq::post(&ports.api("/ingest/Measurement")).set("Content-Type", "application/x-ndjson").send_string(&events);
-    assert_eq!(resp.unwrap().status(), 200);
+    post_ndjson(&ports.api("/ingest/Measurement"), &events);
     let ch = ports.clickhouse();
     eventually(Duration::from_secs(30), "rows written", || {
         (ch.execute("SELECT count() FROM devapp.Measurement").ok()?.trim() == "51").then_some(())
@@ -141,7 +139,6 @@ fn consumption_apis_and_exports() {
 
 #[test]
 fn subscribe_streams_new_records_matching_the_filter() {
-    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
     let root = project(tmp.path());
     let ports = Ports::free();
@@ -151,17 +148,15 @@ fn subscribe_streams_new_records_matching_the_filter() {
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("key fields only"), "{body}");
 
-    let resp =
-        ureq::get(&ports.api("/subscribe/Measurement?tag=wanted")).timeout(Duration::from_secs(30)).call().unwrap();
-    assert_eq!(resp.header("Content-Type"), Some("text/event-stream"));
-    let mut lines = std::io::BufReader::new(resp.into_reader()).lines();
+    let (status, content_type, mut lines) = open_stream(&ports.api("/subscribe/Measurement?tag=wanted"), &[]);
+    assert_eq!((status, content_type.as_str()), (200, "text/event-stream"));
     // The consumer starts at the end of the topic: give it a moment, then send records.
     let post = |tag: &str, time: i64| {
         let body = format!("{{\"time\":{time},\"tag\":\"{tag}\",\"values\":[1.5]}}");
-        ureq::post(&ports.api("/ingest/Measurement"))
-            .set("Content-Type", "application/json")
-            .send_string(&body)
-            .unwrap();
+        assert_eq!(
+            http_post(&ports.api("/ingest/Measurement"), &[("Content-Type", "application/json")], body).status,
+            200
+        );
     };
     std::thread::sleep(Duration::from_millis(1500));
     for i in 0..3 {
@@ -201,7 +196,6 @@ fn read_events(lines: &mut impl Iterator<Item = std::io::Result<String>>, n: usi
 /// several rows in one message), and what was ingested while it was away.
 #[test]
 fn subscribe_resumes_from_last_event_id_without_loss_or_repeats() {
-    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
     let root = project(tmp.path());
     let ports = Ports::free();
@@ -209,18 +203,11 @@ fn subscribe_resumes_from_last_event_id_without_loss_or_repeats() {
     dev.expect("Ingest API", START);
     let post = |times: std::ops::Range<i64>| {
         let body: Vec<String> = times.map(|t| format!("{{\"time\":{t},\"tag\":\"s\",\"values\":[1]}}")).collect();
-        let resp = ureq::post(&ports.api("/ingest/Measurement"))
-            .set("Content-Type", "application/x-ndjson")
-            .send_string(&body.join("\n"))
-            .unwrap();
-        assert_eq!(resp.status(), 200);
+        post_ndjson(&ports.api("/ingest/Measurement"), &body.join("\n"));
     };
     let open = |last: Option<&str>| {
-        let mut req = ureq::get(&ports.api("/subscribe/Measurement")).timeout(Duration::from_secs(30));
-        if let Some(id) = last {
-            req = req.set("Last-Event-ID", id);
-        }
-        std::io::BufReader::new(req.call().unwrap().into_reader()).lines()
+        let headers: Vec<(&str, &str)> = last.map(|id| ("Last-Event-ID", id)).into_iter().collect();
+        open_stream(&ports.api("/subscribe/Measurement"), &headers).2
     };
     let mut first = open(None);
     std::thread::sleep(Duration::from_millis(1500));

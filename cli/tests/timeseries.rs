@@ -118,11 +118,7 @@ fn ingest(ports: &Ports, events: &[Event]) {
                 format!("{{\"time\":{},\"tag\":\"{}\",\"values\":[{},{}]}}\n", e.time, e.tag, e.values[0], e.values[1])
             })
             .collect();
-        let resp = ureq::post(&ports.api("/ingest/Measurement"))
-            .set("Content-Type", "application/x-ndjson")
-            .send_string(&body)
-            .unwrap();
-        assert_eq!(resp.status(), 200);
+        post_ndjson(&ports.api("/ingest/Measurement"), &body);
     }
 }
 

@@ -30,11 +30,7 @@ export default function transform(v: PageViewRecord): SectionView | SectionView[
 "#;
 
 fn post(ports: &Ports, model: &str, body: &str) {
-    let resp = ureq::post(&ports.api(&format!("/ingest/{model}")))
-        .set("Content-Type", "application/x-ndjson")
-        .send_string(body)
-        .unwrap_or_else(|e| panic!("POST /ingest/{model}: {e}"));
-    assert_eq!(resp.status(), 200);
+    post_ndjson(&ports.api(&format!("/ingest/{model}")), body);
 }
 
 fn view(visitor: &str, path: &str) -> String {
@@ -61,18 +57,14 @@ impl Stream {
                 let batch: Vec<String> = (i..i + 10).map(|n| format!("{prefix}{n}")).collect();
                 let body: String = batch.iter().map(|v| view(v, "/x")).collect();
                 i += 10;
-                let resp = ureq::post(&url)
-                    .timeout(Duration::from_secs(15))
-                    .set("Content-Type", "application/x-ndjson")
-                    .send_string(&body);
-                match resp {
-                    Ok(r) => {
-                        assert_eq!(r.status(), 200);
+                match try_post(&url, &[("Content-Type", "application/x-ndjson")], body) {
+                    Ok(r) if r.status == 200 => {
                         let now = Instant::now();
                         a.lock().unwrap().extend(batch.into_iter().map(|v| (v, now)));
                     }
+                    Ok(r) if !survive_outages => panic!("POST /ingest/PageView: {} {}", r.status, r.body),
                     Err(e) if !survive_outages => panic!("POST /ingest/PageView: {e}"),
-                    Err(_) => {}
+                    _ => {}
                 }
                 if !survive_outages {
                     std::thread::sleep(Duration::from_millis(20)); // spread over the reload
@@ -218,7 +210,7 @@ fn python_transform_runs_with_two_workers_and_dead_letters() {
     let dead = rows(&ports, "SELECT error FROM devapp._igloo_dlq WHERE topic = 'SensorReading'");
     assert_eq!(dead.len(), 1);
     assert!(dead[0][0].contains("threw ValueError: too hot to handle") && dead[0][0].contains("Traceback"), "{dead:?}");
-    let metrics = ureq::get(&ports.api("/metrics")).call().unwrap().into_string().unwrap();
+    let metrics = get(&ports.api("/metrics")).2;
     assert!(metrics.contains("igloo_transform_in_total{transform=\"SensorReading__HeatAlert\"} 43"), "{metrics}");
     assert!(metrics.contains("igloo_transform_dropped_total{transform=\"SensorReading__HeatAlert\"} 1"), "{metrics}");
     assert!(metrics.contains("igloo_transform_workers{transform=\"SensorReading__HeatAlert\"} 2"), "{metrics}");

@@ -12,9 +12,7 @@ const COUNTS: &str = "\n/// Events per tag, filled by views/TagCounts.sql.\nmode
 fn ingest(ports: &Ports, tags: &[&str]) {
     let body: String =
         tags.iter().enumerate().map(|(i, t)| format!("{{\"time\":{i},\"tag\":\"{t}\",\"values\":[1]}}\n")).collect();
-    let resp =
-        ureq::post(&ports.api("/ingest/Measurement")).set("Content-Type", "application/x-ndjson").send_string(&body);
-    assert_eq!(resp.unwrap().status(), 200);
+    post_ndjson(&ports.api("/ingest/Measurement"), &body);
 }
 
 fn total(ports: &Ports, want: &str) {

@@ -186,6 +186,55 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
     }
 }
 
+/// An answer of the server under test.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub retry_after: Option<String>,
+    pub body: String,
+}
+
+/// The tests' HTTP client: reqwest's blocking client (igloo itself uses reqwest).
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+fn send(req: reqwest::blocking::RequestBuilder, headers: &[(&str, &str)]) -> reqwest::Result<Reply> {
+    let req = headers.iter().fold(req, |r, (k, v)| r.header(*k, *v));
+    let resp = req.send()?;
+    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (status, content_type, retry_after) =
+        (resp.status().as_u16(), header("content-type").unwrap_or_default(), header("retry-after"));
+    Ok(Reply { status, content_type, retry_after, body: resp.text()? })
+}
+
+/// `POST url` with headers; error statuses are answers too. Err when no answer came.
+pub fn try_post(url: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> reqwest::Result<Reply> {
+    send(http().post(url).body(body.into()), headers)
+}
+
+/// `POST url` with headers; panics when the server does not answer.
+pub fn http_post(url: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Reply {
+    try_post(url, headers, body).unwrap_or_else(|e| panic!("POST {url}: {e}"))
+}
+
+/// `POST url` of NDJSON; panics unless the answer is 200.
+pub fn post_ndjson(url: &str, body: &str) {
+    let r = http_post(url, &[("Content-Type", "application/x-ndjson")], body);
+    assert_eq!(r.status, 200, "POST {url}: {}", r.body);
+}
+
+/// `GET url` held open (server-sent events): the status, Content-Type and the body's lines.
+pub fn open_stream(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, std::io::Lines<BufReader<reqwest::blocking::Response>>) {
+    let req = headers.iter().fold(http().get(url), |r, (k, v)| r.header(*k, *v));
+    let resp = req.send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    (resp.status().as_u16(), ct, BufReader::new(resp).lines())
+}
+
 /// `GET url`: status, Content-Type and body (error statuses included).
 pub fn get(url: &str) -> (u16, String, String) {
     get_with(url, &[])
@@ -193,17 +242,8 @@ pub fn get(url: &str) -> (u16, String, String) {
 
 /// `GET url` with request headers: status, Content-Type and body (error statuses included).
 pub fn get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
-    let mut req = ureq::get(url).timeout(Duration::from_secs(30));
-    for (k, v) in headers {
-        req = req.set(k, v);
-    }
-    let resp = match req.call() {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("GET {url}: {e}"),
-    };
-    let status = resp.status();
-    let ct = resp.header("Content-Type").unwrap_or("").to_string();
-    (status, ct, resp.into_string().unwrap())
+    let r = send(http().get(url), headers).unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    (r.status, r.content_type, r.body)
 }
 
 /// `GET url` whose body is JSON: status and the parsed body.

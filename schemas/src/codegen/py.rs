@@ -4,7 +4,7 @@
 //! only.
 
 use crate::consumption::{Param, ParamType};
-use crate::ir::{Arity, BaseType, Field, Ir, ScalarType};
+use crate::ir::ScalarType;
 
 use super::surface::{Surface, Target};
 use super::{FnName, Lang, RowShape, SdkInput};
@@ -18,40 +18,33 @@ pub fn python(input: &SdkInput) -> String {
 struct Python;
 
 impl Target for Python {
-    fn field_type(&self, ir: &Ir, f: &Field) -> String {
-        let base = match &f.ty.base {
-            BaseType::Enum(e) if ir.enum_def(e).is_some() => e.clone(),
-            BaseType::Enum(_) => "str".into(),
-            BaseType::Scalar(s) => match s {
-                ScalarType::String | ScalarType::Bytes | ScalarType::Uuid | ScalarType::Date => "str",
-                ScalarType::Boolean => "bool",
-                ScalarType::Int => "int",
-                // 64-bit integers may also travel as strings of digits.
-                ScalarType::BigInt => "Union[int, str]",
-                ScalarType::Float => "float",
-                ScalarType::Decimal => "Union[float, str]",
-                // RFC 3339 text, `YYYY-MM-DD hh:mm:ss`, or epoch seconds.
-                ScalarType::DateTime => "Union[str, int, float]",
-                ScalarType::Json => "Any",
-            }
-            .into(),
-        };
-        match f.ty.arity {
-            Arity::Required => base,
-            Arity::Optional => self.optional(&base),
-            Arity::List => self.list(&base),
+    fn scalar_type(&self, s: ScalarType) -> &'static str {
+        match s {
+            ScalarType::String | ScalarType::Bytes | ScalarType::Uuid | ScalarType::Date => "str",
+            ScalarType::Boolean => "bool",
+            ScalarType::Int => "int",
+            // 64-bit integers may also travel as strings of digits.
+            ScalarType::BigInt => "Union[int, str]",
+            ScalarType::Float => "float",
+            ScalarType::Decimal => "Union[float, str]",
+            // RFC 3339 text, `YYYY-MM-DD hh:mm:ss`, or epoch seconds.
+            ScalarType::DateTime => "Union[str, int, float]",
+            ScalarType::Json => "Any",
         }
     }
 
-    fn shape_type(&self, shape: RowShape, enum_name: Option<&str>) -> String {
+    fn shape_type(&self, shape: RowShape) -> &'static str {
         match shape {
-            RowShape::Text => "str".into(),
-            RowShape::Bool => "bool".into(),
-            RowShape::Int => "int".into(),
-            RowShape::Float => "float".into(),
-            RowShape::Decimal => "Union[float, str]".into(),
-            RowShape::Enum => enum_name.unwrap_or("str").into(),
+            RowShape::Text | RowShape::Enum => "str",
+            RowShape::Bool => "bool",
+            RowShape::Int => "int",
+            RowShape::Float => "float",
+            RowShape::Decimal => "Union[float, str]",
         }
+    }
+
+    fn text_type(&self) -> &'static str {
+        "str"
     }
 
     fn optional(&self, ty: &str) -> String {

@@ -7,16 +7,18 @@ use handlebars::Handlebars;
 use serde::Serialize;
 
 use crate::consumption::{ConsumptionApi, ParamType};
-use crate::ir::{Arity, BaseType, Field, Ir, Model};
+use crate::ir::{Arity, BaseType, Field, Ir, Model, ScalarType};
 
 use super::{pascal, row_shape, FnName, RowShape, SdkInput};
 
 /// How one language writes types, names and comments.
 pub(super) trait Target {
-    /// A field as the ingest API accepts it.
-    fn field_type(&self, ir: &Ir, f: &Field) -> String;
-    /// A stored shape (what transforms receive), before arity.
-    fn shape_type(&self, shape: RowShape, enum_name: Option<&str>) -> String;
+    /// A scalar as the ingest API accepts it, before arity.
+    fn scalar_type(&self, s: ScalarType) -> &'static str;
+    /// A stored shape (what transforms receive), before arity; `Enum` is handled by the caller.
+    fn shape_type(&self, shape: RowShape) -> &'static str;
+    /// Text, for an enum the schema does not define.
+    fn text_type(&self) -> &'static str;
     fn optional(&self, ty: &str) -> String;
     fn list(&self, ty: &str) -> String;
     fn param_type(&self, t: ParamType) -> &'static str;
@@ -33,6 +35,33 @@ pub(super) trait Target {
     fn column_key(&self, name: &str) -> String;
     /// Parameters in the order the language's function signature needs.
     fn order_params<'a>(&self, params: Vec<&'a crate::consumption::Param>) -> Vec<&'a crate::consumption::Param>;
+}
+
+/// A field as the ingest API accepts it.
+fn field_type(t: &dyn Target, ir: &Ir, f: &Field) -> String {
+    let base = match &f.ty.base {
+        BaseType::Enum(e) if ir.enum_def(e).is_some() => e.clone(),
+        BaseType::Enum(_) => t.text_type().to_string(),
+        BaseType::Scalar(s) => t.scalar_type(*s).to_string(),
+    };
+    with_arity(t, f, base)
+}
+
+/// A field as transforms receive it from the model's topic.
+fn record_type(t: &dyn Target, f: &Field) -> String {
+    let base = match (row_shape(f), &f.ty.base) {
+        (RowShape::Enum, BaseType::Enum(e)) => e.clone(),
+        (shape, _) => t.shape_type(shape).to_string(),
+    };
+    with_arity(t, f, base)
+}
+
+fn with_arity(t: &dyn Target, f: &Field, base: String) -> String {
+    match f.ty.arity {
+        Arity::Required => base,
+        Arity::Optional => t.optional(&base),
+        Arity::List => t.list(&base),
+    }
 }
 
 #[derive(Serialize)]
@@ -140,7 +169,7 @@ fn join(
 fn field(ir: &Ir, f: &Field, t: &dyn Target) -> FieldDef {
     FieldDef {
         name: f.name.clone(),
-        ty: t.field_type(ir, f),
+        ty: field_type(t, ir, f),
         doc: f.doc.as_deref().map(|d| t.doc(d)),
         // Ingest fills absent optional fields with null, lists with [] and the rest with defaults.
         optional: f.ty.arity != Arity::Required || f.default.is_some(),
@@ -150,34 +179,15 @@ fn field(ir: &Ir, f: &Field, t: &dyn Target) -> FieldDef {
 fn model(ir: &Ir, m: &Model, t: &dyn Target) -> ModelDef {
     let (required, optional): (Vec<&Field>, Vec<&Field>) =
         m.fields.iter().partition(|f| f.ty.arity == Arity::Required && f.default.is_none());
-    let record_fields = m
-        .fields
-        .iter()
-        .map(|f| {
-            let enum_name = match &f.ty.base {
-                BaseType::Enum(e) => Some(e.as_str()),
-                BaseType::Scalar(_) => None,
-            };
-            let base = t.shape_type(row_shape(f), enum_name);
-            let ty = match f.ty.arity {
-                Arity::Required => base,
-                Arity::Optional => t.optional(&base),
-                Arity::List => t.list(&base),
-            };
-            Typed { name: f.name.clone(), ty }
-        })
-        .collect();
+    let record_fields = m.fields.iter().map(|f| Typed { name: f.name.clone(), ty: record_type(t, f) }).collect();
     let samples = m.timeseries.as_ref().map(|ts| SamplesDef {
         fn_name: t.fn_name(super::samples_fn(&m.name)),
         unit: ts.unit.name(),
-        series_ty: m
-            .field(&ts.series)
-            .map(|f| t.field_type(ir, f))
-            .unwrap_or_else(|| t.shape_type(RowShape::Text, None)),
+        series_ty: m.field(&ts.series).map(|f| field_type(t, ir, f)).unwrap_or_else(|| t.text_type().to_string()),
         values: ts
             .values
             .iter()
-            .map(|v| Typed { name: v.clone(), ty: t.field_type(ir, m.field(v).expect("validated")) })
+            .map(|v| Typed { name: v.clone(), ty: field_type(t, ir, m.field(v).expect("validated")) })
             .collect(),
     });
     ModelDef {

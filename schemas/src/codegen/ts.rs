@@ -3,7 +3,7 @@
 //! `IglooClient` from `igloo-sdk`; passes `tsc --strict`.
 
 use crate::consumption::{Param, ParamType};
-use crate::ir::{Arity, BaseType, Field, Ir, ScalarType};
+use crate::ir::ScalarType;
 
 use super::surface::{Surface, Target};
 use super::{FnName, Lang, RowShape, SdkInput};
@@ -17,38 +17,31 @@ pub fn typescript(input: &SdkInput) -> String {
 struct TypeScript;
 
 impl Target for TypeScript {
-    fn field_type(&self, ir: &Ir, f: &Field) -> String {
-        let base = match &f.ty.base {
-            BaseType::Enum(e) if ir.enum_def(e).is_some() => e.clone(),
-            BaseType::Enum(_) => "string".into(),
-            BaseType::Scalar(s) => match s {
-                ScalarType::String | ScalarType::Bytes | ScalarType::Uuid | ScalarType::Date => "string",
-                ScalarType::Boolean => "boolean",
-                ScalarType::Int | ScalarType::Float => "number",
-                // 64-bit integers: exact as bigint or a string of digits.
-                ScalarType::BigInt => "number | bigint | string",
-                ScalarType::Decimal => "number | string",
-                // RFC 3339 text, `YYYY-MM-DD hh:mm:ss`, or epoch seconds.
-                ScalarType::DateTime => "string | number",
-                ScalarType::Json => "unknown",
-            }
-            .into(),
-        };
-        match f.ty.arity {
-            Arity::Required => base,
-            Arity::Optional => self.optional(&base),
-            Arity::List => self.list(&base),
+    fn scalar_type(&self, s: ScalarType) -> &'static str {
+        match s {
+            ScalarType::String | ScalarType::Bytes | ScalarType::Uuid | ScalarType::Date => "string",
+            ScalarType::Boolean => "boolean",
+            ScalarType::Int | ScalarType::Float => "number",
+            // 64-bit integers: exact as bigint or a string of digits.
+            ScalarType::BigInt => "number | bigint | string",
+            ScalarType::Decimal => "number | string",
+            // RFC 3339 text, `YYYY-MM-DD hh:mm:ss`, or epoch seconds.
+            ScalarType::DateTime => "string | number",
+            ScalarType::Json => "unknown",
         }
     }
 
-    fn shape_type(&self, shape: RowShape, enum_name: Option<&str>) -> String {
+    fn shape_type(&self, shape: RowShape) -> &'static str {
         match shape {
-            RowShape::Text => "string".into(),
-            RowShape::Bool => "boolean".into(),
-            RowShape::Int | RowShape::Float => "number".into(),
-            RowShape::Decimal => "number | string".into(),
-            RowShape::Enum => enum_name.unwrap_or("string").into(),
+            RowShape::Text | RowShape::Enum => "string",
+            RowShape::Bool => "boolean",
+            RowShape::Int | RowShape::Float => "number",
+            RowShape::Decimal => "number | string",
         }
+    }
+
+    fn text_type(&self) -> &'static str {
+        "string"
     }
 
     fn optional(&self, ty: &str) -> String {

@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use super::consumer::{partitions, ConsumerError};
-use super::wire::{KeyedRow, OutMessage, FRAMING_HEADER, NDJSON};
+use super::wire::{KeyedRow, OutMessage};
 use super::{Broker, Framing};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,15 +66,11 @@ impl Producer {
         }
         let n = self.partition_count(topic).await?;
         let messages = framing.encode(rows, n);
-        let batch_headers = OwnedHeaders::new().insert(Header { key: FRAMING_HEADER, value: Some(NDJSON) });
         let sends = messages.iter().map(|m: &OutMessage| {
             let mut record: FutureRecord<'_, [u8], String> =
                 FutureRecord::to(topic).partition(m.partition).payload(&m.value);
             if !m.key.is_empty() {
                 record = record.key(m.key.as_bytes());
-            }
-            if m.batch {
-                record = record.headers(batch_headers.clone());
             }
             self.inner.send(record, Duration::from_secs(0))
         });

@@ -4,23 +4,20 @@
 //!
 //! - **Message value.** `record` framing: one JSON object per message (the Kafka convention,
 //!   what Kafka Connect, ClickHouse's Kafka engine or a plain consumer expect). `batch` framing:
-//!   NDJSON, several rows of one partition per message, marked with the header
-//!   `igloo-framing: ndjson` — for brokers whose cost is per message (the local tansu).
-//!   Readers accept both on any topic, since a topic holds both after a configuration change;
-//!   a message without the header whose value spans several lines is read as one JSON object
-//!   if it is one, else as NDJSON (topics written before the header existed).
+//!   NDJSON, several rows of one partition per message — for brokers whose cost is per message
+//!   (the local tansu). Readers accept both on any topic, since a topic holds both after a
+//!   configuration change: a value on one line is one row; a value over several lines is one
+//!   row if it is one JSON object (a pretty-printed record), else one row per line. No header
+//!   marks a batch: tansu stores headers at a cost per message that cut single-event ingest to
+//!   a third (measured, BENCHMARKS.md).
 //! - **Message key.** The values of the model's key fields (`@@topic(key: [...])`; by default
 //!   the series of a time series, else the id): one field is its value as UTF-8 text, several a
 //!   JSON array of the values.
 //! - **Partition.** murmur2 of the key, as Java clients (and librdkafka's `murmur2_random`)
 //!   compute it, so other producers writing the same keys land in the same partitions.
 
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use serde_json::Value;
-
-/// The header marking a `batch`-framed message, and its value.
-pub const FRAMING_HEADER: &str = "igloo-framing";
-pub const NDJSON: &str = "ndjson";
 
 /// Largest value of one `batch` message.
 const MAX_BATCH_BYTES: usize = 512 * 1024;
@@ -55,8 +52,6 @@ pub struct OutMessage {
     pub partition: i32,
     pub key: String,
     pub value: String,
-    /// Carries the `igloo-framing: ndjson` header.
-    pub batch: bool,
 }
 
 impl Framing {
@@ -70,7 +65,6 @@ impl Framing {
                     partition: partition_for(&r.key, partitions),
                     key: r.key.clone(),
                     value: r.row.clone(),
-                    batch: false,
                 })
                 .collect(),
             Framing::Batch => encode_batches(rows, partitions),
@@ -90,14 +84,14 @@ fn encode_batches(rows: &[KeyedRow], partitions: i32) -> Vec<OutMessage> {
         for r in rows {
             if !value.is_empty() && value.len() + r.row.len() > MAX_BATCH_BYTES {
                 let key = std::mem::replace(&mut key, r.key.clone());
-                out.push(OutMessage { partition, key, value: std::mem::take(&mut value), batch: true });
+                out.push(OutMessage { partition, key, value: std::mem::take(&mut value) });
             }
             if !value.is_empty() {
                 value.push('\n');
             }
             value.push_str(&r.row);
         }
-        out.push(OutMessage { partition, key, value, batch: true });
+        out.push(OutMessage { partition, key, value });
     }
     out
 }
@@ -161,33 +155,27 @@ pub fn murmur2(data: &[u8]) -> i32 {
     h as i32
 }
 
-/// The rows of a message value: JSON object texts, one per line for `batch` framing.
-pub fn decode(value: &[u8], batch: bool) -> Vec<String> {
+/// The rows of a message value, whatever its framing: JSON object texts.
+pub fn decode(value: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(value);
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Vec::new();
     }
-    if !batch && !trimmed.contains('\n') {
+    if !trimmed.contains('\n') {
         return vec![trimmed.to_string()];
     }
-    if !batch {
-        // A record-framed object written over several lines (a third-party producer).
-        if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(trimmed) {
-            return vec![v.to_string()];
-        }
+    // One object over several lines (a third-party producer's pretty-printed record). An NDJSON
+    // batch fails this at the end of its first row.
+    if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(trimmed) {
+        return vec![v.to_string()];
     }
     text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
-/// Whether a message carries the `batch` framing header.
-pub fn is_batch<M: Message>(m: &M) -> bool {
-    m.headers().is_some_and(|h| h.iter().any(|h| h.key == FRAMING_HEADER && h.value == Some(NDJSON.as_bytes())))
-}
-
 /// The rows of a consumed message, whatever its framing.
 pub fn rows_of<M: Message>(m: &M) -> Vec<String> {
-    decode(m.payload().unwrap_or_default(), is_batch(m))
+    decode(m.payload().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -220,30 +208,32 @@ mod tests {
     fn record_framing_is_one_message_per_row_in_the_key_partition() {
         let out = Framing::Record.encode(&rows(&["a", "b", "a"]), 4);
         assert_eq!(out.len(), 3);
-        assert!(out.iter().all(|m| !m.batch && m.partition == partition_of(m.key.as_bytes(), 4)));
+        assert!(out.iter().all(|m| m.partition == partition_of(m.key.as_bytes(), 4) && !m.value.contains('\n')));
         assert_eq!(out[0].partition, out[2].partition);
-        assert_eq!(decode(out[1].value.as_bytes(), false), vec!["{\"i\":1}"]);
+        assert_eq!(decode(out[1].value.as_bytes()), vec!["{\"i\":1}"]);
     }
 
     #[test]
     fn batch_framing_groups_rows_by_partition_in_order() {
         let out = Framing::Batch.encode(&rows(&["a", "b", "a", "c"]), 2);
-        let total: usize = out.iter().map(|m| decode(m.value.as_bytes(), true).len()).sum();
+        let total: usize = out.iter().map(|m| decode(m.value.as_bytes()).len()).sum();
         assert_eq!(total, 4);
         let pa = partition_of(b"a", 2);
         let msg = out.iter().find(|m| m.partition == pa).unwrap();
-        let got = decode(msg.value.as_bytes(), true);
+        let got = decode(msg.value.as_bytes());
         let a: Vec<_> = got.iter().filter(|r| *r == "{\"i\":0}" || *r == "{\"i\":2}").collect();
         assert_eq!(a, ["{\"i\":0}", "{\"i\":2}"]);
     }
 
     #[test]
     fn decode_reads_either_framing_and_multi_line_objects() {
-        assert_eq!(decode(b"{\"a\":1}\n{\"a\":2}\n", true), ["{\"a\":1}", "{\"a\":2}"]);
-        // Written before the header existed: NDJSON without it.
-        assert_eq!(decode(b"{\"a\":1}\n{\"a\":2}", false), ["{\"a\":1}", "{\"a\":2}"]);
-        assert_eq!(decode(b"{\n  \"a\": 1\n}\n", false), ["{\"a\":1}"]);
-        assert!(decode(b"  \n", false).is_empty());
+        assert_eq!(decode(b"{\"a\":1}\n{\"a\":2}\n"), ["{\"a\":1}", "{\"a\":2}"]);
+        assert_eq!(decode(b"{\"a\":1}"), ["{\"a\":1}"]);
+        // A pretty-printed record is one row, not three lines.
+        assert_eq!(decode(b"{\n  \"a\": 1\n}\n"), ["{\"a\":1}"]);
+        // A row with a newline inside a string is one row in either framing.
+        assert_eq!(decode(b"{\"a\":\"x\\ny\"}"), ["{\"a\":\"x\\ny\"}"]);
+        assert!(decode(b"  \n").is_empty());
     }
 
     #[test]

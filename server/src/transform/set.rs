@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::runner::{run_slot, TransformContext};
 use super::spec::{discover, parse_name, TransformSpec};
-use super::worker::{Worker, WorkerRuntime};
+use super::worker::{Worker, WorkerError, WorkerRuntime};
 use crate::config::TransformsConfig;
 use crate::dlq::DeadLetters;
 use crate::kafka::producer::Producer;
@@ -237,9 +237,9 @@ impl Transforms {
     }
 
     async fn start_one(&mut self, ir: &Arc<Ir>, spec: TransformSpec, fingerprint: u64) -> TransformReport {
-        if let Err(message) = probe(&spec, &self.setup.runtime).await {
+        if let Err(e) = probe(&spec, &self.setup.runtime).await {
             self.broken.insert(spec.name.clone(), fingerprint);
-            return TransformReport::LoadFailed { name: spec.name, message, kept_previous: false };
+            return TransformReport::LoadFailed { name: spec.name, message: e.to_string(), kept_previous: false };
         }
         self.broken.remove(&spec.name);
         if let Err(e) = self.setup.dead_letters.ensure_table().await {
@@ -282,7 +282,9 @@ impl Transforms {
                 r.code.send_modify(|v| *v += 1);
                 TransformReport::Reloaded { name: spec.name.clone(), load_ms: started.elapsed().as_millis() }
             }
-            Err(message) => TransformReport::LoadFailed { name: spec.name.clone(), message, kept_previous: true },
+            Err(e) => {
+                TransformReport::LoadFailed { name: spec.name.clone(), message: e.to_string(), kept_previous: true }
+            }
         }
     }
 
@@ -305,8 +307,8 @@ impl Transforms {
 }
 
 /// Whether the file loads, in a worker of its own.
-async fn probe(spec: &TransformSpec, runtime: &WorkerRuntime) -> Result<(), String> {
-    let worker = Worker::start(spec, runtime).await.map_err(|e| e.to_string())?;
+async fn probe(spec: &TransformSpec, runtime: &WorkerRuntime) -> Result<(), WorkerError> {
+    let worker = Worker::start(spec, runtime).await?;
     worker.stop().await;
     Ok(())
 }
