@@ -2,6 +2,7 @@
 //! other commands read, and the watch loop that keeps the engines in step with the schema.
 
 pub mod engines;
+pub mod lock;
 pub mod migrate;
 pub mod server;
 pub mod state;

@@ -19,7 +19,15 @@ pub const OFFSET_COLUMN: &str = "_igloo_offset";
 /// Where applied plans are recorded, one row per apply.
 pub const MIGRATIONS_TABLE: &str = "_igloo_migrations";
 /// The columns of [`MIGRATIONS_TABLE`] that apply writes (`applied_at` is filled by default).
-pub const MIGRATION_COLUMNS: [&str; 6] = ["igloo_version", "clickhouse", "risk", "steps", "plan", "error"];
+pub const MIGRATION_COLUMNS: [&str; 7] =
+    ["igloo_version", "clickhouse", "risk", "steps", "plan", "error", MIGRATION_FINGERPRINT];
+/// The schema fingerprint column of [`MIGRATIONS_TABLE`] (`ir::fingerprint`), added after the
+/// others: older tables get it with [`migrations_fingerprint_column`].
+pub const MIGRATION_FINGERPRINT: &str = "fingerprint";
+
+/// Held while `igloo migrate` applies: created atomically (`CREATE TABLE` fails for the
+/// second creator), holding who took it and when; dropped when the run ends.
+pub const MIGRATION_LOCK_TABLE: &str = "_igloo_migration_lock";
 
 /// Rows ClickHouse rejected: a topic (for consumers) and a table (to query), both this name.
 pub const DLQ: &str = "_igloo_dlq";
@@ -90,6 +98,7 @@ pub fn migrations_table(database: &str) -> CreateTable {
     let mut columns = vec![written_at("applied_at")];
     columns
         .extend(MIGRATION_COLUMNS.iter().map(|&c| col(c, if c == "steps" { ChType::UInt32 } else { ChType::String })));
+    columns.last_mut().expect("columns").default = Some(ValueExpr::String(String::new()));
     internal_table(
         database,
         MIGRATIONS_TABLE,
@@ -97,6 +106,21 @@ pub fn migrations_table(database: &str) -> CreateTable {
         vec!["applied_at".into()],
         "Plans applied by igloo, one row per apply.",
     )
+}
+
+/// The `fingerprint` column for a `_igloo_migrations` table created before it existed.
+pub fn migrations_fingerprint_column(database: &str) -> crate::sql::AlterTable {
+    crate::sql::AlterTable {
+        database: database.to_string(),
+        table: MIGRATIONS_TABLE.into(),
+        action: crate::sql::AlterAction::AddColumn {
+            column: ColumnDef {
+                default: Some(ValueExpr::String(String::new())),
+                ..col(MIGRATION_FINGERPRINT, ChType::String)
+            },
+            after: None,
+        },
+    }
 }
 
 /// `_igloo_offsets`: one row per batch the table writer inserted.

@@ -347,3 +347,16 @@ pub struct Topic {
 /// Defaults for `@@topic`.
 pub const DEFAULT_PARTITIONS: u32 = 3;
 pub const DEFAULT_RETENTION_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// A stable fingerprint of a schema: 16 hex digits of FNV-1a over the IR's JSON. Equal IRs give
+/// equal fingerprints on every machine and version of Rust; `_igloo_migrations` records it, so
+/// `igloo migrate --status` can tell a schema change from a change made outside igloo.
+pub fn fingerprint(ir: &Ir) -> String {
+    let json = serde_json::to_string(ir).expect("the IR serializes");
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in json.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

@@ -22,10 +22,22 @@ pub enum ClickHouseError {
 }
 
 impl ClickHouseError {
+    /// ClickHouse's error code of a rejected query. 18.16 writes `Code: 60, e.displayText() = …`,
+    /// current versions `Code: 60. DB::Exception: …`.
+    pub fn code(&self) -> Option<u32> {
+        let ClickHouseError::Rejected { message } = self else { return None };
+        let rest = &message[message.find("Code: ")? + 6..];
+        rest[..rest.find(|c: char| !c.is_ascii_digit())?].parse().ok()
+    }
+
     /// The query named a table that does not exist (code 60, UNKNOWN_TABLE, in every version).
     pub fn is_unknown_table(&self) -> bool {
-        // 18.16 writes `Code: 60, e.displayText() = …`, current versions `Code: 60. DB::Exception: …`.
-        matches!(self, ClickHouseError::Rejected { message } if ["Code: 60,", "Code: 60."].iter().any(|c| message.contains(c)))
+        self.code() == Some(60)
+    }
+
+    /// The statement created a table that exists already (code 57, TABLE_ALREADY_EXISTS).
+    pub fn is_table_exists(&self) -> bool {
+        self.code() == Some(57)
     }
 
     /// Whether retrying the same request later may succeed.
@@ -210,5 +222,23 @@ impl ClickHouse {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClickHouseError;
+
+    #[test]
+    fn error_codes_of_both_versions() {
+        let old = ClickHouseError::Rejected {
+            message: "Code: 60, e.displayText() = DB::Exception: Table x doesn't exist.".into(),
+        };
+        let new = ClickHouseError::Rejected {
+            message: "Code: 57. DB::Exception: Table a.b already exists. (TABLE_ALREADY_EXISTS)".into(),
+        };
+        assert!(old.is_unknown_table() && !old.is_table_exists());
+        assert!(new.is_table_exists() && !new.is_unknown_table());
+        assert_eq!(ClickHouseError::Rejected { message: "no code".into() }.code(), None);
     }
 }

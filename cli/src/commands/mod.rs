@@ -8,7 +8,8 @@ mod generate;
 mod init;
 mod inspect;
 mod logs;
-mod plan;
+mod migrate;
+pub(crate) mod plan;
 mod ps;
 mod serve;
 mod test;
@@ -24,7 +25,7 @@ use clap::{Parser, Subcommand};
     version,
     about = "Real-time data products on ClickHouse and a Kafka-API broker, from schema files",
     long_about = "igloo turns Prisma-like schema files into topics, ClickHouse tables and an ingest API.\n\nStart with `igloo init`, describe your events in schema/*.prisma, and check them with `igloo check`.",
-    after_help = "Examples:\n  igloo init shop --template timeseries\n  cd shop && igloo check\n  igloo plan --offline --target 18.16\n  igloo dev"
+    after_help = "Examples:\n  igloo init shop --template timeseries\n  cd shop && igloo check\n  igloo plan --offline --target 18.16\n  igloo dev\n  igloo migrate --dry-run                 # against igloo.yaml's (or IGLOO_*) engines"
 )]
 pub struct Cli {
     /// Run as if started in this directory.
@@ -39,6 +40,7 @@ pub enum Command {
     Init(init::Args),
     Check(check::Args),
     Plan(plan::Args),
+    Migrate(migrate::Args),
     Dev(dev::Args),
     Ps(ps::Args),
     Logs(logs::Args),
@@ -61,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(args, &cwd),
         Command::Check(args) => check::run(args, &cwd),
         Command::Plan(args) => plan::run(args, &cwd),
+        Command::Migrate(args) => migrate::run(args, &cwd),
         Command::Generate(args) => generate::run(args, &cwd),
         Command::Dev(args) => dev::run(args, &cwd),
         Command::Ps(args) => ps::run(args, &cwd),

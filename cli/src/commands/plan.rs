@@ -82,7 +82,7 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_plan(plan: &igloo_schemas::plan::Plan, against: &str) {
+pub(crate) fn print_plan(plan: &igloo_schemas::plan::Plan, against: &str) {
     println!("Plan for ClickHouse {} ({against})\n", plan.dialect);
     if plan.steps.is_empty() {
         println!("Nothing to change.");

@@ -39,7 +39,10 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     let missing: Vec<String> =
         plan.steps.iter().filter(|s| !s.is_destructive()).map(|s| s.summary(&plan.database)).collect();
     if !missing.is_empty() {
-        bail!("the engines do not match the schema yet; `igloo dev` applies these steps:\n  {}", missing.join("\n  "));
+        bail!(
+            "the engines do not match the schema yet; `igloo migrate` applies these steps (`igloo dev` does on the local engines):\n  {}",
+            missing.join("\n  ")
+        );
     }
     let (tx, rx) = channel();
     ctrlc::set_handler(move || {

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use igloo_schemas::internal::{migrations_table, MIGRATIONS_TABLE, MIGRATION_COLUMNS};
+use igloo_schemas::internal::{
+    migrations_fingerprint_column, migrations_table, MIGRATIONS_TABLE, MIGRATION_COLUMNS, MIGRATION_FINGERPRINT,
+};
 use igloo_schemas::plan::{plan, Observed, ObservedTable, Plan, PlanStep, Risk};
 use igloo_schemas::sql::{self, InsertJsonRows, Statement};
 use igloo_schemas::Ir;
@@ -105,6 +107,7 @@ pub fn plan_for(endpoints: &Endpoints, ir: &Ir, database: &str) -> Result<Plan, 
 pub fn apply(
     endpoints: &Endpoints,
     plan: &Plan,
+    fingerprint: &str,
     consent: Consent,
     mut on_step: impl FnMut(&PlanStep),
 ) -> Result<Applied, MigrateError> {
@@ -128,7 +131,7 @@ pub fn apply(
         on_step(step);
     }
     let error = result.as_ref().err().map(ToString::to_string);
-    record(endpoints, plan, &run, error.as_deref())?;
+    record(endpoints, plan, fingerprint, &run, error.as_deref())?;
     out.elapsed = started.elapsed();
     result.map(|_| out)
 }
@@ -201,14 +204,20 @@ fn check_view_columns(
 }
 
 /// Appends one row to `_igloo_migrations` (creating the table on first use).
-fn record(endpoints: &Endpoints, plan: &Plan, steps: &[usize], error: Option<&str>) -> Result<(), MigrateError> {
+fn record(
+    endpoints: &Endpoints,
+    plan: &Plan,
+    fingerprint: &str,
+    steps: &[usize],
+    error: Option<&str>,
+) -> Result<(), MigrateError> {
     let ch = &endpoints.clickhouse;
     let db_exists = !ch.rows::<NameRow>(&sql::database_query(&plan.database)).map_err(MigrateError::Record)?.is_empty();
     if !db_exists {
         // The plan failed before creating its database: nothing to record into.
         return Ok(());
     }
-    ch.execute(&migrations_table(&plan.database).render(plan.dialect)).map_err(MigrateError::Record)?;
+    ensure_migrations_table(endpoints, &plan.database).map_err(MigrateError::Record)?;
     let json = plan.to_json().steps;
     let applied: Vec<_> = steps.iter().map(|&i| &json[i]).collect();
     let risk = steps.iter().map(|&i| plan.steps[i].risk()).max().unwrap_or(Risk::Safe);
@@ -219,6 +228,7 @@ fn record(endpoints: &Endpoints, plan: &Plan, steps: &[usize], error: Option<&st
         MIGRATION_COLUMNS[3]: steps.len(),
         MIGRATION_COLUMNS[4]: serde_json::to_string(&applied).expect("plan serializes"),
         MIGRATION_COLUMNS[5]: error.unwrap_or(""),
+        MIGRATION_COLUMNS[6]: fingerprint,
     });
     let insert = InsertJsonRows {
         database: plan.database.clone(),
@@ -226,4 +236,19 @@ fn record(endpoints: &Endpoints, plan: &Plan, steps: &[usize], error: Option<&st
         columns: MIGRATION_COLUMNS.map(String::from).to_vec(),
     };
     ch.insert(&insert.render(), &row.to_string()).map_err(MigrateError::Record)
+}
+
+/// Creates `_igloo_migrations` if it is missing, and adds the `fingerprint` column to one
+/// created before it existed.
+pub fn ensure_migrations_table(endpoints: &Endpoints, database: &str) -> Result<(), ClickHouseError> {
+    let ch = &endpoints.clickhouse;
+    ch.execute(&migrations_table(database).render(endpoints.dialect))?;
+    let has_fingerprint = ch
+        .rows::<ColumnRow>(&sql::columns_query(database))?
+        .iter()
+        .any(|c| c.table == MIGRATIONS_TABLE && c.name == MIGRATION_FINGERPRINT);
+    if !has_fingerprint {
+        ch.execute(&migrations_fingerprint_column(database).render(endpoints.dialect))?;
+    }
+    Ok(())
 }

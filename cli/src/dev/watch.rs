@@ -456,8 +456,10 @@ fn sync_engines(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> R
         return Ok(ir);
     }
     let consent = consent_for(&plan, opts);
-    let applied = migrate::apply(endpoints, &plan, consent, |step| println!("  {}", step.summary(&plan.database)))
-        .map_err(SyncError::Apply)?;
+    let fingerprint = igloo_schemas::ir::fingerprint(&ir);
+    let applied =
+        migrate::apply(endpoints, &plan, &fingerprint, consent, |step| println!("  {}", step.summary(&plan.database)))
+            .map_err(SyncError::Apply)?;
     report(&applied);
     Ok(ir)
 }
