@@ -1,16 +1,21 @@
-//! The `igloo` binary: parses arguments and dispatches. All work happens in the library.
+//! The `igloo` binary: parses arguments, sets up logging, and dispatches. All work happens in
+//! the library.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use igloo_cli::commands::{self, Cli};
+use igloo_cli::commands::{self, Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("IGLOO_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    // A server logs what it does; interactive commands only what goes wrong.
+    let level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IGLOO_LOG").unwrap_or_else(|_| level.into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

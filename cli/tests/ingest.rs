@@ -267,7 +267,15 @@ fn broker_down_means_503_with_retry_after_never_accept_and_lose() {
     let mut server = serve(&root, &ports);
     let url = ports.api("/ingest/Measurement");
     assert_eq!(post(&url, JSON, event(1).as_bytes()).0, 200);
-    assert_eq!(get(&ports.api("/ready")).2, "{\"details\":[],\"ready\":true}");
+    // Ready once the writer has taken its partitions; every role of the process is listed.
+    let ready = eventually(Duration::from_secs(20), "ready", || {
+        let (status, _, body) = get(&ports.api("/ready"));
+        (status == 200).then(|| serde_json::from_str::<serde_json::Value>(&body).unwrap())
+    });
+    assert_eq!(
+        ready,
+        serde_json::json!({"ready": true, "roles": ["ingest", "query", "writer", "transform"], "details": []})
+    );
     // The engines go away for good (`igloo dev` would restart a killed one); the server stays.
     assert!(igloo(&root, &ports).arg("down").status().unwrap().success());
     engines.wait_exit(Duration::from_secs(30));

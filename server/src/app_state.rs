@@ -44,6 +44,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub max_body: usize,
     pub console: ConsoleState,
+    /// What this process does.
+    pub roles: crate::roles::Roles,
 }
 
 impl AppState {

@@ -48,8 +48,10 @@ pub async fn fallback(
 ) -> Result<Response, ApiError> {
     let route = state.routes.read().expect("routes lock").get(uri.path()).cloned();
     match (method, route) {
-        (axum::http::Method::POST, Some(Route::Ingest(model))) => ingest(&state, &model, params, &headers, body).await,
-        (axum::http::Method::GET, Some(Route::Samples(model))) => {
+        (axum::http::Method::POST, Some(Route::Ingest(model))) if state.roles.ingest => {
+            ingest(&state, &model, params, &headers, body).await
+        }
+        (axum::http::Method::GET, Some(Route::Samples(model))) if state.roles.query => {
             let params = Query::<std::collections::HashMap<String, String>>::try_from_uri(&uri)
                 .map_err(|e| ApiError::bad("query", e.body_text()))?;
             crate::samples::samples(&state, &model, &params.0, crate::samples::Shape::Reference).await

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod peek;
 pub mod query_api;
+pub mod roles;
 pub mod runtime;
 pub mod samples;
 pub mod subscribe;

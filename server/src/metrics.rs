@@ -17,6 +17,8 @@ pub struct ModelMetrics {
     pub dead_lettered: AtomicU64,
     /// Messages on the topic not yet written (high watermark − next offset), summed over partitions.
     pub lag: AtomicU64,
+    /// 1 while the table writer holds its partitions (assigned and recovered), else 0.
+    pub assigned: AtomicU64,
 }
 
 /// One transform's counters.

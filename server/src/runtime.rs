@@ -22,6 +22,7 @@ use crate::ingest;
 use crate::kafka::producer::{ProduceError, Producer};
 use crate::kafka::Broker;
 use crate::metrics::Metrics;
+pub use crate::roles::{RoleError, Roles};
 use crate::transform::set::TransformsSetup;
 use crate::transform::worker::{tsx_loader, WorkerRuntime};
 use crate::transform::{TransformReport, Transforms};
@@ -30,6 +31,7 @@ use crate::writer::{self, WriterSpec};
 /// Everything the server needs, resolved by the caller.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    pub roles: Roles,
     /// The project's name, shown by the console.
     pub project: String,
     pub listen: String,
@@ -109,20 +111,26 @@ impl Server {
             metrics: Arc::new(Metrics::default()),
             max_body: settings.max_body_bytes,
             console: ConsoleState::new(&settings.project),
+            roles: settings.roles,
         });
-        let app = Router::new()
-            .route("/ingest/{model}", post(ingest::ingest_model))
-            .route("/api/{model}/samples", get(crate::samples::samples_model))
-            .route("/consumption/{name}", get(crate::query_api::consumption))
-            .route("/export/{model}", get(crate::query_api::export))
-            .route("/subscribe/{model}", get(crate::subscribe::subscribe))
-            .route("/openapi.json", get(openapi))
+        // Liveness, readiness and metrics whatever the roles; each role adds its routes.
+        let mut app = Router::new()
             .route("/health", get(|| async { "ok" }))
-            .route("/ready", get(ready))
-            .route("/metrics", get(metrics))
-            .merge(crate::console::routes())
-            .fallback(ingest::fallback)
-            .with_state(state.clone());
+            .route("/ready", get(crate::roles::ready))
+            .route("/metrics", get(metrics));
+        if settings.roles.ingest {
+            app = app.route("/ingest/{model}", post(ingest::ingest_model));
+        }
+        if settings.roles.query {
+            app = app
+                .route("/api/{model}/samples", get(crate::samples::samples_model))
+                .route("/consumption/{name}", get(crate::query_api::consumption))
+                .route("/export/{model}", get(crate::query_api::export))
+                .route("/subscribe/{model}", get(crate::subscribe::subscribe))
+                .route("/openapi.json", get(openapi))
+                .merge(crate::console::routes());
+        }
+        let app = app.fallback(ingest::fallback).with_state(state.clone());
         let (http_stop, mut stop_rx) = watch::channel(false);
         let http = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -132,7 +140,7 @@ impl Server {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
         });
-        tracing::info!(addr = %local_addr, "ingest API listening");
+        tracing::info!(addr = %local_addr, roles = ?settings.roles.names(), "listening");
         tokio::spawn(sample_history(state.clone(), http_stop.subscribe()));
         let transforms = Transforms::new(transforms_setup(&settings, &state));
         let mut server = Server { state, settings, http, http_stop, writers: Vec::new(), transforms, local_addr };
@@ -141,6 +149,9 @@ impl Server {
     }
 
     fn start_writers(&mut self) {
+        if !self.settings.roles.writer {
+            return;
+        }
         let ir = self.state.ir();
         let ch = ClickHouse::new(&self.settings.clickhouse_url, self.settings.clickhouse_auth.clone());
         for model in ir.models.iter().filter(|m| !ir.filled_by_view(&m.name)) {
@@ -194,6 +205,9 @@ impl Server {
     /// Starts, reloads and stops transforms to match `transforms/`; `restart` after a schema
     /// change. Call it after `start` and `reload`, and when a file of `transforms/` changed.
     pub async fn sync_transforms(&mut self, restart: bool) -> Vec<TransformReport> {
+        if !self.settings.roles.transform {
+            return Vec::new();
+        }
         let reports = self.transforms.sync(self.state.ir(), restart).await;
         self.state.console.set_transforms(self.transforms.status());
         reports
@@ -253,22 +267,6 @@ fn transforms_setup(settings: &Settings, state: &AppState) -> TransformsSetup {
         ),
         metrics: state.metrics.clone(),
     }
-}
-
-/// 200 when the broker and ClickHouse both answer; 503 naming what does not.
-async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let (broker, clickhouse) =
-        tokio::join!(state.producer.broker_answers(std::time::Duration::from_secs(1)), state.clickhouse.ping());
-    let mut down = Vec::new();
-    if !broker {
-        down.push("the broker does not answer");
-    }
-    if !clickhouse {
-        down.push("ClickHouse does not answer");
-    }
-    let status = if down.is_empty() { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(serde_json::json!({ "ready": down.is_empty(), "details": down }))).into_response()
 }
 
 async fn openapi(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> axum::Json<serde_json::Value> {

@@ -110,6 +110,7 @@ pub async fn run(
             return;
         }
     }
+    metrics.assigned.store(1, Ordering::Relaxed);
     let next_shared = Arc::new(Mutex::new(next.clone()));
     let lag_metrics = metrics.clone();
     let lag_task =
@@ -131,6 +132,7 @@ pub async fn run(
         *next_shared.lock().expect("lag lock") = next.clone();
     }
     lag_task.abort();
+    metrics.assigned.store(0, Ordering::Relaxed);
     tracing::info!(model = %spec.model, "table writer stopped");
 }
 

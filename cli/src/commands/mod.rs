@@ -31,8 +31,18 @@ pub struct Cli {
     /// Run as if started in this directory.
     #[arg(short = 'C', long = "project-dir", global = true, value_name = "DIR")]
     pub project_dir: Option<PathBuf>,
+    /// Logs as text (for people) or JSON lines (for log shippers), on stderr. The level is
+    /// IGLOO_LOG (e.g. `info`, `igloo_server=debug`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "IGLOO_LOG_FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

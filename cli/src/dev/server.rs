@@ -6,15 +6,16 @@ use std::path::PathBuf;
 
 use igloo_schemas::Ir;
 use igloo_server::config::Project;
-use igloo_server::runtime::{Server, ServerError, Settings};
+use igloo_server::runtime::{Roles, Server, ServerError, Settings};
 use igloo_server::transform::TransformReport;
 
 use super::engines::Endpoints;
 
-pub fn settings(project: &Project, endpoints: &Endpoints) -> Settings {
+pub fn settings(project: &Project, endpoints: &Endpoints, roles: Roles) -> Settings {
     let c = &project.config;
     let auth = c.clickhouse.user.clone().map(|u| (u, c.clickhouse.password.clone().unwrap_or_default()));
     Settings {
+        roles,
         project: c.name.clone(),
         listen: c.server.listen.clone(),
         max_body_bytes: c.server.max_body_bytes,
@@ -99,6 +100,16 @@ impl RunningServer {
         let RunningServer { rt, server } = self;
         rt.block_on(server.stop());
         rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    }
+
+    /// [`RunningServer::stop`] within `grace`: false when it took longer and was cut short (a
+    /// writer's unfinished batch is re-read by whoever writes the partition next, so nothing
+    /// is lost; in-flight requests past the bound get no answer and their clients retry).
+    pub fn stop_within(self, grace: std::time::Duration) -> bool {
+        let RunningServer { rt, server } = self;
+        let done = rt.block_on(async { tokio::time::timeout(grace, server.stop()).await.is_ok() });
+        rt.shutdown_timeout(std::time::Duration::from_secs(1));
+        done
     }
 }
 

@@ -129,7 +129,10 @@ impl DevSession {
         let synced = fingerprint(&project.root);
         let applied = sync(&project, &engines.endpoints, opts);
         let server = match (opts.no_server, applied) {
-            (false, Ok(ir)) => match RunningServer::start(server::settings(&project, &engines.endpoints), ir) {
+            (false, Ok(ir)) => match RunningServer::start(
+                server::settings(&project, &engines.endpoints, igloo_server::runtime::Roles::ALL),
+                ir,
+            ) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     engines.stop();
@@ -384,7 +387,8 @@ fn reload_server(
             }
             Some(s)
         }
-        None => match RunningServer::start(server::settings(project, endpoints), ir) {
+        None => match RunningServer::start(server::settings(project, endpoints, igloo_server::runtime::Roles::ALL), ir)
+        {
             Ok(s) => {
                 println!("✓ ingest API on http://{addr}; console on http://{addr}/console", addr = s.addr());
                 Some(s)

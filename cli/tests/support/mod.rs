@@ -133,13 +133,18 @@ pub fn wait_gone(pids: &[u32]) {
 
 /// Runs `igloo serve` (API, writers, transforms) as its own process so it can be killed alone.
 pub fn serve(root: &Path, ports: &Ports) -> Dev {
+    serve_roles(root, ports, "all")
+}
+
+/// Runs `igloo serve --role <roles>` as its own process.
+pub fn serve_roles(root: &Path, ports: &Ports, roles: &str) -> Dev {
     let mut cmd = igloo(root, ports);
-    cmd.args(["serve", "--mode", "native"])
+    cmd.args(["serve", "--mode", "native", "--role", roles])
         .env("IGLOO_WRITER_FLUSH_MS", "50")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut s = Dev::attach(cmd.spawn().unwrap());
-    s.expect("ingest API on", START);
+    s.expect("igloo serve: project", START);
     s
 }
 

@@ -60,6 +60,11 @@ impl ConsoleState {
     pub fn set_transforms(&self, status: (Vec<TransformStatus>, Vec<String>)) {
         *self.transforms.write().expect("transforms lock") = status;
     }
+
+    /// The transforms' state after the last sync, and the files that cannot be transforms.
+    pub fn transforms(&self) -> (Vec<TransformStatus>, Vec<String>) {
+        self.transforms.read().expect("transforms lock").clone()
+    }
 }
 
 const INDEX: &str = include_str!("assets/index.html");
