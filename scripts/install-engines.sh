@@ -70,10 +70,10 @@ fi
 # checkout (reinstalled every run: it is small); sdk-ts's dependencies (TypeScript) from its
 # lockfile, then built. Node 20 with npm must be on PATH (`apt-get install nodejs npm`).
 # confluent-kafka: the third-party consumer of the wire-format test (not igloo's own code);
-# wheel: `pip wheel` of sdk-py in the packaging test.
-if ! "$VENV/bin/python" -c 'import pytest, mypy, confluent_kafka, wheel' >/dev/null 2>&1; then
-  step "Test tools: installing pytest, mypy, confluent-kafka and wheel into $VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest mypy confluent-kafka wheel
+# wheel: `pip wheel` of sdk-py in the packaging test; kubernetes-validate: the deploy test.
+if ! "$VENV/bin/python" -c 'import pytest, mypy, confluent_kafka, wheel, kubernetes_validate' >/dev/null 2>&1; then
+  step "Test tools: installing pytest, mypy, confluent-kafka, wheel and kubernetes-validate into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest mypy confluent-kafka wheel kubernetes-validate
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./sdk-py
 if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi

@@ -2,6 +2,7 @@
 //! arguments and a short `run` that calls library code. Knows nothing of HTTP handlers.
 
 pub mod commands;
+pub mod deploy;
 pub mod dev;
 pub mod infra;
 pub mod project_check;

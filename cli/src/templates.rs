@@ -114,3 +114,14 @@ fn render(
         .map_err(|e| TemplateError::Render { path: rel.display().to_string(), message: e.to_string() })?;
     Ok((out_rel, rendered.into_bytes()))
 }
+
+/// One embedded template file (`templates/<path>`, e.g. `deploy/k8s/service.yaml.hbs`),
+/// rendered with `vars`.
+pub fn render_file(path: &str, vars: &impl Serialize) -> Result<String, TemplateError> {
+    let file = TEMPLATES.get_file(path).unwrap_or_else(|| panic!("template {path} is embedded"));
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.render_template(&String::from_utf8_lossy(file.contents()), vars)
+        .map_err(|e| TemplateError::Render { path: path.to_string(), message: e.to_string() })
+}

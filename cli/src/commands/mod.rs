@@ -2,6 +2,7 @@
 
 mod check;
 mod clean;
+mod deploy;
 mod dev;
 mod down;
 mod generate;
@@ -51,6 +52,7 @@ pub enum Command {
     Check(check::Args),
     Plan(plan::Args),
     Migrate(migrate::Args),
+    Deploy(deploy::Args),
     Dev(dev::Args),
     Ps(ps::Args),
     Logs(logs::Args),
@@ -74,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(args, &cwd),
         Command::Plan(args) => plan::run(args, &cwd),
         Command::Migrate(args) => migrate::run(args, &cwd),
+        Command::Deploy(args) => deploy::run(args, &cwd),
         Command::Generate(args) => generate::run(args, &cwd),
         Command::Dev(args) => dev::run(args, &cwd),
         Command::Ps(args) => ps::run(args, &cwd),

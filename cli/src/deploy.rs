@@ -1,0 +1,156 @@
+//! Deployment files for a project (`igloo deploy`): Kubernetes manifests in a Kustomize layout,
+//! rendered from `templates/deploy/k8s/`. One Deployment per role (`igloo serve --role`), with
+//! probes, resources, a preStop pause and a PodDisruptionBudget; Services and autoscalers for
+//! the HTTP roles; the migration Job; igloo.yaml as a ConfigMap; secrets by reference only.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::templates::{render_file, TemplateError};
+
+/// What the manifests are made from.
+#[derive(Debug, Serialize)]
+pub struct K8sInput {
+    /// The project's name as in igloo.yaml.
+    pub project: String,
+    /// The image `igloo build` makes.
+    pub image: String,
+    pub clickhouse_url: String,
+    pub bootstrap: String,
+    /// Whether the project has transforms (then a transform Deployment is written).
+    pub transforms: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Role {
+    name: &'static str,
+    what: &'static str,
+    replicas: u32,
+    max_replicas: u32,
+    /// Exactly one replica at a time.
+    single: bool,
+    http: bool,
+    cpu_request: &'static str,
+    memory: &'static str,
+}
+
+#[derive(Serialize)]
+struct Vars<'a> {
+    project: &'a str,
+    /// A DNS-1123 label made from the project name: the prefix of every object's name.
+    app: String,
+    image: &'a str,
+    clickhouse_url: &'a str,
+    bootstrap: &'a str,
+    roles: &'a [Role],
+    resources: Vec<String>,
+    role: Option<&'a Role>,
+}
+
+fn roles(transforms: bool) -> Vec<Role> {
+    let mut roles = vec![
+        Role {
+            name: "ingest",
+            what: "validate and produce (POST /ingest)",
+            replicas: 2,
+            max_replicas: 10,
+            single: false,
+            http: true,
+            cpu_request: "250m",
+            memory: "256Mi",
+        },
+        Role {
+            name: "query",
+            what: "samples, consumption APIs, exports, subscriptions, console",
+            replicas: 2,
+            max_replicas: 10,
+            single: false,
+            http: true,
+            cpu_request: "250m",
+            memory: "256Mi",
+        },
+        Role {
+            name: "writer",
+            what: "topics to ClickHouse, exactly once",
+            replicas: 1,
+            max_replicas: 1,
+            single: true,
+            http: false,
+            cpu_request: "250m",
+            memory: "512Mi",
+        },
+    ];
+    if transforms {
+        roles.push(Role {
+            name: "transform",
+            what: "the transforms' workers",
+            replicas: 1,
+            max_replicas: 1,
+            single: false,
+            http: false,
+            cpu_request: "250m",
+            memory: "512Mi",
+        });
+    }
+    roles
+}
+
+/// `Shop_2` → `shop-2`.
+pub fn dns_label(name: &str) -> String {
+    let s: String =
+        name.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    s.trim_matches('-').chars().take(50).collect()
+}
+
+/// Writes the manifests into `out` (with a copy of `igloo_yaml`); returns the written files.
+pub fn write_k8s(input: &K8sInput, igloo_yaml: &str, out: &Path) -> Result<Vec<PathBuf>, TemplateError> {
+    let roles = roles(input.transforms);
+    let mut files: Vec<(String, String, Option<&Role>)> =
+        vec![("migrate-job.yaml".into(), "migrate-job.yaml.hbs".into(), None)];
+    for r in &roles {
+        files.push((format!("deployment-{}.yaml", r.name), "deployment.yaml.hbs".into(), Some(r)));
+        files.push((format!("pdb-{}.yaml", r.name), "pdb.yaml.hbs".into(), Some(r)));
+        if r.http {
+            files.push((format!("service-{}.yaml", r.name), "service.yaml.hbs".into(), Some(r)));
+            files.push((format!("hpa-{}.yaml", r.name), "hpa.yaml.hbs".into(), Some(r)));
+        }
+    }
+    // The Job is applied first (see README.md), not by the kustomization.
+    let resources: Vec<String> = files.iter().skip(1).map(|(f, _, _)| f.clone()).collect();
+    let vars = |role| Vars {
+        project: &input.project,
+        app: dns_label(&input.project),
+        image: &input.image,
+        clickhouse_url: &input.clickhouse_url,
+        bootstrap: &input.bootstrap,
+        roles: &roles,
+        resources: resources.clone(),
+        role,
+    };
+    files.push(("kustomization.yaml".into(), "kustomization.yaml.hbs".into(), None));
+    files.push(("README.md".into(), "README.md.hbs".into(), None));
+    std::fs::create_dir_all(out).map_err(|source| TemplateError::Write { path: out.into(), source })?;
+    let mut written = Vec::new();
+    for (name, template, role) in files {
+        let text = render_file(&format!("deploy/k8s/{template}"), &vars(role))?;
+        let path = out.join(&name);
+        std::fs::write(&path, text).map_err(|source| TemplateError::Write { path: path.clone(), source })?;
+        written.push(path);
+    }
+    let path = out.join("igloo.yaml");
+    std::fs::write(&path, igloo_yaml).map_err(|source| TemplateError::Write { path: path.clone(), source })?;
+    written.push(path);
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dns_label;
+
+    #[test]
+    fn names_are_dns_labels() {
+        assert_eq!(dns_label("Shop_2"), "shop-2");
+        assert_eq!(dns_label("_x_"), "x");
+    }
+}
