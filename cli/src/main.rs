@@ -8,6 +8,10 @@ use igloo_cli::commands::{self, Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(name) = &cli.environment {
+        // The one config loader reads it with the other IGLOO_* settings.
+        std::env::set_var("IGLOO_ENV", name);
+    }
     // A server logs what it does; interactive commands only what goes wrong.
     let level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("IGLOO_LOG").unwrap_or_else(|_| level.into());

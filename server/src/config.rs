@@ -400,18 +400,52 @@ impl Project {
 }
 
 impl ProjectConfig {
-    /// Reads and validates a project file; `env` looks up `IGLOO_*` overrides.
+    /// Reads and validates a project file; `env` looks up `IGLOO_*` overrides. `IGLOO_ENV`
+    /// selects one of the file's `environments:`, whose settings replace the top-level ones.
     pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<ProjectConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let mut config =
-            ProjectConfig::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })?;
+        let parse_error = |message| ConfigError::Parse { path: path.into(), message };
+        let mut config = ProjectConfig::parse(&text, env("IGLOO_ENV").as_deref()).map_err(parse_error)?;
         config.apply_env(env)?;
         config.validate().map_err(|message| ConfigError::Invalid { path: path.into(), message })?;
         Ok(config)
     }
 
-    fn parse(text: &str) -> Result<ProjectConfig, String> {
-        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    /// The file's settings, with environment `selected` laid over them. Every environment is
+    /// checked, selected or not, so a typo in `prod:` shows up in development.
+    fn parse(text: &str, selected: Option<&str>) -> Result<ProjectConfig, String> {
+        let mut value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        let environments =
+            match value.as_object_mut().and_then(|o| o.remove("environments")) {
+                // The common case: errors come from the YAML reader itself, with line and column.
+                None if selected.is_none() => return serde_saphyr::from_str(text).map_err(|e| e.to_string()),
+                None | Some(serde_json::Value::Null) => serde_json::Map::new(),
+                Some(serde_json::Value::Object(envs)) => envs,
+                Some(_) => return Err(
+                    "`environments` must map names to settings, e.g. `environments: {prod: {clickhouse: {url: …}}}`"
+                        .into(),
+                ),
+            };
+        let typed = |v: serde_json::Value| serde_json::from_value::<ProjectConfig>(v).map_err(|e| e.to_string());
+        for (name, overlay) in &environments {
+            if !overlay.is_object() || overlay.get("name").is_some() {
+                return Err(format!("`environments.{name}` must hold settings other than `name`"));
+            }
+            let mut merged = value.clone();
+            overlay_onto(&mut merged, overlay);
+            typed(merged).map_err(|e| format!("`environments.{name}`: {e}"))?;
+        }
+        if let Some(name) = selected {
+            let Some(overlay) = environments.get(name) else {
+                let known: Vec<&str> = environments.keys().map(String::as_str).collect();
+                let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+                return Err(format!(
+                    "IGLOO_ENV={name}, but igloo.yaml has no such environment (environments: {known})"
+                ));
+            };
+            overlay_onto(&mut value, overlay);
+        }
+        typed(value)
     }
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
@@ -499,6 +533,18 @@ impl ProjectConfig {
     }
 }
 
+/// Lays `overlay`'s keys over `base`, maps key by key, anything else replaced.
+fn overlay_onto(base: &mut serde_json::Value, overlay: &serde_json::Value) {
+    match (base, overlay) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                overlay_onto(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
 fn set(env: &impl Fn(&str) -> Option<String>, var: &'static str, slot: &mut Option<String>) {
     if let Some(v) = env(var) {
         *slot = Some(v);
@@ -561,6 +607,24 @@ mod tests {
         assert!(e.starts_with("environment variable IGLOO_CLICKHOUSE_HTTP_PORT: `lots`"), "{e}");
         let e = load("name: shop\n", &[("IGLOO_INFRA_MODE", "k8s")]).unwrap_err().to_string();
         assert!(e.contains("not an infra mode"), "{e}");
+    }
+
+    #[test]
+    fn environments_lay_their_settings_over_the_file() {
+        let text = "name: shop\nclickhouse:\n  database: shop\n  http_port: 18123\nenvironments:\n  prod:\n    infra:\n      mode: external\n    clickhouse:\n      url: http://ch:8123\n";
+        let dev = load(text, &[]).unwrap();
+        assert_eq!((dev.infra.mode, dev.clickhouse.url.as_deref()), (None, None));
+        let prod = load(text, &[("IGLOO_ENV", "prod")]).unwrap();
+        assert_eq!(prod.infra.mode, Some(InfraMode::External));
+        assert_eq!(prod.clickhouse.url.as_deref(), Some("http://ch:8123"));
+        assert_eq!(prod.clickhouse.database.as_deref(), Some("shop"), "kept where the environment is silent");
+        // IGLOO_* still win over the environment.
+        let prod = load(text, &[("IGLOO_ENV", "prod"), ("IGLOO_CLICKHOUSE_URL", "http://other:8123")]).unwrap();
+        assert_eq!(prod.clickhouse.url.as_deref(), Some("http://other:8123"));
+        let e = load(text, &[("IGLOO_ENV", "staging")]).unwrap_err().to_string();
+        assert!(e.contains("no such environment (environments: prod)"), "{e}");
+        let e = load("name: shop\nenvironments:\n  prod:\n    clickhose: {}\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("`environments.prod`") && e.contains("clickhose"), "{e}");
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct Cli {
     /// IGLOO_LOG (e.g. `info`, `igloo_server=debug`).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "IGLOO_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Use igloo.yaml's `environments.<NAME>` settings over the top-level ones (IGLOO_ENV).
+    #[arg(long = "env", global = true, value_name = "NAME")]
+    pub environment: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
