@@ -31,9 +31,9 @@ apt_install() {
 
 step() { printf '==> %s\n' "$*"; }
 
-# C toolchain pieces the Rust build needs (librdkafka links zlib; tansu builds SQLite).
+# C toolchain pieces the Rust build needs (librdkafka links zlib and OpenSSL; tansu builds SQLite).
 missing=""
-for pkg in gcc g++ make pkg-config zlib1g-dev; do
+for pkg in gcc g++ make pkg-config zlib1g-dev libssl-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then

@@ -233,6 +233,9 @@ pub struct BrokerConfig {
     /// broker, `record` everywhere else). Readers accept both.
     #[serde(default)]
     pub framing: FramingSetting,
+    /// How to authenticate to and encrypt the connection with a production broker.
+    #[serde(default)]
+    pub security: BrokerSecurity,
 }
 
 impl Default for BrokerConfig {
@@ -242,6 +245,125 @@ impl Default for BrokerConfig {
             engine: BrokerEngine::Auto,
             bootstrap_servers: None,
             framing: FramingSetting::Auto,
+            security: BrokerSecurity::default(),
+        }
+    }
+}
+
+/// `broker.security`: every Kafka client igloo creates uses it. The password never comes from
+/// igloo.yaml: `IGLOO_BROKER_PASSWORD`, or the file `password_file` names (a mounted secret).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSecurity {
+    /// `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL` (IGLOO_BROKER_SECURITY_PROTOCOL).
+    #[serde(default)]
+    pub protocol: SecurityProtocol,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (default) for the SASL protocols
+    /// (IGLOO_BROKER_SASL_MECHANISM).
+    #[serde(default)]
+    pub sasl_mechanism: SaslMechanism,
+    /// SASL user (IGLOO_BROKER_USERNAME).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding the SASL password (IGLOO_BROKER_PASSWORD_FILE); else IGLOO_BROKER_PASSWORD.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The password, from the environment or `password_file`; never from igloo.yaml.
+    #[serde(skip)]
+    pub password: Option<String>,
+    /// CA certificate (PEM) to verify the broker with (IGLOO_BROKER_SSL_CA); default: the
+    /// system's.
+    #[serde(default)]
+    pub ssl_ca: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS (IGLOO_BROKER_SSL_CERTIFICATE,
+    /// IGLOO_BROKER_SSL_KEY).
+    #[serde(default)]
+    pub ssl_certificate: Option<PathBuf>,
+    #[serde(default)]
+    pub ssl_key: Option<PathBuf>,
+    /// Check that the broker's certificate names its host (default true).
+    #[serde(default = "default_true")]
+    pub ssl_verify_hostname: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SecurityProtocol {
+    #[default]
+    #[serde(rename = "PLAINTEXT")]
+    Plaintext,
+    #[serde(rename = "SSL")]
+    Ssl,
+    #[serde(rename = "SASL_PLAINTEXT")]
+    SaslPlaintext,
+    #[serde(rename = "SASL_SSL")]
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    pub fn sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    }
+
+    pub fn tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+}
+
+impl std::str::FromStr for SecurityProtocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SecurityProtocol, String> {
+        match s {
+            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+            "SSL" => Ok(SecurityProtocol::Ssl),
+            "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
+            "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
+            _ => Err(format!("`{s}` is not a security protocol; use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SaslMechanism {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[default]
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+impl std::str::FromStr for SaslMechanism {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SaslMechanism, String> {
+        match s {
+            "PLAIN" => Ok(SaslMechanism::Plain),
+            "SCRAM-SHA-256" => Ok(SaslMechanism::ScramSha256),
+            "SCRAM-SHA-512" => Ok(SaslMechanism::ScramSha512),
+            _ => Err(format!("`{s}` is not a SASL mechanism; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")),
         }
     }
 }
@@ -415,6 +537,9 @@ impl ProjectConfig {
     /// checked, selected or not, so a typo in `prod:` shows up in development.
     fn parse(text: &str, selected: Option<&str>) -> Result<ProjectConfig, String> {
         let mut value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        if value.pointer("/broker/security/password").is_some() {
+            return Err("secrets never go in igloo.yaml: remove `broker.security.password` and set IGLOO_BROKER_PASSWORD, or `broker.security.password_file` to a file holding it".into());
+        }
         let environments =
             match value.as_object_mut().and_then(|o| o.remove("environments")) {
                 // The common case: errors come from the YAML reader itself, with line and column.
@@ -464,6 +589,27 @@ impl ProjectConfig {
         self.broker.engine = parsed(&env, "IGLOO_BROKER_ENGINE")?.unwrap_or(self.broker.engine);
         set(&env, "IGLOO_BROKER_BOOTSTRAP_SERVERS", &mut self.broker.bootstrap_servers);
         self.broker.framing = parsed(&env, "IGLOO_BROKER_FRAMING")?.unwrap_or(self.broker.framing);
+        let sec = &mut self.broker.security;
+        sec.protocol = parsed(&env, "IGLOO_BROKER_SECURITY_PROTOCOL")?.unwrap_or(sec.protocol);
+        sec.sasl_mechanism = parsed(&env, "IGLOO_BROKER_SASL_MECHANISM")?.unwrap_or(sec.sasl_mechanism);
+        set(&env, "IGLOO_BROKER_USERNAME", &mut sec.username);
+        sec.password_file = env("IGLOO_BROKER_PASSWORD_FILE").map(PathBuf::from).or(sec.password_file.take());
+        sec.ssl_ca = env("IGLOO_BROKER_SSL_CA").map(PathBuf::from).or(sec.ssl_ca.take());
+        sec.ssl_certificate = env("IGLOO_BROKER_SSL_CERTIFICATE").map(PathBuf::from).or(sec.ssl_certificate.take());
+        sec.ssl_key = env("IGLOO_BROKER_SSL_KEY").map(PathBuf::from).or(sec.ssl_key.take());
+        sec.password = match (env("IGLOO_BROKER_PASSWORD"), &sec.password_file) {
+            (Some(p), _) => Some(p),
+            (None, Some(file)) => Some(
+                std::fs::read_to_string(file)
+                    .map_err(|e| ConfigError::Env {
+                        var: "IGLOO_BROKER_PASSWORD_FILE",
+                        message: format!("cannot read {}: {e}", file.display()),
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
         if let Some(listen) = env("IGLOO_SERVER_LISTEN") {
             self.server.listen = listen;
         }
@@ -506,6 +652,13 @@ impl ProjectConfig {
                     "`server.routes`: `{path}: {target}` must name a model (`Model`, POST ingest) or a time series' samples (`Model.samples`, GET)"
                 ));
             }
+        }
+        let sec = &self.broker.security;
+        if sec.protocol.sasl() && (sec.username.is_none() || sec.password.is_none()) {
+            return Err(format!(
+                "`broker.security.protocol: {}` needs `broker.security.username` (IGLOO_BROKER_USERNAME) and a password: IGLOO_BROKER_PASSWORD, or `broker.security.password_file`",
+                sec.protocol.name()
+            ));
         }
         if self.writer.max_rows == 0 || self.writer.max_bytes == 0 || self.writer.flush_ms == 0 {
             return Err("`writer.max_rows`, `writer.max_bytes` and `writer.flush_ms` must be above 0".into());
@@ -625,6 +778,25 @@ mod tests {
         assert!(e.contains("no such environment (environments: prod)"), "{e}");
         let e = load("name: shop\nenvironments:\n  prod:\n    clickhose: {}\n", &[]).unwrap_err().to_string();
         assert!(e.contains("`environments.prod`") && e.contains("clickhose"), "{e}");
+    }
+
+    #[test]
+    fn broker_secrets_come_from_the_environment_or_a_file() {
+        let sasl = "name: shop\nbroker:\n  security:\n    protocol: SASL_SSL\n    username: igloo\n";
+        let e = load(sasl, &[]).unwrap_err().to_string();
+        assert!(e.contains("IGLOO_BROKER_PASSWORD") && e.contains("password_file"), "{e}");
+        let c = load(sasl, &[("IGLOO_BROKER_PASSWORD", "pw")]).unwrap();
+        assert_eq!(c.broker.security.password.as_deref(), Some("pw"));
+        assert_eq!(c.broker.security.sasl_mechanism, SaslMechanism::ScramSha512);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let c = load(sasl, &[("IGLOO_BROKER_PASSWORD_FILE", file.to_str().unwrap())]).unwrap();
+        assert_eq!(c.broker.security.password.as_deref(), Some("from-file"));
+        let e = load("name: shop\nbroker:\n  security:\n    password: oops\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("secrets never go in igloo.yaml"), "{e}");
+        let e = load("name: shop\n", &[("IGLOO_BROKER_SECURITY_PROTOCOL", "TLS")]).unwrap_err().to_string();
+        assert!(e.contains("not a security protocol"), "{e}");
     }
 
     #[test]

@@ -67,13 +67,17 @@ pub struct RoleError(String);
 /// recovered); transforms need their workers.
 pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let roles = state.roles;
-    let (broker, clickhouse) =
-        tokio::join!(async { !roles.ingest || state.producer.broker_answers(Duration::from_secs(1)).await }, async {
-            !(roles.query || roles.writer) || state.clickhouse.ping().await
-        },);
+    let broker_check = async {
+        match roles.ingest {
+            true => state.producer.broker_problem(Duration::from_secs(1)).await,
+            false => None,
+        }
+    };
+    let clickhouse_check = async { !(roles.query || roles.writer) || state.clickhouse.ping().await };
+    let (broker, clickhouse) = tokio::join!(broker_check, clickhouse_check);
     let mut down: Vec<String> = Vec::new();
-    if !broker {
-        down.push("the broker does not answer".into());
+    if let Some(problem) = broker {
+        down.push(format!("the broker does not answer: {problem}"));
     }
     if !clickhouse {
         down.push("ClickHouse does not answer".into());

@@ -36,8 +36,8 @@ pub enum EnginesError {
     TooOld { found: Dialect, oldest: Dialect },
     #[error("ClickHouse at {url} does not answer /ping; is it running? ({hint})")]
     ClickHouseDown { url: String, hint: String },
-    #[error("the broker at {bootstrap} does not answer a metadata request; is it running? ({hint})")]
-    BrokerDown { bootstrap: String, hint: String },
+    #[error("the broker at {bootstrap} does not answer a metadata request: {reason}; is it running, and are the broker settings right? ({hint})")]
+    BrokerDown { bootstrap: String, reason: String, hint: String },
     #[error("docker compose failed ({command}):\n{output}")]
     Docker { command: String, output: String },
     #[error("cannot write {path}: {source}")]
@@ -308,10 +308,18 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
         return Err(EnginesError::ClickHouseDown { url, hint });
     }
     let dialect = checked_dialect(&clickhouse)?;
-    let endpoints =
-        Endpoints::new(clickhouse, dialect, Broker::new(bootstrap.clone(), c.broker.framing(mode)), replication)?;
-    if !endpoints.admin.ping(Duration::from_secs(5)) {
-        return Err(EnginesError::BrokerDown { bootstrap, hint });
+    let endpoints = Endpoints::new(
+        clickhouse,
+        dialect,
+        Broker::new(bootstrap.clone(), c.broker.framing(mode)).with_security(c.broker.security.clone()),
+        replication,
+    )?;
+    if let Err(e) = endpoints.admin.check(Duration::from_secs(5)) {
+        let reason = match e {
+            igloo_server::kafka::admin::KafkaAdminError::Unreachable { message, .. } => message,
+            other => other.to_string(),
+        };
+        return Err(EnginesError::BrokerDown { bootstrap, reason, hint });
     }
     Ok(endpoints)
 }

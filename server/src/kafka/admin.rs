@@ -8,9 +8,11 @@ use std::time::Duration;
 use futures_executor::block_on;
 use igloo_schemas::ir::Topic;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
+use rdkafka::producer::{BaseProducer, Producer as _};
+
+use super::context::Diagnosed;
 use super::Broker;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +26,12 @@ pub enum KafkaAdminError {
 }
 
 pub struct KafkaAdmin {
-    admin: AdminClient<DefaultClientContext>,
+    admin: AdminClient<Diagnosed>,
+    /// Metadata requests go through a plain client whose main queue igloo polls, so that
+    /// librdkafka's reasons for a refused connection (SASL, TLS) reach `diagnosed`; the admin
+    /// client never serves that queue.
+    probe: BaseProducer<Diagnosed>,
+    diagnosed: Diagnosed,
     pub bootstrap: String,
     /// Replication factor for new topics; `None` leaves it to the broker's default.
     replication: Option<i32>,
@@ -33,21 +40,21 @@ pub struct KafkaAdmin {
 impl KafkaAdmin {
     pub fn connect(broker: &Broker, replication: Option<i32>) -> Result<KafkaAdmin, KafkaAdminError> {
         let bootstrap = broker.bootstrap.as_str();
-        let admin = broker
-            .client_config()
-            .set("socket.connection.setup.timeout.ms", "2000")
-            .create()
-            .map_err(|e| KafkaAdminError::Client { bootstrap: bootstrap.into(), message: e.to_string() })?;
-        Ok(KafkaAdmin { admin, bootstrap: bootstrap.into(), replication })
+        let client_error = |e: rdkafka::error::KafkaError| KafkaAdminError::Client {
+            bootstrap: bootstrap.into(),
+            message: e.to_string(),
+        };
+        let mut config = broker.client_config();
+        config.set("socket.connection.setup.timeout.ms", "2000");
+        let admin = config.create_with_context(Diagnosed::default()).map_err(client_error)?;
+        let diagnosed = Diagnosed::default();
+        let probe = config.create_with_context(diagnosed.clone()).map_err(client_error)?;
+        Ok(KafkaAdmin { admin, probe, diagnosed, bootstrap: bootstrap.into(), replication })
     }
 
     /// Topic name → partition count, without the broker's own (`__…`) topics.
     pub fn topics(&self, timeout: Duration) -> Result<BTreeMap<String, u32>, KafkaAdminError> {
-        let md = self
-            .admin
-            .inner()
-            .fetch_metadata(None, timeout)
-            .map_err(|e| KafkaAdminError::Unreachable { bootstrap: self.bootstrap.clone(), message: e.to_string() })?;
+        let md = self.metadata(timeout)?;
         Ok(md
             .topics()
             .iter()
@@ -58,7 +65,38 @@ impl KafkaAdmin {
 
     /// Whether the broker answers a metadata request within `timeout`.
     pub fn ping(&self, timeout: Duration) -> bool {
-        self.admin.inner().fetch_metadata(None, timeout).is_ok_and(|md| !md.brokers().is_empty())
+        self.check(timeout).is_ok()
+    }
+
+    /// Ok when the broker answers a metadata request within `timeout`; else why not (an
+    /// authentication or TLS failure when librdkafka reported one, naming the settings).
+    pub fn check(&self, timeout: Duration) -> Result<(), KafkaAdminError> {
+        match self.metadata(timeout)? {
+            md if !md.brokers().is_empty() => Ok(()),
+            _ => Err(KafkaAdminError::Unreachable {
+                bootstrap: self.bootstrap.clone(),
+                message: "it reported no brokers".into(),
+            }),
+        }
+    }
+
+    /// The cluster's metadata; a failure says why when librdkafka did.
+    fn metadata(&self, timeout: Duration) -> Result<rdkafka::metadata::Metadata, KafkaAdminError> {
+        let result = self.probe.client().fetch_metadata(None, timeout);
+        // Deliver the log and error events the request left on the main queue.
+        if result.is_err() {
+            self.probe.poll(Duration::from_millis(100));
+        }
+        match result {
+            Ok(md) => {
+                self.diagnosed.clear();
+                Ok(md)
+            }
+            Err(e) => Err(KafkaAdminError::Unreachable {
+                bootstrap: self.bootstrap.clone(),
+                message: self.diagnosed.last_error().unwrap_or_else(|| e.to_string()),
+            }),
+        }
     }
 
     /// Creates the topic; one that already exists is left as it is.

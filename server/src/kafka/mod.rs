@@ -10,32 +10,61 @@
 
 pub mod admin;
 pub mod consumer;
+pub mod context;
 pub mod producer;
 pub mod wire;
 
 use rdkafka::config::{ClientConfig, FromClientConfig};
 use rdkafka::error::KafkaError;
 
+pub use crate::config::BrokerSecurity;
 pub use wire::Framing;
 
 /// How to reach the broker, resolved by the caller (see `config::BrokerConfig`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Broker {
     /// `host:port[,host:port…]`.
     pub bootstrap: String,
     /// How this process writes rows (readers accept both framings).
     pub framing: Framing,
+    /// Authentication and TLS (default: plaintext, no authentication).
+    pub security: BrokerSecurity,
 }
 
 impl Broker {
     pub fn new(bootstrap: impl Into<String>, framing: Framing) -> Broker {
-        Broker { bootstrap: bootstrap.into(), framing }
+        Broker { bootstrap: bootstrap.into(), framing, security: BrokerSecurity::default() }
     }
 
-    /// The settings every client shares: where the broker is, and quiet librdkafka logs.
+    pub fn with_security(mut self, security: BrokerSecurity) -> Broker {
+        self.security = security;
+        self
+    }
+
+    /// The settings every client shares: where the broker is, how to authenticate and encrypt,
+    /// and quiet librdkafka logs.
     pub fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap).set("log_level", "3");
+        let s = &self.security;
+        c.set("security.protocol", s.protocol.name().to_ascii_lowercase());
+        if s.protocol.sasl() {
+            c.set("sasl.mechanisms", s.sasl_mechanism.name());
+            c.set("sasl.username", s.username.as_deref().unwrap_or_default());
+            c.set("sasl.password", s.password.as_deref().unwrap_or_default());
+        }
+        if s.protocol.tls() {
+            for (key, path) in [
+                ("ssl.ca.location", &s.ssl_ca),
+                ("ssl.certificate.location", &s.ssl_certificate),
+                ("ssl.key.location", &s.ssl_key),
+            ] {
+                if let Some(p) = path {
+                    c.set(key, p.display().to_string());
+                }
+            }
+            c.set("ssl.endpoint.identification.algorithm", if s.ssl_verify_hostname { "https" } else { "none" });
+        }
         c
     }
 

@@ -11,6 +11,7 @@ use futures_util::future::join_all;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use super::consumer::{partitions, ConsumerError};
+use super::context::Diagnosed;
 use super::wire::{KeyedRow, OutMessage};
 use super::{Broker, Framing};
 
@@ -28,13 +29,15 @@ pub enum ProduceError {
 
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    inner: FutureProducer<Diagnosed>,
+    diagnosed: Diagnosed,
     framing: Framing,
     partitions: Arc<Mutex<HashMap<String, i32>>>,
 }
 
 impl Producer {
     pub fn new(broker: &Broker) -> Result<Producer, ProduceError> {
+        let diagnosed = Diagnosed::default();
         let inner = broker
             .client_config()
             .set("enable.idempotence", "true")
@@ -44,9 +47,9 @@ impl Producer {
             // A request gets its answer (2xx or 503) within this bound even if the broker is down.
             .set("message.timeout.ms", "10000")
             .set("queue.buffering.max.messages", "1000000")
-            .create()
+            .create_with_context(diagnosed.clone())
             .map_err(|source| ProduceError::Create { bootstrap: broker.bootstrap.clone(), source })?;
-        Ok(Producer { inner, framing: broker.framing, partitions: Arc::default() })
+        Ok(Producer { inner, diagnosed, framing: broker.framing, partitions: Arc::default() })
     }
 
     /// Sends the rows in this producer's framing; Ok once the broker acknowledged every message.
@@ -86,14 +89,20 @@ impl Producer {
         }
     }
 
-    /// Whether the broker answers a metadata request within `timeout`.
-    pub async fn broker_answers(&self, timeout: Duration) -> bool {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            inner.client().fetch_metadata(None, timeout).is_ok_and(|md| !md.brokers().is_empty())
+    /// None when the broker answers a metadata request within `timeout`; else why not (an
+    /// authentication or TLS failure when librdkafka reported one).
+    pub async fn broker_problem(&self, timeout: Duration) -> Option<String> {
+        let (inner, diagnosed) = (self.inner.clone(), self.diagnosed.clone());
+        tokio::task::spawn_blocking(move || match inner.client().fetch_metadata(None, timeout) {
+            Ok(md) if !md.brokers().is_empty() => {
+                diagnosed.clear();
+                None
+            }
+            Ok(_) => Some("the broker reported no brokers".to_string()),
+            Err(e) => Some(diagnosed.last_error().unwrap_or_else(|| e.to_string())),
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or_else(|_| Some("the metadata request did not finish".into()))
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, ProduceError> {
