@@ -44,12 +44,7 @@ fn query(ports: &Ports, sql: &str) -> String {
 fn migrate_plans_applies_records_locks_and_reports_drift() {
     let tmp = tempfile::tempdir().unwrap();
     // The engines: another project's `igloo dev --no-server`.
-    let engines_dir = tmp.path().join("engines");
-    std::fs::create_dir_all(&engines_dir).unwrap();
-    let engines_root = project_from(&engines_dir, "timeseries");
-    let ports = Ports::free();
-    let mut dev = Dev::start(&engines_root, &ports, &["--no-server"]);
-    dev.expect("Ready in", START);
+    let (mut dev, ports) = engines_elsewhere(tmp.path());
 
     let app_dir = tmp.path().join("app");
     std::fs::create_dir_all(&app_dir).unwrap();

@@ -67,12 +67,7 @@ fn with_broker(cmd: &mut Command, clickhouse: u16, broker: u16, password: Option
 fn sasl_credentials_work_end_to_end_and_wrong_ones_fail_fast_and_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     // ClickHouse from another project's `igloo dev --no-server`.
-    let engines_dir = tmp.path().join("engines");
-    std::fs::create_dir_all(&engines_dir).unwrap();
-    let engines_root = project_from(&engines_dir, "timeseries");
-    let ports = Ports::free();
-    let mut dev = Dev::start(&engines_root, &ports, &["--no-server"]);
-    dev.expect("Ready in", START);
+    let (mut dev, ports) = engines_elsewhere(tmp.path());
 
     // The secured broker: a user created while it is open, then authentication required.
     let broker_dir = tmp.path().join("broker");

@@ -9,13 +9,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use igloo_schemas::plan::{Plan, Risk};
+use igloo_schemas::plan::Plan;
 use igloo_server::config::{InfraMode, Project};
 use serde::{Deserialize, Serialize};
 
 use crate::dev::engines::{connect, resolve_mode, Endpoints};
 use crate::dev::lock::{self, MigrationLock};
-use crate::dev::migrate::{self, Consent};
+use crate::dev::migrate;
 use crate::ui;
 
 /// Apply the schema to the configured ClickHouse and broker (for CI and deploys)
@@ -102,7 +102,7 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         eprintln!("waiting for the migration lock, held by {h} (up to {} s)", args.lock_timeout);
     })?;
     let plan = migrate::plan_for(&endpoints, &ir, &database)?;
-    let consent = consent(&plan, args.allow_destructive);
+    let consent = migrate::ask_consent(&plan, args.allow_destructive, |line| eprintln!("{line}"));
     let pb = if args.json || plan.is_empty() {
         None
     } else {
@@ -125,25 +125,6 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     };
     print_outcome(&plan, &fingerprint, status, &applied, args.json, &against);
     Ok(if status == "needs_consent" { ExitCode::from(2) } else { ExitCode::SUCCESS })
-}
-
-fn consent(plan: &Plan, allow: bool) -> Consent {
-    if allow || plan.risk() == Risk::Safe {
-        return Consent::Granted;
-    }
-    if !ui::interactive() {
-        return Consent::Withheld;
-    }
-    eprintln!("These steps need your consent:");
-    for s in plan.steps.iter().filter(|s| s.risk() != Risk::Safe) {
-        eprintln!("  {}", s.summary(&plan.database));
-    }
-    let yes = dialoguer::Confirm::new().with_prompt("Apply them?").default(false).interact().unwrap_or(false);
-    if yes {
-        Consent::Granted
-    } else {
-        Consent::Withheld
-    }
 }
 
 fn print_outcome(

@@ -252,3 +252,24 @@ pub fn ensure_migrations_table(endpoints: &Endpoints, database: &str) -> Result<
     }
     Ok(())
 }
+
+/// Consent for `plan`'s risky steps: given by `allow` (`--allow-destructive`), not needed for a
+/// safe plan, else asked for on a terminal (`out` prints the question), withheld without one.
+pub fn ask_consent(plan: &igloo_schemas::plan::Plan, allow: bool, out: impl Fn(&str)) -> Consent {
+    if allow || plan.risk() == Risk::Safe {
+        return Consent::Granted;
+    }
+    if !crate::ui::interactive() {
+        return Consent::Withheld;
+    }
+    out("This change needs your consent:");
+    for s in plan.steps.iter().filter(|s| s.risk() != Risk::Safe) {
+        out(&format!("  {}", s.summary(&plan.database)));
+    }
+    let yes = dialoguer::Confirm::new().with_prompt("Apply these steps?").default(false).interact().unwrap_or(false);
+    if yes {
+        Consent::Granted
+    } else {
+        Consent::Withheld
+    }
+}

@@ -10,18 +10,16 @@ use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use igloo_schemas::plan::Risk;
 use igloo_server::config::{ConfigError, InfraMode, Project, ProjectConfig, FILE_NAME};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use igloo_schemas::Ir;
 
 use super::engines::{resolve_mode, Endpoints, EngineKind, Engines, EnginesError};
-use super::migrate::{self, Consent};
+use super::migrate;
 use super::server::{self, RunningServer};
 use super::state::{self, DevState};
 use crate::schema_files;
-use crate::ui;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -459,32 +457,13 @@ fn sync_engines(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> R
         println!("✓ up to date ({} models)", ir.models.len());
         return Ok(ir);
     }
-    let consent = consent_for(&plan, opts);
+    let consent = migrate::ask_consent(&plan, opts.allow_destructive, |line| println!("{line}"));
     let fingerprint = igloo_schemas::ir::fingerprint(&ir);
     let applied =
         migrate::apply(endpoints, &plan, &fingerprint, consent, |step| println!("  {}", step.summary(&plan.database)))
             .map_err(SyncError::Apply)?;
     report(&applied);
     Ok(ir)
-}
-
-fn consent_for(plan: &igloo_schemas::plan::Plan, opts: DevOptions) -> Consent {
-    if opts.allow_destructive || plan.risk() == Risk::Safe {
-        return Consent::Granted;
-    }
-    if !ui::interactive() {
-        return Consent::Withheld;
-    }
-    println!("This change needs your consent:");
-    for s in plan.steps.iter().filter(|s| s.risk() != Risk::Safe) {
-        println!("  {}", s.summary(&plan.database));
-    }
-    let yes = dialoguer::Confirm::new().with_prompt("Apply these steps?").default(false).interact().unwrap_or(false);
-    if yes {
-        Consent::Granted
-    } else {
-        Consent::Withheld
-    }
 }
 
 fn report(applied: &migrate::Applied) {

@@ -276,3 +276,15 @@ pub fn orphan_workers(root: &Path) -> Vec<u32> {
         })
         .collect()
 }
+
+/// Engines for a project that does not run them: another project's `igloo dev --no-server`
+/// (ClickHouse and a broker), in `tmp/engines`. Keep the returned `Dev` alive.
+pub fn engines_elsewhere(tmp: &Path) -> (Dev, Ports) {
+    let dir = tmp.join("engines");
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = project_from(&dir, "timeseries");
+    let ports = Ports::free();
+    let mut dev = Dev::start(&root, &ports, &["--no-server"]);
+    dev.expect("Ready in", START);
+    (dev, ports)
+}
