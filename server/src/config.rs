@@ -236,6 +236,15 @@ pub struct BrokerConfig {
     /// How to authenticate to and encrypt the connection with a production broker.
     #[serde(default)]
     pub security: BrokerSecurity,
+    /// External mode: replicas of each topic igloo creates (IGLOO_BROKER_REPLICATION_FACTOR;
+    /// default: the broker's default). The local broker has one.
+    #[serde(default)]
+    pub replication_factor: Option<i32>,
+    /// `min.insync.replicas` of each topic igloo creates (IGLOO_BROKER_MIN_INSYNC_REPLICAS;
+    /// default: the broker's). With `acks=all`, an event is acknowledged once this many
+    /// replicas have it.
+    #[serde(default)]
+    pub min_insync_replicas: Option<u32>,
 }
 
 impl Default for BrokerConfig {
@@ -246,6 +255,8 @@ impl Default for BrokerConfig {
             bootstrap_servers: None,
             framing: FramingSetting::Auto,
             security: BrokerSecurity::default(),
+            replication_factor: None,
+            min_insync_replicas: None,
         }
     }
 }
@@ -589,6 +600,10 @@ impl ProjectConfig {
         self.broker.engine = parsed(&env, "IGLOO_BROKER_ENGINE")?.unwrap_or(self.broker.engine);
         set(&env, "IGLOO_BROKER_BOOTSTRAP_SERVERS", &mut self.broker.bootstrap_servers);
         self.broker.framing = parsed(&env, "IGLOO_BROKER_FRAMING")?.unwrap_or(self.broker.framing);
+        self.broker.replication_factor =
+            parsed(&env, "IGLOO_BROKER_REPLICATION_FACTOR")?.or(self.broker.replication_factor);
+        self.broker.min_insync_replicas =
+            parsed(&env, "IGLOO_BROKER_MIN_INSYNC_REPLICAS")?.or(self.broker.min_insync_replicas);
         let sec = &mut self.broker.security;
         sec.protocol = parsed(&env, "IGLOO_BROKER_SECURITY_PROTOCOL")?.unwrap_or(sec.protocol);
         sec.sasl_mechanism = parsed(&env, "IGLOO_BROKER_SASL_MECHANISM")?.unwrap_or(sec.sasl_mechanism);
@@ -756,6 +771,8 @@ mod tests {
         assert_eq!(c.clickhouse.tcp_port, 19000);
         assert_eq!(c.broker.engine, BrokerEngine::Tansu);
         assert_eq!(c.broker.bootstrap_servers.as_deref(), Some("a:9092"));
+        let c = load("name: shop\nbroker:\n  replication_factor: 3\n", &[("IGLOO_BROKER_MIN_INSYNC_REPLICAS", "2")]).unwrap();
+        assert_eq!((c.broker.replication_factor, c.broker.min_insync_replicas), (Some(3), Some(2)));
         let e = load("name: shop\n", &[("IGLOO_CLICKHOUSE_HTTP_PORT", "lots")]).unwrap_err().to_string();
         assert!(e.starts_with("environment variable IGLOO_CLICKHOUSE_HTTP_PORT: `lots`"), "{e}");
         let e = load("name: shop\n", &[("IGLOO_INFRA_MODE", "k8s")]).unwrap_err().to_string();

@@ -67,8 +67,9 @@ impl Endpoints {
         dialect: Dialect,
         broker: Broker,
         replication: Option<i32>,
+        min_insync_replicas: Option<u32>,
     ) -> Result<Endpoints, EnginesError> {
-        let admin = Arc::new(KafkaAdmin::connect(&broker, replication)?);
+        let admin = Arc::new(KafkaAdmin::connect(&broker, replication)?.with_min_insync_replicas(min_insync_replicas));
         Ok(Endpoints { clickhouse, dialect, broker, admin })
     }
 }
@@ -153,7 +154,7 @@ impl Engines {
             ),
         );
         let broker_endpoint = Broker::new(broker.bootstrap.clone(), c.broker.framing(InfraMode::Native));
-        let endpoints = Endpoints::new(clickhouse.client.clone(), dialect, broker_endpoint, Some(1))?;
+        let endpoints = Endpoints::new(clickhouse.client.clone(), dialect, broker_endpoint, Some(1), None)?;
         Ok(Engines {
             mode: InfraMode::Native,
             endpoints,
@@ -290,7 +291,7 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
                 key: "broker.bootstrap_servers",
                 env: "IGLOO_BROKER_BOOTSTRAP_SERVERS",
             })?,
-            None,
+            c.broker.replication_factor,
         ),
         InfraMode::Native | InfraMode::Docker => {
             (format!("http://127.0.0.1:{}", c.clickhouse.http_port), format!("127.0.0.1:{}", c.broker.port), Some(1))
@@ -313,6 +314,7 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
         dialect,
         Broker::new(bootstrap.clone(), c.broker.framing(mode)).with_security(c.broker.security.clone()),
         replication,
+        c.broker.min_insync_replicas,
     )?;
     if let Err(e) = endpoints.admin.check(Duration::from_secs(5)) {
         let reason = match e {

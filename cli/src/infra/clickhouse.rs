@@ -146,8 +146,23 @@ fn write_config(c: &NativeConfig) -> Result<PathBuf, ClickHouseError> {
     Ok(config_path)
 }
 
-/// A free TCP port on 127.0.0.1, for tests and for picking defaults.
+/// A free TCP port on 127.0.0.1, for tests and for picking defaults. It is taken from below
+/// the kernel's ephemeral range (32768 and up on Linux), so that an outgoing connection of
+/// another process cannot take it between this check and the bind that uses it — which the
+/// port 0 trick allows.
 pub fn free_port() -> std::io::Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let seed = std::process::id().wrapping_mul(7919) ^ nanos;
+    for _ in 0..2000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        // 30000–32699: below the ephemeral range, above the ports igloo and its benchmarks use.
+        let port = 30000 + (seed.wrapping_add(n.wrapping_mul(7)) % 2700) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 

@@ -35,6 +35,8 @@ pub struct KafkaAdmin {
     pub bootstrap: String,
     /// Replication factor for new topics; `None` leaves it to the broker's default.
     replication: Option<i32>,
+    /// `min.insync.replicas` for new topics; `None` leaves it to the broker.
+    min_insync_replicas: Option<u32>,
 }
 
 impl KafkaAdmin {
@@ -49,7 +51,13 @@ impl KafkaAdmin {
         let admin = config.create_with_context(Diagnosed::default()).map_err(client_error)?;
         let diagnosed = Diagnosed::default();
         let probe = config.create_with_context(diagnosed.clone()).map_err(client_error)?;
-        Ok(KafkaAdmin { admin, probe, diagnosed, bootstrap: bootstrap.into(), replication })
+        Ok(KafkaAdmin { admin, probe, diagnosed, bootstrap: bootstrap.into(), replication, min_insync_replicas: None })
+    }
+
+    /// New topics get `min.insync.replicas = n`.
+    pub fn with_min_insync_replicas(mut self, n: Option<u32>) -> KafkaAdmin {
+        self.min_insync_replicas = n;
+        self
     }
 
     /// Topic name → partition count, without the broker's own (`__…`) topics.
@@ -103,7 +111,11 @@ impl KafkaAdmin {
     pub fn create_topic(&self, topic: &Topic) -> Result<(), KafkaAdminError> {
         let retention = topic.retention_ms.map_or_else(|| "-1".to_string(), |ms| ms.to_string());
         let replication = TopicReplication::Fixed(self.replication.unwrap_or(-1));
-        let new = NewTopic::new(&topic.name, topic.partitions as i32, replication).set("retention.ms", &retention);
+        let min_insync = self.min_insync_replicas.map(|n| n.to_string());
+        let mut new = NewTopic::new(&topic.name, topic.partitions as i32, replication).set("retention.ms", &retention);
+        if let Some(n) = &min_insync {
+            new = new.set("min.insync.replicas", n);
+        }
         let opts = AdminOptions::new()
             .operation_timeout(Some(Duration::from_secs(10)))
             .request_timeout(Some(Duration::from_secs(15)));
