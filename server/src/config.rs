@@ -771,7 +771,8 @@ mod tests {
         assert_eq!(c.clickhouse.tcp_port, 19000);
         assert_eq!(c.broker.engine, BrokerEngine::Tansu);
         assert_eq!(c.broker.bootstrap_servers.as_deref(), Some("a:9092"));
-        let c = load("name: shop\nbroker:\n  replication_factor: 3\n", &[("IGLOO_BROKER_MIN_INSYNC_REPLICAS", "2")]).unwrap();
+        let c = load("name: shop\nbroker:\n  replication_factor: 3\n", &[("IGLOO_BROKER_MIN_INSYNC_REPLICAS", "2")])
+            .unwrap();
         assert_eq!((c.broker.replication_factor, c.broker.min_insync_replicas), (Some(3), Some(2)));
         let e = load("name: shop\n", &[("IGLOO_CLICKHOUSE_HTTP_PORT", "lots")]).unwrap_err().to_string();
         assert!(e.starts_with("environment variable IGLOO_CLICKHOUSE_HTTP_PORT: `lots`"), "{e}");
