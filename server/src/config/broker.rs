@@ -1,0 +1,234 @@
+//! `broker:` in igloo.yaml: where the broker is, how rows travel on its topics, how igloo
+//! authenticates to it, and the settings of the topics igloo creates. Loaded with the rest of
+//! the file by [`super::ProjectConfig::load`].
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::InfraMode;
+use crate::kafka::Framing;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Kafka port of the local broker in native and docker mode (IGLOO_BROKER_PORT).
+    #[serde(default = "default_broker_port")]
+    pub port: u16,
+    /// Native mode: `auto` (redpanda if on PATH, else tansu), `tansu` or `redpanda`
+    /// (IGLOO_BROKER_ENGINE).
+    #[serde(default)]
+    pub engine: BrokerEngine,
+    /// External mode: bootstrap servers, e.g. `b1:9092,b2:9092` (IGLOO_BROKER_BOOTSTRAP_SERVERS).
+    #[serde(default)]
+    pub bootstrap_servers: Option<String>,
+    /// How rows travel on topics (IGLOO_BROKER_FRAMING): `record` (one JSON object per
+    /// message, the Kafka convention), `batch` (NDJSON, several rows per message: cheaper on
+    /// brokers whose cost is per message) or `auto` (default: `batch` on the local native
+    /// broker, `record` everywhere else). Readers accept both.
+    #[serde(default)]
+    pub framing: FramingSetting,
+    /// How to authenticate to and encrypt the connection with a production broker.
+    #[serde(default)]
+    pub security: BrokerSecurity,
+    /// External mode: replicas of each topic igloo creates (IGLOO_BROKER_REPLICATION_FACTOR;
+    /// default: the broker's default). The local broker has one.
+    #[serde(default)]
+    pub replication_factor: Option<i32>,
+    /// `min.insync.replicas` of each topic igloo creates (IGLOO_BROKER_MIN_INSYNC_REPLICAS;
+    /// default: the broker's). With `acks=all`, an event is acknowledged once this many
+    /// replicas have it.
+    #[serde(default)]
+    pub min_insync_replicas: Option<u32>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        BrokerConfig {
+            port: default_broker_port(),
+            engine: BrokerEngine::Auto,
+            bootstrap_servers: None,
+            framing: FramingSetting::Auto,
+            security: BrokerSecurity::default(),
+            replication_factor: None,
+            min_insync_replicas: None,
+        }
+    }
+}
+
+/// `broker.security`: every Kafka client igloo creates uses it. The password never comes from
+/// igloo.yaml: `IGLOO_BROKER_PASSWORD`, or the file `password_file` names (a mounted secret).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSecurity {
+    /// `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL` (IGLOO_BROKER_SECURITY_PROTOCOL).
+    #[serde(default)]
+    pub protocol: SecurityProtocol,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` (default) for the SASL protocols
+    /// (IGLOO_BROKER_SASL_MECHANISM).
+    #[serde(default)]
+    pub sasl_mechanism: SaslMechanism,
+    /// SASL user (IGLOO_BROKER_USERNAME).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A file holding the SASL password (IGLOO_BROKER_PASSWORD_FILE); else IGLOO_BROKER_PASSWORD.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The password, from the environment or `password_file`; never from igloo.yaml.
+    #[serde(skip)]
+    pub password: Option<String>,
+    /// CA certificate (PEM) to verify the broker with (IGLOO_BROKER_SSL_CA); default: the
+    /// system's.
+    #[serde(default)]
+    pub ssl_ca: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS (IGLOO_BROKER_SSL_CERTIFICATE,
+    /// IGLOO_BROKER_SSL_KEY).
+    #[serde(default)]
+    pub ssl_certificate: Option<PathBuf>,
+    #[serde(default)]
+    pub ssl_key: Option<PathBuf>,
+    /// Check that the broker's certificate names its host (default true).
+    #[serde(default = "default_true")]
+    pub ssl_verify_hostname: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SecurityProtocol {
+    #[default]
+    #[serde(rename = "PLAINTEXT")]
+    Plaintext,
+    #[serde(rename = "SSL")]
+    Ssl,
+    #[serde(rename = "SASL_PLAINTEXT")]
+    SaslPlaintext,
+    #[serde(rename = "SASL_SSL")]
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    pub fn sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    }
+
+    pub fn tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+}
+
+impl std::str::FromStr for SecurityProtocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SecurityProtocol, String> {
+        match s {
+            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+            "SSL" => Ok(SecurityProtocol::Ssl),
+            "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
+            "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
+            _ => Err(format!("`{s}` is not a security protocol; use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SaslMechanism {
+    #[serde(rename = "PLAIN")]
+    Plain,
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[default]
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+impl std::str::FromStr for SaslMechanism {
+    type Err = String;
+    fn from_str(s: &str) -> Result<SaslMechanism, String> {
+        match s {
+            "PLAIN" => Ok(SaslMechanism::Plain),
+            "SCRAM-SHA-256" => Ok(SaslMechanism::ScramSha256),
+            "SCRAM-SHA-512" => Ok(SaslMechanism::ScramSha512),
+            _ => Err(format!("`{s}` is not a SASL mechanism; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// The framing to write with when the engines run in `mode`.
+    pub fn framing(&self, mode: InfraMode) -> Framing {
+        match (self.framing, mode) {
+            (FramingSetting::Record, _) => Framing::Record,
+            (FramingSetting::Batch, _) => Framing::Batch,
+            (FramingSetting::Auto, InfraMode::Native) => Framing::Batch,
+            (FramingSetting::Auto, InfraMode::Docker | InfraMode::External) => Framing::Record,
+        }
+    }
+}
+
+/// `broker.framing` as written in `igloo.yaml`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FramingSetting {
+    Record,
+    Batch,
+    #[default]
+    Auto,
+}
+
+impl std::str::FromStr for FramingSetting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<FramingSetting, String> {
+        match s {
+            "record" => Ok(FramingSetting::Record),
+            "batch" => Ok(FramingSetting::Batch),
+            "auto" => Ok(FramingSetting::Auto),
+            _ => Err(format!("`{s}` is not a framing; use record, batch or auto")),
+        }
+    }
+}
+
+fn default_broker_port() -> u16 {
+    19092
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrokerEngine {
+    #[default]
+    Auto,
+    Tansu,
+    Redpanda,
+}
+
+impl std::str::FromStr for BrokerEngine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<BrokerEngine, String> {
+        match s {
+            "auto" => Ok(BrokerEngine::Auto),
+            "tansu" => Ok(BrokerEngine::Tansu),
+            "redpanda" => Ok(BrokerEngine::Redpanda),
+            _ => Err(format!("`{s}` is not a broker engine; use auto, tansu or redpanda")),
+        }
+    }
+}
