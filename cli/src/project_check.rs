@@ -75,7 +75,7 @@ pub fn check_project(
         Some(t) => igloo_schemas::check_for(&files, t),
         None => igloo_schemas::check(&files),
     };
-    let (mut ir, diags) = (ir, diags);
+    let (mut ir, diags) = (ir.with_topic_prefix(&project.config.broker.topic_prefix), diags);
     let mut view_errors = Vec::new();
     if !diags.has_errors() {
         view_errors = crate::sql_files::attach_views(&project.root, &mut ir);

@@ -19,7 +19,9 @@ fn migrate(root: &std::path::Path, ports: &Ports) -> Command {
         .env("IGLOO_INFRA_MODE", "external")
         .env("IGLOO_CLICKHOUSE_URL", format!("http://127.0.0.1:{}", ports.http))
         .env("IGLOO_BROKER_BOOTSTRAP_SERVERS", format!("127.0.0.1:{}", ports.broker))
-        .env("IGLOO_CLICKHOUSE_DATABASE", "app");
+        .env("IGLOO_CLICKHOUSE_DATABASE", "app")
+        // The broker is shared with the engines' own project: keep to our topics.
+        .env("IGLOO_BROKER_TOPIC_PREFIX", "app.");
     cmd
 }
 
@@ -79,6 +81,8 @@ fn migrate_plans_applies_records_locks_and_reports_drift() {
         "{status}"
     );
     assert_eq!(status["applied"][0]["fingerprint"], fingerprint.as_str());
+    assert_eq!(status["notes"], serde_json::json!([]), "another project's topics are not ours: {status}");
+    assert!(v["plan"]["steps"].as_array().unwrap().iter().any(|s| s["topic"]["name"] == "app.PageView"), "{v}");
 
     // Drift: a table dropped outside igloo.
     query(&ports, "DROP TABLE app.SectionView");

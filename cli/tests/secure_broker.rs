@@ -57,6 +57,7 @@ fn with_broker(cmd: &mut Command, clickhouse: u16, broker: u16, password: Option
         .env("IGLOO_BROKER_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
         .env("IGLOO_BROKER_SASL_MECHANISM", "SCRAM-SHA-512")
         .env("IGLOO_BROKER_USERNAME", "alice")
+        .env("IGLOO_BROKER_TOPIC_PREFIX", "staging.")
         .env_remove("IGLOO_BROKER_PASSWORD");
     if let Some(p) = password {
         cmd.env("IGLOO_BROKER_PASSWORD", p);

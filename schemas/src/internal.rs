@@ -37,9 +37,9 @@ pub const DLQ: &str = "_igloo_dlq";
 pub const DLQ_COLUMNS: [&str; 5] = ["topic", "partition", "offset", "error", "payload"];
 
 /// The dead-letter topic: one partition, kept 7 days.
-pub fn dlq_topic() -> crate::ir::Topic {
+pub fn dlq_topic(name: &str) -> crate::ir::Topic {
     crate::ir::Topic {
-        name: DLQ.into(),
+        name: name.into(),
         partitions: 1,
         retention_ms: Some(crate::ir::DEFAULT_RETENTION_MS),
         key: Vec::new(),

@@ -13,9 +13,33 @@ pub struct Ir {
     /// Materialized views from `views/*.sql`, attached by the caller after checking.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub views: Vec<crate::views::View>,
+    /// Put before every topic name igloo uses (`broker.topic_prefix`, e.g. `staging.`), set
+    /// by the caller with [`Ir::with_topic_prefix`]: environments and projects sharing a
+    /// broker keep apart.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic_prefix: String,
 }
 
 impl Ir {
+    /// Every model's topic, and the dead-letter topic, under `prefix`.
+    pub fn with_topic_prefix(mut self, prefix: &str) -> Ir {
+        for m in &mut self.models {
+            m.topic.name = format!("{prefix}{}", m.topic.name);
+        }
+        self.topic_prefix = prefix.to_string();
+        self
+    }
+
+    /// The dead-letter topic's name.
+    pub fn dlq_topic(&self) -> String {
+        format!("{}{}", self.topic_prefix, crate::internal::DLQ)
+    }
+
+    /// Whether a topic on the broker belongs to this project: everything under its prefix.
+    pub fn owns_topic(&self, topic: &str) -> bool {
+        topic.starts_with(&self.topic_prefix)
+    }
+
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models.iter().find(|m| m.name == name)
     }

@@ -148,8 +148,11 @@ pub fn plan(ir: &Ir, observed: &Observed, database: &str, dialect: Dialect) -> P
     if !observed.database_exists {
         p.steps.push(PlanStep::CreateDatabase);
     }
-    if !ir.models.is_empty() && !observed.topics.contains_key(crate::internal::DLQ) {
-        p.steps.push(PlanStep::CreateTopic { model: crate::internal::DLQ.into(), topic: crate::internal::dlq_topic() });
+    if !ir.models.is_empty() && !observed.topics.contains_key(&ir.dlq_topic()) {
+        p.steps.push(PlanStep::CreateTopic {
+            model: crate::internal::DLQ.into(),
+            topic: crate::internal::dlq_topic(&ir.dlq_topic()),
+        });
     }
     for model in &ir.models {
         match observed.topics.get(&model.topic.name) {
@@ -175,8 +178,10 @@ pub fn plan(ir: &Ir, observed: &Observed, database: &str, dialect: Dialect) -> P
             p.steps.push(PlanStep::DropTable { table: name.clone() });
         }
     }
-    for topic in observed.topics.keys() {
-        if !topic.starts_with(INTERNAL_PREFIX) && !ir.models.iter().any(|m| &m.topic.name == topic) {
+    // Topics outside the prefix belong to other projects or environments sharing the broker.
+    for topic in observed.topics.keys().filter(|t| ir.owns_topic(t)) {
+        let own_name = &topic[ir.topic_prefix.len()..];
+        if !own_name.starts_with(INTERNAL_PREFIX) && !ir.models.iter().any(|m| &m.topic.name == topic) {
             p.notes.push(format!("topic {topic} has no model any more; igloo leaves topics in place"));
         }
     }

@@ -383,6 +383,9 @@ impl ProjectConfig {
             parsed(&env, "IGLOO_BROKER_REPLICATION_FACTOR")?.or(self.broker.replication_factor);
         self.broker.min_insync_replicas =
             parsed(&env, "IGLOO_BROKER_MIN_INSYNC_REPLICAS")?.or(self.broker.min_insync_replicas);
+        if let Some(prefix) = env("IGLOO_BROKER_TOPIC_PREFIX") {
+            self.broker.topic_prefix = prefix;
+        }
         let sec = &mut self.broker.security;
         sec.protocol = parsed(&env, "IGLOO_BROKER_SECURITY_PROTOCOL")?.unwrap_or(sec.protocol);
         sec.sasl_mechanism = parsed(&env, "IGLOO_BROKER_SASL_MECHANISM")?.unwrap_or(sec.sasl_mechanism);
@@ -446,6 +449,12 @@ impl ProjectConfig {
                     "`server.routes`: `{path}: {target}` must name a model (`Model`, POST ingest) or a time series' samples (`Model.samples`, GET)"
                 ));
             }
+        }
+        let prefix = &self.broker.topic_prefix;
+        if prefix.len() > 100 || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+            return Err(format!(
+                "`broker.topic_prefix: {prefix}` must be at most 100 letters, digits, `.`, `_` and `-`"
+            ));
         }
         let sec = &self.broker.security;
         if sec.protocol.sasl() && (sec.username.is_none() || sec.password.is_none()) {

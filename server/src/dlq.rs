@@ -24,7 +24,7 @@ pub struct DeadLetter {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeadLetterError {
-    #[error("cannot send to the dead-letter topic {DLQ}: {0}")]
+    #[error("cannot send to the dead-letter topic: {0}")]
     Topic(#[source] crate::kafka::producer::ProduceError),
     #[error("cannot write to the dead-letter table {DLQ}: {0}")]
     Table(#[from] ClickHouseError),
@@ -33,14 +33,16 @@ pub enum DeadLetterError {
 #[derive(Clone)]
 pub struct DeadLetters {
     producer: Producer,
+    /// The dead-letter topic (`_igloo_dlq` under the project's topic prefix).
+    topic: String,
     ch: ClickHouse,
     database: String,
     dialect: Dialect,
 }
 
 impl DeadLetters {
-    pub fn new(producer: Producer, ch: ClickHouse, database: &str, dialect: Dialect) -> DeadLetters {
-        DeadLetters { producer, ch, database: database.into(), dialect }
+    pub fn new(producer: Producer, topic: &str, ch: ClickHouse, database: &str, dialect: Dialect) -> DeadLetters {
+        DeadLetters { producer, topic: topic.into(), ch, database: database.into(), dialect }
     }
 
     /// Creates the table if it is missing.
@@ -64,7 +66,7 @@ impl DeadLetters {
                 KeyedRow { key, row: row.to_string() }
             })
             .collect();
-        self.producer.send_records(DLQ, &rows).await.map_err(DeadLetterError::Topic)?;
+        self.producer.send_records(&self.topic, &rows).await.map_err(DeadLetterError::Topic)?;
         let columns = internal::DLQ_COLUMNS.map(String::from).to_vec();
         let insert = InsertJsonRows { database: self.database.clone(), table: DLQ.into(), columns }.render();
         let body: String = rows.into_iter().map(|r| r.row + "\n").collect();

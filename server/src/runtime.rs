@@ -161,6 +161,7 @@ impl Server {
                 database: self.settings.database.clone(),
                 table: model.table.clone(),
                 columns: model.fields.iter().map(|f| f.column.clone()).collect(),
+                dlq_topic: ir.dlq_topic(),
                 dialect: self.settings.dialect,
             };
             let (tx, rx) = watch::channel(false);
@@ -261,6 +262,7 @@ fn transforms_setup(settings: &Settings, state: &AppState) -> TransformsSetup {
         producer: state.producer.clone(),
         dead_letters: DeadLetters::new(
             state.producer.clone(),
+            &state.ir().dlq_topic(),
             state.clickhouse.clone(),
             &settings.database,
             settings.dialect,

@@ -46,6 +46,8 @@ pub struct WriterSpec {
     pub table: String,
     /// The model's columns, in table order, without the hidden ones.
     pub columns: Vec<String>,
+    /// Where rows ClickHouse rejects go.
+    pub dlq_topic: String,
     pub dialect: Dialect,
 }
 
@@ -98,7 +100,7 @@ pub async fn run(
         }
     };
     let dlq = match Producer::new(&broker) {
-        Ok(p) => DeadLetters::new(p, ch.clone(), &spec.database, spec.dialect),
+        Ok(p) => DeadLetters::new(p, &spec.dlq_topic, ch.clone(), &spec.database, spec.dialect),
         Err(e) => {
             tracing::error!(model = %spec.model, error = %e, "cannot create the dead-letter producer");
             return;

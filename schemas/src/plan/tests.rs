@@ -233,3 +233,25 @@ fn time_series_rollups_are_created_backfilled_kept_and_dropped() {
     assert_eq!(sql[0], "DROP TABLE IF EXISTS `db`.`_igloo_rollup_M_1h_mv`");
     assert_eq!(sql[1], "DROP TABLE IF EXISTS `db`.`_igloo_rollup_M_1h`");
 }
+
+#[test]
+fn a_topic_prefix_keeps_projects_on_one_broker_apart() {
+    let schema = "model A {\n  id String @id\n}\n";
+    let ir = ir(schema).with_topic_prefix("staging.");
+    let mut observed = Observed { database_exists: true, ..Observed::default() };
+    // Another environment's topics, and one of this environment's that has no model now.
+    observed.topics.insert("prod.A".into(), 3);
+    observed.topics.insert("prod._igloo_dlq".into(), 1);
+    observed.topics.insert("staging.Gone".into(), 3);
+    let p = plan(&ir, &observed, "db", Dialect::V18_16);
+    let topics: Vec<String> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            PlanStep::CreateTopic { topic, .. } => Some(topic.name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(topics, ["staging._igloo_dlq", "staging.A"]);
+    assert_eq!(p.notes, ["topic staging.Gone has no model any more; igloo leaves topics in place"]);
+}

@@ -40,6 +40,10 @@ pub struct BrokerConfig {
     /// replicas have it.
     #[serde(default)]
     pub min_insync_replicas: Option<u32>,
+    /// Put before every topic name (IGLOO_BROKER_TOPIC_PREFIX), e.g. `staging.`: environments
+    /// and projects sharing one broker keep apart, and each sees only its own topics.
+    #[serde(default)]
+    pub topic_prefix: String,
 }
 
 impl Default for BrokerConfig {
@@ -52,6 +56,7 @@ impl Default for BrokerConfig {
             security: BrokerSecurity::default(),
             replication_factor: None,
             min_insync_replicas: None,
+            topic_prefix: String::new(),
         }
     }
 }
