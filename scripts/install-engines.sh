@@ -44,6 +44,17 @@ else
   step "Build tools: already installed"
 fi
 
+# The secured-broker test: openssl makes a test CA, stunnel puts TLS in front of tansu.
+missing=""
+for pkg in openssl stunnel4; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  step "Test tools: installing$missing"
+  # shellcheck disable=SC2086
+  apt_install $missing
+fi
+
 if command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ] || command -v clickhouse >/dev/null 2>&1; then
   step "ClickHouse: already installed"
 else
