@@ -66,8 +66,9 @@ try {
     await page.goto(`${url}/console#/data/Measurement`);
     await page.getByText("Measurement: live").waitFor();
     await post("Measurement", JSON.stringify({ time: nowNs(), tag, values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }));
-    await page.locator("#peek .peek-row", { hasText: tag }).first().waitFor({ timeout: 10000 });
-    assert.match(await page.locator("#peek .peek-row").first().innerText(), /new ·/);
+    // Delivered live (`new · <time>`): the page's first listing of the topic may show the same
+    // record too, if it was fetched after the record was produced.
+    await page.locator("#peek .peek-row", { hasText: tag }).filter({ hasText: "new ·" }).first().waitFor({ timeout: 10000 });
     await page.locator("#rows td", { hasText: tag }).first().waitFor({ timeout: 10000 });
     await shot("02-data");
   });
