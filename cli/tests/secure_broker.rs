@@ -13,26 +13,21 @@ use std::time::{Duration, Instant};
 mod support;
 use support::*;
 
-/// tansu on `port` with its data in `dir`, with or without authentication; killed on drop.
-struct Tansu(Child);
+/// A child process killed on drop (tansu, stunnel).
+struct Running(Child);
 
-impl Tansu {
-    fn start(dir: &Path, port: u16, authentication: bool) -> Tansu {
+impl Running {
+    /// tansu listening on `port`, advertising `advertised` (a TLS proxy in front of it, or the
+    /// same port), with its data in `dir`, with or without authentication.
+    fn tansu(dir: &Path, port: u16, advertised: u16, authentication: bool) -> Running {
         std::fs::create_dir_all(dir).unwrap();
-        let url = format!("tcp://127.0.0.1:{port}");
+        let (listen, advertise) = (format!("tcp://127.0.0.1:{port}"), format!("tcp://127.0.0.1:{advertised}"));
         let mut cmd = Command::new("tansu");
-        cmd.args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            "sqlite://tansu.db",
-        ])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        cmd.args(["broker", "--listener-url", &listen, "--advertised-listener-url", &advertise])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         if authentication {
             cmd.arg("--authentication");
         }
@@ -40,11 +35,11 @@ impl Tansu {
         eventually(Duration::from_secs(20), "tansu listening", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         });
-        Tansu(child)
+        Running(child)
     }
 }
 
-impl Drop for Tansu {
+impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -66,6 +61,48 @@ fn with_broker(cmd: &mut Command, clickhouse: u16, broker: u16, password: Option
     }
 }
 
+/// A time-series project `app` in `tmp`, reaching ClickHouse at `engines` and the broker at
+/// `broker`; its server gets a port of its own.
+fn app_project(tmp: &Path, engines: &Ports, broker: u16) -> (std::path::PathBuf, Ports) {
+    let dir = tmp.join("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = project_from(&dir, "timeseries");
+    let server = igloo_cli::infra::clickhouse::free_port().unwrap();
+    (root, Ports { http: engines.http, tcp: engines.tcp, broker, server })
+}
+
+/// `igloo migrate` with the broker settings `env` adds: whether it succeeded, its output, and
+/// how long it took.
+fn migrate(root: &Path, ports: &Ports, env: &dyn Fn(&mut Command)) -> (bool, String, Duration) {
+    let mut cmd = igloo(root, ports);
+    cmd.arg("migrate");
+    env(&mut cmd);
+    let started = Instant::now();
+    let out = cmd.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text, started.elapsed())
+}
+
+/// `igloo serve` with the broker settings `env` adds, after posting 20 events: returns once
+/// the writer has put them in `app.Measurement`.
+fn serve_and_ingest(root: &Path, app: &Ports, engines: &Ports, env: &dyn Fn(&mut Command)) -> Dev {
+    let mut cmd = igloo(root, app);
+    cmd.args(["serve", "--grace-period", "10"])
+        .env("IGLOO_WRITER_FLUSH_MS", "50")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    env(&mut cmd);
+    let mut server = Dev::attach(cmd.spawn().unwrap());
+    server.expect("igloo serve: project", START);
+    let body: String = (0..20).map(|i| format!("{{\"time\":{i},\"tag\":\"s\",\"values\":[1]}}\n")).collect();
+    post_ndjson(&app.api("/ingest/Measurement"), &body);
+    let ch = engines.clickhouse();
+    eventually(Duration::from_secs(30), "rows through the secured broker", || {
+        (ch.execute("SELECT count() FROM app.Measurement").ok()?.trim() == "20").then_some(())
+    });
+    server
+}
+
 #[test]
 fn sasl_credentials_work_end_to_end_and_wrong_ones_fail_fast_and_clearly() {
     let tmp = tempfile::tempdir().unwrap();
@@ -75,72 +112,40 @@ fn sasl_credentials_work_end_to_end_and_wrong_ones_fail_fast_and_clearly() {
     // The secured broker: a user created while it is open, then authentication required.
     let broker_dir = tmp.path().join("broker");
     let port = igloo_cli::infra::clickhouse::free_port().unwrap();
-    let open = Tansu::start(&broker_dir, port, false);
+    let open = Running::tansu(&broker_dir, port, port, false);
     let url = format!("tcp://127.0.0.1:{port}");
     let created = Command::new("tansu").args(["user", "create", "--broker", &url, "alice", "s3cret"]).output().unwrap();
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     drop(open);
-    let _secured = Tansu::start(&broker_dir, port, true);
+    let _secured = Running::tansu(&broker_dir, port, port, true);
 
-    let app_dir = tmp.path().join("app");
-    std::fs::create_dir_all(&app_dir).unwrap();
-    let root = project_from(&app_dir, "timeseries");
-    let app_ports = Ports {
-        http: ports.http,
-        tcp: ports.tcp,
-        broker: port,
-        server: igloo_cli::infra::clickhouse::free_port().unwrap(),
-    };
+    let (root, app_ports) = app_project(tmp.path(), &ports, port);
+    let password = |p: Option<&'static str>| move |cmd: &mut Command| with_broker(cmd, ports.http, port, p);
 
     // No password: a configuration error, before any connection.
-    let mut cmd = igloo(&root, &app_ports);
-    cmd.arg("migrate");
-    with_broker(&mut cmd, ports.http, port, None);
-    let out = cmd.output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("IGLOO_BROKER_PASSWORD"), "{err}");
+    let (ok, err, _) = migrate(&root, &app_ports, &password(None));
+    assert!(!ok && err.contains("IGLOO_BROKER_PASSWORD"), "{err}");
 
     // Wrong password: a clear error naming the settings, quickly.
-    let mut cmd = igloo(&root, &app_ports);
-    cmd.arg("migrate");
-    with_broker(&mut cmd, ports.http, port, Some("wrong"));
-    let started = Instant::now();
-    let out = cmd.output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(30), "no hang: {:?}", started.elapsed());
+    let (ok, err, took) = migrate(&root, &app_ports, &password(Some("wrong")));
+    assert!(!ok, "{err}");
+    assert!(took < Duration::from_secs(30), "no hang: {took:?}");
     assert!(
         err.contains("SASL") && err.contains("broker.security.username") && err.contains("IGLOO_BROKER_PASSWORD"),
         "{err}"
     );
 
     // Right credentials: migrate, then serve ingests and writes through the secured broker.
-    let mut cmd = igloo(&root, &app_ports);
-    cmd.arg("migrate");
-    with_broker(&mut cmd, ports.http, port, Some("s3cret"));
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let mut cmd = igloo(&root, &app_ports);
-    cmd.args(["serve", "--grace-period", "10"])
-        .env("IGLOO_WRITER_FLUSH_MS", "50")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    with_broker(&mut cmd, ports.http, port, Some("s3cret"));
-    let mut server = Dev::attach(cmd.spawn().unwrap());
-    server.expect("igloo serve: project", START);
-    let body: String = (0..20).map(|i| format!("{{\"time\":{i},\"tag\":\"s\",\"values\":[1]}}\n")).collect();
-    post_ndjson(&app_ports.api("/ingest/Measurement"), &body);
-    let ch = ports.clickhouse();
-    eventually(Duration::from_secs(30), "rows through the secured broker", || {
-        (ch.execute("SELECT count() FROM app.Measurement").ok()?.trim() == "20").then_some(())
-    });
+    let (ok, out, _) = migrate(&root, &app_ports, &password(Some("s3cret")));
+    assert!(ok, "{out}");
+    let mut server = serve_and_ingest(&root, &app_ports, &ports, &password(Some("s3cret")));
     let (status, _, ready) = get(&app_ports.api("/ready"));
     assert_eq!(status, 200, "{ready}");
 
     // The credentials stop working (the broker comes back without the user): /ready says why.
     drop(_secured);
     std::fs::remove_dir_all(&broker_dir).unwrap();
-    let _renewed = Tansu::start(&broker_dir, port, true);
+    let _renewed = Running::tansu(&broker_dir, port, port, true);
     let details = eventually(Duration::from_secs(30), "/ready reporting the authentication failure", || {
         let (status, _, body) = get(&app_ports.api("/ready"));
         (status == 503 && body.contains("SASL")).then_some(body)
@@ -230,25 +235,7 @@ fn tls_with_the_right_ca_works_and_a_wrong_one_fails_clearly() {
     // tansu on a plain port, advertising the TLS port stunnel serves in front of it.
     let (plain, secure) =
         (igloo_cli::infra::clickhouse::free_port().unwrap(), igloo_cli::infra::clickhouse::free_port().unwrap());
-    let broker_dir = tmp.path().join("broker");
-    std::fs::create_dir_all(&broker_dir).unwrap();
-    let (listen, advertise) = (format!("tcp://127.0.0.1:{plain}"), format!("tcp://127.0.0.1:{secure}"));
-    let tansu = Command::new("tansu")
-        .args([
-            "broker",
-            "--listener-url",
-            &listen,
-            "--advertised-listener-url",
-            &advertise,
-            "--storage-engine",
-            "sqlite://tansu.db",
-        ])
-        .current_dir(&broker_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _tansu = Tansu(tansu);
+    let _tansu = Running::tansu(&tmp.path().join("broker"), plain, secure, false);
     let conf = tls.join("stunnel.conf");
     std::fs::write(
         &conf,
@@ -265,61 +252,35 @@ fn tls_with_the_right_ca_works_and_a_wrong_one_fails_clearly() {
         .stderr(Stdio::null())
         .spawn()
         .expect("stunnel is installed");
-    let _stunnel = Tansu(stunnel);
+    let _stunnel = Running(stunnel);
     for port in [plain, secure] {
         eventually(Duration::from_secs(20), "listening", || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
     }
 
-    let app_dir = tmp.path().join("app");
-    std::fs::create_dir_all(&app_dir).unwrap();
-    let root = project_from(&app_dir, "timeseries");
-    let app_ports = Ports {
-        http: ports.http,
-        tcp: ports.tcp,
-        broker: secure,
-        server: igloo_cli::infra::clickhouse::free_port().unwrap(),
-    };
-    let with_tls = |cmd: &mut Command, ca: &str| {
-        cmd.env("IGLOO_INFRA_MODE", "external")
-            .env("IGLOO_CLICKHOUSE_URL", format!("http://127.0.0.1:{}", ports.http))
-            .env("IGLOO_CLICKHOUSE_DATABASE", "app")
-            .env("IGLOO_BROKER_BOOTSTRAP_SERVERS", format!("127.0.0.1:{secure}"))
-            .env("IGLOO_BROKER_SECURITY_PROTOCOL", "SSL")
-            .env("IGLOO_BROKER_SSL_CA", tls.join(ca))
-            .env("IGLOO_BROKER_TOPIC_PREFIX", "tls.");
+    let (root, app_ports) = app_project(tmp.path(), &ports, secure);
+    let with_tls = |ca: &'static str| {
+        let tls = tls.clone();
+        move |cmd: &mut Command| {
+            cmd.env("IGLOO_INFRA_MODE", "external")
+                .env("IGLOO_CLICKHOUSE_URL", format!("http://127.0.0.1:{}", ports.http))
+                .env("IGLOO_CLICKHOUSE_DATABASE", "app")
+                .env("IGLOO_BROKER_BOOTSTRAP_SERVERS", format!("127.0.0.1:{secure}"))
+                .env("IGLOO_BROKER_SECURITY_PROTOCOL", "SSL")
+                .env("IGLOO_BROKER_SSL_CA", tls.join(ca))
+                .env("IGLOO_BROKER_TOPIC_PREFIX", "tls.");
+        }
     };
 
     // A CA that did not sign the broker's certificate: refused, quickly, naming the settings.
-    let mut cmd = igloo(&root, &app_ports);
-    cmd.arg("migrate");
-    with_tls(&mut cmd, "other-ca.pem");
-    let started = Instant::now();
-    let out = cmd.output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(30), "no hang: {:?}", started.elapsed());
+    let (ok, err, took) = migrate(&root, &app_ports, &with_tls("other-ca.pem"));
+    assert!(!ok, "{err}");
+    assert!(took < Duration::from_secs(30), "no hang: {took:?}");
     assert!(err.contains("broker.security.ssl_ca"), "{err}");
 
     // The right CA: migrate, then ingest and write through TLS.
-    let mut cmd = igloo(&root, &app_ports);
-    cmd.arg("migrate");
-    with_tls(&mut cmd, "ca.pem");
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let mut cmd = igloo(&root, &app_ports);
-    cmd.args(["serve", "--grace-period", "10"])
-        .env("IGLOO_WRITER_FLUSH_MS", "50")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    with_tls(&mut cmd, "ca.pem");
-    let mut server = Dev::attach(cmd.spawn().unwrap());
-    server.expect("igloo serve: project", START);
-    let body: String = (0..20).map(|i| format!("{{\"time\":{i},\"tag\":\"t\",\"values\":[1]}}\n")).collect();
-    post_ndjson(&app_ports.api("/ingest/Measurement"), &body);
-    let ch = ports.clickhouse();
-    eventually(Duration::from_secs(30), "rows through TLS", || {
-        (ch.execute("SELECT count() FROM app.Measurement").ok()?.trim() == "20").then_some(())
-    });
+    let (ok, out, _) = migrate(&root, &app_ports, &with_tls("ca.pem"));
+    assert!(ok, "{out}");
+    let mut server = serve_and_ingest(&root, &app_ports, &ports, &with_tls("ca.pem"));
     server.signal(libc::SIGTERM);
     server.wait_exit(Duration::from_secs(30));
     dev.signal(libc::SIGINT);
