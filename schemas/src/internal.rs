@@ -96,9 +96,11 @@ pub fn hidden_columns() -> Vec<ColumnDef> {
 /// `_igloo_migrations`: when, which version, what was applied (the plan as JSON) and any error.
 pub fn migrations_table(database: &str) -> CreateTable {
     let mut columns = vec![written_at("applied_at")];
-    columns
-        .extend(MIGRATION_COLUMNS.iter().map(|&c| col(c, if c == "steps" { ChType::UInt32 } else { ChType::String })));
-    columns.last_mut().expect("columns").default = Some(ValueExpr::String(String::new()));
+    columns.extend(MIGRATION_COLUMNS.iter().map(|&c| match c {
+        "steps" => col(c, ChType::UInt32),
+        MIGRATION_FINGERPRINT => fingerprint_column(),
+        _ => col(c, ChType::String),
+    }));
     internal_table(
         database,
         MIGRATIONS_TABLE,
@@ -113,14 +115,13 @@ pub fn migrations_fingerprint_column(database: &str) -> crate::sql::AlterTable {
     crate::sql::AlterTable {
         database: database.to_string(),
         table: MIGRATIONS_TABLE.into(),
-        action: crate::sql::AlterAction::AddColumn {
-            column: ColumnDef {
-                default: Some(ValueExpr::String(String::new())),
-                ..col(MIGRATION_FINGERPRINT, ChType::String)
-            },
-            after: None,
-        },
+        action: crate::sql::AlterAction::AddColumn { column: fingerprint_column(), after: None },
     }
+}
+
+/// `fingerprint String DEFAULT ''`: empty for applies recorded before fingerprints existed.
+fn fingerprint_column() -> ColumnDef {
+    ColumnDef { default: Some(ValueExpr::String(String::new())), ..col(MIGRATION_FINGERPRINT, ChType::String) }
 }
 
 /// `_igloo_offsets`: one row per batch the table writer inserted.

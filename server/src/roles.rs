@@ -44,7 +44,7 @@ impl Roles {
                 other => return Err(RoleError(other.to_string())),
             }
         }
-        if r == (Roles { ingest: false, query: false, writer: false, transform: false }) {
+        if r.names().is_empty() {
             return Err(RoleError(text.to_string()));
         }
         Ok(r)

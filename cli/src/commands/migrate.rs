@@ -103,14 +103,12 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     })?;
     let plan = migrate::plan_for(&endpoints, &ir, &database)?;
     let consent = migrate::ask_consent(&plan, args.allow_destructive, |line| eprintln!("{line}"));
-    let pb = if args.json || plan.is_empty() {
-        None
-    } else {
-        Some(ui::spinner(format!("applying {}", ui::plural(plan.steps.len(), "step"))))
-    };
+    let pb =
+        if args.json { None } else { Some(ui::spinner(format!("applying {}", ui::plural(plan.steps.len(), "step")))) };
+    // Each step as it is applied (a backfill can take minutes); the spinner steps aside.
     let result = migrate::apply(&endpoints, &plan, &fingerprint, consent, |step| {
         if let Some(pb) = &pb {
-            pb.println(format!("  {}", step.summary(&plan.database)));
+            pb.suspend(|| println!("  {}", step.summary(&plan.database)));
         }
     });
     if let Some(pb) = pb {
@@ -150,32 +148,15 @@ fn print_outcome(
     }
     match status {
         "dry_run" => crate::commands::plan::print_plan(plan, against),
-        "up_to_date" => println!("✓ up to date: database {} matches schema {fingerprint}", plan.database),
-        _ => {
-            for step in &applied.applied {
-                println!("  {step}");
-            }
-            if !applied.applied.is_empty() {
-                println!(
-                    "✓ applied {} in {} ms (schema {fingerprint}, recorded in {}._igloo_migrations)",
-                    ui::plural(applied.applied.len(), "step"),
-                    applied.elapsed.as_millis(),
-                    plan.database
-                );
-            }
-            for h in &applied.held_back {
-                println!("  held back: {h}");
-            }
-            if !applied.held_back.is_empty() {
-                println!(
-                    "! {} wait for consent: run `igloo migrate --allow-destructive`, or answer yes on a terminal",
-                    ui::plural(applied.held_back.len(), "step")
-                );
-            }
+        "up_to_date" => {
+            println!("✓ up to date: database {} matches schema {fingerprint}", plan.database);
+            migrate::print_report(applied, "igloo migrate", "");
         }
-    }
-    for n in &applied.notes {
-        println!("  note: {n}");
+        _ => migrate::print_report(
+            applied,
+            "igloo migrate",
+            &format!(" (schema {fingerprint}, recorded in {}._igloo_migrations)", plan.database),
+        ),
     }
 }
 

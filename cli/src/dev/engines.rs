@@ -318,7 +318,7 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
     )?;
     if let Err(e) = endpoints.admin.check(Duration::from_secs(5)) {
         let reason = match e {
-            igloo_server::kafka::admin::KafkaAdminError::Unreachable { message, .. } => message,
+            KafkaAdminError::Unreachable { message, .. } => message,
             other => other.to_string(),
         };
         return Err(EnginesError::BrokerDown { bootstrap, reason, hint });

@@ -76,10 +76,12 @@ impl<'a> MigrationLock<'a> {
                     on_wait(h);
                     told = true;
                 }
-                if started.elapsed() >= timeout {
-                    let waited = started.elapsed().as_secs();
-                    return Err(LockError::Held { database: database.to_string(), holder: h.clone(), waited });
-                }
+            }
+            if started.elapsed() >= timeout {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                let holder = holder.unwrap_or(Holder { holder: "a run whose lock holds no row".into(), since: now });
+                let waited = started.elapsed().as_secs();
+                return Err(LockError::Held { database: database.to_string(), holder, waited });
             }
             std::thread::sleep(Duration::from_millis(200));
         }

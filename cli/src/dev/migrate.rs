@@ -273,3 +273,27 @@ pub fn ask_consent(plan: &igloo_schemas::plan::Plan, allow: bool, out: impl Fn(&
         Consent::Withheld
     }
 }
+
+/// What an apply did, for a person: the steps held back, the plan's notes, how many steps were
+/// applied (`detail` follows the count), and how to give consent to `command`.
+pub fn print_report(applied: &Applied, command: &str, detail: &str) {
+    for h in &applied.held_back {
+        println!("  held back: {h}");
+    }
+    for n in &applied.notes {
+        println!("  note: {n}");
+    }
+    if !applied.applied.is_empty() {
+        println!(
+            "✓ applied {} in {} ms{detail}",
+            crate::ui::plural(applied.applied.len(), "step"),
+            applied.elapsed.as_millis()
+        );
+    }
+    if !applied.held_back.is_empty() {
+        println!(
+            "! {} not applied: run `{command} --allow-destructive`, or answer yes on a terminal",
+            crate::ui::plural(applied.held_back.len(), "step")
+        );
+    }
+}

@@ -462,28 +462,6 @@ fn sync_engines(project: &Project, endpoints: &Endpoints, opts: DevOptions) -> R
     let applied =
         migrate::apply(endpoints, &plan, &fingerprint, consent, |step| println!("  {}", step.summary(&plan.database)))
             .map_err(SyncError::Apply)?;
-    report(&applied);
+    migrate::print_report(&applied, "igloo dev", "");
     Ok(ir)
-}
-
-fn report(applied: &migrate::Applied) {
-    for h in &applied.held_back {
-        println!("  held back: {h}");
-    }
-    for n in &applied.notes {
-        println!("  note: {n}");
-    }
-    if !applied.applied.is_empty() {
-        println!(
-            "✓ applied {} in {} ms",
-            crate::ui::plural(applied.applied.len(), "step"),
-            applied.elapsed.as_millis()
-        );
-    }
-    if !applied.held_back.is_empty() {
-        println!(
-            "! {} not applied: run `igloo dev --allow-destructive`, or answer yes on a terminal",
-            crate::ui::plural(applied.held_back.len(), "step")
-        );
-    }
 }

@@ -8,9 +8,8 @@ use std::time::Duration;
 use futures_executor::block_on;
 use igloo_schemas::ir::Topic;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::types::RDKafkaErrorCode;
-
 use rdkafka::producer::{BaseProducer, Producer as _};
+use rdkafka::types::RDKafkaErrorCode;
 
 use super::context::Diagnosed;
 use super::Broker;
@@ -79,13 +78,7 @@ impl KafkaAdmin {
     /// Ok when the broker answers a metadata request within `timeout`; else why not (an
     /// authentication or TLS failure when librdkafka reported one, naming the settings).
     pub fn check(&self, timeout: Duration) -> Result<(), KafkaAdminError> {
-        match self.metadata(timeout)? {
-            md if !md.brokers().is_empty() => Ok(()),
-            _ => Err(KafkaAdminError::Unreachable {
-                bootstrap: self.bootstrap.clone(),
-                message: "it reported no brokers".into(),
-            }),
-        }
+        self.metadata(timeout).map(drop)
     }
 
     /// The cluster's metadata; a failure says why when librdkafka did.
@@ -95,16 +88,9 @@ impl KafkaAdmin {
         if result.is_err() {
             self.probe.poll(Duration::from_millis(100));
         }
-        match result {
-            Ok(md) => {
-                self.diagnosed.clear();
-                Ok(md)
-            }
-            Err(e) => Err(KafkaAdminError::Unreachable {
-                bootstrap: self.bootstrap.clone(),
-                message: self.diagnosed.last_error().unwrap_or_else(|| e.to_string()),
-            }),
-        }
+        self.diagnosed
+            .metadata(result)
+            .map_err(|message| KafkaAdminError::Unreachable { bootstrap: self.bootstrap.clone(), message })
     }
 
     /// Creates the topic; one that already exists is left as it is.

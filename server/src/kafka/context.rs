@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::metadata::Metadata;
 
 /// Cheap to clone: clones share what they remember.
 #[derive(Clone, Debug, Default)]
@@ -19,6 +20,20 @@ impl Diagnosed {
     /// Forgets the last failure (the broker answered since).
     pub fn clear(&self) {
         *self.last_error.lock().expect("context lock") = None;
+    }
+
+    /// A metadata request's outcome: the metadata when the broker answered (and the last
+    /// failure forgotten), else why not — librdkafka's reason for refusing the connection when
+    /// it gave one, else the request's own error.
+    pub fn metadata(&self, result: KafkaResult<Metadata>) -> Result<Metadata, String> {
+        match result {
+            Ok(md) if !md.brokers().is_empty() => {
+                self.clear();
+                Ok(md)
+            }
+            Ok(_) => Err("the broker reported no brokers".into()),
+            Err(e) => Err(self.last_error().unwrap_or_else(|| e.to_string())),
+        }
     }
 
     /// Why the last connection failed, when librdkafka said, with a hint at the settings for
