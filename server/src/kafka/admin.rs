@@ -90,7 +90,7 @@ impl KafkaAdmin {
         }
         self.diagnosed
             .metadata(result)
-            .map_err(|message| KafkaAdminError::Unreachable { bootstrap: self.bootstrap.clone(), message })
+            .map_err(|e| KafkaAdminError::Unreachable { bootstrap: self.bootstrap.clone(), message: e.to_string() })
     }
 
     /// Creates the topic; one that already exists is left as it is.

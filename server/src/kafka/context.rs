@@ -25,14 +25,14 @@ impl Diagnosed {
     /// A metadata request's outcome: the metadata when the broker answered (and the last
     /// failure forgotten), else why not — librdkafka's reason for refusing the connection when
     /// it gave one, else the request's own error.
-    pub fn metadata(&self, result: KafkaResult<Metadata>) -> Result<Metadata, String> {
+    pub fn metadata(&self, result: KafkaResult<Metadata>) -> Result<Metadata, Unanswered> {
         match result {
             Ok(md) if !md.brokers().is_empty() => {
                 self.clear();
                 Ok(md)
             }
-            Ok(_) => Err("the broker reported no brokers".into()),
-            Err(e) => Err(self.last_error().unwrap_or_else(|| e.to_string())),
+            Ok(_) => Err(Unanswered::NoBrokers),
+            Err(e) => Err(Unanswered::Failed { reason: self.last_error().unwrap_or_else(|| e.to_string()) }),
         }
     }
 
@@ -42,6 +42,17 @@ impl Diagnosed {
         let reason = self.last_error.lock().expect("context lock").clone()?;
         Some(explain(&reason))
     }
+}
+
+/// Why the broker did not answer a metadata request.
+#[derive(Debug, thiserror::Error)]
+pub enum Unanswered {
+    #[error("the broker reported no brokers")]
+    NoBrokers,
+    /// librdkafka's reason for refusing the connection (with the settings to check), else the
+    /// request's own error.
+    #[error("{reason}")]
+    Failed { reason: String },
 }
 
 /// librdkafka's reason, and the settings a person should look at.

@@ -93,9 +93,11 @@ impl Producer {
     /// authentication or TLS failure when librdkafka reported one).
     pub async fn broker_problem(&self, timeout: Duration) -> Option<String> {
         let (inner, diagnosed) = (self.inner.clone(), self.diagnosed.clone());
-        tokio::task::spawn_blocking(move || diagnosed.metadata(inner.client().fetch_metadata(None, timeout)).err())
-            .await
-            .unwrap_or_else(|_| Some("the metadata request did not finish".into()))
+        tokio::task::spawn_blocking(move || {
+            diagnosed.metadata(inner.client().fetch_metadata(None, timeout)).err().map(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|_| Some("the metadata request did not finish".into()))
     }
 
     async fn partition_count(&self, topic: &str) -> Result<i32, ProduceError> {
