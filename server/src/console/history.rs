@@ -73,8 +73,9 @@ impl History {
         snapshots.push_back(Snapshot { at_ms, models, transforms });
     }
 
-    /// Rates and lags between consecutive snapshots. A name new in a snapshot has rate 0 there
-    /// and zeros before; a name gone has zeros after.
+    /// Rates and lags between consecutive snapshots. A name new in a snapshot has zeros before
+    /// and its counters' rise from zero there (counters start at zero when they appear, which
+    /// for a model can be its first accepted event); a name gone has zeros after.
     pub fn series(&self) -> Series {
         let snapshots = self.snapshots.lock().expect("history lock");
         let mut out = Series::default();
@@ -82,7 +83,7 @@ impl History {
             let secs = (cur.at_ms.saturating_sub(prev.at_ms)).max(1) as f64 / 1000.0;
             let i = out.t.len();
             out.t.push(cur.at_ms);
-            let rate = |now: u64, before: Option<u64>| now.saturating_sub(before.unwrap_or(now)) as f64 / secs;
+            let rate = |now: u64, before: Option<u64>| now.saturating_sub(before.unwrap_or(0)) as f64 / secs;
             for (name, c) in &cur.models {
                 let p = prev.models.get(name);
                 let s = out.models.entry(name.clone()).or_insert_with(|| ModelSeries::padded(i));
@@ -166,8 +167,8 @@ mod tests {
         assert_eq!(a.ingested, vec![1000.0, 0.0]);
         assert_eq!(a.written, vec![400.0, 0.0]);
         assert_eq!(a.lag, vec![300, 300]);
-        // Appeared in the third snapshot: padded before, counted from zero.
-        assert_eq!(s.transforms["A__B"].records_in, vec![0.0, 0.0]);
+        // Appeared in the third snapshot: padded before, counted from zero there.
+        assert_eq!(s.transforms["A__B"].records_in, vec![0.0, 10.0]);
         assert_eq!(history.recent_rates(5)["A"], (500.0 / 1.5, 200.0 / 1.5));
     }
 
