@@ -1,6 +1,7 @@
 //! igloo's own tables and columns, defined once: the migrations log, the table writer's
-//! offsets log, and the two hidden columns every model table carries so that the writer can
-//! tell, after a crash, exactly which Kafka messages are already in ClickHouse. The queries over
+//! offsets log and partition claims, and the hidden columns every model table carries so that
+//! a writer can tell, after a crash or a takeover, exactly which Kafka messages are already in
+//! ClickHouse and who wrote them. The queries over
 //! these tables are rendered in `sql::internal`.
 
 use crate::sql::{ChType, ColumnDef, CreateTable, TableEngine, ValueExpr};
@@ -15,6 +16,17 @@ pub const PARTITION_COLUMN: &str = "_igloo_partition";
 pub const FOREIGN_PARTITION: u32 = u32::MAX;
 /// Hidden column: the Kafka offset a row came from.
 pub const OFFSET_COLUMN: &str = "_igloo_offset";
+/// Hidden column: the claim epoch of the writer that wrote the row (0: a writer that does not
+/// claim, `igloo dev`'s). A writer taking a partition over deletes only older epochs' rows.
+pub const EPOCH_COLUMN: &str = "_igloo_epoch";
+
+/// Who writes which partition, when several table writers share a topic: one row per claim;
+/// the partition's owner is its highest `(epoch, writer)`.
+pub const CLAIMS_TABLE: &str = "_igloo_claims";
+pub const CLAIM_COLUMNS: [&str; 4] = ["topic", "partition", "epoch", "writer"];
+/// The per-session temporary table a claiming writer stages a batch in, before the gated
+/// `INSERT … SELECT` moves the rows its claim still covers into the model table.
+pub const STAGE_TABLE: &str = "_igloo_stage";
 
 /// Where applied plans are recorded, one row per apply.
 pub const MIGRATIONS_TABLE: &str = "_igloo_migrations";
@@ -90,6 +102,11 @@ pub fn hidden_columns() -> Vec<ColumnDef> {
             comment: Some("Kafka offset of the row's message (igloo)".into()),
             ..col(OFFSET_COLUMN, ChType::UInt64)
         },
+        ColumnDef {
+            default: Some(ValueExpr::Number("0".into())),
+            comment: Some("Claim epoch of the table writer that wrote the row (igloo)".into()),
+            ..col(EPOCH_COLUMN, ChType::UInt64)
+        },
     ]
 }
 
@@ -136,6 +153,20 @@ pub fn offsets_table(database: &str) -> CreateTable {
         columns,
         order,
         "Batches written by igloo's table writer, one row per batch.",
+    )
+}
+
+/// `_igloo_claims`: one row per partition claim of a table writer.
+pub fn claims_table(database: &str) -> CreateTable {
+    let mut columns = vec![col("topic", ChType::String), col("partition", ChType::UInt32)];
+    columns.extend([col("epoch", ChType::UInt64), col("writer", ChType::String), written_at("claimed_at")]);
+    let order = vec!["topic".into(), "partition".into(), "epoch".into()];
+    internal_table(
+        database,
+        CLAIMS_TABLE,
+        columns,
+        order,
+        "Partition claims of igloo's table writers; the owner is the highest (epoch, writer).",
     )
 }
 

@@ -124,7 +124,7 @@ fn sorting_key_change_rebuilds_and_keeps_the_old_table() {
     // The hidden offset columns travel with the rows, so the writer's bookkeeping survives.
     assert_eq!(
         sql[2],
-        "INSERT INTO `db`.`_igloo_new_A` (`id`, `n`, `_igloo_partition`, `_igloo_offset`) SELECT `id`, `n`, `_igloo_partition`, `_igloo_offset` FROM `db`.`A`"
+        "INSERT INTO `db`.`_igloo_new_A` (`id`, `n`, `_igloo_partition`, `_igloo_offset`, `_igloo_epoch`) SELECT `id`, `n`, `_igloo_partition`, `_igloo_offset`, `_igloo_epoch` FROM `db`.`A`"
     );
     assert_eq!(sql[3], "RENAME TABLE `db`.`A` TO `db`.`_igloo_old_A_2`, `db`.`_igloo_new_A` TO `db`.`A`");
     assert_eq!(p.risk(), Risk::Rebuild);

@@ -2,7 +2,8 @@
 //! history and lock, and the table writer's recovery queries.
 
 use crate::internal::{
-    DLQ, MIGRATIONS_TABLE, MIGRATION_COLUMNS, MIGRATION_LOCK_TABLE, OFFSETS_TABLE, OFFSET_COLUMN, PARTITION_COLUMN,
+    CLAIMS_TABLE, CLAIM_COLUMNS, DLQ, EPOCH_COLUMN, MIGRATIONS_TABLE, MIGRATION_COLUMNS, MIGRATION_LOCK_TABLE,
+    OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN, STAGE_TABLE,
 };
 use crate::sql::quote;
 
@@ -15,13 +16,13 @@ pub fn latest_dead_letters(database: &str, limit: usize) -> String {
     )
 }
 
+fn table(database: &str, table: &str) -> String {
+    format!("{}.{}", quote::ident(database), quote::ident(table))
+}
+
 /// The queries of the table writer's recovery. Results as JSONEachRow.
 pub mod writer_sql {
     use super::*;
-
-    fn table(database: &str, table: &str) -> String {
-        format!("{}.{}", quote::ident(database), quote::ident(table))
-    }
 
     /// Rows `{"partition", "last"}`: the last offset written per partition of `topic`.
     pub fn committed_offsets(database: &str, topic: &str) -> String {
@@ -32,26 +33,40 @@ pub mod writer_sql {
         )
     }
 
-    /// One row `{"n"}`: rows of `partition` beyond `offset` (written without their log entry).
-    pub fn rows_after(database: &str, t: &str, partition: i32, after: Option<i64>) -> String {
-        format!(
-            "SELECT count() AS n FROM {} WHERE {} = {partition} AND {} > {} FORMAT JSONEachRow",
-            table(database, t),
+    /// The rows of `partition` beyond offset `after` (all, for None) written under an epoch
+    /// below `below_epoch` (any epoch, for None).
+    fn beyond(partition: i32, after: Option<i64>, below_epoch: Option<u64>) -> String {
+        let mut cond = format!(
+            "{} = {partition} AND {} > {}",
             quote::ident(PARTITION_COLUMN),
             quote::ident(OFFSET_COLUMN),
             after.map_or_else(|| "-1".to_string(), |o| o.to_string()),
+        );
+        if let Some(e) = below_epoch {
+            cond.push_str(&format!(" AND {} < {e}", quote::ident(EPOCH_COLUMN)));
+        }
+        cond
+    }
+
+    /// One row `{"n"}`: rows of `partition` beyond `after` (written without their log entry),
+    /// of epochs below `below_epoch` when given.
+    pub fn rows_after(database: &str, t: &str, partition: i32, after: Option<i64>, below_epoch: Option<u64>) -> String {
+        format!(
+            "SELECT count() AS n FROM {} WHERE {} FORMAT JSONEachRow",
+            table(database, t),
+            beyond(partition, after, below_epoch)
         )
     }
 
-    /// Deletes the rows of `partition` beyond `offset` (a mutation).
-    pub fn delete_after(database: &str, t: &str, partition: i32, after: Option<i64>) -> String {
-        format!(
-            "ALTER TABLE {} DELETE WHERE {} = {partition} AND {} > {}",
-            table(database, t),
-            quote::ident(PARTITION_COLUMN),
-            quote::ident(OFFSET_COLUMN),
-            after.map_or_else(|| "-1".to_string(), |o| o.to_string()),
-        )
+    /// Deletes the rows `rows_after` counts (a mutation).
+    pub fn delete_after(
+        database: &str,
+        t: &str,
+        partition: i32,
+        after: Option<i64>,
+        below_epoch: Option<u64>,
+    ) -> String {
+        format!("ALTER TABLE {} DELETE WHERE {}", table(database, t), beyond(partition, after, below_epoch))
     }
 
     /// One row `{"n"}`: unfinished mutations of the table.
@@ -60,6 +75,111 @@ pub mod writer_sql {
             "SELECT count() AS n FROM system.mutations WHERE database = {} AND table = {} AND is_done = 0 FORMAT JSONEachRow",
             quote::string(database),
             quote::string(t)
+        )
+    }
+}
+
+/// The queries of table writers that share a topic: partition claims, the staged batch and
+/// the gate that lets only the current claim's rows into a table (docs/ARCHITECTURE.md,
+/// "Several writers per model").
+pub mod claim_sql {
+    use super::*;
+
+    fn claims(database: &str) -> String {
+        format!("{}.{}", quote::ident(database), quote::ident(CLAIMS_TABLE))
+    }
+
+    /// `(partition, epoch, writer)` of each partition's current claim: its highest
+    /// `(epoch, writer)`.
+    fn current(database: &str, topic: &str) -> String {
+        format!(
+            "SELECT partition, max(epoch), argMax(writer, (epoch, writer)) FROM {} WHERE topic = {} GROUP BY partition",
+            claims(database),
+            quote::string(topic)
+        )
+    }
+
+    /// Rows `{"partition", "claim_epoch", "claim_writer"}`: the current claim of each claimed
+    /// partition.
+    pub fn current_claims(database: &str, topic: &str) -> String {
+        format!(
+            "SELECT partition, max(epoch) AS claim_epoch, argMax(writer, (epoch, writer)) AS claim_writer FROM {} WHERE topic = {} GROUP BY partition FORMAT JSONEachRow",
+            claims(database),
+            quote::string(topic)
+        )
+    }
+
+    /// Records a claim: the body is one JSON row of `CLAIM_COLUMNS`.
+    pub fn insert_claim(database: &str) -> String {
+        crate::sql::InsertJsonRows {
+            database: database.to_string(),
+            table: CLAIMS_TABLE.into(),
+            columns: CLAIM_COLUMNS.map(String::from).to_vec(),
+        }
+        .render()
+    }
+
+    /// The session's stage: a `Memory` table with the model table's columns and defaults.
+    pub fn create_stage(database: &str, t: &str) -> String {
+        format!(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS {} AS {} ENGINE = Memory",
+            quote::ident(STAGE_TABLE),
+            table(database, t)
+        )
+    }
+
+    pub fn truncate_stage() -> String {
+        format!("TRUNCATE TABLE {}", quote::ident(STAGE_TABLE))
+    }
+
+    /// Stages JSON rows of `columns`.
+    pub fn insert_stage(columns: &[String]) -> String {
+        let cols = columns.iter().map(|c| quote::ident(c)).collect::<Vec<_>>().join(", ");
+        format!("INSERT INTO {} ({cols}) FORMAT JSONEachRow", quote::ident(STAGE_TABLE))
+    }
+
+    /// Moves the staged rows whose `(partition, epoch)` is still `writer`'s current claim of
+    /// `topic` into the table. The claims are read inside the insert: a zombie's rows are
+    /// dropped however late its insert arrives.
+    pub fn gated_insert(database: &str, t: &str, columns: &[String], topic: &str, writer: &str) -> String {
+        let cols = columns.iter().map(|c| quote::ident(c)).collect::<Vec<_>>().join(", ");
+        format!(
+            "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE ({}, {}, {}) IN ({})",
+            table(database, t),
+            quote::ident(STAGE_TABLE),
+            quote::ident(PARTITION_COLUMN),
+            quote::ident(EPOCH_COLUMN),
+            quote::string(writer),
+            current(database, topic)
+        )
+    }
+
+    /// One offsets-log row per `(partition, epoch, first, last, rows)`, each written only if
+    /// that epoch is still `writer`'s current claim of the partition.
+    pub fn gated_offsets(database: &str, topic: &str, writer: &str, ranges: &[(u32, u64, u64, u64, u64)]) -> String {
+        let tuples = ranges
+            .iter()
+            .map(|(p, e, f, l, n)| {
+                format!("(toUInt32({p}), toUInt64({e}), toUInt64({f}), toUInt64({l}), toUInt64({n}))")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cols = OFFSET_LOG_COLUMNS.iter().map(|c| quote::ident(c)).collect::<Vec<_>>().join(", ");
+        format!(
+            "INSERT INTO {} ({cols}) SELECT {}, tupleElement(r, 1), tupleElement(r, 3), tupleElement(r, 4), tupleElement(r, 5) FROM (SELECT arrayJoin([{tuples}]) AS r) WHERE (tupleElement(r, 1), tupleElement(r, 2), {}) IN ({})",
+            table(database, OFFSETS_TABLE),
+            quote::string(topic),
+            quote::string(writer),
+            current(database, topic)
+        )
+    }
+
+    /// Rows `{"query_id"}`: the running queries whose id starts with `prefix`.
+    pub fn running_queries(prefix: &str) -> String {
+        format!(
+            "SELECT query_id FROM system.processes WHERE substring(query_id, 1, {}) = {} FORMAT JSONEachRow",
+            prefix.len(),
+            quote::string(prefix)
         )
     }
 }
