@@ -5,6 +5,8 @@
 //! rejected query (the data or the statement is wrong), by ClickHouse's error codes, which
 //! 18.16 and current versions share.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -60,7 +62,14 @@ pub struct ClickHouse {
     url: String,
     auth: Option<(String, String)>,
     http: reqwest::Client,
+    /// An HTTP session (`session_id`): its temporary tables live between requests.
+    session: Option<String>,
+    /// Queries get ids `<prefix><n>`, so that others can find them in `system.processes`.
+    query_ids: Option<(String, Arc<AtomicU64>)>,
 }
+
+/// How long ClickHouse keeps an idle session (and its temporary tables).
+const SESSION_TIMEOUT_SECS: &str = "600";
 
 impl ClickHouse {
     pub fn new(url: &str, auth: Option<(String, String)>) -> ClickHouse {
@@ -80,7 +89,18 @@ impl ClickHouse {
             .pool_max_idle_per_host(idle)
             .build()
             .expect("an HTTP client with these settings builds");
-        ClickHouse { url: url.trim_end_matches('/').to_string(), auth, http }
+        ClickHouse { url: url.trim_end_matches('/').to_string(), auth, http, session: None, query_ids: None }
+    }
+
+    /// This client's requests in one ClickHouse session: one query at a time, whose temporary
+    /// tables outlive each request (until 10 minutes idle).
+    pub fn in_session(&self, id: &str) -> ClickHouse {
+        ClickHouse { session: Some(id.to_string()), ..self.clone() }
+    }
+
+    /// This client's queries with ids `<prefix><n>`.
+    pub fn with_query_ids(&self, prefix: &str) -> ClickHouse {
+        ClickHouse { query_ids: Some((prefix.to_string(), Arc::new(AtomicU64::new(0)))), ..self.clone() }
     }
 
     pub fn url(&self) -> &str {
@@ -94,6 +114,12 @@ impl ClickHouse {
         build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ClickHouseError> {
         let mut req = build(self.http.post(format!("{}/", self.url)));
+        if let Some(id) = &self.session {
+            req = req.query(&[("session_id", id.as_str()), ("session_timeout", SESSION_TIMEOUT_SECS)]);
+        }
+        if let Some((prefix, n)) = &self.query_ids {
+            req = req.query(&[("query_id", format!("{prefix}{}", n.fetch_add(1, Ordering::Relaxed)))]);
+        }
         if let Some((user, key)) = &self.auth {
             req = req.header("X-ClickHouse-User", user).header("X-ClickHouse-Key", key);
         }

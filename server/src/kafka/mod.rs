@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod consumer;
 pub mod context;
+pub mod group;
 pub mod producer;
 pub mod wire;
 
