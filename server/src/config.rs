@@ -80,12 +80,26 @@ pub struct WriterConfig {
     /// Flush a batch this long after its first row, in milliseconds (IGLOO_WRITER_FLUSH_MS).
     #[serde(default = "default_flush_ms")]
     pub flush_ms: u64,
+    /// Under `igloo serve`: how long a writer replica may go silent (killed, frozen, cut off)
+    /// before its partitions move to the others, in milliseconds
+    /// (IGLOO_WRITER_SESSION_TIMEOUT_MS). The consumer group's `session.timeout.ms`.
+    #[serde(default = "default_session_timeout_ms")]
+    pub session_timeout_ms: u64,
 }
 
 impl Default for WriterConfig {
     fn default() -> WriterConfig {
-        WriterConfig { max_rows: default_max_rows(), max_bytes: default_max_bytes(), flush_ms: default_flush_ms() }
+        WriterConfig {
+            max_rows: default_max_rows(),
+            max_bytes: default_max_bytes(),
+            flush_ms: default_flush_ms(),
+            session_timeout_ms: default_session_timeout_ms(),
+        }
     }
+}
+
+fn default_session_timeout_ms() -> u64 {
+    10_000
 }
 
 fn default_max_rows() -> usize {
@@ -414,6 +428,8 @@ impl ProjectConfig {
         self.writer.max_rows = parsed(&env, "IGLOO_WRITER_MAX_ROWS")?.unwrap_or(self.writer.max_rows);
         self.writer.max_bytes = parsed(&env, "IGLOO_WRITER_MAX_BYTES")?.unwrap_or(self.writer.max_bytes);
         self.writer.flush_ms = parsed(&env, "IGLOO_WRITER_FLUSH_MS")?.unwrap_or(self.writer.flush_ms);
+        self.writer.session_timeout_ms =
+            parsed(&env, "IGLOO_WRITER_SESSION_TIMEOUT_MS")?.unwrap_or(self.writer.session_timeout_ms);
         let t = &mut self.transforms;
         t.workers = parsed(&env, "IGLOO_TRANSFORMS_WORKERS")?.unwrap_or(t.workers);
         t.max_batch = parsed(&env, "IGLOO_TRANSFORMS_MAX_BATCH")?.unwrap_or(t.max_batch);

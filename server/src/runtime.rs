@@ -41,6 +41,8 @@ pub struct Settings {
     /// The project's consumption APIs (`apis/*.sql`), parsed.
     pub apis: Vec<ConsumptionApi>,
     pub writer: WriterConfig,
+    /// Alone (`igloo dev`) or one of several replicas (`igloo serve`).
+    pub writer_sharing: writer::Sharing,
     pub database: String,
     pub clickhouse_url: String,
     pub clickhouse_auth: Option<(String, String)>,
@@ -169,6 +171,7 @@ impl Server {
             let task = tokio::spawn(writer::run(
                 spec,
                 self.settings.writer.clone(),
+                self.settings.writer_sharing.clone(),
                 self.settings.broker.clone(),
                 ch.clone(),
                 metrics,

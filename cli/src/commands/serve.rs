@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use igloo_server::config::{InfraMode, Project};
 use igloo_server::runtime::Roles;
+use igloo_server::writer::Sharing;
 
 use crate::dev::engines::{connect, resolve_mode};
 use crate::dev::migrate::plan_for;
@@ -66,7 +67,11 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     ctrlc::set_handler(move || {
         let _ = tx.send(());
     })?;
-    let server = RunningServer::start(settings(&project, &endpoints, roles), ir)?;
+    let sharing = Sharing::Replicas {
+        writer_id: igloo_server::writer::replica_id(),
+        session_timeout: Duration::from_millis(project.config.writer.session_timeout_ms),
+    };
+    let server = RunningServer::start(settings(&project, &endpoints, roles, sharing), ir)?;
     println!(
         "igloo serve: project {}, roles {}, on http://{} (/health, /ready, /metrics)",
         project.config.name,

@@ -8,10 +8,13 @@ use igloo_schemas::Ir;
 use igloo_server::config::Project;
 use igloo_server::runtime::{Roles, Server, ServerError, Settings};
 use igloo_server::transform::TransformReport;
+use igloo_server::writer::Sharing;
 
 use super::engines::Endpoints;
 
-pub fn settings(project: &Project, endpoints: &Endpoints, roles: Roles) -> Settings {
+/// `sharing`: whether this process's table writers are the only ones (`igloo dev`) or replicas
+/// (`igloo serve`).
+pub fn settings(project: &Project, endpoints: &Endpoints, roles: Roles, sharing: Sharing) -> Settings {
     let c = &project.config;
     let auth = c.clickhouse.user.clone().map(|u| (u, c.clickhouse.password.clone().unwrap_or_default()));
     Settings {
@@ -22,6 +25,7 @@ pub fn settings(project: &Project, endpoints: &Endpoints, roles: Roles) -> Setti
         routes: c.server.routes.clone(),
         apis: crate::sql_files::load_reporting(&project.root),
         writer: c.writer.clone(),
+        writer_sharing: sharing,
         database: c.database(),
         clickhouse_url: endpoints.clickhouse.url.clone(),
         clickhouse_auth: auth,

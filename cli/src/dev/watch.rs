@@ -128,7 +128,12 @@ impl DevSession {
         let applied = sync(&project, &engines.endpoints, opts);
         let server = match (opts.no_server, applied) {
             (false, Ok(ir)) => match RunningServer::start(
-                server::settings(&project, &engines.endpoints, igloo_server::runtime::Roles::ALL),
+                server::settings(
+                    &project,
+                    &engines.endpoints,
+                    igloo_server::runtime::Roles::ALL,
+                    igloo_server::writer::Sharing::Alone,
+                ),
                 ir,
             ) {
                 Ok(s) => Some(s),
@@ -385,8 +390,15 @@ fn reload_server(
             }
             Some(s)
         }
-        None => match RunningServer::start(server::settings(project, endpoints, igloo_server::runtime::Roles::ALL), ir)
-        {
+        None => match RunningServer::start(
+            server::settings(
+                project,
+                endpoints,
+                igloo_server::runtime::Roles::ALL,
+                igloo_server::writer::Sharing::Alone,
+            ),
+            ir,
+        ) {
             Ok(s) => {
                 println!("✓ ingest API on http://{addr}; console on http://{addr}/console", addr = s.addr());
                 Some(s)

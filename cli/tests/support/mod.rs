@@ -91,6 +91,14 @@ impl Dev {
         panic!("no line containing {text:?} within {timeout:?}; output:\n{}", self.seen.join("\n"));
     }
 
+    /// Every output line so far (those `expect` read and those waiting).
+    pub fn output(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
     pub fn signal(&self, sig: i32) {
         unsafe { libc::kill(self.child.id() as i32, sig) };
     }
@@ -141,6 +149,7 @@ pub fn serve_roles(root: &Path, ports: &Ports, roles: &str) -> Dev {
     let mut cmd = igloo(root, ports);
     cmd.args(["serve", "--mode", "native", "--role", roles])
         .env("IGLOO_WRITER_FLUSH_MS", "50")
+        .env("IGLOO_WRITER_SESSION_TIMEOUT_MS", "6000")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut s = Dev::attach(cmd.spawn().unwrap());

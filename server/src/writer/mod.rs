@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use igloo_schemas::internal::{self, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN};
+use igloo_schemas::internal::{self, EPOCH_COLUMN, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN};
 use igloo_schemas::sql::internal::writer_sql;
 use igloo_schemas::sql::InsertJsonRows;
 use igloo_schemas::Dialect;
@@ -27,6 +27,8 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Offset;
 use serde::Deserialize;
 use tokio::sync::watch;
+
+mod fenced;
 
 use crate::backoff::Backoff;
 use crate::clickhouse::{ClickHouse, ClickHouseError};
@@ -78,27 +80,33 @@ fn u64_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
+/// How a table writer shares its topic with the other writers of the model.
+#[derive(Clone, Debug)]
+pub enum Sharing {
+    /// The only writer (`igloo dev`): it reads every partition and claims none.
+    Alone,
+    /// One of any number of replicas (`igloo serve --role writer`): a consumer group shares
+    /// the partitions, and each is claimed in ClickHouse before it is written ([`fenced`]).
+    Replicas { writer_id: String, session_timeout: Duration },
+}
+
+/// A writer id unique among replicas, now and later: host, process and start time.
+pub fn replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
+    format!("{}-{}-{since}", host.trim(), std::process::id())
+}
+
 pub async fn run(
     spec: WriterSpec,
     cfg: WriterConfig,
+    sharing: Sharing,
     broker: Broker,
     ch: ClickHouse,
     metrics: Arc<ModelMetrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::default();
-    // Set-up (tables, partitions, recovery) is retried until it succeeds or we are told to stop.
-    let (consumer, mut next) = loop {
-        match start(&spec, &broker, &ch).await {
-            Ok(started) => break started,
-            Err(e) => {
-                tracing::warn!(model = %spec.model, error = %e, "table writer cannot start yet; retrying");
-                if backoff.wait(&mut shutdown).await {
-                    return;
-                }
-            }
-        }
-    };
     let dlq = match Producer::new(&broker) {
         Ok(p) => DeadLetters::new(p, &spec.dlq_topic, ch.clone(), &spec.database, spec.dialect),
         Err(e) => {
@@ -112,6 +120,31 @@ pub async fn run(
             return;
         }
     }
+    if let Sharing::Replicas { writer_id, session_timeout } = sharing {
+        let tables = [internal::offsets_table(&spec.database), internal::claims_table(&spec.database)];
+        for t in tables {
+            while let Err(e) = ch.execute(&t.render(spec.dialect)).await {
+                tracing::warn!(model = %spec.model, error = %e, "table writer cannot start yet; retrying");
+                if backoff.wait(&mut shutdown).await {
+                    return;
+                }
+            }
+        }
+        let replica = fenced::Replica { writer_id, session_timeout, dlq };
+        return fenced::run(spec, cfg, broker, ch, metrics, shutdown, replica).await;
+    }
+    // Set-up (tables, partitions, recovery) is retried until it succeeds or we are told to stop.
+    let (consumer, mut next) = loop {
+        match start(&spec, &broker, &ch).await {
+            Ok(started) => break started,
+            Err(e) => {
+                tracing::warn!(model = %spec.model, error = %e, "table writer cannot start yet; retrying");
+                if backoff.wait(&mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    };
     metrics.assigned.store(1, Ordering::Relaxed);
     let next_shared = Arc::new(Mutex::new(next.clone()));
     let lag_metrics = metrics.clone();
@@ -207,14 +240,31 @@ async fn start(spec: &WriterSpec, broker: &Broker, ch: &ClickHouse) -> Result<St
     Ok((consumer, next))
 }
 
-/// Deletes the partition's rows beyond its last logged offset, if there are any.
-async fn recover(spec: &WriterSpec, ch: &ClickHouse, partition: i32, last: Option<i64>) -> Result<(), ClickHouseError> {
-    let n = ch.rows::<Count>(&writer_sql::rows_after(&spec.database, &spec.table, partition, last)).await?;
+/// Deletes the partition's rows beyond its last logged offset, if there are any (only those
+/// of epochs below `below_epoch`, when given: a claiming writer's predecessors').
+async fn recover_below(
+    spec: &WriterSpec,
+    ch: &ClickHouse,
+    partition: i32,
+    last: Option<i64>,
+    below_epoch: Option<u64>,
+) -> Result<(), ClickHouseError> {
+    let (db, t) = (&spec.database, &spec.table);
+    let n = ch.rows::<Count>(&writer_sql::rows_after(db, t, partition, last, below_epoch)).await?;
     if n.first().is_none_or(|c| c.n == 0) {
         return Ok(());
     }
     tracing::warn!(model = %spec.model, partition, after = ?last, rows = n[0].n, "removing rows written without their offset log entry");
-    ch.execute(&writer_sql::delete_after(&spec.database, &spec.table, partition, last)).await?;
+    ch.execute(&writer_sql::delete_after(db, t, partition, last, below_epoch)).await?;
+    wait_for_mutations(spec, ch).await
+}
+
+async fn recover(spec: &WriterSpec, ch: &ClickHouse, partition: i32, last: Option<i64>) -> Result<(), ClickHouseError> {
+    recover_below(spec, ch, partition, last, None).await
+}
+
+/// Returns once the table has no unfinished mutation.
+async fn wait_for_mutations(spec: &WriterSpec, ch: &ClickHouse) -> Result<(), ClickHouseError> {
     loop {
         let pending = ch.rows::<Count>(&writer_sql::pending_mutations(&spec.database, &spec.table)).await?;
         if pending.first().is_none_or(|c| c.n == 0) {
@@ -314,11 +364,13 @@ fn data_columns(spec: &WriterSpec) -> Vec<String> {
     spec.columns.iter().cloned().chain([PARTITION_COLUMN.to_string(), OFFSET_COLUMN.to_string()]).collect()
 }
 
-/// A row (a JSON object) with the hidden columns appended.
-fn row_text(row: &str, partition: i32, offset: i64) -> Option<String> {
+/// A row (a JSON object) with the hidden columns appended: the message's partition and offset,
+/// and the writer's claim epoch when it has one.
+fn row_text(row: &str, partition: i32, offset: i64, epoch: Option<u64>) -> Option<String> {
     let body = row.trim_end().strip_suffix('}')?;
     let sep = if body.trim_end().ends_with('{') { "" } else { "," };
-    Some(format!("{body}{sep}\"{PARTITION_COLUMN}\":{partition},\"{OFFSET_COLUMN}\":{offset}}}\n"))
+    let epoch = epoch.map(|e| format!(",\"{EPOCH_COLUMN}\":{e}")).unwrap_or_default();
+    Some(format!("{body}{sep}\"{PARTITION_COLUMN}\":{partition},\"{OFFSET_COLUMN}\":{offset}{epoch}}}\n"))
 }
 
 /// Every row of the messages, each with its message.
@@ -334,7 +386,7 @@ async fn insert_rows<'a>(
 ) -> Result<(), BatchError> {
     let mut body = String::new();
     for (m, row) in rows {
-        let Some(r) = row_text(row, m.partition, m.offset) else {
+        let Some(r) = row_text(row, m.partition, m.offset, None) else {
             return Err(BatchError::NotAnObject { partition: m.partition, offset: m.offset });
         };
         body.push_str(&r);
@@ -400,9 +452,16 @@ mod tests {
 
     #[test]
     fn hidden_columns_are_appended_to_each_row() {
-        assert_eq!(row_text("{\"a\":1}", 2, 41).unwrap(), "{\"a\":1,\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
-        assert_eq!(row_text("{}", 2, 41).unwrap(), "{\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
-        assert!(row_text("[1]", 2, 41).is_none());
-        assert!(row_text("\u{0}", 2, 41).is_none());
+        assert_eq!(
+            row_text("{\"a\":1}", 2, 41, None).unwrap(),
+            "{\"a\":1,\"_igloo_partition\":2,\"_igloo_offset\":41}\n"
+        );
+        assert_eq!(row_text("{}", 2, 41, None).unwrap(), "{\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
+        assert_eq!(
+            row_text("{\"a\":1} ", 2, 41, Some(7)).unwrap(),
+            "{\"a\":1,\"_igloo_partition\":2,\"_igloo_offset\":41,\"_igloo_epoch\":7}\n"
+        );
+        assert!(row_text("[1]", 2, 41, None).is_none());
+        assert!(row_text("\u{0}", 2, 41, None).is_none());
     }
 }

@@ -1,0 +1,428 @@
+//! A table writer that is one of several replicas of a model's writer (`igloo serve --role
+//! writer`, any number of processes). The argument is in docs/ARCHITECTURE.md ("Several
+//! writers per model"); in short:
+//!
+//! - **Who should write a partition:** a Kafka consumer group ([`Membership`]) shares the
+//!   topic's partitions among the replicas.
+//! - **Who may:** before writing a partition, a writer *claims* it in `_igloo_claims` with the
+//!   next epoch. The owner is the highest `(epoch, writer)`.
+//! - **The fence is inside ClickHouse:** a batch is staged in the session's temporary table and
+//!   moved into the model table by one `INSERT … SELECT` that keeps only rows whose
+//!   `(partition, epoch)` is still this writer's current claim; the offsets log entry is gated
+//!   the same way. A zombie's insert that arrives after a newer claim writes nothing.
+//! - **Takeover:** after claiming, the writer waits for every write query on the table that
+//!   was running at its claim (their gates may have read the older claim), then recovers as a
+//!   lone writer does (rows beyond the last logged offset are deleted, but only those of older
+//!   epochs) and reads from there.
+//! - **After every batch** the writer reads the claims again: a partition whose claim is no
+//!   longer its own is dropped (its rows, if they passed, are the new owner's to keep or
+//!   delete). Any failure re-claims the batch's partitions and re-reads them from the log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use igloo_schemas::internal::{self, CLAIM_COLUMNS};
+use igloo_schemas::sql::internal::{claim_sql, writer_sql};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Offset;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use super::{
+    collect, data_columns, recover_below, row_text, rows_of, u64_json, wait_for_mutations, BatchError, Committed,
+    WriterSpec,
+};
+use crate::backoff::Backoff;
+use crate::clickhouse::{ClickHouse, ClickHouseError};
+use crate::config::WriterConfig;
+use crate::dlq::{DeadLetter, DeadLetters};
+use crate::kafka::consumer::{self, BatchLimits, Received};
+use crate::kafka::group::Membership;
+use crate::kafka::Broker;
+use crate::metrics::ModelMetrics;
+
+#[derive(Deserialize)]
+struct Claim {
+    partition: u32,
+    #[serde(deserialize_with = "u64_json")]
+    claim_epoch: u64,
+    claim_writer: String,
+}
+
+#[derive(Deserialize)]
+struct Running {
+    query_id: String,
+}
+
+/// What one replica has besides the spec and the engines.
+pub struct Replica {
+    /// Unique among the writers of the topic, now and before (it is kept in the claims).
+    pub writer_id: String,
+    /// How soon the group moves the partitions of a writer that stopped heartbeating.
+    pub session_timeout: Duration,
+    /// Where rows ClickHouse rejects go.
+    pub dlq: DeadLetters,
+}
+
+/// The ClickHouse side of one replica: its session (the stage lives there) with ids every
+/// writer of the table can find in `system.processes`, and a plain client for reads.
+struct Fence<'a> {
+    spec: &'a WriterSpec,
+    me: &'a str,
+    ch: &'a ClickHouse,
+    session: ClickHouse,
+    /// `igloo-write:<database>.<table>:`: the start of every write query's id on this table.
+    prefix: String,
+}
+
+/// A write query's id prefix on a table, for any writer.
+fn write_prefix(spec: &WriterSpec) -> String {
+    format!("igloo-write:{}.{}:", spec.database, spec.table)
+}
+
+impl<'a> Fence<'a> {
+    fn new(spec: &'a WriterSpec, ch: &'a ClickHouse, me: &'a str) -> Fence<'a> {
+        let prefix = write_prefix(spec);
+        let session =
+            ch.in_session(&format!("igloo-writer-{me}-{}", spec.table)).with_query_ids(&format!("{prefix}{me}:"));
+        Fence { spec, me, ch, session, prefix }
+    }
+
+    async fn claims(&self) -> Result<BTreeMap<i32, (u64, String)>, ClickHouseError> {
+        let rows = self.ch.rows::<Claim>(&claim_sql::current_claims(&self.spec.database, &self.spec.topic)).await?;
+        Ok(rows.into_iter().map(|c| (c.partition as i32, (c.claim_epoch, c.claim_writer))).collect())
+    }
+
+    /// Claims `partition`: Some((epoch, next offset)) once it is this writer's and recovered;
+    /// None if another claim won the race.
+    async fn claim(&self, partition: i32) -> Result<Option<(u64, i64)>, ClickHouseError> {
+        let spec = self.spec;
+        let epoch = self.claims().await?.get(&partition).map_or(1, |(e, _)| e + 1);
+        let row = serde_json::json!({
+            CLAIM_COLUMNS[0]: spec.topic, CLAIM_COLUMNS[1]: partition, CLAIM_COLUMNS[2]: epoch, CLAIM_COLUMNS[3]: self.me,
+        });
+        self.ch.insert(&claim_sql::insert_claim(&spec.database), format!("{row}\n")).await?;
+        if self.claims().await?.get(&partition) != Some(&(epoch, self.me.to_string())) {
+            return Ok(None);
+        }
+        // Writes whose gate may have read the older claim are the ones running now.
+        self.wait_for_running_writes().await?;
+        wait_for_mutations(spec, self.ch).await?;
+        let last = self
+            .ch
+            .rows::<Committed>(&writer_sql::committed_offsets(&spec.database, &spec.topic))
+            .await?
+            .into_iter()
+            .find(|c| c.partition as i32 == partition)
+            .map(|c| c.last as i64);
+        recover_below(spec, self.ch, partition, last, Some(epoch)).await?;
+        tracing::info!(model = %spec.model, partition, epoch, from = last.map_or(0, |l| l + 1), "claimed partition");
+        Ok(Some((epoch, last.map_or(0, |l| l + 1))))
+    }
+
+    /// Returns once every write query on the table running now has ended.
+    async fn wait_for_running_writes(&self) -> Result<(), ClickHouseError> {
+        let query = claim_sql::running_queries(&self.prefix);
+        let running: BTreeSet<String> =
+            self.ch.rows::<Running>(&query).await?.into_iter().map(|r| r.query_id).collect();
+        let started = Instant::now();
+        let mut warned = false;
+        loop {
+            let now: BTreeSet<String> =
+                self.ch.rows::<Running>(&query).await?.into_iter().map(|r| r.query_id).collect();
+            if running.intersection(&now).next().is_none() {
+                return Ok(());
+            }
+            if !warned && started.elapsed() > Duration::from_secs(5) {
+                warned = true;
+                tracing::warn!(model = %self.spec.model, queries = ?now, "waiting for earlier writes to the table to end before taking the partition");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stages the batch's rows (rows ClickHouse rejects as data go to the dead letters), moves
+    /// those the claims still allow into the table, logs the offsets the same way. Returns the
+    /// partitions whose claim is no longer this writer's.
+    async fn write(
+        &self,
+        batch: &[&Received],
+        owned: &BTreeMap<i32, u64>,
+        dlq: &DeadLetters,
+        metrics: &ModelMetrics,
+    ) -> Result<(u64, BTreeSet<i32>), BatchError> {
+        let spec = self.spec;
+        let mut columns = data_columns(spec);
+        columns.push(internal::EPOCH_COLUMN.to_string());
+        self.session.execute(&claim_sql::create_stage(&spec.database, &spec.table)).await?;
+        self.session.execute(&claim_sql::truncate_stage()).await?;
+        let insert = claim_sql::insert_stage(&columns);
+        let text = |m: &Received, row: &str| {
+            row_text(row, m.partition, m.offset, owned.get(&m.partition).copied())
+                .ok_or(BatchError::NotAnObject { partition: m.partition, offset: m.offset })
+        };
+        let mut body = String::new();
+        let mut staged: BTreeMap<i32, u64> = BTreeMap::new();
+        let all = rows_of(batch).try_for_each(|(m, row)| text(m, row).map(|t| body.push_str(&t)));
+        let staged_all = match all {
+            Ok(()) => self.session.insert(&insert, body).await.map_err(BatchError::from),
+            Err(e) => Err(e),
+        };
+        match staged_all {
+            Ok(()) => rows_of(batch).for_each(|(m, _)| *staged.entry(m.partition).or_default() += 1),
+            Err(e) if e.is_bad_data() => {
+                tracing::warn!(model = %spec.model, error = %e, "batch rejected; staging its rows one by one");
+                self.session.execute(&claim_sql::truncate_stage()).await?;
+                let mut letters = Vec::new();
+                for (m, row) in rows_of(batch) {
+                    let one = match text(m, row) {
+                        Ok(t) => self.session.insert(&insert, t).await.map_err(BatchError::from),
+                        Err(e) => Err(e),
+                    };
+                    match one {
+                        Ok(()) => *staged.entry(m.partition).or_default() += 1,
+                        Err(e) if e.is_bad_data() => letters.push(DeadLetter {
+                            topic: spec.topic.clone(),
+                            partition: m.partition,
+                            offset: m.offset,
+                            error: match e {
+                                BatchError::ClickHouse(ClickHouseError::Rejected { message }) => message,
+                                other => other.to_string(),
+                            },
+                            payload: row.clone(),
+                        }),
+                        Err(e) => return Err(e),
+                    }
+                }
+                tracing::warn!(model = %spec.model, rows = letters.len(), "rows rejected; sent to the dead-letter queue");
+                metrics.dead_lettered.fetch_add(letters.len() as u64, Ordering::Relaxed);
+                dlq.send(&letters).await?;
+            }
+            Err(e) => return Err(e),
+        }
+        let tagged = self.session.clone();
+        tagged.execute(&claim_sql::gated_insert(&spec.database, &spec.table, &columns, &spec.topic, self.me)).await?;
+        let mut ranges: BTreeMap<i32, (u64, u64, u64, u64)> = BTreeMap::new();
+        for m in batch {
+            let epoch = owned.get(&m.partition).copied().unwrap_or_default();
+            let (o, rows) = (m.offset as u64, staged.get(&m.partition).copied().unwrap_or_default());
+            let r = ranges.entry(m.partition).or_insert((epoch, o, o, rows));
+            r.1 = r.1.min(o);
+            r.2 = r.2.max(o);
+        }
+        let ranges: Vec<(u32, u64, u64, u64, u64)> =
+            ranges.iter().map(|(p, (e, f, l, n))| (*p as u32, *e, *f, *l, *n)).collect();
+        tagged.execute(&claim_sql::gated_offsets(&spec.database, &spec.topic, self.me, &ranges)).await?;
+        let claims = self.claims().await?;
+        let lost: BTreeSet<i32> = ranges
+            .iter()
+            .map(|r| r.0 as i32)
+            .filter(|p| claims.get(p) != Some(&(owned[p], self.me.to_string())))
+            .collect();
+        let written = staged.iter().filter(|(p, _)| !lost.contains(p)).map(|(_, n)| n).sum();
+        Ok((written, lost))
+    }
+}
+
+/// Partitions nobody writes although they have messages to write: a member the group still
+/// counts although it is gone. Kafka drops such a member when its session times out; tansu 0.6
+/// keeps it (and its partitions) until someone joins. Seen twice in a row, two session
+/// timeouts apart, with no progress in the offsets log, they make this replica rejoin.
+#[derive(Default)]
+struct Stalled {
+    /// Partition → last logged offset, at the previous check, of partitions behind the topic.
+    behind: BTreeMap<i32, Option<i64>>,
+}
+
+impl Stalled {
+    async fn check(
+        &mut self,
+        fence: &Fence<'_>,
+        consumer: &Arc<StreamConsumer>,
+        owned: &BTreeMap<i32, u64>,
+    ) -> Vec<i32> {
+        let spec = fence.spec;
+        let Ok(logged) = fence.ch.rows::<Committed>(&writer_sql::committed_offsets(&spec.database, &spec.topic)).await
+        else {
+            return Vec::new(); // ClickHouse is away: nobody can progress, nothing to conclude.
+        };
+        let logged: BTreeMap<i32, i64> = logged.into_iter().map(|c| (c.partition as i32, c.last as i64)).collect();
+        let (c, topic) = (consumer.clone(), spec.topic.clone());
+        let highs = tokio::task::spawn_blocking(move || {
+            let parts = consumer::partitions(c.client(), &topic, Duration::from_secs(2)).unwrap_or_default();
+            parts
+                .into_iter()
+                .filter_map(|p| c.fetch_watermarks(&topic, p, Duration::from_secs(2)).ok().map(|(_, high)| (p, high)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let behind: BTreeMap<i32, Option<i64>> = highs
+            .into_iter()
+            .filter(|(p, high)| !owned.contains_key(p) && logged.get(p).map_or(0, |l| l + 1) < *high)
+            .map(|(p, _)| (p, logged.get(&p).copied()))
+            .collect();
+        let orphans = behind.iter().filter(|(p, l)| self.behind.get(p) == Some(l)).map(|(p, _)| *p).collect();
+        self.behind = behind;
+        orphans
+    }
+}
+
+/// Runs one replica until `shutdown`.
+pub async fn run(
+    spec: WriterSpec,
+    cfg: WriterConfig,
+    broker: Broker,
+    ch: ClickHouse,
+    metrics: Arc<ModelMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+    replica: Replica,
+) {
+    let dlq = &replica.dlq;
+    let mut backoff = Backoff::default();
+    let group = format!("igloo-writers.{}.{}", spec.database, spec.table);
+    let (mut membership, consumer) = loop {
+        let joined = Membership::join(&broker, &group, &spec.topic, replica.session_timeout)
+            .and_then(|m| broker.consumer::<StreamConsumer>(&format!("{group}.reader"), 50).map(|c| (m, c)));
+        match joined {
+            Ok(j) => break j,
+            Err(e) => {
+                tracing::warn!(model = %spec.model, error = %e, "cannot join the writers' consumer group yet; retrying")
+            }
+        }
+        if backoff.wait(&mut shutdown).await {
+            return;
+        }
+    };
+    let consumer = Arc::new(consumer);
+    let fence = Fence::new(&spec, &ch, &replica.writer_id);
+    let mut assignment = membership.watch();
+    // Partition → (claim epoch), and the next offset to write, of the partitions this writer holds.
+    let mut owned: BTreeMap<i32, u64> = BTreeMap::new();
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    let next_shared = Arc::new(Mutex::new(BTreeMap::new()));
+    let lag_metrics = metrics.clone();
+    let lag_task =
+        tokio::spawn(consumer::track_lag(consumer.clone(), spec.topic.clone(), next_shared.clone(), move |lag| {
+            lag_metrics.lag.store(lag, Ordering::Relaxed)
+        }));
+    let limits =
+        BatchLimits { max_rows: cfg.max_rows, max_bytes: cfg.max_bytes, flush: Duration::from_millis(cfg.flush_ms) };
+    tracing::info!(model = %spec.model, topic = %spec.topic, writer = %replica.writer_id, %group, "table writer replica running");
+    let mut rebalance = true;
+    let mut stalled = Stalled::default();
+    let mut check = tokio::time::interval(replica.session_timeout * 2);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if rebalance {
+            rebalance = false;
+            let wanted = assignment.borrow_and_update().partitions.clone();
+            owned.retain(|p, _| wanted.contains(p));
+            next.retain(|p, _| wanted.contains(p));
+            let to_claim: Vec<i32> = wanted.iter().copied().filter(|p| !owned.contains_key(p)).collect();
+            for p in to_claim {
+                match fence.claim(p).await {
+                    Ok(Some((epoch, from))) => {
+                        owned.insert(p, epoch);
+                        next.insert(p, from);
+                    }
+                    Ok(None) => {
+                        tracing::info!(model = %spec.model, partition = p, "another writer claimed the partition at the same time; claiming again");
+                        rebalance = true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(model = %spec.model, partition = p, error = %e, "cannot claim the partition yet; retrying");
+                        rebalance = true;
+                    }
+                }
+            }
+            let at: Vec<(i32, Offset)> = next.iter().map(|(p, o)| (*p, Offset::Offset(*o))).collect();
+            if let Err(e) = consumer::assign(consumer.as_ref(), &spec.topic, &at) {
+                tracing::warn!(model = %spec.model, error = %e, "cannot assign the partitions yet; retrying");
+                owned.clear();
+                next.clear();
+                rebalance = true;
+            }
+            *next_shared.lock().expect("lag lock") = next.clone();
+            metrics.assigned.store(u64::from(!rebalance), Ordering::Relaxed);
+            if rebalance {
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    _ = assignment.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+                rebalance = true;
+                continue;
+            }
+        }
+        // A batch in hand is written before a rebalance is looked at: the fence decides
+        // whether it lands, so a writer that was frozen mid-batch is checked, not trusted.
+        let batch = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            b = collect(&consumer, limits), if !owned.is_empty() => b,
+            _ = assignment.changed() => { rebalance = true; continue }
+            _ = check.tick() => {
+                let orphans = stalled.check(&fence, &consumer, &owned).await;
+                if !orphans.is_empty() {
+                    tracing::warn!(model = %spec.model, partitions = ?orphans, "partitions with unwritten messages and no progress for two session timeouts: rejoining the group so that it drops members that are gone");
+                    match Membership::join(&broker, &group, &spec.topic, replica.session_timeout) {
+                        Ok(m) => membership = m, // the old one leaves as it is dropped
+                        Err(e) => {
+                            tracing::error!(model = %spec.model, error = %e, "cannot rejoin the writers' consumer group");
+                            break;
+                        }
+                    }
+                    assignment = membership.watch();
+                }
+                // A batch being collected was dropped: read again from the next offsets.
+                rebalance = true;
+                continue;
+            }
+        };
+        let Some(batch) = batch else { continue };
+        let fresh: Vec<&Received> = batch
+            .iter()
+            .filter(|m| owned.contains_key(&m.partition) && m.offset >= next.get(&m.partition).copied().unwrap_or(0))
+            .collect();
+        if fresh.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        match fence.write(&fresh, &owned, dlq, &metrics).await {
+            Ok((written, lost)) => {
+                for m in fresh.iter().filter(|m| !lost.contains(&m.partition)) {
+                    next.insert(m.partition, m.offset + 1);
+                }
+                if !lost.is_empty() {
+                    tracing::warn!(model = %spec.model, partitions = ?lost, "another writer claimed these partitions; leaving them");
+                    owned.retain(|p, _| !lost.contains(p));
+                    next.retain(|p, _| !lost.contains(p));
+                    rebalance = true;
+                }
+                metrics.written.fetch_add(written, Ordering::Relaxed);
+                metrics.batches.fetch_add(1, Ordering::Relaxed);
+                metrics.insert_ms_total.fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                *next_shared.lock().expect("lag lock") = next.clone();
+            }
+            Err(e) => {
+                // Whatever the attempt left is the next claim's to clean: claim again, re-read.
+                tracing::warn!(model = %spec.model, error = %e, "batch not written; claiming its partitions again");
+                for m in &fresh {
+                    owned.remove(&m.partition);
+                    next.remove(&m.partition);
+                }
+                rebalance = true;
+                if backoff.wait(&mut shutdown).await {
+                    break;
+                }
+            }
+        }
+    }
+    lag_task.abort();
+    metrics.assigned.store(0, Ordering::Relaxed);
+    drop(membership);
+    tracing::info!(model = %spec.model, "table writer replica stopped");
+}
