@@ -84,10 +84,10 @@ fn roles(transforms: bool) -> Vec<Role> {
     if transforms {
         roles.push(Role {
             name: "transform",
-            what: "the transforms' workers",
-            replicas: 1,
-            max_replicas: 1,
-            single: true,
+            what: "the transforms' workers (replicas share the source partitions)",
+            replicas: 2,
+            max_replicas: 10,
+            single: false,
             http: false,
             cpu_request: "250m",
             memory: "512Mi",

@@ -302,3 +302,60 @@ fn killing_the_server_mid_stream_loses_no_transformed_record() {
     engines.signal(libc::SIGINT);
     assert!(engines.wait_exit(Duration::from_secs(30)).success());
 }
+
+/// `igloo serve --role transform` twice: the replicas share the source's partitions through the
+/// transform's consumer group. One is `kill -9`'d mid-stream and nothing replaces it: the other
+/// takes its partitions, and every acknowledged record is transformed (at least once).
+#[test]
+fn two_transform_replicas_share_the_source_and_survive_a_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project_from(tmp.path(), "ts");
+    let schema = root.join("schema/models.prisma");
+    let text = std::fs::read_to_string(&schema).unwrap();
+    let text = text.replacen(
+        "  @@partitionBy(\"toYYYYMM(viewedAt)\")\n}",
+        "  @@partitionBy(\"toYYYYMM(viewedAt)\")\n  @@topic(partitions: 4)\n}",
+        1,
+    );
+    assert!(text.contains("@@topic(partitions: 4)"));
+    std::fs::write(&schema, text).unwrap();
+    let ports = Ports::free();
+    let mut engines = Dev::start(&root, &ports, &["--no-server"]);
+    engines.expect("Ready in", START);
+    let _api = serve_roles(&root, &ports, "ingest,writer");
+    let replica = |ports: &Ports| {
+        let server = igloo_cli::infra::clickhouse::free_port().unwrap();
+        let p = Ports { http: ports.http, tcp: ports.tcp, broker: ports.broker, server };
+        (serve_roles(&root, &p, "transform"), p)
+    };
+    let (mut first, first_ports) = replica(&ports);
+    let (_second, second_ports) = replica(&ports);
+    let transformed_by = |p: &Ports| -> u64 {
+        let (_, _, metrics) = get(&p.api("/metrics"));
+        let line = metrics.lines().find(|l| l.starts_with("igloo_transform_in_total{")).unwrap_or("x 0");
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+
+    let stream = Stream::start(&ports, "r", false);
+    // Both replicas transform: the group shares the four partitions between them.
+    eventually(Duration::from_secs(30), "both replicas transforming", || {
+        (transformed_by(&first_ports) > 0 && transformed_by(&second_ports) > 0).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let acked: Vec<String> = stream.finish().into_iter().map(|(v, _)| v).collect();
+    assert!(acked.len() > 500, "the load barely ran: {}", acked.len());
+    let got = eventually(Duration::from_secs(90), "every acknowledged record transformed", || {
+        let got: std::collections::HashSet<String> = rows(&ports, "SELECT DISTINCT visitorId FROM devapp.SectionView")
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
+        acked.iter().all(|v| got.contains(v)).then_some(got)
+    });
+    let total = count(&ports, "SELECT count() FROM devapp.SectionView WHERE visitorId LIKE 'r%'");
+    eprintln!("{} acknowledged, {total} transformed rows ({} replayed after the kill)", acked.len(), total - got.len());
+    engines.signal(libc::SIGINT);
+    assert!(engines.wait_exit(Duration::from_secs(30)).success());
+}

@@ -41,8 +41,9 @@ pub struct Settings {
     /// The project's consumption APIs (`apis/*.sql`), parsed.
     pub apis: Vec<ConsumptionApi>,
     pub writer: WriterConfig,
-    /// Alone (`igloo dev`) or one of several replicas (`igloo serve`).
-    pub writer_sharing: writer::Sharing,
+    /// Whether this process's table writers and transforms are the only ones (`igloo dev`) or
+    /// replicas sharing partitions through consumer groups (`igloo serve`).
+    pub sharing: writer::Sharing,
     pub database: String,
     pub clickhouse_url: String,
     pub clickhouse_auth: Option<(String, String)>,
@@ -171,7 +172,7 @@ impl Server {
             let task = tokio::spawn(writer::run(
                 spec,
                 self.settings.writer.clone(),
-                self.settings.writer_sharing.clone(),
+                self.settings.sharing.clone(),
                 self.settings.broker.clone(),
                 ch.clone(),
                 metrics,
@@ -271,6 +272,10 @@ fn transforms_setup(settings: &Settings, state: &AppState) -> TransformsSetup {
             settings.dialect,
         ),
         metrics: state.metrics.clone(),
+        group_session: match &settings.sharing {
+            writer::Sharing::Alone => None,
+            writer::Sharing::Replicas { session_timeout, .. } => Some(*session_timeout),
+        },
     }
 }
 

@@ -25,7 +25,7 @@ pub fn settings(project: &Project, endpoints: &Endpoints, roles: Roles, sharing:
         routes: c.server.routes.clone(),
         apis: crate::sql_files::load_reporting(&project.root),
         writer: c.writer.clone(),
-        writer_sharing: sharing,
+        sharing,
         database: c.database(),
         clickhouse_url: endpoints.clickhouse.url.clone(),
         clickhouse_auth: auth,

@@ -4,7 +4,7 @@
 //! member's consumer pauses whatever it is given, so it fetches nothing: it exists to join,
 //! heartbeat and hear about rebalances.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -70,13 +70,8 @@ impl Membership {
         session_timeout: Duration,
     ) -> Result<Membership, KafkaError> {
         let (tx, rx) = watch::channel(Assignment::default());
-        let heartbeat = (session_timeout.as_millis() / 3).max(100);
         let consumer: BaseConsumer<GroupContext> = broker
-            .client_config()
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("session.timeout.ms", session_timeout.as_millis().to_string())
-            .set("heartbeat.interval.ms", heartbeat.to_string())
+            .group_config(group, session_timeout)
             .create_with_context(GroupContext { topic: topic.to_string(), tx })?;
         consumer.subscribe(&[topic])?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -107,5 +102,61 @@ impl Drop for Membership {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Partitions the group gave to someone who does not read them: a member the group still
+/// counts although it is gone. Kafka drops such a member when its session times out; tansu 0.6
+/// keeps it, and its partitions, until someone joins. Observed every two session timeouts, a
+/// partition not this member's, behind the topic's end and with the same progress as at the
+/// previous observation, is stalled; the member then rejoins the group.
+#[derive(Debug, Default)]
+pub struct StallWatch {
+    /// Partition → progress (the last offset done, if any) of the partitions behind, at the
+    /// previous observation.
+    behind: BTreeMap<i32, Option<i64>>,
+}
+
+impl StallWatch {
+    /// `done`: the last offset done per partition; `ends`: each partition's high watermark.
+    pub fn observe(&mut self, done: &BTreeMap<i32, i64>, ends: &[(i32, i64)], mine: &BTreeSet<i32>) -> Vec<i32> {
+        let behind: BTreeMap<i32, Option<i64>> = ends
+            .iter()
+            .filter(|(p, end)| !mine.contains(p) && done.get(p).map_or(0, |d| d + 1) < *end)
+            .map(|(p, _)| (*p, done.get(p).copied()))
+            .collect();
+        let stalled = behind.iter().filter(|(p, d)| self.behind.get(p) == Some(d)).map(|(p, _)| *p).collect();
+        self.behind = behind;
+        stalled
+    }
+}
+
+/// Each partition of `topic` with its high watermark (blocking; partitions that do not answer
+/// are left out).
+pub fn ends<C: Consumer>(consumer: &C, topic: &str, timeout: Duration) -> Vec<(i32, i64)> {
+    let parts = super::consumer::partitions(consumer.client(), topic, timeout).unwrap_or_default();
+    parts
+        .into_iter()
+        .filter_map(|p| consumer.fetch_watermarks(topic, p, timeout).ok().map(|(_, high)| (p, high)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_behind_without_progress_twice_is_stalled() {
+        let mut w = StallWatch::default();
+        let ends = [(0, 10), (1, 10), (2, 10), (3, 5)];
+        let mine = BTreeSet::from([0]);
+        // 0 is mine; 1 and 2 are behind; 3 is done (last offset 4 of 5).
+        let done = BTreeMap::from([(0, 1), (1, 3), (3, 4)]);
+        assert_eq!(w.observe(&done, &ends, &mine), Vec::<i32>::new());
+        // 1 progressed, 2 (never done) did not: stalled; 0 never is, being mine.
+        let done = BTreeMap::from([(0, 1), (1, 5), (3, 4)]);
+        assert_eq!(w.observe(&done, &ends, &mine), vec![2]);
+        let done = BTreeMap::from([(0, 1), (1, 5), (2, 9), (3, 4)]);
+        assert_eq!(w.observe(&done, &ends, &mine), vec![1]);
     }
 }

@@ -69,6 +69,21 @@ impl Broker {
         c
     }
 
+    /// The settings of a consumer-group member: it leaves the group's assignment to the
+    /// broker's coordinator, commits only explicitly, and is dropped from the group
+    /// `session_timeout` after its last heartbeat.
+    pub fn group_config(&self, group: &str, session_timeout: std::time::Duration) -> ClientConfig {
+        let heartbeat = (session_timeout.as_millis() / 3).max(100);
+        let mut c = self.client_config();
+        c.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", session_timeout.as_millis().to_string())
+            .set("heartbeat.interval.ms", heartbeat.to_string());
+        c
+    }
+
     /// A consumer for manual assignment: offsets are igloo's own (ClickHouse's offsets log, or
     /// explicit commits), never auto-committed. librdkafka's `assign()` needs a group id even
     /// though nothing joins the group. `fetch_wait_ms` bounds how long the broker holds a fetch.

@@ -27,6 +27,7 @@ use crate::backoff::Backoff;
 use crate::config::TransformsConfig;
 use crate::dlq::{DeadLetter, DeadLetters};
 use crate::kafka::consumer::{self, BatchLimits, ConsumerError, Received};
+use crate::kafka::group::{self, StallWatch};
 use crate::kafka::producer::Producer;
 use crate::kafka::wire::KeyedRow;
 use crate::metrics::TransformMetrics;
@@ -46,6 +47,10 @@ pub struct TransformContext {
     pub producer: Producer,
     pub dead_letters: DeadLetters,
     pub metrics: Arc<TransformMetrics>,
+    /// Under `igloo serve`: every slot of every replica is a member of the transform's consumer
+    /// group, which shares the source partitions; a member silent this long loses them.
+    /// None (`igloo dev`): the slots split the partitions among themselves.
+    pub group_session: Option<Duration>,
 }
 
 impl TransformContext {
@@ -110,11 +115,18 @@ pub async fn run_slot(
             lag_metrics.lag.write().expect("lag lock").insert(slot, lag);
         },
     ));
+    let mut stall_watch = StallWatch::default();
+    let mut check = tokio::time::interval(ctx.group_session.unwrap_or(Duration::from_secs(3600)) * 2);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let first = tokio::select! {
             _ = shutdown.changed() => break,
             _ = code.changed() => {
                 worker = reload(&ctx, worker).await;
+                continue;
+            }
+            _ = check.tick(), if ctx.group_session.is_some() => {
+                rejoin_if_stalled(&ctx, &consumer, &mut stall_watch).await;
                 continue;
             }
             m = consumer.recv() => m,
@@ -148,12 +160,19 @@ enum AssignError {
     Topic(#[from] ConsumerError),
 }
 
-/// A consumer assigned this slot's partitions at their committed offsets; None if there are none.
+/// A consumer assigned this slot's partitions at their committed offsets (None if there are
+/// none), or, for a replica, a member of the transform's group.
 fn assign(ctx: &TransformContext, slot: usize, slots: usize) -> Result<Option<StreamConsumer>, AssignError> {
     let topic = &ctx.source().topic.name;
     let group = format!("igloo-transform.{}.{}", ctx.database, ctx.spec.name);
-    let consumer: StreamConsumer =
-        ctx.broker.consumer(&group, 20).map_err(|source| AssignError::Create { topic: topic.clone(), source })?;
+    let create = |source| AssignError::Create { topic: topic.clone(), source };
+    if let Some(session) = ctx.group_session {
+        let consumer: StreamConsumer =
+            ctx.broker.group_config(&group, session).set("fetch.wait.max.ms", "20").create().map_err(create)?;
+        consumer.subscribe(&[topic.as_str()]).map_err(create)?;
+        return Ok(Some(consumer));
+    }
+    let consumer: StreamConsumer = ctx.broker.consumer(&group, 20).map_err(create)?;
     let partitions = consumer::partitions(consumer.client(), topic, Duration::from_secs(5))?;
     let mine: Vec<(i32, Offset)> =
         partitions.into_iter().filter(|p| *p as usize % slots == slot).map(|p| (p, Offset::Stored)).collect();
@@ -248,13 +267,65 @@ async fn process_batch(
         let n = next.entry(r.partition).or_insert(r.offset + 1);
         *n = (*n).max(r.offset + 1);
     }
-    while let Err(e) = commit(consumer, &ctx.source().topic.name, &next).await {
-        tracing::warn!(transform = %ctx.spec.name, error = %e, "source offsets not committed; retrying");
+    loop {
+        if ctx.group_session.is_some() {
+            // Partitions the group moved meanwhile are the new owner's: it reads them from the
+            // last commit (at least once); committing them here could only move it back.
+            let assigned: Vec<i32> =
+                consumer.assignment().map(|a| a.elements().iter().map(|e| e.partition()).collect()).unwrap_or_default();
+            let moved: Vec<i32> = next.keys().copied().filter(|p| !assigned.contains(p)).collect();
+            if !moved.is_empty() {
+                tracing::info!(transform = %ctx.spec.name, partitions = ?moved, "partitions moved to another replica during the batch; not committing them");
+                next.retain(|p, _| !moved.contains(p));
+            }
+            if next.is_empty() {
+                break;
+            }
+        }
+        match commit(consumer, &ctx.source().topic.name, &next).await {
+            Ok(()) => break,
+            Err(e) => tracing::warn!(transform = %ctx.spec.name, error = %e, "source offsets not committed; retrying"),
+        }
         if backoff.wait(shutdown).await {
             return Err(Stopped);
         }
     }
     Ok(next)
+}
+
+/// A replica's check for partitions the group gave to a member that is gone (see
+/// [`StallWatch`]): by the group's committed offsets; seeing one, it leaves and joins again.
+async fn rejoin_if_stalled(ctx: &TransformContext, consumer: &Arc<StreamConsumer>, watch: &mut StallWatch) {
+    let (c, topic) = (consumer.clone(), ctx.source().topic.name.clone());
+    let seen = tokio::task::spawn_blocking(move || {
+        let ends = group::ends(c.as_ref(), &topic, Duration::from_secs(2));
+        let mut tpl = TopicPartitionList::new();
+        for (p, _) in &ends {
+            tpl.add_partition(&topic, *p);
+        }
+        let committed = c.committed_offsets(tpl, Duration::from_secs(2)).ok()?;
+        let done: BTreeMap<i32, i64> = committed
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(n) => Some((e.partition(), n - 1)),
+                _ => None,
+            })
+            .collect();
+        let mine = c.assignment().ok()?.elements().iter().map(|e| e.partition()).collect();
+        Some((done, ends, mine))
+    })
+    .await;
+    let Ok(Some((done, ends, mine))) = seen else { return };
+    let stalled = watch.observe(&done, &ends, &mine);
+    if stalled.is_empty() {
+        return;
+    }
+    tracing::warn!(transform = %ctx.spec.name, partitions = ?stalled, "partitions with unread records and no progress for two session timeouts: rejoining the group so that it drops members that are gone");
+    consumer.unsubscribe();
+    if let Err(e) = consumer.subscribe(&[ctx.source().topic.name.as_str()]) {
+        tracing::error!(transform = %ctx.spec.name, error = %e, "cannot rejoin the transform's consumer group");
+    }
 }
 
 /// The source offsets were not committed (the slot retries).

@@ -112,6 +112,8 @@ pub struct TransformsSetup {
     pub producer: Producer,
     pub dead_letters: DeadLetters,
     pub metrics: Arc<Metrics>,
+    /// Some: slots join the transform's consumer group (`igloo serve` replicas).
+    pub group_session: Option<std::time::Duration>,
 }
 
 struct Running {
@@ -257,6 +259,7 @@ impl Transforms {
             producer: s.producer.clone(),
             dead_letters: s.dead_letters.clone(),
             metrics: s.metrics.transform(&spec.name),
+            group_session: s.group_session,
         });
         let (code, code_rx) = watch::channel(0);
         let (stop, stop_rx) = watch::channel(false);

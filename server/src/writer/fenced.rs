@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use igloo_schemas::internal::{self, CLAIM_COLUMNS};
 use igloo_schemas::sql::internal::{claim_sql, writer_sql};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::StreamConsumer;
 use rdkafka::Offset;
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -39,7 +39,7 @@ use crate::clickhouse::{ClickHouse, ClickHouseError};
 use crate::config::WriterConfig;
 use crate::dlq::{DeadLetter, DeadLetters};
 use crate::kafka::consumer::{self, BatchLimits, Received};
-use crate::kafka::group::Membership;
+use crate::kafka::group::{self, Membership, StallWatch};
 use crate::kafka::Broker;
 use crate::metrics::ModelMetrics;
 
@@ -226,48 +226,24 @@ impl<'a> Fence<'a> {
     }
 }
 
-/// Partitions nobody writes although they have messages to write: a member the group still
-/// counts although it is gone. Kafka drops such a member when its session times out; tansu 0.6
-/// keeps it (and its partitions) until someone joins. Seen twice in a row, two session
-/// timeouts apart, with no progress in the offsets log, they make this replica rejoin.
-#[derive(Default)]
-struct Stalled {
-    /// Partition → last logged offset, at the previous check, of partitions behind the topic.
-    behind: BTreeMap<i32, Option<i64>>,
-}
-
-impl Stalled {
-    async fn check(
-        &mut self,
-        fence: &Fence<'_>,
-        consumer: &Arc<StreamConsumer>,
-        owned: &BTreeMap<i32, u64>,
-    ) -> Vec<i32> {
-        let spec = fence.spec;
-        let Ok(logged) = fence.ch.rows::<Committed>(&writer_sql::committed_offsets(&spec.database, &spec.topic)).await
-        else {
-            return Vec::new(); // ClickHouse is away: nobody can progress, nothing to conclude.
-        };
-        let logged: BTreeMap<i32, i64> = logged.into_iter().map(|c| (c.partition as i32, c.last as i64)).collect();
-        let (c, topic) = (consumer.clone(), spec.topic.clone());
-        let highs = tokio::task::spawn_blocking(move || {
-            let parts = consumer::partitions(c.client(), &topic, Duration::from_secs(2)).unwrap_or_default();
-            parts
-                .into_iter()
-                .filter_map(|p| c.fetch_watermarks(&topic, p, Duration::from_secs(2)).ok().map(|(_, high)| (p, high)))
-                .collect::<Vec<_>>()
-        })
+/// The partitions stalled in the group (see [`StallWatch`]), by the offsets log's progress.
+async fn stalled(
+    watch: &mut StallWatch,
+    fence: &Fence<'_>,
+    consumer: &Arc<StreamConsumer>,
+    owned: &BTreeMap<i32, u64>,
+) -> Vec<i32> {
+    let spec = fence.spec;
+    let Ok(logged) = fence.ch.rows::<Committed>(&writer_sql::committed_offsets(&spec.database, &spec.topic)).await
+    else {
+        return Vec::new(); // ClickHouse is away: nobody can progress, nothing to conclude.
+    };
+    let done: BTreeMap<i32, i64> = logged.into_iter().map(|c| (c.partition as i32, c.last as i64)).collect();
+    let (c, topic) = (consumer.clone(), spec.topic.clone());
+    let ends = tokio::task::spawn_blocking(move || group::ends(c.as_ref(), &topic, Duration::from_secs(2)))
         .await
         .unwrap_or_default();
-        let behind: BTreeMap<i32, Option<i64>> = highs
-            .into_iter()
-            .filter(|(p, high)| !owned.contains_key(p) && logged.get(p).map_or(0, |l| l + 1) < *high)
-            .map(|(p, _)| (p, logged.get(&p).copied()))
-            .collect();
-        let orphans = behind.iter().filter(|(p, l)| self.behind.get(p) == Some(l)).map(|(p, _)| *p).collect();
-        self.behind = behind;
-        orphans
-    }
+    watch.observe(&done, &ends, &owned.keys().copied().collect())
 }
 
 /// Runs one replica until `shutdown`.
@@ -312,7 +288,7 @@ pub async fn run(
         BatchLimits { max_rows: cfg.max_rows, max_bytes: cfg.max_bytes, flush: Duration::from_millis(cfg.flush_ms) };
     tracing::info!(model = %spec.model, topic = %spec.topic, writer = %replica.writer_id, %group, "table writer replica running");
     let mut rebalance = true;
-    let mut stalled = Stalled::default();
+    let mut stall_watch = StallWatch::default();
     let mut check = tokio::time::interval(replica.session_timeout * 2);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -365,7 +341,7 @@ pub async fn run(
             b = collect(&consumer, limits), if !owned.is_empty() => b,
             _ = assignment.changed() => { rebalance = true; continue }
             _ = check.tick() => {
-                let orphans = stalled.check(&fence, &consumer, &owned).await;
+                let orphans = stalled(&mut stall_watch, &fence, &consumer, &owned).await;
                 if !orphans.is_empty() {
                     tracing::warn!(model = %spec.model, partitions = ?orphans, "partitions with unwritten messages and no progress for two session timeouts: rejoining the group so that it drops members that are gone");
                     match Membership::join(&broker, &group, &spec.topic, replica.session_timeout) {
