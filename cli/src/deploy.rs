@@ -1,7 +1,11 @@
-//! Deployment files for a project (`igloo deploy`): Kubernetes manifests in a Kustomize layout,
-//! rendered from `templates/deploy/k8s/`. One Deployment per role (`igloo serve --role`), with
-//! probes, resources, a preStop pause and a PodDisruptionBudget; Services and autoscalers for
-//! the HTTP roles; the migration Job; igloo.yaml as a ConfigMap; secrets by reference only.
+//! Deployment files for a project, rendered from `templates/deploy/`:
+//! - `igloo deploy --target k8s`: Kubernetes manifests in a Kustomize layout. One Deployment per
+//!   role (`igloo serve --role`), with probes, resources, a preStop pause and a
+//!   PodDisruptionBudget; Services and autoscalers for the HTTP roles; the migration Job;
+//!   igloo.yaml as a ConfigMap; secrets by reference only.
+//! - `igloo deploy --target compose`: one compose file with the engines (unless external), a
+//!   one-shot migration and each role as a service.
+//! - `igloo build` / `igloo generate dockerfile`: the project's Dockerfile.
 
 use std::path::{Path, PathBuf};
 
@@ -94,6 +98,56 @@ fn roles(transforms: bool) -> Vec<Role> {
         });
     }
     roles
+}
+
+/// What the compose file is made from.
+#[derive(Debug, Serialize)]
+pub struct ComposeInput {
+    pub project: String,
+    /// The compose project name (`docker compose -p`).
+    pub compose_name: String,
+    pub image: String,
+    /// Whether the engines run in the stack (else `clickhouse_url` and `bootstrap` are external).
+    pub engines: bool,
+    pub clickhouse_url: String,
+    pub bootstrap: String,
+    pub transforms: bool,
+}
+
+/// Writes `docker-compose.yml`, `env.example` and a copy of igloo.yaml into `out`.
+pub fn write_compose(input: &ComposeInput, igloo_yaml: &str, out: &Path) -> Result<Vec<PathBuf>, TemplateError> {
+    std::fs::create_dir_all(out).map_err(|source| TemplateError::Write { path: out.into(), source })?;
+    let mut written = Vec::new();
+    for (name, template) in [("docker-compose.yml", "docker-compose.yml.hbs"), ("env.example", "env.example.hbs")] {
+        let text = render_file(&format!("deploy/compose/{template}"), input)?;
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|source| TemplateError::Write { path: path.clone(), source })?;
+        written.push(path);
+    }
+    let path = out.join("igloo.yaml");
+    std::fs::write(&path, igloo_yaml).map_err(|source| TemplateError::Write { path: path.clone(), source })?;
+    written.push(path);
+    Ok(written)
+}
+
+/// What the project's Dockerfile is made from.
+#[derive(Debug, Serialize)]
+pub struct DockerfileInput {
+    pub project: String,
+    pub base_image: String,
+    /// TypeScript transforms: Node and tsx.
+    pub node: bool,
+    /// Python transforms: Python 3.
+    pub python: bool,
+}
+
+pub fn render_dockerfile(input: &DockerfileInput) -> Result<String, TemplateError> {
+    render_file("deploy/Dockerfile.hbs", input)
+}
+
+/// The default image of a project, as `igloo build` tags it.
+pub fn default_image(project: &str) -> String {
+    format!("igloo-{}:latest", dns_label(project))
 }
 
 /// `Shop_2` → `shop-2`.

@@ -69,7 +69,7 @@ fn each_role_runs_alone_and_stops_gracefully() {
     let line = query.expect("\"message\":\"listening\"", START);
     let log: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
     assert_eq!((log["level"].as_str(), log["roles"].as_str()), (Some("INFO"), Some("[\"query\"]")), "{log}");
-    query.expect("igloo serve: project", START);
+    query.expect_seen("igloo serve: project", START);
     let (status, body) = get_json(&query_ports.api("/consumption/tag_stats?start=0&end=1000"));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body.as_array().unwrap().len(), 5, "{body}");

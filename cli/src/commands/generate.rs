@@ -1,4 +1,5 @@
 //! `igloo generate sdk`: the project's typed SDK module, from the schema and `apis/`.
+//! `igloo generate dockerfile`: the Dockerfile `igloo build` uses, into the project to edit.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,10 +30,25 @@ pub enum What {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// The Dockerfile `igloo build` uses, written into the project to customise
+    #[command(
+        after_help = "Examples:\n  igloo generate dockerfile\n  igloo generate dockerfile --base-image registry.example.com/debian:bookworm --force\n\nOnce the project has a Dockerfile, `igloo build` builds with it."
+    )]
+    Dockerfile {
+        /// The image to build on: Debian bookworm or newer.
+        #[arg(long, env = "IGLOO_BASE_IMAGE", default_value = super::build::DEFAULT_BASE_IMAGE)]
+        base_image: String,
+        /// Replace an existing Dockerfile.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
-    let What::Sdk { lang, out } = args.what;
+    let (lang, out) = match args.what {
+        What::Sdk { lang, out } => (lang, out),
+        What::Dockerfile { base_image, force } => return dockerfile(cwd, &base_image, force),
+    };
     let project = Project::discover(cwd)?;
     let checked = crate::project_check::check_project(&project, None)?;
     checked.ensure_valid("the project has errors; `igloo check` lists them")?;
@@ -51,5 +67,17 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     if columns.len() < apis.len() {
         println!("  note: result rows of APIs ClickHouse could not describe are generic records; with `igloo dev` running they are typed");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dockerfile(cwd: &Path, base_image: &str, force: bool) -> anyhow::Result<ExitCode> {
+    let project = Project::discover(cwd)?;
+    let path = project.root.join("Dockerfile");
+    if path.exists() && !force {
+        anyhow::bail!("{} exists; pass --force to replace it", path.display());
+    }
+    std::fs::write(&path, super::build::dockerfile(&project, base_image)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("✓ wrote {} (based on {base_image}); `igloo build` now builds with it", path.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! The command tree. Each command is a module with an `Args` struct and a `run` function.
 
+mod build;
 mod check;
 mod clean;
 mod deploy;
@@ -56,6 +57,7 @@ pub enum Command {
     Plan(plan::Args),
     Migrate(migrate::Args),
     Deploy(deploy::Args),
+    Build(build::Args),
     Dev(dev::Args),
     Ps(ps::Args),
     Logs(logs::Args),
@@ -80,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(args, &cwd),
         Command::Migrate(args) => migrate::run(args, &cwd),
         Command::Deploy(args) => deploy::run(args, &cwd),
+        Command::Build(args) => build::run(args, &cwd),
         Command::Generate(args) => generate::run(args, &cwd),
         Command::Dev(args) => dev::run(args, &cwd),
         Command::Ps(args) => ps::run(args, &cwd),

@@ -40,6 +40,8 @@ pub enum EnginesError {
     BrokerDown { bootstrap: String, reason: String, hint: String },
     #[error("docker compose failed ({command}):\n{output}")]
     Docker { command: String, output: String },
+    #[error("Docker cannot pull the engine images ({images}): this machine does not reach their registry.\nRun the engines without Docker with `igloo dev --mode native`, or point IGLOO_BROKER_IMAGE and IGLOO_CLICKHOUSE_IMAGE at images this machine has (igloo's scripts/local-images.sh builds stand-ins from Debian packages).\ndocker compose said:\n{output}")]
+    ImagePull { images: String, output: String },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
 }
@@ -365,16 +367,80 @@ impl DockerStack {
         for (k, v) in self.ports {
             cmd.env(k, v.to_string());
         }
+        if std::env::var_os(NOFILE_VAR).is_none() {
+            cmd.env(NOFILE_VAR, clickhouse_nofile().to_string());
+        }
         let command = format!("docker compose -f {} -p {} {}", display(&self.file), self.name, args.join(" "));
         let out = cmd.output().map_err(|e| EnginesError::Docker { command: command.clone(), output: e.to_string() })?;
         if !out.status.success() {
             let output = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            if is_pull_failure(&output) {
+                let tail: Vec<&str> = output.lines().rev().take(4).collect();
+                let output = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+                return Err(EnginesError::ImagePull { images: compose_images(COMPOSE_FILE).join(", "), output });
+            }
             return Err(EnginesError::Docker { command, output });
         }
         Ok(())
     }
 }
 
+/// The compose files' variable for ClickHouse's open-files limit.
+pub const NOFILE_VAR: &str = "IGLOO_CLICKHOUSE_NOFILE";
+
+/// ClickHouse's recommended 262144 open files, or this process's hard limit when it is lower:
+/// Docker refuses to start a container asking for more than the daemon may grant, and the
+/// daemon usually runs under the same limits as the user's processes.
+pub fn clickhouse_nofile() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we own.
+    let hard = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 { lim.rlim_max } else { 262_144 };
+    hard.min(262_144)
+}
+
+/// Whether docker compose failed because an image could not be pulled.
+fn is_pull_failure(output: &str) -> bool {
+    let o = output.to_ascii_lowercase();
+    ["pull access denied", "no such host", "manifest unknown", "failed to resolve reference", "toomanyrequests"]
+        .iter()
+        .any(|s| o.contains(s))
+        || (o.contains("pulling") && o.contains("error response from daemon"))
+}
+
+/// The images a compose file names, with `${VAR:-default}` resolved from the environment.
+fn compose_images(file: &str) -> Vec<String> {
+    file.lines()
+        .filter_map(|l| l.trim().strip_prefix("image:"))
+        .map(|v| {
+            let v = v.trim();
+            match v.strip_prefix("${").and_then(|r| r.strip_suffix('}')).and_then(|r| r.split_once(":-")) {
+                Some((var, default)) => std::env::var(var).unwrap_or_else(|_| default.to_string()),
+                None => v.to_string(),
+            }
+        })
+        .collect()
+}
+
 fn display(p: &Path) -> String {
     p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compose_files_images_resolve_their_overrides() {
+        let images = compose_images(COMPOSE_FILE);
+        assert_eq!(images.len(), 2, "{images:?}");
+        assert!(images.iter().all(|i| !i.contains("${")), "{images:?}");
+    }
+
+    #[test]
+    fn a_pull_failure_is_told_from_other_failures() {
+        let pull = "redpanda Pulling\n redpanda Error Get \"https://docker.redpanda.com/v2/\": dial tcp: lookup docker.redpanda.com: no such host\nError response from daemon: Get \"https://docker.redpanda.com/v2/\"";
+        assert!(is_pull_failure(pull));
+        assert!(!is_pull_failure("Error response from daemon: failed to create shim task: error setting rlimits"));
+        assert!(clickhouse_nofile() > 0 && clickhouse_nofile() <= 262_144);
+    }
 }

@@ -91,6 +91,15 @@ impl Dev {
         panic!("no line containing {text:?} within {timeout:?}; output:\n{}", self.seen.join("\n"));
     }
 
+    /// Like `expect`, but also satisfied by a line already read: stdout and stderr are read by
+    /// two threads, so lines of the two streams can arrive in either order.
+    pub fn expect_seen(&mut self, text: &str, timeout: Duration) -> String {
+        match self.output().iter().find(|l| l.contains(text)) {
+            Some(line) => line.clone(),
+            None => self.expect(text, timeout),
+        }
+    }
+
     /// Every output line so far (those `expect` read and those waiting).
     pub fn output(&mut self) -> &[String] {
         while let Ok(line) = self.lines.try_recv() {
