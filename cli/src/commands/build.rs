@@ -84,7 +84,7 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         path
     };
 
-    let pb = crate::ui::spinner(&format!("Building {tag} on {}", args.base_image));
+    let pb = crate::ui::spinner(format!("Building {tag} on {}", args.base_image));
     let started = Instant::now();
     let output = Command::new("docker")
         .args(["build", "--quiet", "--tag", &tag, "--file"])
