@@ -3,9 +3,10 @@
 # registry access can reach: a Debian base made with debootstrap, Debian's ClickHouse, tansu and
 # igloo built on this machine. Idempotent: an image that exists is kept (--rebuild replaces).
 #
-#   bash scripts/local-images.sh              # build what is missing
-#   bash scripts/local-images.sh --rebuild    # build everything again
-#   bash scripts/local-images.sh --print-env  # only print the export lines (after building)
+#   bash scripts/local-images.sh               # build what is missing
+#   bash scripts/local-images.sh --with-igloo  # also igloo-local/igloo:dev (docker/reference)
+#   bash scripts/local-images.sh --rebuild     # build everything again
+#   bash scripts/local-images.sh --print-env   # only print the export lines (after building)
 #
 # The images, and what they stand in for:
 #   igloo-local/debian:bookworm     debian:bookworm-slim (the base of everything below, and of
@@ -15,7 +16,8 @@
 #   igloo-local/redpanda:tansu      docker.redpanda.com/redpandadata/redpanda (tansu behind a
 #                                   `redpanda start` / `rpk cluster health` shim)
 #   igloo-local/igloo:dev           docker/Dockerfile's image (igloo, igloo-bench-reference and
-#                                   the /reference project), from this checkout's release build
+#                                   the /reference project), from this checkout's release build;
+#                                   only with --with-igloo (IGLOO_IMAGE is then printed too)
 # Then: eval "$(bash scripts/local-images.sh --print-env)" and igloo's compose files, `igloo dev`
 # in docker mode and `igloo deploy --target compose` use them.
 set -euo pipefail
@@ -23,11 +25,13 @@ cd "$(dirname "$0")/.."
 
 REBUILD=0
 PRINT=0
+WITH_IGLOO=0
 for arg in "$@"; do
   case "$arg" in
     --rebuild) REBUILD=1 ;;
     --print-env) PRINT=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --with-igloo) WITH_IGLOO=1 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "local-images.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -41,7 +45,7 @@ print_env() {
   echo "export IGLOO_BASE_IMAGE=$BASE"
   echo "export IGLOO_CLICKHOUSE_IMAGE=$CLICKHOUSE"
   echo "export IGLOO_BROKER_IMAGE=$BROKER"
-  echo "export IGLOO_IMAGE=$IGLOO"
+  if [ "$WITH_IGLOO" = 1 ]; then echo "export IGLOO_IMAGE=$IGLOO"; fi
 }
 
 step() { printf '==> %s\n' "$*" >&2; }
@@ -53,6 +57,9 @@ build() {
 }
 
 bash scripts/docker-daemon.sh >&2
+# One build at a time (tests running in parallel call this script too).
+exec 9>"${TMPDIR:-/tmp}/igloo-local-images.lock"
+flock 9
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 WORK="$(mktemp -d)"
@@ -146,7 +153,9 @@ EOF
   build "$BROKER" "$WORK/broker"
 fi
 
-if have "$IGLOO"; then
+if [ "$WITH_IGLOO" = 0 ]; then
+  :
+elif have "$IGLOO"; then
   step "$IGLOO: already built"
 else
   step "$IGLOO: igloo and igloo-bench-reference (release build of this checkout) on $BASE"
