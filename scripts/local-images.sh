@@ -153,18 +153,21 @@ EOF
   build "$BROKER" "$WORK/broker"
 fi
 
-if [ "$WITH_IGLOO" = 0 ]; then
-  :
-elif have "$IGLOO"; then
-  step "$IGLOO: already built"
-else
-  step "$IGLOO: igloo and igloo-bench-reference (release build of this checkout) on $BASE"
+if [ "$WITH_IGLOO" = 1 ]; then
+  # Rebuilt whenever this checkout's release binaries differ from the image's (a label).
   . scripts/common.sh
+  step "$IGLOO: cargo build --release (igloo, igloo-bench-reference)"
   cargo build --release --locked -q -p igloo-cli -p igloo-bench
-  mkdir -p "$WORK/igloo"
-  cp "$CARGO_TARGET_DIR/release/igloo" "$CARGO_TARGET_DIR/release/igloo-bench-reference" "$WORK/igloo/"
-  # The runtime stage of docker/Dockerfile, on the local base.
-  cat >"$WORK/igloo/Dockerfile" <<EOF
+  BINS=("$CARGO_TARGET_DIR/release/igloo" "$CARGO_TARGET_DIR/release/igloo-bench-reference")
+  SUM="$(cat "${BINS[@]}" | sha256sum | cut -c1-16)"
+  if [ "$REBUILD" = 0 ] && [ "$(docker image inspect --format '{{ index .Config.Labels "igloo.binaries" }}' "$IGLOO" 2>/dev/null)" = "$SUM" ]; then
+    step "$IGLOO: up to date"
+  else
+    step "$IGLOO: igloo and igloo-bench-reference on $BASE"
+    mkdir -p "$WORK/igloo"
+    cp "${BINS[@]}" "$WORK/igloo/"
+    # The runtime stage of docker/Dockerfile, on the local base.
+    cat >"$WORK/igloo/Dockerfile" <<EOF
 FROM $BASE
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \\
       ca-certificates curl libssl3 zlib1g >/dev/null && rm -rf /var/lib/apt/lists/*
@@ -172,10 +175,12 @@ COPY igloo igloo-bench-reference /usr/local/bin/
 WORKDIR /
 RUN igloo init reference --template timeseries --yes >/dev/null
 WORKDIR /reference
+LABEL igloo.binaries=$SUM
 EXPOSE 4000
-CMD ["igloo", "dev", "--mode", "external"]
+CMD ["igloo", "serve"]
 EOF
-  build "$IGLOO" "$WORK/igloo"
+    build "$IGLOO" "$WORK/igloo"
+  fi
 fi
 
 if [ "$PRINT" = 1 ]; then

@@ -15,7 +15,7 @@ bash scripts/install-engines.sh
 # The Docker tests: a daemon (started here when none runs) and the local stand-in images (no
 # registry is reachable on these machines). Without an engine, those tests say so and skip.
 if bash scripts/docker-daemon.sh; then
-  bash scripts/local-images.sh
+  bash scripts/local-images.sh --with-igloo
 else
   echo "==> Docker: no engine could be started; the Docker tests will skip"
 fi
