@@ -69,9 +69,11 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         let tsx = crate::dev::server::tsx_dir(&project).context(
             "the project has TypeScript transforms but no tsx: `npm install tsx` in the project (or set transforms.tsx)",
         )?;
-        // tsx and its dependencies are its siblings in node_modules.
+        // tsx and its dependencies, which are its siblings in node_modules.
         let modules = tsx.parent().context("tsx has no parent directory")?;
-        copy_tree(modules, &context.join("tsx"), &[".bin"])?;
+        for package in dependency_closure(modules, "tsx") {
+            copy_tree(&modules.join(&package), &context.join("tsx").join(&package), &[])?;
+        }
     }
     let own = project.root.join("Dockerfile");
     let dockerfile = if own.is_file() {
@@ -115,6 +117,27 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `root` and every package it depends on (dependencies and the optional ones present), as
+/// found in the flat `modules` directory (npm's layout); names as in `node_modules/<name>`.
+fn dependency_closure(modules: &Path, root: &str) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![root.to_string()];
+    while let Some(name) = todo.pop() {
+        let manifest = modules.join(&name).join("package.json");
+        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+        if !seen.insert(name) {
+            continue;
+        }
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        for key in ["dependencies", "optionalDependencies"] {
+            if let Some(deps) = json[key].as_object() {
+                todo.extend(deps.keys().filter(|d| !seen.contains(*d)).cloned());
+            }
+        }
+    }
+    seen.into_iter().collect()
 }
 
 /// Copies `from` into `to`, recursively, leaving out top-level entries named in `skip`.
