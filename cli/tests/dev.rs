@@ -287,9 +287,9 @@ fn docker_compose_file_is_complete() {
     assert!(compose["volumes"]["redpanda-data"].is_null() && compose["volumes"].as_object().unwrap().len() == 2);
 }
 
-/// The reference deliverable (docker/reference/): the igloo stack plus the producer and the
-/// query clients as separate services of the image built by docker/Dockerfile. No Docker engine
-/// here, so this checks the files, not a run.
+/// The reference deliverable (docker/reference/): the igloo stack (a one-shot migrate, then
+/// igloo serve) plus the producer and the query clients as separate services of the image
+/// built by docker/Dockerfile. The file's shape; tests/docker_reference.rs runs it.
 #[test]
 fn reference_compose_runs_the_stack_and_the_load_as_services() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -297,12 +297,17 @@ fn reference_compose_runs_the_stack_and_the_load_as_services() {
     let compose: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     let services = compose["services"].as_object().unwrap();
     let names: Vec<&str> = services.keys().map(|k| k.as_str()).collect();
-    assert_eq!(names, ["clickhouse", "igloo", "producer", "queries", "redpanda"]);
-    for s in ["igloo", "producer", "queries"] {
-        assert_eq!(services[s]["image"], "igloo:reference", "{s} runs the image docker/Dockerfile builds");
+    assert_eq!(names, ["clickhouse", "igloo", "migrate", "producer", "queries", "redpanda"]);
+    for s in ["igloo", "migrate", "producer", "queries"] {
+        assert_eq!(
+            services[s]["image"], "${IGLOO_IMAGE:-igloo:reference}",
+            "{s} runs the image docker/Dockerfile builds"
+        );
         assert_eq!(services[s]["build"]["dockerfile"], "docker/Dockerfile");
     }
-    assert_eq!(services["igloo"]["command"], serde_json::json!(["igloo", "dev", "--mode", "external"]));
+    assert_eq!(services["migrate"]["command"], serde_json::json!(["igloo", "migrate", "--yes"]));
+    assert_eq!(services["igloo"]["command"], serde_json::json!(["igloo", "serve"]));
+    assert_eq!(services["igloo"]["depends_on"]["migrate"]["condition"], "service_completed_successfully");
     assert_eq!(services["igloo"]["environment"]["IGLOO_BROKER_BOOTSTRAP_SERVERS"], "redpanda:9092");
     for (s, role) in [("producer", "--role=producer"), ("queries", "--role=queries")] {
         let cmd: Vec<&str> = services[s]["command"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
