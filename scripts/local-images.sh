@@ -153,7 +153,11 @@ EOF
   build "$BROKER" "$WORK/broker"
 fi
 
-if [ "$WITH_IGLOO" = 1 ]; then
+if [ "$WITH_IGLOO" = 1 ] && [ -n "${IGLOO_LOCAL_IMAGES_NO_CARGO:-}" ]; then
+  # Inside `cargo test` (which holds cargo's build lock): use the image test.sh built.
+  docker image inspect "$IGLOO" >/dev/null 2>&1 \
+    || { echo "local-images.sh: $IGLOO is missing; build it first: bash scripts/local-images.sh --with-igloo" >&2; exit 1; }
+elif [ "$WITH_IGLOO" = 1 ]; then
   # Rebuilt whenever this checkout's release binaries differ from the image's (a label).
   . scripts/common.sh
   step "$IGLOO: cargo build --release (igloo, igloo-bench-reference)"

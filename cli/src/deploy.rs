@@ -116,17 +116,22 @@ pub struct ComposeInput {
 
 /// Writes `docker-compose.yml`, `env.example` and a copy of igloo.yaml into `out`.
 pub fn write_compose(input: &ComposeInput, igloo_yaml: &str, out: &Path) -> Result<Vec<PathBuf>, TemplateError> {
+    let mut files = Vec::new();
+    for (name, template) in [("docker-compose.yml", "docker-compose.yml.hbs"), ("env.example", "env.example.hbs")] {
+        files.push((name.to_string(), render_file(&format!("deploy/compose/{template}"), input)?));
+    }
+    write_files(out, files, igloo_yaml)
+}
+
+/// Writes `(name, text)` files and a copy of igloo.yaml into `out` (created); the paths written.
+fn write_files(out: &Path, files: Vec<(String, String)>, igloo_yaml: &str) -> Result<Vec<PathBuf>, TemplateError> {
     std::fs::create_dir_all(out).map_err(|source| TemplateError::Write { path: out.into(), source })?;
     let mut written = Vec::new();
-    for (name, template) in [("docker-compose.yml", "docker-compose.yml.hbs"), ("env.example", "env.example.hbs")] {
-        let text = render_file(&format!("deploy/compose/{template}"), input)?;
-        let path = out.join(name);
+    for (name, text) in files.into_iter().chain([("igloo.yaml".to_string(), igloo_yaml.to_string())]) {
+        let path = out.join(&name);
         std::fs::write(&path, text).map_err(|source| TemplateError::Write { path: path.clone(), source })?;
         written.push(path);
     }
-    let path = out.join("igloo.yaml");
-    std::fs::write(&path, igloo_yaml).map_err(|source| TemplateError::Write { path: path.clone(), source })?;
-    written.push(path);
     Ok(written)
 }
 
@@ -184,18 +189,11 @@ pub fn write_k8s(input: &K8sInput, igloo_yaml: &str, out: &Path) -> Result<Vec<P
     };
     files.push(("kustomization.yaml".into(), "kustomization.yaml.hbs".into(), None));
     files.push(("README.md".into(), "README.md.hbs".into(), None));
-    std::fs::create_dir_all(out).map_err(|source| TemplateError::Write { path: out.into(), source })?;
-    let mut written = Vec::new();
+    let mut rendered = Vec::new();
     for (name, template, role) in files {
-        let text = render_file(&format!("deploy/k8s/{template}"), &vars(role))?;
-        let path = out.join(&name);
-        std::fs::write(&path, text).map_err(|source| TemplateError::Write { path: path.clone(), source })?;
-        written.push(path);
+        rendered.push((name, render_file(&format!("deploy/k8s/{template}"), &vars(role))?));
     }
-    let path = out.join("igloo.yaml");
-    std::fs::write(&path, igloo_yaml).map_err(|source| TemplateError::Write { path: path.clone(), source })?;
-    written.push(path);
-    Ok(written)
+    write_files(out, rendered, igloo_yaml)
 }
 
 #[cfg(test)]

@@ -10,15 +10,6 @@ use serde_json::Value;
 mod support;
 use support::*;
 
-fn with_server_port(ports: &Ports) -> Ports {
-    Ports {
-        http: ports.http,
-        tcp: ports.tcp,
-        broker: ports.broker,
-        server: igloo_cli::infra::clickhouse::free_port().unwrap(),
-    }
-}
-
 fn count(ports: &Ports) -> u64 {
     ports.clickhouse().execute("SELECT count() FROM devapp.Measurement").unwrap().trim().parse().unwrap()
 }
@@ -38,7 +29,7 @@ fn each_role_runs_alone_and_stops_gracefully() {
     let mut engines = Dev::start(&root, &ports, &["--no-server"]);
     engines.expect("Ready in", START);
 
-    let ingest_ports = with_server_port(&ports);
+    let ingest_ports = ports.with_new_server();
     let mut ingest = serve_roles(&root, &ingest_ports, "ingest");
     assert_eq!(ready(&ingest_ports)["roles"], serde_json::json!(["ingest"]));
     let body: String = (0..100).map(|i| format!("{{\"time\":{i},\"tag\":\"t{}\",\"values\":[1]}}\n", i % 5)).collect();
@@ -48,7 +39,7 @@ fn each_role_runs_alone_and_stops_gracefully() {
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(count(&ports), 0);
 
-    let writer_ports = with_server_port(&ports);
+    let writer_ports = ports.with_new_server();
     let mut writer = serve_roles(&root, &writer_ports, "writer");
     assert_eq!(ready(&writer_ports)["roles"], serde_json::json!(["writer"]));
     eventually(Duration::from_secs(20), "the writer process writes what ingest acknowledged", || {
@@ -60,7 +51,7 @@ fn each_role_runs_alone_and_stops_gracefully() {
     );
 
     // The query role, logging JSON lines for a log shipper.
-    let query_ports = with_server_port(&ports);
+    let query_ports = ports.with_new_server();
     let mut cmd = igloo(&root, &query_ports);
     cmd.args(["serve", "--mode", "native", "--role", "query", "--log-format", "json"])
         .stdout(std::process::Stdio::piped())

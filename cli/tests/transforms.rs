@@ -324,8 +324,7 @@ fn two_transform_replicas_share_the_source_and_survive_a_kill() {
     engines.expect("Ready in", START);
     let _api = serve_roles(&root, &ports, "ingest,writer");
     let replica = |ports: &Ports| {
-        let server = igloo_cli::infra::clickhouse::free_port().unwrap();
-        let p = Ports { http: ports.http, tcp: ports.tcp, broker: ports.broker, server };
+        let p = ports.with_new_server();
         (serve_roles(&root, &p, "transform"), p)
     };
     let (mut first, first_ports) = replica(&ports);

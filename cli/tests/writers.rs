@@ -14,17 +14,8 @@ use support::*;
 /// How soon the group moves a silent replica's partitions.
 const SESSION_TIMEOUT_MS: &str = "6000";
 
-fn with_server_port(ports: &Ports) -> Ports {
-    Ports {
-        http: ports.http,
-        tcp: ports.tcp,
-        broker: ports.broker,
-        server: igloo_cli::infra::clickhouse::free_port().unwrap(),
-    }
-}
-
 fn writer(root: &std::path::Path, ports: &Ports, flush_ms: &str) -> Dev {
-    let mut cmd = igloo(root, &with_server_port(ports));
+    let mut cmd = igloo(root, &ports.with_new_server());
     cmd.args(["serve", "--mode", "native", "--role", "writer"])
         .env("IGLOO_WRITER_FLUSH_MS", flush_ms)
         .env("IGLOO_WRITER_SESSION_TIMEOUT_MS", SESSION_TIMEOUT_MS)
@@ -86,7 +77,7 @@ fn engines(root: &std::path::Path) -> (Dev, Ports, Dev, Ports) {
     let ports = Ports::free();
     let mut engines = Dev::start(root, &ports, &["--no-server"]);
     engines.expect("Ready in", START);
-    let ingest_ports = with_server_port(&ports);
+    let ingest_ports = ports.with_new_server();
     let ingest = serve_roles(root, &ingest_ports, "ingest");
     (engines, ports, ingest, ingest_ports)
 }

@@ -188,6 +188,11 @@ pub fn columns(ch: &ClickHouseHttp, table: &str) -> String {
 }
 
 impl Ports {
+    /// The same engines, and a new port for another server process.
+    pub fn with_new_server(&self) -> Ports {
+        Ports { http: self.http, tcp: self.tcp, broker: self.broker, server: free_port().unwrap() }
+    }
+
     pub fn clickhouse(&self) -> ClickHouseHttp {
         ClickHouseHttp::new(format!("http://127.0.0.1:{}", self.http))
     }
