@@ -46,11 +46,11 @@ impl ClickHouseError {
     pub fn is_transient(&self) -> bool {
         match self {
             ClickHouseError::Unreachable { .. } => true,
-            // Memory limits, too many parts and timeouts pass; bad data does not.
-            ClickHouseError::Rejected { message } => {
-                ["Code: 241", "Code: 252", "Code: 159", "Code: 209", "Code: 210", "Code: 202"]
-                    .iter()
-                    .any(|c| message.contains(c))
+            // Memory limits, too many parts and timeouts pass; so do a table or database not
+            // there (yet) and an HTTP session lost with a restart (60, 81, 372, 373): none is
+            // about the data. Bad data does not pass.
+            ClickHouseError::Rejected { .. } => {
+                matches!(self.code(), Some(241 | 252 | 159 | 209 | 210 | 202 | 60 | 81 | 372 | 373))
             }
             ClickHouseError::UnexpectedAnswer { .. } | ClickHouseError::Version(_) => false,
         }
@@ -266,5 +266,11 @@ mod tests {
         assert!(old.is_unknown_table() && !old.is_table_exists());
         assert!(new.is_table_exists() && !new.is_unknown_table());
         assert_eq!(ClickHouseError::Rejected { message: "no code".into() }.code(), None);
+        // A missing table or a lost session is an outage to wait out, not bad data.
+        assert!(old.is_transient() && new.code() == Some(57) && !new.is_transient());
+        let data = ClickHouseError::Rejected {
+            message: "Code: 26, e.displayText() = DB::Exception: Cannot parse JSON".into(),
+        };
+        assert!(!data.is_transient());
     }
 }
