@@ -67,9 +67,13 @@ fn dev_creates_applies_holds_back_restarts_and_stops_cleanly() {
     let stopping = Instant::now();
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
     wait_gone(&pids);
-    // Both engines stop on SIGTERM; the 10 s SIGKILL fallback must not be what ended them.
-    // (The whole stop, ingest server included, takes 2–6 s today; see the issue notes.)
-    assert!(stopping.elapsed() < Duration::from_secs(9), "stopping took {:?}", stopping.elapsed());
+    // Both engines stop on SIGTERM: the 10 s SIGKILL fallback, which says so, must not be what
+    // ended them. (The whole stop, ingest server included, takes 2–6 s on an idle machine; the
+    // bound leaves room for a loaded one.)
+    let killed: Vec<String> =
+        dev.output().iter().filter(|l| l.contains("did not stop after SIGTERM")).cloned().collect();
+    assert!(killed.is_empty(), "{killed:?}");
+    assert!(stopping.elapsed() < Duration::from_secs(20), "stopping took {:?}", stopping.elapsed());
     assert!(!root.join(".igloo/dev.json").exists());
 
     // Restart: the data is still there; consent applies the held-back drop.
