@@ -97,10 +97,8 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     pb.finish_and_clear();
     if !output.status.success() {
         let err = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(20).collect();
-        let mut message =
-            format!("docker build of {tag} failed:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
-        if err.contains("pull access denied") || err.contains("no such host") || err.contains("failed to resolve") {
+        let mut message = format!("docker build of {tag} failed:\n{}", crate::infra::process::last_lines(&err, 20));
+        if crate::dev::engines::is_pull_failure(&err) {
             message.push_str(&format!("\nThe base image {} cannot be pulled here: pass --base-image (or IGLOO_BASE_IMAGE) with a Debian bookworm image this machine has.", args.base_image));
         }
         bail!(message);

@@ -10,6 +10,7 @@ use igloo_server::config::{Project, FILE_NAME};
 
 use crate::deploy::{default_image, dns_label, write_compose, write_k8s, ComposeInput, K8sInput};
 use crate::dev::engines::{clickhouse_nofile, NOFILE_VAR};
+use crate::infra::process::last_lines;
 
 /// Write deployment files for this project (Kubernetes manifests or a compose stack)
 #[derive(Debug, clap::Args)]
@@ -123,12 +124,10 @@ fn compose(out: &Path, name: &str, args: &[&str]) -> anyhow::Result<()> {
         .output()
         .context("cannot run `docker compose`; is Docker installed?")?;
     if !output.status.success() {
-        let err = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(15).collect();
         bail!(
             "docker compose {} failed:\n{}\n(`docker compose -p {name} logs` shows the services' logs)",
             args.join(" "),
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            last_lines(&String::from_utf8_lossy(&output.stderr), 15)
         );
     }
     Ok(())

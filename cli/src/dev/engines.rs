@@ -375,8 +375,7 @@ impl DockerStack {
         if !out.status.success() {
             let output = String::from_utf8_lossy(&out.stderr).trim().to_string();
             if is_pull_failure(&output) {
-                let tail: Vec<&str> = output.lines().rev().take(4).collect();
-                let output = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
+                let output = crate::infra::process::last_lines(&output, 4);
                 return Err(EnginesError::ImagePull { images: compose_images(COMPOSE_FILE).join(", "), output });
             }
             return Err(EnginesError::Docker { command, output });
@@ -399,7 +398,7 @@ pub fn clickhouse_nofile() -> u64 {
 }
 
 /// Whether docker compose failed because an image could not be pulled.
-fn is_pull_failure(output: &str) -> bool {
+pub fn is_pull_failure(output: &str) -> bool {
     let o = output.to_ascii_lowercase();
     ["pull access denied", "no such host", "manifest unknown", "failed to resolve reference", "toomanyrequests"]
         .iter()

@@ -3,7 +3,6 @@
 //! killed igloo), output appended to a log file, health awaited with a real check, and stopped
 //! with SIGTERM, then SIGKILL.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -138,8 +137,15 @@ pub fn alive(pid: u32) -> bool {
 
 /// The last `lines` lines of a log file.
 pub fn tail(path: &Path, lines: usize) -> String {
-    let Ok(f) = std::fs::File::open(path) else { return "(no log written)".into() };
-    let all: Vec<String> = BufReader::new(f).lines().map_while(Result::ok).collect();
+    match std::fs::read(path) {
+        Ok(bytes) => last_lines(&String::from_utf8_lossy(&bytes), lines),
+        Err(_) => "(no log written)".into(),
+    }
+}
+
+/// The last `lines` lines of a text (a command's output).
+pub fn last_lines(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 

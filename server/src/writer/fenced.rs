@@ -24,20 +24,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use igloo_schemas::internal::{self, CLAIM_COLUMNS};
-use igloo_schemas::sql::internal::{claim_sql, writer_sql};
+use igloo_schemas::sql::internal::claim_sql;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::Offset;
 use serde::Deserialize;
 use tokio::sync::watch;
 
 use super::{
-    collect, data_columns, recover_below, row_text, rows_of, u64_json, wait_for_mutations, BatchError, Committed,
-    WriterSpec,
+    collect, data_columns, dead_letter, logged_offsets, recover_below, row_text, rows_of, u64_json, wait_for_mutations,
+    BatchError, WriterSpec,
 };
 use crate::backoff::Backoff;
 use crate::clickhouse::{ClickHouse, ClickHouseError};
 use crate::config::WriterConfig;
-use crate::dlq::{DeadLetter, DeadLetters};
+use crate::dlq::DeadLetters;
 use crate::kafka::consumer::{self, BatchLimits, Received};
 use crate::kafka::group::{self, Membership, StallWatch};
 use crate::kafka::Broker;
@@ -110,13 +110,7 @@ impl<'a> Fence<'a> {
         // Writes whose gate may have read the older claim are the ones running now.
         self.wait_for_running_writes().await?;
         wait_for_mutations(spec, self.ch).await?;
-        let last = self
-            .ch
-            .rows::<Committed>(&writer_sql::committed_offsets(&spec.database, &spec.topic))
-            .await?
-            .into_iter()
-            .find(|c| c.partition as i32 == partition)
-            .map(|c| c.last as i64);
+        let last = logged_offsets(spec, self.ch).await?.get(&partition).copied();
         recover_below(spec, self.ch, partition, last, Some(epoch)).await?;
         tracing::info!(model = %spec.model, partition, epoch, from = last.map_or(0, |l| l + 1), "claimed partition");
         Ok(Some((epoch, last.map_or(0, |l| l + 1))))
@@ -183,16 +177,7 @@ impl<'a> Fence<'a> {
                     };
                     match one {
                         Ok(()) => *staged.entry(m.partition).or_default() += 1,
-                        Err(e) if e.is_bad_data() => letters.push(DeadLetter {
-                            topic: spec.topic.clone(),
-                            partition: m.partition,
-                            offset: m.offset,
-                            error: match e {
-                                BatchError::ClickHouse(ClickHouseError::Rejected { message }) => message,
-                                other => other.to_string(),
-                            },
-                            payload: row.clone(),
-                        }),
+                        Err(e) if e.is_bad_data() => letters.push(dead_letter(spec, m, row, e)),
                         Err(e) => return Err(e),
                     }
                 }
@@ -202,8 +187,9 @@ impl<'a> Fence<'a> {
             }
             Err(e) => return Err(e),
         }
-        let tagged = self.session.clone();
-        tagged.execute(&claim_sql::gated_insert(&spec.database, &spec.table, &columns, &spec.topic, self.me)).await?;
+        self.session
+            .execute(&claim_sql::gated_insert(&spec.database, &spec.table, &columns, &spec.topic, self.me))
+            .await?;
         let mut ranges: BTreeMap<i32, (u64, u64, u64, u64)> = BTreeMap::new();
         for m in batch {
             let epoch = owned.get(&m.partition).copied().unwrap_or_default();
@@ -214,7 +200,7 @@ impl<'a> Fence<'a> {
         }
         let ranges: Vec<(u32, u64, u64, u64, u64)> =
             ranges.iter().map(|(p, (e, f, l, n))| (*p as u32, *e, *f, *l, *n)).collect();
-        tagged.execute(&claim_sql::gated_offsets(&spec.database, &spec.topic, self.me, &ranges)).await?;
+        self.session.execute(&claim_sql::gated_offsets(&spec.database, &spec.topic, self.me, &ranges)).await?;
         let claims = self.claims().await?;
         let lost: BTreeSet<i32> = ranges
             .iter()
@@ -234,11 +220,9 @@ async fn stalled(
     owned: &BTreeMap<i32, u64>,
 ) -> Vec<i32> {
     let spec = fence.spec;
-    let Ok(logged) = fence.ch.rows::<Committed>(&writer_sql::committed_offsets(&spec.database, &spec.topic)).await
-    else {
+    let Ok(done) = logged_offsets(spec, fence.ch).await else {
         return Vec::new(); // ClickHouse is away: nobody can progress, nothing to conclude.
     };
-    let done: BTreeMap<i32, i64> = logged.into_iter().map(|c| (c.partition as i32, c.last as i64)).collect();
     let (c, topic) = (consumer.clone(), spec.topic.clone());
     let ends = tokio::task::spawn_blocking(move || group::ends(c.as_ref(), &topic, Duration::from_secs(2)))
         .await

@@ -14,7 +14,7 @@
 //! still fail go to `_igloo_dlq` with the error and the original payload, so one poison row
 //! never blocks the table. An outage is retried with backoff forever: lag grows, nothing is lost.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -221,12 +221,7 @@ async fn start(spec: &WriterSpec, broker: &Broker, ch: &ClickHouse) -> Result<St
         tokio::task::spawn_blocking(move || consumer::partitions(c.client(), &topic, Duration::from_secs(5)))
             .await
             .map_err(|_| WriterError::Task { topic: spec.topic.clone() })??;
-    let committed: HashMap<i32, i64> = ch
-        .rows::<Committed>(&writer_sql::committed_offsets(&spec.database, &spec.topic))
-        .await?
-        .into_iter()
-        .map(|c| (c.partition as i32, c.last as i64))
-        .collect();
+    let committed = logged_offsets(spec, ch).await?;
     let mut next = BTreeMap::new();
     let mut at = Vec::new();
     for p in partitions {
@@ -238,6 +233,21 @@ async fn start(spec: &WriterSpec, broker: &Broker, ch: &ClickHouse) -> Result<St
     }
     consumer::assign(consumer.as_ref(), &spec.topic, &at)?;
     Ok((consumer, next))
+}
+
+/// The last offset in the offsets log of each partition of the spec's topic.
+async fn logged_offsets(spec: &WriterSpec, ch: &ClickHouse) -> Result<BTreeMap<i32, i64>, ClickHouseError> {
+    let rows = ch.rows::<Committed>(&writer_sql::committed_offsets(&spec.database, &spec.topic)).await?;
+    Ok(rows.into_iter().map(|c| (c.partition as i32, c.last as i64)).collect())
+}
+
+/// The dead letter of a row ClickHouse rejected as data: ClickHouse's own message as the error.
+fn dead_letter(spec: &WriterSpec, m: &Received, row: &str, e: BatchError) -> DeadLetter {
+    let error = match e {
+        BatchError::ClickHouse(ClickHouseError::Rejected { message }) => message,
+        other => other.to_string(),
+    };
+    DeadLetter { topic: spec.topic.clone(), partition: m.partition, offset: m.offset, error, payload: row.to_string() }
 }
 
 /// Deletes the partition's rows beyond its last logged offset, if there are any (only those
@@ -407,18 +417,8 @@ async fn write_one_by_one(
         match insert_rows(spec, ch, [(m, row)]).await {
             Ok(()) => written += 1,
             Err(e) if e.is_bad_data() => {
-                let error = match e {
-                    BatchError::ClickHouse(ClickHouseError::Rejected { message }) => message,
-                    other => other.to_string(),
-                };
-                tracing::warn!(model = %spec.model, partition = m.partition, offset = m.offset, %error, "row rejected; sent to the dead-letter queue");
-                let letter = DeadLetter {
-                    topic: spec.topic.clone(),
-                    partition: m.partition,
-                    offset: m.offset,
-                    error,
-                    payload: row.clone(),
-                };
+                let letter = dead_letter(spec, m, row, e);
+                tracing::warn!(model = %spec.model, partition = m.partition, offset = m.offset, error = %letter.error, "row rejected; sent to the dead-letter queue");
                 dlq.send(&[letter]).await?;
                 metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
             }
