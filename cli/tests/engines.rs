@@ -50,7 +50,7 @@ fn rendered(dialect: Dialect) -> Vec<(String, String, Vec<String>, Vec<String>)>
             continue;
         }
         let database = format!("t_{}", case.name);
-        let plan = plan(&ir, &Observed::default(), &database, dialect);
+        let plan = plan(&ir, &Observed::default(), &database, dialect, None);
         let mut statements: Vec<String> = plan.steps.iter().flat_map(|s| plan.sql(s)).collect();
         statements.extend(samples_queries(&ir, &database, dialect));
         let tables =

@@ -20,10 +20,10 @@ use serde::Serialize;
 use crate::dialect::Dialect;
 use crate::ir::{Engine, Ir, Model, Topic};
 use crate::sql::timeseries::Rollup;
-use crate::sql::MaterializedView;
 use crate::sql::{
     AlterAction, AlterTable, ColumnDef, CopyRows, CreateDatabase, CreateTable, DropTable, RenameTables, Statement,
 };
+use crate::sql::{Cluster, MaterializedView};
 
 pub use crate::internal::INTERNAL_PREFIX;
 
@@ -31,6 +31,9 @@ pub use crate::internal::INTERNAL_PREFIX;
 #[derive(Clone, Debug, Default)]
 pub struct Observed {
     pub database_exists: bool,
+    /// On a cluster, igloo's tables as the pairs fold them (see [`Observed::fold_pairs`]); the
+    /// nodes that lack a table or the database, by name (`""` for the database).
+    pub missing_on: BTreeMap<String, Vec<String>>,
     pub tables: BTreeMap<String, ObservedTable>,
     /// Topic name → partition count.
     pub topics: BTreeMap<String, u32>,
@@ -44,6 +47,24 @@ pub struct ObservedTable {
     pub sorting_key: String,
     /// `(name, type)` in table order, types as `system.columns.type` shows them.
     pub columns: Vec<(String, String)>,
+}
+
+impl Observed {
+    /// On a cluster each table is a `<t>_local` replicated table and a `Distributed` `<t>`
+    /// ([`crate::sql::cluster`]): the pair is seen as one table `<t>`, with the local table's
+    /// engine (unreplicated), sorting key and columns, which is what the schema describes.
+    pub fn fold_pairs(&mut self) {
+        let locals: Vec<String> =
+            self.tables.keys().filter(|n| n.ends_with(crate::sql::cluster::LOCAL_SUFFIX)).cloned().collect();
+        for local in locals {
+            let name = local[..local.len() - crate::sql::cluster::LOCAL_SUFFIX.len()].to_string();
+            if self.tables.get(&name).is_some_and(|t| t.engine == "Distributed") {
+                let mut t = self.tables.remove(&local).expect("listed above");
+                t.engine = crate::sql::cluster::unreplicated(&t.engine).to_string();
+                self.tables.insert(name, t);
+            }
+        }
+    }
 }
 
 /// How much consent a step needs.
@@ -70,7 +91,10 @@ impl Risk {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum PlanStep {
-    CreateDatabase,
+    CreateDatabase {
+        /// On a cluster, the nodes that lack an existing database (empty: a new database).
+        missing_on: Vec<String>,
+    },
     CreateTopic {
         model: String,
         topic: Topic,
@@ -78,6 +102,8 @@ pub enum PlanStep {
     CreateTable {
         model: String,
         table: Box<CreateTable>,
+        /// On a cluster, the nodes that lack an existing table (empty: a new table).
+        missing_on: Vec<String>,
     },
     AddColumn {
         model: String,
@@ -137,16 +163,27 @@ pub enum PlanStep {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub dialect: Dialect,
+    /// The cluster every statement runs on, or `None` for one server.
+    pub cluster: Option<Cluster>,
     pub database: String,
     pub steps: Vec<PlanStep>,
     /// Differences igloo saw but will not act on, for the user to read.
     pub notes: Vec<String>,
 }
 
-pub fn plan(ir: &Ir, observed: &Observed, database: &str, dialect: Dialect) -> Plan {
-    let mut p = Plan { dialect, database: database.to_string(), steps: Vec::new(), notes: Vec::new() };
-    if !observed.database_exists {
-        p.steps.push(PlanStep::CreateDatabase);
+/// The plan for one server (`cluster` None) or a cluster, whose `observed` tables are folded
+/// ([`Observed::fold_pairs`]).
+pub fn plan(ir: &Ir, observed: &Observed, database: &str, dialect: Dialect, cluster: Option<&Cluster>) -> Plan {
+    let mut p = Plan {
+        dialect,
+        cluster: cluster.cloned(),
+        database: database.to_string(),
+        steps: Vec::new(),
+        notes: Vec::new(),
+    };
+    let missing_on = |name: &str| observed.missing_on.get(name).cloned().unwrap_or_default();
+    if !observed.database_exists || !missing_on("").is_empty() {
+        p.steps.push(PlanStep::CreateDatabase { missing_on: missing_on("") });
     }
     if !ir.models.is_empty() && !observed.topics.contains_key(&ir.dlq_topic()) {
         p.steps.push(PlanStep::CreateTopic {
@@ -165,7 +202,24 @@ pub fn plan(ir: &Ir, observed: &Observed, database: &str, dialect: Dialect) -> P
         }
         let desired = CreateTable::for_model(model, ir, database);
         match observed.tables.get(&model.table) {
-            None => p.steps.push(PlanStep::CreateTable { model: model.name.clone(), table: Box::new(desired) }),
+            None => p.steps.push(PlanStep::CreateTable {
+                model: model.name.clone(),
+                table: Box::new(desired),
+                missing_on: vec![],
+            }),
+            // Changes to the table wait until every node has it: an ALTER ON CLUSTER fails on a
+            // node without the table.
+            Some(_) if !missing_on(&model.table).is_empty() => {
+                p.notes.push(format!(
+                    "table {} is missing on some nodes: this plan creates it there; any other change to it is planned by the next run",
+                    model.table
+                ));
+                p.steps.push(PlanStep::CreateTable {
+                    model: model.name.clone(),
+                    table: Box::new(desired),
+                    missing_on: missing_on(&model.table),
+                })
+            }
             Some(table) => diff_table(&mut p, model, desired, table, observed),
         }
         let rebuilt = p.steps.iter().any(|s| matches!(s, PlanStep::RebuildTable { model: m, .. } if *m == model.name));
@@ -237,6 +291,10 @@ fn diff_table(p: &mut Plan, model: &Model, desired: CreateTable, observed: &Obse
         }
     }
     match rebuild_reason {
+        Some(reason) if p.cluster.is_some() => p.notes.push(format!(
+            "table {} needs a rebuild ({reason}), which igloo does not do on a cluster: create the new table beside it, copy the rows and switch readers by hand, or keep the schema as the table is",
+            desired.name
+        )),
         Some(reason) => {
             let copy =
                 desired.columns.iter().filter(|c| observed_type(&c.name).is_some()).map(|c| c.name.clone()).collect();
@@ -316,7 +374,7 @@ fn normalize_key(key: &str) -> String {
 impl PlanStep {
     pub fn risk(&self) -> Risk {
         match self {
-            PlanStep::CreateDatabase
+            PlanStep::CreateDatabase { .. }
             | PlanStep::CreateTopic { .. }
             | PlanStep::CreateTable { .. }
             | PlanStep::AddColumn { .. }
@@ -341,15 +399,15 @@ impl PlanStep {
     /// One line for humans: `+ topic Reading (3 partitions, retention 7d)`.
     pub fn summary(&self, database: &str) -> String {
         match self {
-            PlanStep::CreateDatabase => format!("+ database {database}"),
+            PlanStep::CreateDatabase { missing_on } => format!("+ database {database}{}", on_nodes(missing_on)),
             PlanStep::CreateTopic { topic, .. } => {
                 let s = if topic.partitions == 1 { "" } else { "s" };
                 let retention = format_retention(topic.retention_ms);
                 format!("+ topic {} ({} partition{s}, retention {retention})", topic.name, topic.partitions)
             }
-            PlanStep::CreateTable { table, .. } => {
+            PlanStep::CreateTable { table, missing_on, .. } => {
                 let user_columns = table.columns.iter().filter(|c| !c.name.starts_with(INTERNAL_PREFIX)).count();
-                format!("+ table {database}.{} ({user_columns} columns)", table.name)
+                format!("+ table {database}.{} ({user_columns} columns){}", table.name, on_nodes(missing_on))
             }
             PlanStep::AddColumn { table, column, .. } => format!("+ column {table}.{}", column.name),
             PlanStep::DropColumn { table, column, .. } => {
@@ -396,7 +454,9 @@ impl PlanStep {
             Statement::AlterTable(Box::new(AlterTable { database: database.to_string(), table: table.clone(), action }))
         };
         match self {
-            PlanStep::CreateDatabase => vec![Statement::CreateDatabase(CreateDatabase { name: database.to_string() })],
+            PlanStep::CreateDatabase { .. } => {
+                vec![Statement::CreateDatabase(CreateDatabase { name: database.to_string() })]
+            }
             PlanStep::CreateTopic { .. } => vec![],
             PlanStep::CreateTable { table, .. } => vec![Statement::CreateTable(table.clone())],
             PlanStep::AddColumn { table, column, after, .. } => {
@@ -458,7 +518,7 @@ impl PlanStep {
 
     pub fn model(&self) -> Option<&str> {
         match self {
-            PlanStep::CreateDatabase
+            PlanStep::CreateDatabase { .. }
             | PlanStep::DropTable { .. }
             | PlanStep::DropRollup { .. }
             | PlanStep::DropView { .. } => None,
@@ -475,7 +535,7 @@ impl PlanStep {
 
     fn kind(&self) -> &'static str {
         match self {
-            PlanStep::CreateDatabase => "create_database",
+            PlanStep::CreateDatabase { .. } => "create_database",
             PlanStep::CreateTopic { .. } => "create_topic",
             PlanStep::CreateTable { .. } => "create_table",
             PlanStep::AddColumn { .. } => "add_column",
@@ -494,7 +554,7 @@ impl PlanStep {
 impl Plan {
     /// Each step's SQL, rendered for the plan's dialect.
     pub fn sql(&self, step: &PlanStep) -> Vec<String> {
-        step.statements(&self.database).iter().map(|s| s.render(self.dialect)).collect()
+        step.statements(&self.database).iter().flat_map(|s| s.render_for(self.dialect, self.cluster.as_ref())).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -529,6 +589,14 @@ impl Plan {
             steps,
             notes: self.notes.clone(),
         }
+    }
+}
+
+/// ` on node-a, node-b (missing there)` for a step that completes a cluster, else nothing.
+fn on_nodes(missing_on: &[String]) -> String {
+    match missing_on {
+        [] => String::new(),
+        nodes => format!(" on {} (missing there; the other nodes have it)", nodes.join(", ")),
     }
 }
 

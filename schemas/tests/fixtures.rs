@@ -101,7 +101,7 @@ fn valid_fixtures_snapshot_ir_and_ddl() {
             if check_for(&files, dialect).1.has_errors() {
                 continue;
             }
-            let plan = plan(&ir, &Observed::default(), "igloo", dialect);
+            let plan = plan(&ir, &Observed::default(), "igloo", dialect, None);
             let sql: Vec<String> = plan.steps.iter().flat_map(|s| plan.sql(s)).collect();
             insta::assert_snapshot!(
                 format!("{name}__ddl_{}", dialect.to_string().replace('.', "_")),

@@ -7,7 +7,7 @@ fn ddl(schema: &str, dialect: Dialect) -> String {
     let files = [SourceFile::new("r.prisma", schema)];
     let (ir, diags) = check_for(&files, dialect);
     assert!(!diags.has_errors(), "{}", diags.render(&files));
-    let p = plan(&ir, &Observed::default(), "db", dialect);
+    let p = plan(&ir, &Observed::default(), "db", dialect, None);
     p.steps.iter().flat_map(|s| p.sql(s)).collect::<Vec<_>>().join(";\n")
 }
 

@@ -66,7 +66,18 @@ pub struct ClickHouse {
     session: Option<String>,
     /// Queries get ids `<prefix><n>`, so that others can find them in `system.processes`.
     query_ids: Option<(String, Arc<AtomicU64>)>,
+    /// Settings sent with every query.
+    settings: Vec<(&'static str, &'static str)>,
 }
+
+/// The settings of every query on a cluster: an insert into a `Distributed` table has reached
+/// its shards when it is acknowledged (`insert_distributed_sync`); a block written again after
+/// a recovery is not dropped as a duplicate of the deleted one (`insert_deduplicate = 0`:
+/// exactly once comes from the offsets log, docs/ARCHITECTURE.md); and while a shard's first
+/// replica is up, it serves both reads and writes (`load_balancing = in_order`), so the offsets
+/// log a writer reads is the one it wrote.
+pub const CLUSTER_SETTINGS: [(&str, &str); 3] =
+    [("insert_distributed_sync", "1"), ("insert_deduplicate", "0"), ("load_balancing", "in_order")];
 
 /// How long ClickHouse keeps an idle session (and its temporary tables).
 const SESSION_TIMEOUT_SECS: &str = "600";
@@ -89,7 +100,14 @@ impl ClickHouse {
             .pool_max_idle_per_host(idle)
             .build()
             .expect("an HTTP client with these settings builds");
-        ClickHouse { url: url.trim_end_matches('/').to_string(), auth, http, session: None, query_ids: None }
+        ClickHouse {
+            url: url.trim_end_matches('/').to_string(),
+            auth,
+            http,
+            session: None,
+            query_ids: None,
+            settings: Vec::new(),
+        }
     }
 
     /// This client's requests in one ClickHouse session: one query at a time, whose temporary
@@ -101,6 +119,30 @@ impl ClickHouse {
     /// This client's queries with ids `<prefix><n>`.
     pub fn with_query_ids(&self, prefix: &str) -> ClickHouse {
         ClickHouse { query_ids: Some((prefix.to_string(), Arc::new(AtomicU64::new(0)))), ..self.clone() }
+    }
+
+    /// Runs statements in order, up to the first failure.
+    pub async fn execute_all(&self, statements: impl IntoIterator<Item = String>) -> Result<(), ClickHouseError> {
+        for sql in statements {
+            self.execute(&sql).await?;
+        }
+        Ok(())
+    }
+
+    /// This client's queries with `settings` (added to those it has).
+    pub fn with_settings(&self, settings: &[(&'static str, &'static str)]) -> ClickHouse {
+        let mut all = self.settings.clone();
+        all.extend_from_slice(settings);
+        ClickHouse { settings: all, ..self.clone() }
+    }
+
+    /// The client for a cluster ([`CLUSTER_SETTINGS`]) when `on_cluster`, else this one.
+    pub fn for_cluster(self, on_cluster: bool) -> ClickHouse {
+        if on_cluster {
+            self.with_settings(&CLUSTER_SETTINGS)
+        } else {
+            self
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -116,6 +158,9 @@ impl ClickHouse {
         let mut req = build(self.http.post(format!("{}/", self.url)));
         if let Some(id) = &self.session {
             req = req.query(&[("session_id", id.as_str()), ("session_timeout", SESSION_TIMEOUT_SECS)]);
+        }
+        if !self.settings.is_empty() {
+            req = req.query(&self.settings);
         }
         if let Some((prefix, n)) = &self.query_ids {
             req = req.query(&[("query_id", format!("{prefix}{}", n.fetch_add(1, Ordering::Relaxed)))]);

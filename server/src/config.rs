@@ -264,6 +264,17 @@ pub struct ClickHouseConfig {
     /// External mode: password (IGLOO_CLICKHOUSE_PASSWORD).
     #[serde(default)]
     pub password: Option<String>,
+    /// A ClickHouse cluster (its name in the servers' `remote_servers`) to create every table
+    /// on: replicated tables under `Distributed` ones, DDL `ON CLUSTER` (IGLOO_CLICKHOUSE_CLUSTER).
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// On a cluster: the keeper path of a replicated table. igloo fills `{database}` and
+    /// `{table}`, ClickHouse its macros. Default: `/clickhouse/tables/{shard}/{database}/{table}`.
+    #[serde(default)]
+    pub zookeeper_path: Option<String>,
+    /// On a cluster: the replica name. Default: `{replica}` (the servers' macro).
+    #[serde(default)]
+    pub replica: Option<String>,
 }
 
 impl Default for ClickHouseConfig {
@@ -276,6 +287,9 @@ impl Default for ClickHouseConfig {
             url: None,
             user: None,
             password: None,
+            cluster: None,
+            zookeeper_path: None,
+            replica: None,
         }
     }
 }
@@ -386,6 +400,7 @@ impl ProjectConfig {
         set(&env, "IGLOO_CLICKHOUSE_URL", &mut ch.url);
         set(&env, "IGLOO_CLICKHOUSE_USER", &mut ch.user);
         set(&env, "IGLOO_CLICKHOUSE_PASSWORD", &mut ch.password);
+        set(&env, "IGLOO_CLICKHOUSE_CLUSTER", &mut ch.cluster);
         ch.http_port = parsed(&env, "IGLOO_CLICKHOUSE_HTTP_PORT")?.unwrap_or(ch.http_port);
         ch.tcp_port = parsed(&env, "IGLOO_CLICKHOUSE_TCP_PORT")?.unwrap_or(ch.tcp_port);
         self.infra.mode = parsed(&env, "IGLOO_INFRA_MODE")?.or(self.infra.mode);
@@ -492,7 +507,31 @@ impl ProjectConfig {
         if let Some(t) = &self.clickhouse.target {
             t.parse::<Dialect>().map_err(|e| format!("`clickhouse.target`: {e}"))?;
         }
+        if let Some(c) = &self.clickhouse.cluster {
+            if c.is_empty() || !c.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
+                return Err(format!("`clickhouse.cluster: {c}` must name a cluster of the servers' `remote_servers` (letters, digits, `_`, `-`, `.`)"));
+            }
+        }
+        let ch = &self.clickhouse;
+        if ch.cluster.is_none() && (ch.zookeeper_path.is_some() || ch.replica.is_some()) {
+            return Err(
+                "`clickhouse.zookeeper_path` and `clickhouse.replica` apply only with `clickhouse.cluster`".into()
+            );
+        }
         Ok(())
+    }
+
+    /// The ClickHouse cluster tables are created on, if any.
+    pub fn cluster(&self) -> Option<igloo_schemas::sql::Cluster> {
+        let ch = &self.clickhouse;
+        let mut cluster = igloo_schemas::sql::Cluster::named(ch.cluster.as_deref()?);
+        if let Some(path) = &ch.zookeeper_path {
+            cluster.zookeeper_path = path.clone();
+        }
+        if let Some(replica) = &ch.replica {
+            cluster.replica = replica.clone();
+        }
+        Some(cluster)
     }
 
     pub fn database(&self) -> String {
@@ -633,5 +672,21 @@ mod tests {
         assert!(e.starts_with("environment variable IGLOO_CLICKHOUSE_TARGET"), "{e}");
         let e = load("name: shop\nlanguage: rust\n", &[]).unwrap_err().to_string();
         assert!(e.contains("language") || e.contains("rust"), "{e}");
+    }
+
+    #[test]
+    fn a_cluster_comes_from_the_file_or_the_environment_with_default_replication() {
+        assert!(load("name: shop\n", &[]).unwrap().cluster().is_none());
+        let c = load("name: shop\n", &[("IGLOO_CLICKHOUSE_CLUSTER", "igloo")]).unwrap().cluster().unwrap();
+        assert_eq!(c, igloo_schemas::sql::Cluster::named("igloo"));
+        assert_eq!(c.path("db", "t"), "/clickhouse/tables/{shard}/db/t");
+        let text =
+            "name: shop\nclickhouse:\n  cluster: main\n  zookeeper_path: /ch/{shard}/{table}\n  replica: '{host}'\n";
+        let c = load(text, &[]).unwrap().cluster().unwrap();
+        assert_eq!((c.path("db", "t").as_str(), c.replica.as_str()), ("/ch/{shard}/t", "{host}"));
+        let e = load("name: shop\nclickhouse:\n  replica: r1\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("only with `clickhouse.cluster`"), "{e}");
+        let e = load("name: shop\nclickhouse:\n  cluster: 'a b'\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("must name a cluster"), "{e}");
     }
 }

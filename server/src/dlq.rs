@@ -5,6 +5,7 @@
 
 use igloo_schemas::internal::{self, DLQ};
 use igloo_schemas::sql::InsertJsonRows;
+use igloo_schemas::sql::{Cluster, Statement};
 use igloo_schemas::Dialect;
 
 use crate::clickhouse::{ClickHouse, ClickHouseError};
@@ -38,16 +39,25 @@ pub struct DeadLetters {
     ch: ClickHouse,
     database: String,
     dialect: Dialect,
+    cluster: Option<Cluster>,
 }
 
 impl DeadLetters {
-    pub fn new(producer: Producer, topic: &str, ch: ClickHouse, database: &str, dialect: Dialect) -> DeadLetters {
-        DeadLetters { producer, topic: topic.into(), ch, database: database.into(), dialect }
+    pub fn new(
+        producer: Producer,
+        topic: &str,
+        ch: ClickHouse,
+        database: &str,
+        dialect: Dialect,
+        cluster: Option<Cluster>,
+    ) -> DeadLetters {
+        DeadLetters { producer, topic: topic.into(), ch, database: database.into(), dialect, cluster }
     }
 
     /// Creates the table if it is missing.
     pub async fn ensure_table(&self) -> Result<(), ClickHouseError> {
-        self.ch.execute(&internal::dlq_table(&self.database).render(self.dialect)).await.map(drop)
+        let table = Statement::CreateTable(Box::new(internal::dlq_table(&self.database)));
+        self.ch.execute_all(table.render_for(self.dialect, self.cluster.as_ref())).await
     }
 
     /// Ok once the broker acknowledged every letter and ClickHouse stored them.

@@ -47,6 +47,8 @@ pub struct Settings {
     pub database: String,
     pub clickhouse_url: String,
     pub clickhouse_auth: Option<(String, String)>,
+    /// The ClickHouse cluster the tables live on (`clickhouse.cluster`), if any.
+    pub cluster: Option<igloo_schemas::sql::Cluster>,
     pub dialect: Dialect,
     pub broker: Broker,
     pub transforms: TransformsConfig,
@@ -104,7 +106,8 @@ impl Server {
             listener.local_addr().map_err(|source| ServerError::Listen { listen: settings.listen.clone(), source })?;
         let state = Arc::new(AppState {
             ir: RwLock::new(Arc::new(ir)),
-            clickhouse: ClickHouse::new(&settings.clickhouse_url, settings.clickhouse_auth.clone()),
+            clickhouse: ClickHouse::new(&settings.clickhouse_url, settings.clickhouse_auth.clone())
+                .for_cluster(settings.cluster.is_some()),
             routes: RwLock::new(routes),
             apis: RwLock::new(Arc::new(settings.apis.clone())),
             producer: Producer::new(&settings.broker)?,
@@ -156,7 +159,8 @@ impl Server {
             return;
         }
         let ir = self.state.ir();
-        let ch = ClickHouse::new(&self.settings.clickhouse_url, self.settings.clickhouse_auth.clone());
+        let ch = ClickHouse::new(&self.settings.clickhouse_url, self.settings.clickhouse_auth.clone())
+            .for_cluster(self.settings.cluster.is_some());
         for model in ir.models.iter().filter(|m| !ir.filled_by_view(&m.name)) {
             let spec = WriterSpec {
                 model: model.name.clone(),
@@ -166,6 +170,7 @@ impl Server {
                 columns: model.fields.iter().map(|f| f.column.clone()).collect(),
                 dlq_topic: ir.dlq_topic(),
                 dialect: self.settings.dialect,
+                cluster: self.settings.cluster.clone(),
             };
             let (tx, rx) = watch::channel(false);
             let metrics = self.state.metrics.model(&model.name);
@@ -270,6 +275,7 @@ fn transforms_setup(settings: &Settings, state: &AppState) -> TransformsSetup {
             state.clickhouse.clone(),
             &settings.database,
             settings.dialect,
+            settings.cluster.clone(),
         ),
         metrics: state.metrics.clone(),
         group_session: match &settings.sharing {

@@ -94,9 +94,8 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     }
     // The lock lives in the project's database: create it first (what the plan's first step
     // would do anyway).
-    endpoints
-        .clickhouse
-        .execute(&igloo_schemas::sql::CreateDatabase { name: database.clone() }.render())
+    let create = igloo_schemas::sql::CreateDatabase { name: database.clone() };
+    migrate::run(&endpoints, igloo_schemas::sql::Statement::CreateDatabase(create))
         .context("cannot create the database")?;
     let lock = MigrationLock::acquire(&endpoints, &database, Duration::from_secs(args.lock_timeout), |h| {
         eprintln!("waiting for the migration lock, held by {h} (up to {} s)", args.lock_timeout);
@@ -200,13 +199,13 @@ fn status(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let plan = migrate::plan_for(endpoints, ir, database)?;
-    let applied: Vec<Applied> = if plan.steps.iter().any(|s| matches!(s, igloo_schemas::plan::PlanStep::CreateDatabase))
-    {
-        Vec::new()
-    } else {
-        migrate::ensure_migrations_table(endpoints, database)?;
-        endpoints.clickhouse.rows(&igloo_schemas::sql::internal::migrations::history(database, 10))?
-    };
+    let applied: Vec<Applied> =
+        if plan.steps.iter().any(|s| matches!(s, igloo_schemas::plan::PlanStep::CreateDatabase { .. })) {
+            Vec::new()
+        } else {
+            migrate::ensure_migrations_table(endpoints, database)?;
+            endpoints.clickhouse.rows(&igloo_schemas::sql::internal::migrations::history(database, 10))?
+        };
     let last_ok = applied.iter().find(|a| a.error.is_empty()).map(|a| a.fingerprint.clone());
     let steps: Vec<String> = plan.steps.iter().map(|s| s.summary(database)).collect();
     let (pending, drift) =

@@ -58,11 +58,15 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
         crate::project_check::report(&checked);
         return Ok(ExitCode::FAILURE);
     }
-    let database = project.map_or_else(|| "default".to_string(), |p| p.config.database());
+    let database = project.as_ref().map_or_else(|| "default".to_string(), |p| p.config.database());
+    let cluster = project.as_ref().and_then(|p| p.config.cluster());
     let (plan, against) = match &endpoints {
         None => (
-            plan(&checked.ir, &Observed::default(), &database, checked.target),
-            "offline: against an empty cluster".to_string(),
+            plan(&checked.ir, &Observed::default(), &database, checked.target, cluster.as_ref()),
+            match &cluster {
+                Some(c) => format!("offline: against an empty cluster `{}`", c.name),
+                None => "offline: against an empty server".to_string(),
+            },
         ),
         Some(e) => {
             (plan_for(e, &checked.ir, &database)?, format!("against {} and {}", e.clickhouse.url, e.broker.bootstrap))

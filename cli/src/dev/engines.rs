@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use igloo_schemas::sql::Cluster;
 use igloo_schemas::Dialect;
 use igloo_server::config::{InfraMode, Project};
 
@@ -30,6 +31,8 @@ pub enum EnginesError {
     Broker(#[from] NativeBrokerError),
     #[error(transparent)]
     Kafka(#[from] KafkaAdminError),
+    #[error("clickhouse.cluster: {cluster} needs a cluster, which igloo does not start: set infra.mode: external (IGLOO_INFRA_MODE) with clickhouse.url, or run `bash scripts/local-cluster.sh up` for a local one")]
+    ClusterNeedsExternal { cluster: String },
     #[error("infra.mode is external but {key} is not set; set it in igloo.yaml or with {env}")]
     MissingSetting { key: &'static str, env: &'static str },
     #[error("ClickHouse {found} is older than {oldest}, the oldest version igloo supports")]
@@ -59,6 +62,8 @@ pub enum EngineKind {
 pub struct Endpoints {
     pub clickhouse: ClickHouseHttp,
     pub dialect: Dialect,
+    /// The ClickHouse cluster tables are created on (`clickhouse.cluster`), if any.
+    pub cluster: Option<Cluster>,
     pub broker: Broker,
     pub admin: Arc<KafkaAdmin>,
 }
@@ -72,7 +77,7 @@ impl Endpoints {
         min_insync_replicas: Option<u32>,
     ) -> Result<Endpoints, EnginesError> {
         let admin = Arc::new(KafkaAdmin::connect(&broker, replication)?.with_min_insync_replicas(min_insync_replicas));
-        Ok(Endpoints { clickhouse, dialect, broker, admin })
+        Ok(Endpoints { clickhouse, dialect, cluster: None, broker, admin })
     }
 }
 
@@ -114,6 +119,9 @@ fn docker_answers() -> bool {
 impl Engines {
     /// Starts (native, docker) or connects to (external) the engines, one spinner each.
     pub fn start(project: &Project, mode: InfraMode) -> Result<Engines, EnginesError> {
+        if let (Some(cluster), false) = (&project.config.clickhouse.cluster, mode == InfraMode::External) {
+            return Err(EnginesError::ClusterNeedsExternal { cluster: cluster.clone() });
+        }
         match mode {
             InfraMode::Native => Self::start_native(project),
             InfraMode::Docker => Self::start_docker(project),
@@ -310,8 +318,10 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
     if !clickhouse.ping() {
         return Err(EnginesError::ClickHouseDown { url, hint });
     }
+    let cluster = c.cluster();
+    let clickhouse = clickhouse.for_cluster(cluster.is_some());
     let dialect = checked_dialect(&clickhouse)?;
-    let endpoints = Endpoints::new(
+    let mut endpoints = Endpoints::new(
         clickhouse,
         dialect,
         Broker::new(bootstrap.clone(), c.broker.framing(mode)).with_security(c.broker.security.clone()),
@@ -325,6 +335,7 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
         };
         return Err(EnginesError::BrokerDown { bootstrap, reason, hint });
     }
+    endpoints.cluster = cluster;
     Ok(endpoints)
 }
 

@@ -30,6 +30,8 @@ pub enum MigrateError {
     Record(ClickHouseError),
     #[error("views/{model}.sql: {problem}")]
     ViewColumns { model: String, problem: String },
+    #[error("node {node} of cluster {cluster} does not answer ({source}); statements ON CLUSTER wait for every node, so start it (or remove it from the cluster) before migrating")]
+    NodeDown { cluster: String, node: String, source: Box<ClickHouseError> },
 }
 
 /// What to do with steps that need consent.
@@ -66,8 +68,13 @@ struct ColumnRow {
 }
 
 #[derive(Deserialize)]
+struct NodeRow {
+    host_name: String,
+    port: u16,
+}
+
+#[derive(Deserialize)]
 struct NameRow {
-    #[allow(dead_code)]
     name: String,
 }
 
@@ -89,16 +96,69 @@ pub fn observe(endpoints: &Endpoints, database: &str) -> Result<Observed, Migrat
             }
         }
     }
+    if let Some(cluster) = &endpoints.cluster {
+        observed.fold_pairs();
+        observed.missing_on = missing_on_nodes(endpoints, cluster, database, &observed)?;
+    }
     let clickhouse_ms = started.elapsed().as_millis();
     observed.topics = endpoints.admin.topics(Duration::from_secs(10)).map_err(MigrateError::ObserveBroker)?;
     tracing::debug!(clickhouse_ms, total_ms = started.elapsed().as_millis(), "observed");
     Ok(observed)
 }
 
+/// On a cluster: the nodes that lack the database (key `""`) or a table the node igloo talks
+/// to has, by name (a node added to the cluster, or one that missed a statement). A node that
+/// does not answer is an error: statements `ON CLUSTER` would wait for it.
+fn missing_on_nodes(
+    endpoints: &Endpoints,
+    cluster: &sql::Cluster,
+    database: &str,
+    observed: &Observed,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, MigrateError> {
+    let mut missing: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    if !observed.database_exists {
+        return Ok(missing); // created everywhere by the plan
+    }
+    let ch = &endpoints.clickhouse;
+    let nodes =
+        ch.rows::<NodeRow>(&sql::cluster_nodes_query(&cluster.name)).map_err(MigrateError::ObserveClickHouse)?;
+    // Each name the node igloo talks to has, with the table it belongs to: a pair is two tables.
+    let mut expected: Vec<(String, &String)> = Vec::new();
+    for (name, t) in &observed.tables {
+        expected.push((name.clone(), name));
+        if t.engine.ends_with("MergeTree") {
+            expected.push((sql::cluster::local_name(name), name));
+        }
+    }
+    let empty = String::new();
+    expected.push((String::new(), &empty));
+    for node in nodes {
+        let address = format!("{}:{}", node.host_name, node.port);
+        let present: Vec<String> = ch
+            .rows::<NameRow>(&sql::node_tables_query(&address, database))
+            .map_err(|source| MigrateError::NodeDown {
+                cluster: cluster.name.clone(),
+                node: address.clone(),
+                source: Box::new(source),
+            })?
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        for (name, owner) in &expected {
+            let entry = missing.entry(owner.to_string()).or_default();
+            if !present.contains(name) && !entry.contains(&address) {
+                entry.push(address.clone());
+            }
+        }
+    }
+    missing.retain(|_, nodes| !nodes.is_empty());
+    Ok(missing)
+}
+
 /// The plan that would bring the engines in line with `ir`.
 pub fn plan_for(endpoints: &Endpoints, ir: &Ir, database: &str) -> Result<Plan, MigrateError> {
     let observed = observe(endpoints, database)?;
-    Ok(plan(ir, &observed, database, endpoints.dialect))
+    Ok(plan(ir, &observed, database, endpoints.dialect, endpoints.cluster.as_ref()))
 }
 
 /// Applies `plan`'s steps in order, skipping those that need consent unless it is granted.
@@ -149,20 +209,21 @@ fn apply_step(endpoints: &Endpoints, plan: &Plan, step: &PlanStep) -> Result<(),
     // A user view's SELECT names tables without their database; backfills may run for minutes.
     let in_database = matches!(step, PlanStep::CreateView { .. });
     for statement in step.statements(&plan.database) {
-        let sql = statement.render(plan.dialect);
-        tracing::debug!(sql = %sql, "applying");
-        let ch = &endpoints.clickhouse;
-        let result = match statement {
-            Statement::Backfill(ref view) => {
-                let pb = crate::ui::spinner(format!("backfilling {} from the rows already stored", view.target));
-                let result = ch.execute_long(&plan.database, &sql, BACKFILL_TIMEOUT);
-                pb.finish_and_clear();
-                result
-            }
-            _ if in_database => ch.execute_in(&plan.database, &sql),
-            _ => ch.execute(&sql),
-        };
-        result.map_err(|source| MigrateError::ClickHouseStep { step: step.summary(&plan.database), source })?;
+        for sql in statement.render_for(plan.dialect, plan.cluster.as_ref()) {
+            tracing::debug!(sql = %sql, "applying");
+            let ch = &endpoints.clickhouse;
+            let result = match statement {
+                Statement::Backfill(ref view) => {
+                    let pb = crate::ui::spinner(format!("backfilling {} from the rows already stored", view.target));
+                    let result = ch.execute_long(&plan.database, &sql, BACKFILL_TIMEOUT);
+                    pb.finish_and_clear();
+                    result
+                }
+                _ if in_database => ch.execute_in(&plan.database, &sql),
+                _ => ch.execute(&sql),
+            };
+            result.map_err(|source| MigrateError::ClickHouseStep { step: step.summary(&plan.database), source })?;
+        }
     }
     Ok(())
 }
@@ -242,13 +303,21 @@ fn record(
 /// created before it existed.
 pub fn ensure_migrations_table(endpoints: &Endpoints, database: &str) -> Result<(), ClickHouseError> {
     let ch = &endpoints.clickhouse;
-    ch.execute(&migrations_table(database).render(endpoints.dialect))?;
+    run(endpoints, Statement::CreateTable(Box::new(migrations_table(database))))?;
     let has_fingerprint = ch
         .rows::<ColumnRow>(&sql::columns_query(database))?
         .iter()
         .any(|c| c.table == MIGRATIONS_TABLE && c.name == MIGRATION_FINGERPRINT);
     if !has_fingerprint {
-        ch.execute(&migrations_fingerprint_column(database).render(endpoints.dialect))?;
+        run(endpoints, Statement::AlterTable(Box::new(migrations_fingerprint_column(database))))?;
+    }
+    Ok(())
+}
+
+/// Runs one of igloo's own statements on the server or, `ON CLUSTER`, on the cluster.
+pub fn run(endpoints: &Endpoints, statement: Statement) -> Result<(), ClickHouseError> {
+    for sql in statement.render_for(endpoints.dialect, endpoints.cluster.as_ref()) {
+        endpoints.clickhouse.execute(&sql)?;
     }
     Ok(())
 }

@@ -29,6 +29,7 @@ pub fn settings(project: &Project, endpoints: &Endpoints, roles: Roles, sharing:
         database: c.database(),
         clickhouse_url: endpoints.clickhouse.url.clone(),
         clickhouse_auth: auth,
+        cluster: endpoints.cluster.clone(),
         dialect: endpoints.dialect,
         broker: endpoints.broker.clone(),
         transforms: c.transforms.clone(),

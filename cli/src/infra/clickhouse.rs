@@ -201,6 +201,12 @@ impl ClickHouseHttp {
         Self::connect(self.url, Some((user.to_string(), password.to_string())))
     }
 
+    /// The client for a cluster ([`igloo_server::clickhouse::CLUSTER_SETTINGS`]) when
+    /// `on_cluster`, else this one.
+    pub fn for_cluster(self, on_cluster: bool) -> ClickHouseHttp {
+        ClickHouseHttp { client: self.client.for_cluster(on_cluster), ..self }
+    }
+
     /// The async client itself, for code that runs on a runtime (the server).
     pub fn client(&self) -> &ClickHouse {
         &self.client

@@ -23,7 +23,8 @@ pub(super) fn plan_model(p: &mut Plan, ir: &Ir, model: &Model, observed: &Observ
                     .zip(&desired.columns)
                     .all(|((n, ty), c)| *n == c.name && *ty == c.ty.render(p.dialect))
         });
-        if same && view_exists && !table_replaced {
+        let complete = [rollup.table_name(), rollup.view_name()].iter().all(|n| !observed.missing_on.contains_key(n));
+        if same && view_exists && complete && !table_replaced {
             continue;
         }
         if current.is_some() || view_exists {

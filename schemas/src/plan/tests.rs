@@ -49,6 +49,7 @@ fn empty_cluster_gets_everything_created() {
         &Observed::default(),
         "db",
         Dialect::CURRENT,
+        None,
     );
     assert_eq!(
         summaries(&p),
@@ -68,7 +69,7 @@ fn empty_cluster_gets_everything_created() {
 fn applied_schema_plans_nothing_on_both_dialects() {
     let schema = "enum K {\n  X\n}\nmodel A {\n  id String @id @db.LowCardinality\n  k K\n  at DateTime\n  b Boolean?\n  v Float[]\n  d Decimal\n  @@orderBy([id, at])\n}\nmodel V {\n  id String @id\n  s Int @db.Int8\n  ver DateTime\n  @@engine(VersionedCollapsingMergeTree(s, ver))\n}\n";
     for dialect in [Dialect::V18_16, Dialect::CURRENT] {
-        let p = plan(&ir(schema), &observed_after(schema, dialect), "db", dialect);
+        let p = plan(&ir(schema), &observed_after(schema, dialect), "db", dialect, None);
         assert!(p.is_empty() && p.notes.is_empty(), "{dialect}: {:?} {:?}", summaries(&p), p.notes);
     }
 }
@@ -80,6 +81,7 @@ fn new_field_is_added_after_its_predecessor() {
         &observed_after(BASE, Dialect::V18_16),
         "db",
         Dialect::V18_16,
+        None,
     );
     assert_eq!(summaries(&p), ["+ column A.m"]);
     assert_eq!(p.sql(&p.steps[0]), ["ALTER TABLE `db`.`A` ADD COLUMN `m` Int32 DEFAULT 7 AFTER `id`"]);
@@ -93,6 +95,7 @@ fn removed_field_and_changed_type_are_destructive() {
         &observed_after("model A {\n  id String @id\n  n Int\n  gone String\n}\n", Dialect::CURRENT),
         "db",
         Dialect::CURRENT,
+        None,
     );
     assert_eq!(
         summaries(&p),
@@ -110,8 +113,13 @@ fn removed_field_and_changed_type_are_destructive() {
 fn sorting_key_change_rebuilds_and_keeps_the_old_table() {
     let mut observed = observed_after(BASE, Dialect::V18_16);
     observed.tables.insert("_igloo_old_A_1".into(), ObservedTable::default());
-    let p =
-        plan(&ir("model A {\n  id String @id\n  n Int\n  @@orderBy([id, n])\n}\n"), &observed, "db", Dialect::V18_16);
+    let p = plan(
+        &ir("model A {\n  id String @id\n  n Int\n  @@orderBy([id, n])\n}\n"),
+        &observed,
+        "db",
+        Dialect::V18_16,
+        None,
+    );
     assert_eq!(summaries(&p), ["~ table db.A: rebuild for sorting key (id) → (id,n); rows are copied and the old table kept as _igloo_old_A_2"]);
     let sql = p.sql(&p.steps[0]);
     assert_eq!(sql[0], "DROP TABLE IF EXISTS `db`.`_igloo_new_A`");
@@ -137,6 +145,7 @@ fn key_column_type_change_and_engine_change_rebuild() {
         &observed_after("model A {\n  id Int @id\n  n Int\n}\n", Dialect::CURRENT),
         "db",
         Dialect::CURRENT,
+        None,
     );
     assert_eq!(p.steps.len(), 1);
     assert!(summaries(&p)[0].contains("rebuild for key column id type Int32 → Int64"), "{:?}", summaries(&p));
@@ -145,6 +154,7 @@ fn key_column_type_change_and_engine_change_rebuild() {
         &observed_after(BASE, Dialect::CURRENT),
         "db",
         Dialect::CURRENT,
+        None,
     );
     assert!(summaries(&p)[0].contains("rebuild for engine MergeTree → ReplacingMergeTree"), "{:?}", summaries(&p));
 }
@@ -155,7 +165,7 @@ fn removed_model_drops_its_table_but_never_its_topic_or_internal_tables() {
         observed_after("model A {\n  id String @id\n}\nmodel B {\n  id String @id\n}\n", Dialect::CURRENT);
     observed.tables.insert("_igloo_migrations".into(), ObservedTable::default());
     observed.topics.insert("_igloo_dlq".into(), 1);
-    let p = plan(&ir("model A {\n  id String @id\n}\n"), &observed, "db", Dialect::CURRENT);
+    let p = plan(&ir("model A {\n  id String @id\n}\n"), &observed, "db", Dialect::CURRENT, None);
     assert_eq!(summaries(&p), ["- table db.B (destructive: no model uses it; its data is deleted)"]);
     assert_eq!(p.notes, ["topic B has no model any more; igloo leaves topics in place"]);
 }
@@ -168,6 +178,7 @@ fn partition_count_change_is_a_note_not_a_step() {
         &observed,
         "db",
         Dialect::CURRENT,
+        None,
     );
     assert!(p.is_empty());
     assert!(p.notes[0].starts_with("topic A has 3 partitions and the schema asks for 8"), "{:?}", p.notes);
@@ -193,7 +204,7 @@ const SERIES: &str = "model M {\n  time BigInt\n  tag String\n  v Float\n  @@id(
 
 #[test]
 fn time_series_rollups_are_created_backfilled_kept_and_dropped() {
-    let created = plan(&ir(SERIES), &Observed::default(), "db", Dialect::CURRENT);
+    let created = plan(&ir(SERIES), &Observed::default(), "db", Dialect::CURRENT, None);
     let rollups: Vec<String> = summaries(&created).into_iter().filter(|s| s.contains("rollup")).collect();
     assert_eq!(
         rollups,
@@ -204,12 +215,12 @@ fn time_series_rollups_are_created_backfilled_kept_and_dropped() {
         ]
     );
     for dialect in [Dialect::V18_16, Dialect::CURRENT] {
-        assert!(plan(&ir(SERIES), &observed_after(SERIES, dialect), "db", dialect).is_empty());
+        assert!(plan(&ir(SERIES), &observed_after(SERIES, dialect), "db", dialect, None).is_empty());
     }
 
     // Declaring a time series on a table that has rows backfills its rollups.
     let plain = SERIES.replace("  @@timeseries(time: time, series: tag)\n", "");
-    let p = plan(&ir(SERIES), &observed_after(&plain, Dialect::CURRENT), "db", Dialect::CURRENT);
+    let p = plan(&ir(SERIES), &observed_after(&plain, Dialect::CURRENT), "db", Dialect::CURRENT, None);
     assert_eq!(p.steps.len(), 3);
     assert!(summaries(&p).iter().all(|s| s.ends_with("backfilled from the table)")), "{:?}", summaries(&p));
     let sql = p.sql(&p.steps[0]).join(";\n");
@@ -219,7 +230,7 @@ fn time_series_rollups_are_created_backfilled_kept_and_dropped() {
 
     // A new value field changes every rollup: each is dropped and recreated from the table.
     let more = SERIES.replace("  v Float\n", "  v Float\n  w Int\n");
-    let p = plan(&ir(&more), &observed_after(SERIES, Dialect::CURRENT), "db", Dialect::CURRENT);
+    let p = plan(&ir(&more), &observed_after(SERIES, Dialect::CURRENT), "db", Dialect::CURRENT, None);
     let s = summaries(&p);
     assert_eq!(s[0], "+ column M.w");
     assert_eq!(s[1], "- rollup db._igloo_rollup_M_1h (derived data, rebuilt on demand)");
@@ -227,7 +238,7 @@ fn time_series_rollups_are_created_backfilled_kept_and_dropped() {
     assert_eq!(s.len(), 7);
 
     // No longer a time series: the rollups and their views go, the table stays.
-    let p = plan(&ir(&plain), &observed_after(SERIES, Dialect::CURRENT), "db", Dialect::CURRENT);
+    let p = plan(&ir(&plain), &observed_after(SERIES, Dialect::CURRENT), "db", Dialect::CURRENT, None);
     assert_eq!(p.steps.len(), 3);
     let sql: Vec<String> = p.steps.iter().flat_map(|s| p.sql(s)).collect();
     assert_eq!(sql[0], "DROP TABLE IF EXISTS `db`.`_igloo_rollup_M_1h_mv`");
@@ -243,7 +254,7 @@ fn a_topic_prefix_keeps_projects_on_one_broker_apart() {
     observed.topics.insert("prod.A".into(), 3);
     observed.topics.insert("prod._igloo_dlq".into(), 1);
     observed.topics.insert("staging.Gone".into(), 3);
-    let p = plan(&ir, &observed, "db", Dialect::V18_16);
+    let p = plan(&ir, &observed, "db", Dialect::V18_16, None);
     let topics: Vec<String> = p
         .steps
         .iter()
@@ -254,4 +265,85 @@ fn a_topic_prefix_keeps_projects_on_one_broker_apart() {
         .collect();
     assert_eq!(topics, ["staging._igloo_dlq", "staging.A"]);
     assert_eq!(p.notes, ["topic staging.Gone has no model any more; igloo leaves topics in place"]);
+}
+
+/// What the engines of a cluster would report after applying `schema`: every table a pair.
+fn observed_pairs_after(schema: &str, dialect: Dialect) -> Observed {
+    let mut observed = observed_after(schema, dialect);
+    for (name, t) in std::mem::take(&mut observed.tables) {
+        if !t.engine.ends_with("MergeTree") {
+            observed.tables.insert(name, t);
+            continue;
+        }
+        let distributed = ObservedTable { engine: "Distributed".into(), ..t.clone() };
+        let local = ObservedTable { engine: format!("Replicated{}", t.engine), ..t };
+        observed.tables.insert(format!("{name}_local"), local);
+        observed.tables.insert(name, distributed);
+    }
+    observed
+}
+
+#[test]
+fn on_a_cluster_every_table_is_a_replicated_local_table_under_a_distributed_one() {
+    let cluster = Cluster::named("igloo");
+    let p = plan(&ir(SERIES), &Observed::default(), "db", Dialect::V18_16, Some(&cluster));
+    let sql: Vec<String> = p.steps.iter().flat_map(|s| p.sql(s)).collect();
+    assert_eq!(sql[0], "CREATE DATABASE IF NOT EXISTS `db` ON CLUSTER `igloo`");
+    assert!(sql[1].starts_with("CREATE TABLE IF NOT EXISTS `db`.`M_local` ON CLUSTER `igloo`\n("), "{}", sql[1]);
+    assert!(
+        sql[1].contains("ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/db/M', '{replica}')"),
+        "{}",
+        sql[1]
+    );
+    // Partition p of the topic lives on shard p mod shards.
+    assert_eq!(
+        sql[2],
+        "CREATE TABLE IF NOT EXISTS `db`.`M` ON CLUSTER `igloo` AS `db`.`M_local` ENGINE = Distributed('igloo', 'db', 'M_local', `_igloo_partition`)"
+    );
+    // Rollups: replicated aggregates, spread at random, filled by views on the Distributed table.
+    let rollup = sql.iter().position(|s| s.contains("`_igloo_rollup_M_1h_local`")).unwrap();
+    assert!(sql[rollup].contains(
+        "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/db/_igloo_rollup_M_1h', '{replica}')"
+    ));
+    assert!(sql[rollup + 1].ends_with("ENGINE = Distributed('igloo', 'db', '_igloo_rollup_M_1h_local', rand())"));
+    assert!(sql[rollup + 2].starts_with(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS `db`.`_igloo_rollup_M_1h_mv` ON CLUSTER `igloo` TO `db`.`_igloo_rollup_M_1h` AS SELECT"
+    ));
+    assert!(sql.iter().all(|s| s.contains(" ON CLUSTER `igloo`")), "{sql:#?}");
+
+    // Applied, the pairs fold into the tables the schema describes: nothing to do.
+    for dialect in [Dialect::V18_16, Dialect::CURRENT] {
+        let mut observed = observed_pairs_after(SERIES, dialect);
+        observed.fold_pairs();
+        let p = plan(&ir(SERIES), &observed, "db", dialect, Some(&cluster));
+        assert!(p.is_empty(), "{:?}", summaries(&p));
+    }
+
+    // A node without the table gets it, and other changes wait for the next run.
+    let mut observed = observed_pairs_after(SERIES, Dialect::CURRENT);
+    observed.fold_pairs();
+    observed.missing_on.insert("M".into(), vec!["127.0.0.1:9004".into()]);
+    let p = plan(&ir(SERIES), &observed, "db", Dialect::CURRENT, Some(&cluster));
+    assert_eq!(summaries(&p), ["+ table db.M (3 columns) on 127.0.0.1:9004 (missing there; the other nodes have it)"]);
+    assert!(p.sql(&p.steps[0])[0].starts_with("CREATE TABLE IF NOT EXISTS `db`.`M_local` ON CLUSTER"));
+
+    // A new field alters both tables of the pair.
+    observed.missing_on.clear();
+    let more = SERIES.replace("  v Float\n", "  v Float\n  w Int\n");
+    let p = plan(&ir(&more), &observed, "db", Dialect::CURRENT, Some(&cluster));
+    let sql: Vec<String> = p.steps.iter().flat_map(|s| p.sql(s)).collect();
+    assert!(
+        sql.contains(&"ALTER TABLE `db`.`M_local` ON CLUSTER `igloo` ADD COLUMN `w` Int32 AFTER `v`".to_string()),
+        "{sql:#?}"
+    );
+    assert!(
+        sql.contains(&"ALTER TABLE `db`.`M` ON CLUSTER `igloo` ADD COLUMN `w` Int32 AFTER `v`".to_string()),
+        "{sql:#?}"
+    );
+
+    // A rebuild is not done on a cluster: it is explained instead.
+    let keyed = SERIES.replace("  v Float\n", "  v Float\n  @@engine(ReplacingMergeTree)\n");
+    let p = plan(&ir(&keyed), &observed, "db", Dialect::CURRENT, Some(&cluster));
+    assert!(!p.steps.iter().any(|s| matches!(s, PlanStep::RebuildTable { .. })));
+    assert!(p.notes.iter().any(|n| n.contains("needs a rebuild")), "{:?}", p.notes);
 }

@@ -18,7 +18,8 @@ pub(super) fn plan_views(p: &mut Plan, ir: &Ir, observed: &Observed) {
     for view in &ir.views {
         let Some(model) = ir.model(&view.model) else { continue };
         let name = view.name();
-        if observed.tables.contains_key(&name) {
+        // A view some node lacks is created again: `IF NOT EXISTS` leaves the others alone.
+        if observed.tables.contains_key(&name) && !observed.missing_on.contains_key(&name) {
             continue;
         }
         // Backfill only a view's first version: an edited view's target already holds the

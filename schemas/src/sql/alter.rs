@@ -3,8 +3,14 @@
 
 use crate::dialect::Dialect;
 
+use super::cluster::Cluster;
 use super::ddl::ColumnDef;
 use super::quote::ident;
+
+/// ` ON CLUSTER name`, or nothing on one server.
+fn on(cluster: Option<&Cluster>) -> String {
+    cluster.map(Cluster::on).unwrap_or_default()
+}
 
 fn table_ref(database: &str, table: &str) -> String {
     format!("{}.{}", ident(database), ident(table))
@@ -34,6 +40,10 @@ pub struct AlterTable {
 
 impl AlterTable {
     pub fn render(&self, dialect: Dialect) -> String {
+        self.render_on(dialect, None)
+    }
+
+    pub fn render_on(&self, dialect: Dialect, cluster: Option<&Cluster>) -> String {
         let action = match &self.action {
             AlterAction::AddColumn { column, after } => {
                 let after = after.as_ref().map(|a| format!(" AFTER {}", ident(a))).unwrap_or_default();
@@ -42,7 +52,7 @@ impl AlterTable {
             AlterAction::DropColumn { name } => format!("DROP COLUMN {}", ident(name)),
             AlterAction::ModifyColumn { column } => format!("MODIFY COLUMN {}", column.render(dialect)),
         };
-        format!("ALTER TABLE {} {action}", table_ref(&self.database, &self.table))
+        format!("ALTER TABLE {}{} {action}", table_ref(&self.database, &self.table), on(cluster))
     }
 }
 
@@ -54,7 +64,11 @@ pub struct DropTable {
 
 impl DropTable {
     pub fn render(&self) -> String {
-        format!("DROP TABLE IF EXISTS {}", table_ref(&self.database, &self.table))
+        self.render_on(None)
+    }
+
+    pub fn render_on(&self, cluster: Option<&Cluster>) -> String {
+        format!("DROP TABLE IF EXISTS {}{}", table_ref(&self.database, &self.table), on(cluster))
     }
 }
 
@@ -67,12 +81,16 @@ pub struct RenameTables {
 
 impl RenameTables {
     pub fn render(&self) -> String {
+        self.render_on(None)
+    }
+
+    pub fn render_on(&self, cluster: Option<&Cluster>) -> String {
         let pairs: Vec<String> = self
             .renames
             .iter()
             .map(|(from, to)| format!("{} TO {}", table_ref(&self.database, from), table_ref(&self.database, to)))
             .collect();
-        format!("RENAME TABLE {}", pairs.join(", "))
+        format!("RENAME TABLE {}{}", pairs.join(", "), on(cluster))
     }
 }
 

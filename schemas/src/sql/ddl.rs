@@ -3,6 +3,7 @@
 use crate::dialect::{Dialect, Feature};
 use crate::ir::{DefaultValue, Engine, Field, Ir, Model};
 
+use super::cluster::{local_name, Cluster};
 use super::quote::{ident, string};
 use super::types::ChType;
 
@@ -104,11 +105,40 @@ impl CreateTable {
     }
 
     pub fn render(&self, dialect: Dialect) -> String {
-        let mut sql = format!("CREATE TABLE IF NOT EXISTS {}.{}\n(\n", ident(&self.database), ident(&self.name));
-        let columns: Vec<String> = self.columns.iter().map(|c| format!("    {}", c.render(dialect))).collect();
+        self.render_as(dialect, None)
+    }
+
+    /// This table as the local, replicated part of its pair on `cluster`
+    /// ([`super::cluster`]).
+    pub fn render_replicated(&self, dialect: Dialect, cluster: &Cluster) -> String {
+        self.render_as(dialect, Some(cluster))
+    }
+
+    fn render_as(&self, dialect: Dialect, cluster: Option<&Cluster>) -> String {
+        let (name, on, engine) = match cluster {
+            None => (self.name.clone(), String::new(), self.engine.render(None)),
+            Some(c) => {
+                let local = local_name(&self.name);
+                let replication = (c.path(&self.database, &self.name), c.replica.clone());
+                (local, c.on(), self.engine.render(Some(replication)))
+            }
+        };
+        let mut sql = format!("CREATE TABLE IF NOT EXISTS {}.{}{on}\n(\n", ident(&self.database), ident(&name));
+        // ClickHouse 18.16 rejects a replicated table whose column without a default has a
+        // comment ("Table structure in ZooKeeper is too different"). Replicated tables go
+        // without column comments on every version: newer ones are not checked on a cluster here.
+        let keep_comments = cluster.is_none();
+        let columns: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| match keep_comments {
+                true => format!("    {}", c.render(dialect)),
+                false => format!("    {}", ColumnDef { comment: None, ..c.clone() }.render(dialect)),
+            })
+            .collect();
         sql += &columns.join(",\n");
         sql += "\n)\n";
-        sql += &format!("ENGINE = {}\n", self.engine.render());
+        sql += &format!("ENGINE = {engine}\n");
         if let Some(p) = &self.partition_by {
             sql += &format!("PARTITION BY {p}\n");
         }
@@ -236,17 +266,24 @@ impl ValueExpr {
 }
 
 impl TableEngine {
-    fn render(&self) -> String {
-        match self {
-            TableEngine::MergeTree => "MergeTree()".into(),
-            TableEngine::ReplacingMergeTree(None) => "ReplacingMergeTree()".into(),
-            TableEngine::ReplacingMergeTree(Some(v)) => format!("ReplacingMergeTree({})", ident(v)),
-            TableEngine::SummingMergeTree(cols) if cols.is_empty() => "SummingMergeTree()".into(),
-            TableEngine::SummingMergeTree(cols) => format!("SummingMergeTree({})", column_tuple(cols)),
-            TableEngine::AggregatingMergeTree => "AggregatingMergeTree()".into(),
-            TableEngine::CollapsingMergeTree(s) => format!("CollapsingMergeTree({})", ident(s)),
+    /// `Engine(args)`, or with a `(keeper path, replica)` `ReplicatedEngine('path', 'replica', args)`.
+    fn render(&self, replication: Option<(String, String)>) -> String {
+        let (name, args) = match self {
+            TableEngine::MergeTree => ("MergeTree", vec![]),
+            TableEngine::ReplacingMergeTree(v) => ("ReplacingMergeTree", v.iter().map(|v| ident(v)).collect()),
+            TableEngine::SummingMergeTree(cols) if cols.is_empty() => ("SummingMergeTree", vec![]),
+            TableEngine::SummingMergeTree(cols) => ("SummingMergeTree", vec![column_tuple(cols)]),
+            TableEngine::AggregatingMergeTree => ("AggregatingMergeTree", vec![]),
+            TableEngine::CollapsingMergeTree(s) => ("CollapsingMergeTree", vec![ident(s)]),
             TableEngine::VersionedCollapsingMergeTree(s, v) => {
-                format!("VersionedCollapsingMergeTree({}, {})", ident(s), ident(v))
+                ("VersionedCollapsingMergeTree", vec![ident(s), ident(v)])
+            }
+        };
+        match replication {
+            None => format!("{name}({})", args.join(", ")),
+            Some((path, replica)) => {
+                let args: Vec<String> = [string(&path), string(&replica)].into_iter().chain(args).collect();
+                format!("Replicated{name}({})", args.join(", "))
             }
         }
     }
@@ -255,5 +292,9 @@ impl TableEngine {
 impl CreateDatabase {
     pub fn render(&self) -> String {
         format!("CREATE DATABASE IF NOT EXISTS {}", ident(&self.name))
+    }
+
+    pub fn render_on(&self, cluster: Option<&Cluster>) -> String {
+        self.render() + &cluster.map(Cluster::on).unwrap_or_default()
     }
 }

@@ -5,7 +5,7 @@ use crate::internal::{
     CLAIMS_TABLE, CLAIM_COLUMNS, DLQ, EPOCH_COLUMN, MIGRATIONS_TABLE, MIGRATION_COLUMNS, MIGRATION_LOCK_TABLE,
     OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN, STAGE_TABLE,
 };
-use crate::sql::quote;
+use crate::sql::{quote, Cluster};
 
 /// The newest `limit` dead letters, newest first, as JSONEachRow.
 pub fn latest_dead_letters(database: &str, limit: usize) -> String {
@@ -58,15 +58,21 @@ pub mod writer_sql {
         )
     }
 
-    /// Deletes the rows `rows_after` counts (a mutation).
+    /// Deletes the rows `rows_after` counts (a mutation); on a cluster, from the local table
+    /// of every shard.
     pub fn delete_after(
         database: &str,
         t: &str,
         partition: i32,
         after: Option<i64>,
         below_epoch: Option<u64>,
+        cluster: Option<&Cluster>,
     ) -> String {
-        format!("ALTER TABLE {} DELETE WHERE {}", table(database, t), beyond(partition, after, below_epoch))
+        let (t, on) = match cluster {
+            Some(c) => (crate::sql::cluster::local_name(t), c.on()),
+            None => (t.to_string(), String::new()),
+        };
+        format!("ALTER TABLE {}{on} DELETE WHERE {}", table(database, &t), beyond(partition, after, below_epoch))
     }
 
     /// One row `{"n"}`: unfinished mutations of the table.

@@ -46,3 +46,23 @@ pub fn latest_rows(database: &str, table: &str, columns: &[String], limit: usize
         ident(crate::internal::OFFSET_COLUMN)
     )
 }
+
+/// Rows `{"host_name", "port"}`: the nodes of `cluster` (native-protocol addresses).
+pub fn cluster_nodes_query(cluster: &str) -> String {
+    format!(
+        "SELECT host_name, port FROM system.clusters WHERE cluster = {} ORDER BY shard_num, replica_num FORMAT JSONEachRow",
+        string(cluster)
+    )
+}
+
+/// Rows `{"name"}`: `database` itself (as `""`) if it exists on the node at `address`
+/// (`host:port`), and each of its tables there.
+pub fn node_tables_query(address: &str, database: &str) -> String {
+    let on = |table: &str| format!("remote({}, system, {table})", string(address));
+    format!(
+        "SELECT '' AS name FROM (SELECT name AS db FROM {} WHERE db = {db}) UNION ALL SELECT name FROM {} WHERE database = {db} FORMAT JSONEachRow",
+        on("databases"),
+        on("tables"),
+        db = string(database)
+    )
+}

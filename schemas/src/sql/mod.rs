@@ -3,6 +3,7 @@
 //! Raw user expressions (`@@partitionBy`, `@@ttl`) are validated upstream and passed through.
 
 mod alter;
+pub mod cluster;
 pub mod consumption;
 mod ddl;
 pub mod internal;
@@ -13,8 +14,12 @@ mod types;
 mod view;
 
 pub use alter::{AlterAction, AlterTable, CopyRows, DropTable, InsertJsonRows, RenameTables};
+pub use cluster::Cluster;
 pub use ddl::{ColumnDef, CreateDatabase, CreateTable, TableEngine, ValueExpr};
-pub use introspect::{columns_query, database_query, latest_rows, row_counts_query, tables_query, version_query};
+pub use introspect::{
+    cluster_nodes_query, columns_query, database_query, latest_rows, node_tables_query, row_counts_query, tables_query,
+    version_query,
+};
 pub use types::{ChType, DEFAULT_DECIMAL};
 pub use view::MaterializedView;
 
@@ -44,6 +49,34 @@ impl Statement {
             Statement::CopyRows(s) => s.render(),
             Statement::CreateView(v) => v.render(),
             Statement::Backfill(v) => v.backfill(),
+        }
+    }
+
+    /// The SQL that carries the statement out on one server (`None`) or on a cluster: each
+    /// table a pair, each DDL statement `ON CLUSTER` ([`cluster`]).
+    pub fn render_for(&self, dialect: Dialect, on: Option<&Cluster>) -> Vec<String> {
+        let Some(c) = on else { return vec![self.render(dialect)] };
+        let pair = |t: &str| [cluster::local_name(t), t.to_string()];
+        match self {
+            Statement::CreateDatabase(s) => vec![s.render_on(on)],
+            Statement::CreateTable(s) => c.create_table(s, dialect).to_vec(),
+            Statement::AlterTable(s) => pair(&s.table)
+                .into_iter()
+                .map(|table| AlterTable { table, ..s.as_ref().clone() }.render_on(dialect, on))
+                .collect(),
+            // A view has no local part; `IF EXISTS` makes its drop a no-op.
+            Statement::DropTable(s) => pair(&s.table)
+                .into_iter()
+                .rev()
+                .map(|table| DropTable { table, database: s.database.clone() }.render_on(on))
+                .collect(),
+            Statement::RenameTables(s) => {
+                let renames = s.renames.iter().flat_map(|(from, to)| pair(from).into_iter().zip(pair(to))).collect();
+                vec![RenameTables { renames, database: s.database.clone() }.render_on(on)]
+            }
+            Statement::CopyRows(s) => vec![s.render()],
+            Statement::CreateView(v) => vec![v.render_on(on)],
+            Statement::Backfill(v) => vec![v.backfill()],
         }
     }
 }

@@ -19,10 +19,16 @@ pub struct MaterializedView {
 
 impl MaterializedView {
     pub fn render(&self) -> String {
+        self.render_on(None)
+    }
+
+    /// On a cluster the view reads the source's `Distributed` table and writes the target's.
+    pub fn render_on(&self, cluster: Option<&super::Cluster>) -> String {
         let db = ident(&self.database);
         format!(
-            "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{} TO {db}.{} AS {}",
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{}{} TO {db}.{} AS {}",
             ident(&self.name),
+            cluster.map(super::Cluster::on).unwrap_or_default(),
             ident(&self.target),
             self.select
         )

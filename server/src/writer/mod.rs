@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use igloo_schemas::internal::{self, EPOCH_COLUMN, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN};
 use igloo_schemas::sql::internal::writer_sql;
-use igloo_schemas::sql::InsertJsonRows;
+use igloo_schemas::sql::{Cluster, InsertJsonRows};
 use igloo_schemas::Dialect;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Offset;
@@ -51,6 +51,8 @@ pub struct WriterSpec {
     /// Where rows ClickHouse rejects go.
     pub dlq_topic: String,
     pub dialect: Dialect,
+    /// The ClickHouse cluster the tables live on, if any.
+    pub cluster: Option<Cluster>,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +110,7 @@ pub async fn run(
 ) {
     let mut backoff = Backoff::default();
     let dlq = match Producer::new(&broker) {
-        Ok(p) => DeadLetters::new(p, &spec.dlq_topic, ch.clone(), &spec.database, spec.dialect),
+        Ok(p) => DeadLetters::new(p, &spec.dlq_topic, ch.clone(), &spec.database, spec.dialect, spec.cluster.clone()),
         Err(e) => {
             tracing::error!(model = %spec.model, error = %e, "cannot create the dead-letter producer");
             return;
@@ -123,7 +125,7 @@ pub async fn run(
     if let Sharing::Replicas { writer_id, session_timeout } = sharing {
         let tables = [internal::offsets_table(&spec.database), internal::claims_table(&spec.database)];
         for t in tables {
-            while let Err(e) = ch.execute(&t.render(spec.dialect)).await {
+            while let Err(e) = create_table(&spec, &ch, t.clone()).await {
                 tracing::warn!(model = %spec.model, error = %e, "table writer cannot start yet; retrying");
                 if backoff.wait(&mut shutdown).await {
                     return;
@@ -209,7 +211,7 @@ pub enum WriterError {
 }
 
 async fn start(spec: &WriterSpec, broker: &Broker, ch: &ClickHouse) -> Result<Started, WriterError> {
-    ch.execute(&internal::offsets_table(&spec.database).render(spec.dialect)).await?;
+    create_table(spec, ch, internal::offsets_table(&spec.database)).await?;
     // Nothing is ever committed to the group: offsets live in ClickHouse, and a pending commit
     // makes the consumer's close wait, without bound, for a broker that may be down.
     let group = format!("igloo-writer.{}.{}", spec.database, spec.table);
@@ -265,8 +267,38 @@ async fn recover_below(
         return Ok(());
     }
     tracing::warn!(model = %spec.model, partition, after = ?last, rows = n[0].n, "removing rows written without their offset log entry");
-    ch.execute(&writer_sql::delete_after(db, t, partition, last, below_epoch)).await?;
-    wait_for_mutations(spec, ch).await
+    let delete = writer_sql::delete_after(db, t, partition, last, below_epoch, spec.cluster.as_ref());
+    if spec.cluster.is_none() {
+        ch.execute(&delete).await?;
+        return wait_for_mutations(spec, ch).await;
+    }
+    // On a cluster the delete runs ON CLUSTER, on the local table of every shard; a shard's
+    // replicas share the mutation through the keeper. A node that is down runs the statement
+    // from the DDL queue when it is back, so waiting for it times out without failing.
+    match ch.with_settings(&[("distributed_ddl_task_timeout", "10")]).execute(&delete).await {
+        Err(e) if e.code() == Some(159) => {
+            tracing::warn!(model = %spec.model, partition, error = %e, "a node of the cluster will delete when it is back")
+        }
+        other => drop(other?),
+    }
+    // Done when no shard shows such rows any more.
+    loop {
+        let n = ch.rows::<Count>(&writer_sql::rows_after(db, t, partition, last, below_epoch)).await?;
+        if n.first().is_none_or(|c| c.n == 0) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Creates one of igloo's own tables if it is missing (on a cluster: the pair, ON CLUSTER).
+async fn create_table(
+    spec: &WriterSpec,
+    ch: &ClickHouse,
+    table: igloo_schemas::sql::CreateTable,
+) -> Result<(), ClickHouseError> {
+    let statement = igloo_schemas::sql::Statement::CreateTable(Box::new(table));
+    ch.execute_all(statement.render_for(spec.dialect, spec.cluster.as_ref())).await
 }
 
 async fn recover(spec: &WriterSpec, ch: &ClickHouse, partition: i32, last: Option<i64>) -> Result<(), ClickHouseError> {
