@@ -22,7 +22,26 @@ STATE="$DIR/ports.env"
 NODES=4
 
 die() { echo "local-cluster.sh: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# N distinct free ports below the kernel's ephemeral range (32768+ here), so that no outgoing
+# connection holds a stopped node's port when it starts again; the tests' own ports are
+# 30000-32699, these 20000-29999.
+free_ports() {
+  python3 -c '
+import random, socket, sys
+n, found = int(sys.argv[1]), []
+while len(found) < n:
+    p = random.randint(20000, 29999)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        if p not in found:
+            found.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(" ".join(map(str, found)))' "$1"
+}
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 wait_for() { # command, what, seconds
   for _ in $(seq 1 "$(( $3 * 10 ))"); do if eval "$1" >/dev/null 2>&1; then return 0; fi; sleep 0.1; done
@@ -127,11 +146,13 @@ up() {
   fi
   rm -rf "$DIR"
   mkdir -p "$DIR/zk" "$DIR/broker"
+  local ports
+  read -r -a ports <<<"$(free_ports $(( 2 + 3 * NODES )))"
   {
-    echo "ZK_PORT=$(free_port)"
-    echo "BROKER_PORT=$(free_port)"
+    echo "ZK_PORT=${ports[0]}"
+    echo "BROKER_PORT=${ports[1]}"
     for n in $(seq 1 $NODES); do
-      echo "HTTP_$n=$(free_port)"; echo "TCP_$n=$(free_port)"; echo "INTER_$n=$(free_port)"
+      echo "HTTP_$n=${ports[$(( 3 * n - 1 ))]}"; echo "TCP_$n=${ports[$(( 3 * n ))]}"; echo "INTER_$n=${ports[$(( 3 * n + 1 ))]}"
     done
   } >"$STATE"
   # shellcheck disable=SC1090

@@ -68,7 +68,7 @@ fn app_project(tmp: &Path, engines: &Ports, broker: u16) -> (std::path::PathBuf,
     std::fs::create_dir_all(&dir).unwrap();
     let root = project_from(&dir, "timeseries");
     let server = igloo_cli::infra::clickhouse::free_port().unwrap();
-    (root, Ports { http: engines.http, tcp: engines.tcp, broker, server })
+    (root, Ports { http: engines.http, tcp: engines.tcp, broker, server, env: Vec::new() })
 }
 
 /// `igloo migrate` with the broker settings `env` adds: whether it succeeded, its output, and

@@ -4,7 +4,7 @@
 //! ClickHouse and who wrote them. The queries over
 //! these tables are rendered in `sql::internal`.
 
-use crate::sql::{ChType, ColumnDef, CreateTable, TableEngine, ValueExpr};
+use crate::sql::{ChType, ColumnDef, CreateTable, Placement, TableEngine, ValueExpr};
 
 /// Tables, columns and topics whose names start with this belong to igloo itself.
 pub const INTERNAL_PREFIX: &str = "_igloo";
@@ -17,7 +17,8 @@ pub const FOREIGN_PARTITION: u32 = u32::MAX;
 /// Hidden column: the Kafka offset a row came from.
 pub const OFFSET_COLUMN: &str = "_igloo_offset";
 /// Hidden column: the claim epoch of the writer that wrote the row (0: a writer that does not
-/// claim, `igloo dev`'s). A writer taking a partition over deletes only older epochs' rows.
+/// claim: `igloo dev`'s on one server). A writer taking a partition over deletes only older
+/// epochs' rows.
 pub const EPOCH_COLUMN: &str = "_igloo_epoch";
 
 /// Who writes which partition, when several table writers share a topic: one row per claim;
@@ -125,6 +126,7 @@ pub fn migrations_table(database: &str) -> CreateTable {
         vec!["applied_at".into()],
         "Plans applied by igloo, one row per apply.",
     )
+    .on_every_node()
 }
 
 /// The `fingerprint` column for a `_igloo_migrations` table created before it existed.
@@ -154,6 +156,7 @@ pub fn offsets_table(database: &str) -> CreateTable {
         order,
         "Batches written by igloo's table writer, one row per batch.",
     )
+    .on_every_node()
 }
 
 /// `_igloo_claims`: one row per partition claim of a table writer.
@@ -168,6 +171,7 @@ pub fn claims_table(database: &str) -> CreateTable {
         order,
         "Partition claims of igloo's table writers; the owner is the highest (epoch, writer).",
     )
+    .on_every_node()
 }
 
 fn internal_table(
@@ -189,5 +193,6 @@ fn internal_table(
         ttl: None,
         comment: Some(comment.into()),
         settings: vec![],
+        placement: Placement::Sharded,
     }
 }

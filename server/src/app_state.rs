@@ -40,6 +40,8 @@ pub struct AppState {
     pub producer: Producer,
     pub database: String,
     pub dialect: Dialect,
+    /// The ClickHouse cluster the tables live on, if any.
+    pub cluster: Option<igloo_schemas::sql::Cluster>,
     pub broker: Broker,
     pub metrics: Arc<Metrics>,
     pub max_body: usize,

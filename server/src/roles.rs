@@ -12,7 +12,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use igloo_schemas::sql;
+
 use crate::app_state::AppState;
+use crate::clickhouse::ClickHouse;
 
 /// What one server process does. `igloo dev` runs all of it; `igloo serve --role` any part, so
 /// each can be scaled on its own.
@@ -76,6 +79,26 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
     let clickhouse_check = async { !(roles.query || roles.writer) || state.clickhouse.ping().await };
     let (broker, clickhouse) = tokio::join!(broker_check, clickhouse_check);
     let mut down: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    if let (Some(cluster), true) = (&state.cluster, clickhouse && (roles.query || roles.writer)) {
+        for shard in cluster_health(&state.clickhouse, &cluster.name).await {
+            match shard.answering {
+                0 => down.push(format!(
+                    "shard {} of cluster {} is down: none of its replicas answers ({})",
+                    shard.num,
+                    cluster.name,
+                    shard.silent.join(", ")
+                )),
+                _ if !shard.silent.is_empty() => warnings.push(format!(
+                    "shard {} of cluster {}: replica {} does not answer; the others serve",
+                    shard.num,
+                    cluster.name,
+                    shard.silent.join(", ")
+                )),
+                _ => {}
+            }
+        }
+    }
     if let Some(problem) = broker {
         down.push(format!("the broker does not answer: {problem}"));
     }
@@ -98,8 +121,50 @@ pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
         down.extend(invalid);
     }
     let status = if down.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = serde_json::json!({ "ready": down.is_empty(), "roles": roles.names(), "details": down });
+    let mut body = serde_json::json!({ "ready": down.is_empty(), "roles": roles.names(), "details": down });
+    if !warnings.is_empty() {
+        body["warnings"] = warnings.into();
+    }
     (status, Json(body)).into_response()
+}
+
+/// One shard of a cluster as the node igloo talks to sees it.
+struct ShardHealth {
+    num: u32,
+    answering: usize,
+    /// Replicas that do not answer, as `host:port`.
+    silent: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct NodeRow {
+    shard_num: u32,
+    host_name: String,
+    port: u16,
+}
+
+/// Asks the node igloo talks to for each node of `cluster`, all at once. An unreadable
+/// cluster list gives no shards (ClickHouse itself is reported separately).
+async fn cluster_health(ch: &ClickHouse, cluster: &str) -> Vec<ShardHealth> {
+    let Ok(nodes) = ch.rows::<NodeRow>(&sql::cluster_nodes_query(cluster)).await else { return Vec::new() };
+    let answers = futures_util::future::join_all(nodes.iter().map(|n| async move {
+        let address = format!("{}:{}", n.host_name, n.port);
+        let ok = ch.rows::<serde_json::Value>(&sql::node_ping_query(&address)).await.is_ok_and(|r| !r.is_empty());
+        (n.shard_num, address, ok)
+    }))
+    .await;
+    let mut shards: Vec<ShardHealth> = Vec::new();
+    for (num, address, ok) in answers {
+        if shards.last().is_none_or(|s| s.num != num) {
+            shards.push(ShardHealth { num, answering: 0, silent: Vec::new() });
+        }
+        let shard = shards.last_mut().expect("pushed above");
+        match ok {
+            true => shard.answering += 1,
+            false => shard.silent.push(address),
+        }
+    }
+    shards
 }
 
 #[cfg(test)]

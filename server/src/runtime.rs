@@ -113,6 +113,7 @@ impl Server {
             producer: Producer::new(&settings.broker)?,
             database: settings.database.clone(),
             dialect: settings.dialect,
+            cluster: settings.cluster.clone(),
             broker: settings.broker.clone(),
             metrics: Arc::new(Metrics::default()),
             max_body: settings.max_body_bytes,

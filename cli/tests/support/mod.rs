@@ -25,6 +25,8 @@ pub struct Ports {
     pub tcp: u16,
     pub broker: u16,
     pub server: u16,
+    /// Variables set after the native-mode ones: a [`LocalCluster`]'s external engines.
+    pub env: Vec<(String, String)>,
 }
 
 impl Ports {
@@ -34,7 +36,13 @@ impl Ports {
             tcp: free_port().unwrap(),
             broker: free_port().unwrap(),
             server: free_port().unwrap(),
+            env: Vec::new(),
         }
+    }
+
+    /// `native`, or the infra mode [`Ports::env`] sets.
+    pub fn mode(&self) -> &str {
+        self.env.iter().find(|(k, _)| k == "IGLOO_INFRA_MODE").map_or("native", |(_, v)| v.as_str())
     }
 
     pub fn apply(&self, cmd: &mut Command) {
@@ -43,7 +51,8 @@ impl Ports {
             .env("IGLOO_BROKER_PORT", self.broker.to_string())
             .env("IGLOO_SERVER_LISTEN", format!("127.0.0.1:{}", self.server))
             .env("IGLOO_INFRA_MODE", "native")
-            .env_remove("IGLOO_CLICKHOUSE_TARGET");
+            .env_remove("IGLOO_CLICKHOUSE_TARGET")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
     }
 }
 
@@ -156,7 +165,7 @@ pub fn serve(root: &Path, ports: &Ports) -> Dev {
 /// Runs `igloo serve --role <roles>` as its own process.
 pub fn serve_roles(root: &Path, ports: &Ports, roles: &str) -> Dev {
     let mut cmd = igloo(root, ports);
-    cmd.args(["serve", "--mode", "native", "--role", roles])
+    cmd.args(["serve", "--mode", ports.mode(), "--role", roles])
         .env("IGLOO_WRITER_FLUSH_MS", "50")
         .env("IGLOO_WRITER_SESSION_TIMEOUT_MS", "6000")
         .stdout(Stdio::piped())
@@ -190,7 +199,7 @@ pub fn columns(ch: &ClickHouseHttp, table: &str) -> String {
 impl Ports {
     /// The same engines, and a new port for another server process.
     pub fn with_new_server(&self) -> Ports {
-        Ports { http: self.http, tcp: self.tcp, broker: self.broker, server: free_port().unwrap() }
+        Ports { server: free_port().unwrap(), env: self.env.clone(), ..*self }
     }
 
     pub fn clickhouse(&self) -> ClickHouseHttp {
@@ -310,4 +319,84 @@ pub fn engines_elsewhere(tmp: &Path) -> (Dev, Ports) {
     let mut dev = Dev::start(&root, &ports, &["--no-server"]);
     dev.expect("Ready in", START);
     (dev, ports)
+}
+
+/// scripts/local-cluster.sh's cluster (ZooKeeper, ClickHouse nodes 1..=4 = shards 1 and 2 × 2
+/// replicas, cluster `igloo`, a broker) in a directory of its own, taken down when dropped.
+pub struct LocalCluster {
+    pub dir: PathBuf,
+    /// The `export` lines of `up`, as (name, value).
+    pub env: Vec<(String, String)>,
+    /// HTTP port of each node, node 1 first.
+    pub nodes: Vec<u16>,
+}
+
+impl LocalCluster {
+    pub fn up(dir: &Path) -> LocalCluster {
+        let mut cluster = LocalCluster { dir: dir.to_path_buf(), env: Vec::new(), nodes: Vec::new() };
+        let out = cluster.script(&["up"]);
+        cluster.env = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        // "# nodes (shard.replica → HTTP): 1.1 → P, 1.2 → P, 2.1 → P, 2.2 → P; …"
+        let line = out.lines().find(|l| l.starts_with("# nodes")).unwrap_or_else(|| panic!("{out}"));
+        cluster.nodes = line
+            .split("→ ")
+            .skip(2)
+            .map(|s| s.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap())
+            .collect();
+        cluster
+    }
+
+    /// Runs the script with `args`; its output, or a panic with it.
+    pub fn script(&self, args: &[&str]) -> String {
+        let out = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/local-cluster.sh"))
+            .args(args)
+            .env("IGLOO_CLUSTER_DIR", &self.dir)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "local-cluster.sh {}: {text}{err}", args.join(" "));
+        text
+    }
+
+    pub fn kill(&self, node: usize) {
+        self.script(&["kill", &node.to_string()]);
+    }
+
+    pub fn start(&self, node: usize) {
+        self.script(&["start", &node.to_string()]);
+    }
+
+    /// Ports for igloo on this cluster: external engines (node 1's HTTP, the cluster's broker).
+    pub fn ports(&self) -> Ports {
+        let broker = self.var("IGLOO_BROKER_BOOTSTRAP_SERVERS").rsplit(':').next().unwrap().parse().unwrap();
+        Ports { http: self.nodes[0], tcp: 0, broker, server: free_port().unwrap(), env: self.env.clone() }
+    }
+
+    pub fn var(&self, name: &str) -> &str {
+        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("{name} unset"))
+    }
+
+    /// `q` on node `node` (1..=4): its answer, or `error: …` when the node does not answer.
+    pub fn sql(&self, node: usize, q: &str) -> String {
+        match ClickHouseHttp::new(format!("http://127.0.0.1:{}", self.nodes[node - 1])).execute(q) {
+            Ok(r) => r.trim().to_string(),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/local-cluster.sh"))
+            .arg("down")
+            .env("IGLOO_CLUSTER_DIR", &self.dir)
+            .output();
+    }
 }

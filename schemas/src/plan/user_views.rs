@@ -33,6 +33,7 @@ pub(super) fn plan_views(p: &mut Plan, ir: &Ir, observed: &Observed) {
                 target: model.table.clone(),
                 select: view.select.clone(),
                 columns: model.fields.iter().map(|f| f.column.clone()).collect(),
+                local_select: None,
             }),
             backfill: view.backfill && first,
             columns: model

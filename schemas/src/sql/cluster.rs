@@ -1,21 +1,24 @@
 //! The same statements on a ClickHouse cluster (`clickhouse.cluster` in igloo.yaml).
 //!
-//! Every table igloo creates becomes a pair, both created `ON CLUSTER`:
+//! Every table igloo creates for data becomes a pair, both created `ON CLUSTER`:
 //! - `<table>_local`, the rows: the same engine, replicated (`Replicated*MergeTree`, keeper
 //!   path and replica name from [`Cluster`]);
 //! - `<table>`, a `Distributed` table over the local ones, under the name everything reads and
-//!   writes. Rows carrying a Kafka partition (`_igloo_partition` in model tables, `partition`
-//!   in the offsets log and the claims) are sharded by it, so partition p lives on shard
-//!   `p mod shards`, stably; anything else is spread at random.
+//!   writes. Rows carrying a Kafka partition (`_igloo_partition`) are sharded by it, so
+//!   partition p lives on shard `p mod shards`, stably; anything else is spread at random.
 //!
-//! Materialized views (rollups, user views) are created `ON CLUSTER` on the `Distributed`
-//! tables: an insert into a model's `Distributed` table fires them on the node that received
-//! it, and their rows go through the target's `Distributed` table to its shards. Alters go to
-//! both tables of a pair; a writer's recovery deletes on the local tables of every shard.
+//! igloo's control tables (offsets log, claims, migrations) are one replicated table on every
+//! node instead ([`Placement::EveryNode`]): the node igloo talks to reads and writes them
+//! locally, so no shard being down blocks another shard's writes.
+//!
+//! Rollups are views from each shard's local table into the rollup's local table, so a shard's
+//! rows and their rollup rows come from one insert on that shard; user views are views on the
+//! `Distributed` tables, fired on the node that receives an insert. Alters go to both tables of
+//! a pair; a writer's recovery deletes on the local tables of every shard.
 
 use serde::Serialize;
 
-use super::ddl::CreateTable;
+use super::ddl::{CreateTable, Placement};
 use super::quote::{ident, string};
 
 /// What a name in a cluster statement means.
@@ -56,14 +59,28 @@ impl Cluster {
         self.zookeeper_path.replace("{database}", database).replace("{table}", table)
     }
 
-    /// The local (replicated) table and the `Distributed` table over it.
-    pub fn create_table(&self, t: &CreateTable, dialect: crate::Dialect) -> [String; 2] {
+    /// The keeper path of a table replicated on every node: the shard's place says `all`.
+    pub fn path_everywhere(&self, database: &str, table: &str) -> String {
+        self.path(database, table).replace("{shard}", "all")
+    }
+
+    /// The replica name of a table replicated on every node: unique across shards.
+    pub fn replica_everywhere(&self) -> String {
+        format!("{{shard}}-{}", self.replica)
+    }
+
+    /// The statements that create `t`: on every node, or as the local (replicated) table and
+    /// the `Distributed` table over it.
+    pub fn create_table(&self, t: &CreateTable, dialect: crate::Dialect) -> Vec<String> {
+        if t.placement == Placement::EveryNode {
+            return vec![t.render_replicated(dialect, self)];
+        }
         let local = local_name(&t.name);
         let shard_by = match t.columns.iter().find(|c| SHARD_COLUMNS.contains(&c.name.as_str())) {
             Some(c) => ident(&c.name),
             None => "rand()".into(),
         };
-        [
+        vec![
             t.render_replicated(dialect, self),
             format!(
                 "CREATE TABLE IF NOT EXISTS {db}.{}{} AS {db}.{} ENGINE = Distributed({}, {}, {}, {shard_by})",
@@ -79,8 +96,8 @@ impl Cluster {
     }
 }
 
-/// Columns holding a Kafka partition, which shards a table's rows (the first one a table has).
-const SHARD_COLUMNS: [&str; 2] = [crate::internal::PARTITION_COLUMN, "partition"];
+/// The column holding a row's Kafka partition, which shards a table's rows.
+const SHARD_COLUMNS: [&str; 1] = [crate::internal::PARTITION_COLUMN];
 
 /// The name of a table's local (replicated) part on a cluster.
 pub fn local_name(table: &str) -> String {

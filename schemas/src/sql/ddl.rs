@@ -34,6 +34,20 @@ pub struct CreateTable {
     pub comment: Option<String>,
     /// MergeTree settings igloo chooses, e.g. a time series' `index_granularity`.
     pub settings: Vec<(&'static str, u64)>,
+    /// Where the rows live on a cluster ([`super::cluster`]).
+    pub placement: Placement,
+}
+
+/// Where a table's rows live on a cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// Spread over the shards: a replicated local table per shard under a `Distributed` one.
+    #[default]
+    Sharded,
+    /// One replicated table holding every row on every node: igloo's small control tables
+    /// (the offsets log, the claims, the migrations), read and written locally by the node
+    /// igloo talks to, whichever shards are down.
+    EveryNode,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -101,6 +115,7 @@ impl CreateTable {
                 Some(_) => vec![("index_granularity", crate::sql::timeseries::RAW_GRANULE)],
                 None => vec![],
             },
+            placement: Placement::Sharded,
         }
     }
 
@@ -117,6 +132,10 @@ impl CreateTable {
     fn render_as(&self, dialect: Dialect, cluster: Option<&Cluster>) -> String {
         let (name, on, engine) = match cluster {
             None => (self.name.clone(), String::new(), self.engine.render(None)),
+            Some(c) if self.placement == Placement::EveryNode => {
+                let replication = (c.path_everywhere(&self.database, &self.name), c.replica_everywhere());
+                (self.name.clone(), c.on(), self.engine.render(Some(replication)))
+            }
             Some(c) => {
                 let local = local_name(&self.name);
                 let replication = (c.path(&self.database, &self.name), c.replica.clone());
@@ -161,6 +180,11 @@ impl CreateTable {
 }
 
 impl CreateTable {
+    /// This table, on a cluster replicated on every node ([`Placement::EveryNode`]).
+    pub fn on_every_node(self) -> CreateTable {
+        CreateTable { placement: Placement::EveryNode, ..self }
+    }
+
     /// The rendered key parts, with a time series' `intDiv(time, units)` after the series.
     pub fn sorting_key_parts(&self) -> Vec<String> {
         let mut parts: Vec<String> = self.order_by.iter().map(|c| ident(c)).collect();

@@ -26,10 +26,15 @@ pub fn columns_query(database: &str) -> String {
 }
 
 /// Rows `{"table", "rows"}`: the rows in each table of `database`, from its active parts
-/// (cheap: no table is read).
-pub fn row_counts_query(database: &str) -> String {
+/// (cheap: no table is read). On a cluster, the parts of one replica of each shard, under the
+/// local tables' names.
+pub fn row_counts_query(database: &str, cluster: Option<&super::Cluster>) -> String {
+    let parts = match cluster {
+        Some(c) => format!("cluster({}, system, parts)", string(&c.name)),
+        None => "system.parts".into(),
+    };
     format!(
-        "SELECT table, sum(rows) AS rows FROM system.parts WHERE database = {} AND active GROUP BY table FORMAT JSONEachRow",
+        "SELECT table, sum(rows) AS rows FROM {parts} WHERE database = {} AND active GROUP BY table FORMAT JSONEachRow",
         string(database)
     )
 }
@@ -47,12 +52,18 @@ pub fn latest_rows(database: &str, table: &str, columns: &[String], limit: usize
     )
 }
 
-/// Rows `{"host_name", "port"}`: the nodes of `cluster` (native-protocol addresses).
+/// Rows `{"shard_num", "host_name", "port"}`: the nodes of `cluster` (native-protocol
+/// addresses).
 pub fn cluster_nodes_query(cluster: &str) -> String {
     format!(
-        "SELECT host_name, port FROM system.clusters WHERE cluster = {} ORDER BY shard_num, replica_num FORMAT JSONEachRow",
+        "SELECT shard_num, host_name, port FROM system.clusters WHERE cluster = {} ORDER BY shard_num, replica_num FORMAT JSONEachRow",
         string(cluster)
     )
+}
+
+/// One row `{"n": 1}` when the node at `address` (`host:port`) answers the node asked.
+pub fn node_ping_query(address: &str) -> String {
+    format!("SELECT 1 AS n FROM remote({}, system, one) FORMAT JSONEachRow", string(address))
 }
 
 /// Rows `{"name"}`: `database` itself (as `""`) if it exists on the node at `address`

@@ -15,10 +15,10 @@ mod view;
 
 pub use alter::{AlterAction, AlterTable, CopyRows, DropTable, InsertJsonRows, RenameTables};
 pub use cluster::Cluster;
-pub use ddl::{ColumnDef, CreateDatabase, CreateTable, TableEngine, ValueExpr};
+pub use ddl::{ColumnDef, CreateDatabase, CreateTable, Placement, TableEngine, ValueExpr};
 pub use introspect::{
-    cluster_nodes_query, columns_query, database_query, latest_rows, node_tables_query, row_counts_query, tables_query,
-    version_query,
+    cluster_nodes_query, columns_query, database_query, latest_rows, node_ping_query, node_tables_query,
+    row_counts_query, tables_query, version_query,
 };
 pub use types::{ChType, DEFAULT_DECIMAL};
 pub use view::MaterializedView;
@@ -59,7 +59,7 @@ impl Statement {
         let pair = |t: &str| [cluster::local_name(t), t.to_string()];
         match self {
             Statement::CreateDatabase(s) => vec![s.render_on(on)],
-            Statement::CreateTable(s) => c.create_table(s, dialect).to_vec(),
+            Statement::CreateTable(s) => c.create_table(s, dialect),
             Statement::AlterTable(s) => pair(&s.table)
                 .into_iter()
                 .map(|table| AlterTable { table, ..s.as_ref().clone() }.render_on(dialect, on))

@@ -212,11 +212,12 @@ impl Rollup {
             ttl: None,
             comment: Some(format!("igloo rollup of {} into {} buckets", t.source, self.tier.name)),
             settings: vec![],
+            placement: super::ddl::Placement::Sharded,
         }
     }
 
-    /// The rows of this tier computed from the model's table.
-    fn select(&self) -> String {
+    /// The rows of this tier computed from the model's table `source`.
+    fn select(&self, source: &str) -> String {
         let t = &self.tables;
         let time = t.time_expr();
         let mut cols = vec![
@@ -234,7 +235,7 @@ impl Rollup {
             "SELECT {} FROM {}.{} GROUP BY {}, {}",
             cols.join(", "),
             ident(&t.database),
-            ident(&t.source),
+            ident(source),
             ident(&t.series.name),
             ident(BUCKET_COLUMN)
         )
@@ -246,8 +247,9 @@ impl Rollup {
             database: self.tables.database.clone(),
             name: self.view_name(),
             target: self.table_name(),
-            select: self.select(),
+            select: self.select(&self.tables.source),
             columns: self.create_table().columns.into_iter().map(|c| c.name).collect(),
+            local_select: Some(self.select(&super::cluster::local_name(&self.tables.source))),
         }
     }
 }

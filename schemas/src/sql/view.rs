@@ -15,6 +15,11 @@ pub struct MaterializedView {
     /// The target's columns the SELECT produces, by name (a backfill names them: the target
     /// may have more, such as igloo's hidden columns).
     pub columns: Vec<String>,
+    /// On a cluster, a view that runs on every shard: this SELECT over the source's local
+    /// table, into the target's local table, so that a shard's rows and the view's rows of
+    /// them are written by the same insert (rollups). `None`: the view reads the source's
+    /// `Distributed` table on the node that receives an insert (user views).
+    pub local_select: Option<String>,
 }
 
 impl MaterializedView {
@@ -22,15 +27,19 @@ impl MaterializedView {
         self.render_on(None)
     }
 
-    /// On a cluster the view reads the source's `Distributed` table and writes the target's.
+    /// On a cluster, `ON CLUSTER`, over the local tables when the view has a
+    /// [`MaterializedView::local_select`], else over the `Distributed` ones.
     pub fn render_on(&self, cluster: Option<&super::Cluster>) -> String {
         let db = ident(&self.database);
+        let (target, select) = match (cluster, &self.local_select) {
+            (Some(_), Some(local)) => (super::cluster::local_name(&self.target), local),
+            _ => (self.target.clone(), &self.select),
+        };
         format!(
-            "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{}{} TO {db}.{} AS {}",
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{}{} TO {db}.{} AS {select}",
             ident(&self.name),
             cluster.map(super::Cluster::on).unwrap_or_default(),
-            ident(&self.target),
-            self.select
+            ident(&target),
         )
     }
 

@@ -123,14 +123,19 @@ fn type_name(f: &Field) -> String {
 
 /// Rows per table of the project's database; `Err` says why ClickHouse did not answer.
 async fn row_counts(state: &AppState) -> Result<HashMap<String, u64>, String> {
-    let sql = igloo_schemas::sql::row_counts_query(&state.database);
+    let sql = igloo_schemas::sql::row_counts_query(&state.database, state.cluster.as_ref());
     let rows: Vec<Value> = state.clickhouse.rows(&sql).await.map_err(|e| e.to_string())?;
     // ClickHouse quotes 64-bit integers in JSON.
     Ok(rows
         .iter()
         .filter_map(|r| {
             let n = r["rows"].as_u64().or_else(|| r["rows"].as_str()?.parse().ok())?;
-            Some((r["table"].as_str()?.to_string(), n))
+            let table = r["table"].as_str()?;
+            let table = match state.cluster {
+                Some(_) => table.strip_suffix(igloo_schemas::sql::cluster::LOCAL_SUFFIX)?,
+                None => table,
+            };
+            Some((table.to_string(), n))
         })
         .collect())
 }

@@ -31,8 +31,8 @@ use serde::Deserialize;
 use tokio::sync::watch;
 
 use super::{
-    collect, data_columns, dead_letter, logged_offsets, recover_below, row_text, rows_of, u64_json, wait_for_mutations,
-    BatchError, WriterSpec,
+    collect, data_columns, dead_letter, logged_offsets, next_epoch, recover_below, row_text, rows_of, u64_json,
+    wait_for_mutations, BatchError, WriterSpec,
 };
 use crate::backoff::Backoff;
 use crate::clickhouse::{ClickHouse, ClickHouseError};
@@ -99,7 +99,7 @@ impl<'a> Fence<'a> {
     /// None if another claim won the race.
     async fn claim(&self, partition: i32) -> Result<Option<(u64, i64)>, ClickHouseError> {
         let spec = self.spec;
-        let epoch = self.claims().await?.get(&partition).map_or(1, |(e, _)| e + 1);
+        let epoch = next_epoch(self.claims().await?.get(&partition).map(|(e, _)| *e));
         let row = serde_json::json!({
             CLAIM_COLUMNS[0]: spec.topic, CLAIM_COLUMNS[1]: partition, CLAIM_COLUMNS[2]: epoch, CLAIM_COLUMNS[3]: self.me,
         });
@@ -272,6 +272,9 @@ pub async fn run(
         BatchLimits { max_rows: cfg.max_rows, max_bytes: cfg.max_bytes, flush: Duration::from_millis(cfg.flush_ms) };
     tracing::info!(model = %spec.model, topic = %spec.topic, writer = %replica.writer_id, %group, "table writer replica running");
     let mut rebalance = true;
+    // Partitions this writer should hold but could not claim yet (a race, ClickHouse away): the
+    // others are written meanwhile, and these are claimed again at this time.
+    let mut reclaim_at: Option<tokio::time::Instant> = None;
     let mut stall_watch = StallWatch::default();
     let mut check = tokio::time::interval(replica.session_timeout * 2);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -282,6 +285,7 @@ pub async fn run(
             owned.retain(|p, _| wanted.contains(p));
             next.retain(|p, _| wanted.contains(p));
             let to_claim: Vec<i32> = wanted.iter().copied().filter(|p| !owned.contains_key(p)).collect();
+            reclaim_at = None;
             for p in to_claim {
                 match fence.claim(p).await {
                     Ok(Some((epoch, from))) => {
@@ -290,11 +294,11 @@ pub async fn run(
                     }
                     Ok(None) => {
                         tracing::info!(model = %spec.model, partition = p, "another writer claimed the partition at the same time; claiming again");
-                        rebalance = true;
+                        reclaim_at = Some(tokio::time::Instant::now() + Duration::from_millis(500));
                     }
                     Err(e) => {
                         tracing::warn!(model = %spec.model, partition = p, error = %e, "cannot claim the partition yet; retrying");
-                        rebalance = true;
+                        reclaim_at = Some(tokio::time::Instant::now() + Duration::from_millis(500));
                     }
                 }
             }
@@ -306,7 +310,7 @@ pub async fn run(
                 rebalance = true;
             }
             *next_shared.lock().expect("lag lock") = next.clone();
-            metrics.assigned.store(u64::from(!rebalance), Ordering::Relaxed);
+            metrics.assigned.store(u64::from(!rebalance && reclaim_at.is_none()), Ordering::Relaxed);
             if rebalance {
                 tokio::select! {
                     _ = shutdown.changed() => break,
@@ -324,6 +328,10 @@ pub async fn run(
             _ = shutdown.changed() => break,
             b = collect(&consumer, limits), if !owned.is_empty() => b,
             _ = assignment.changed() => { rebalance = true; continue }
+            _ = tokio::time::sleep_until(reclaim_at.unwrap_or_else(tokio::time::Instant::now)), if reclaim_at.is_some() => {
+                rebalance = true;
+                continue;
+            }
             _ = check.tick() => {
                 let orphans = stalled(&mut stall_watch, &fence, &consumer, &owned).await;
                 if !orphans.is_empty() {

@@ -92,6 +92,40 @@ pub enum Sharing {
     Replicas { writer_id: String, session_timeout: Duration },
 }
 
+/// The epoch after `last`: one more, or the time in milliseconds since 1970 when that is
+/// higher. Time-based epochs order a claim after the generations of a lone writer on a cluster
+/// ([`Generation`]), which are times too.
+pub(crate) fn next_epoch(last: Option<u64>) -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (last.unwrap_or(0) + 1).max(now.as_millis() as u64)
+}
+
+/// Where a lone writer is: the next offset of each partition, and its generation.
+struct Position {
+    next: BTreeMap<i32, i64>,
+    generation: Generation,
+}
+
+/// The epoch a lone writer stamps its rows with: 0 on one server; on a cluster a new one
+/// ([`next_epoch`]) at start and at every recovery. A recovery deletes only rows of earlier
+/// generations, so its `ALTER … DELETE ON CLUSTER`, which a shard that is down runs when it is
+/// back, can never delete rows written after it was issued.
+struct Generation(Option<u64>);
+
+impl Generation {
+    fn new(on_cluster: bool) -> Generation {
+        Generation(on_cluster.then_some(0))
+    }
+
+    /// Starts a new generation (on a cluster) and returns it: the bound of a recovery.
+    fn advance(&mut self) -> Option<u64> {
+        if let Some(g) = &mut self.0 {
+            *g = next_epoch(Some(*g));
+        }
+        self.0
+    }
+}
+
 /// A writer id unique among replicas, now and later: host, process and start time.
 pub fn replica_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -136,8 +170,9 @@ pub async fn run(
         return fenced::run(spec, cfg, broker, ch, metrics, shutdown, replica).await;
     }
     // Set-up (tables, partitions, recovery) is retried until it succeeds or we are told to stop.
-    let (consumer, mut next) = loop {
-        match start(&spec, &broker, &ch).await {
+    let mut generation = Generation::new(spec.cluster.is_some());
+    let (consumer, next) = loop {
+        match start(&spec, &broker, &ch, generation.advance()).await {
             Ok(started) => break started,
             Err(e) => {
                 tracing::warn!(model = %spec.model, error = %e, "table writer cannot start yet; retrying");
@@ -149,6 +184,7 @@ pub async fn run(
     };
     metrics.assigned.store(1, Ordering::Relaxed);
     let next_shared = Arc::new(Mutex::new(next.clone()));
+    let mut pos = Position { next, generation };
     let lag_metrics = metrics.clone();
     let lag_task =
         tokio::spawn(consumer::track_lag(consumer.clone(), spec.topic.clone(), next_shared.clone(), move |lag| {
@@ -163,10 +199,11 @@ pub async fn run(
             b = collect(&consumer, limits) => b,
         };
         let Some(batch) = batch else { continue };
-        if write_batch(&spec, &ch, &dlq, &batch, &mut next, &metrics, &mut shutdown).await.is_err() {
+        let batch: Vec<&Received> = batch.iter().collect();
+        if write_batch(&spec, &ch, &dlq, &batch, &mut pos, &metrics, &mut shutdown).await.is_err() {
             break; // told to stop while ClickHouse was down; the batch will be re-read
         }
-        *next_shared.lock().expect("lag lock") = next.clone();
+        *next_shared.lock().expect("lag lock") = pos.next.clone();
     }
     lag_task.abort();
     metrics.assigned.store(0, Ordering::Relaxed);
@@ -210,7 +247,13 @@ pub enum WriterError {
     Task { topic: String },
 }
 
-async fn start(spec: &WriterSpec, broker: &Broker, ch: &ClickHouse) -> Result<Started, WriterError> {
+/// `generation`: the lone writer's epoch from now on (see [`Generation`]).
+async fn start(
+    spec: &WriterSpec,
+    broker: &Broker,
+    ch: &ClickHouse,
+    generation: Option<u64>,
+) -> Result<Started, WriterError> {
     create_table(spec, ch, internal::offsets_table(&spec.database)).await?;
     // Nothing is ever committed to the group: offsets live in ClickHouse, and a pending commit
     // makes the consumer's close wait, without bound, for a broker that may be down.
@@ -228,7 +271,7 @@ async fn start(spec: &WriterSpec, broker: &Broker, ch: &ClickHouse) -> Result<St
     let mut at = Vec::new();
     for p in partitions {
         let last = committed.get(&p).copied();
-        recover(spec, ch, p, last).await?;
+        recover_below(spec, ch, p, last, generation).await?;
         let start = last.map_or(0, |l| l + 1);
         next.insert(p, start);
         at.push((p, Offset::Offset(start)));
@@ -301,10 +344,6 @@ async fn create_table(
     ch.execute_all(statement.render_for(spec.dialect, spec.cluster.as_ref())).await
 }
 
-async fn recover(spec: &WriterSpec, ch: &ClickHouse, partition: i32, last: Option<i64>) -> Result<(), ClickHouseError> {
-    recover_below(spec, ch, partition, last, None).await
-}
-
 /// Returns once the table has no unfinished mutation.
 async fn wait_for_mutations(spec: &WriterSpec, ch: &ClickHouse) -> Result<(), ClickHouseError> {
     loop {
@@ -327,27 +366,27 @@ async fn write_batch(
     spec: &WriterSpec,
     ch: &ClickHouse,
     dlq: &DeadLetters,
-    batch: &[Received],
-    next: &mut BTreeMap<i32, i64>,
+    batch: &[&Received],
+    pos: &mut Position,
     metrics: &ModelMetrics,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), ()> {
     // Messages already written (a re-read after reassignment) are skipped.
     let fresh: Vec<&Received> =
-        batch.iter().filter(|m| m.offset >= next.get(&m.partition).copied().unwrap_or(0)).collect();
+        batch.iter().copied().filter(|m| m.offset >= pos.next.get(&m.partition).copied().unwrap_or(0)).collect();
     if fresh.is_empty() {
         return Ok(());
     }
     let mut backoff = Backoff::default();
     loop {
         let started = Instant::now();
-        let result = insert_rows(spec, ch, rows_of(&fresh)).await;
+        let result = insert_rows(spec, ch, rows_of(&fresh), pos.generation.0).await;
         let outcome = match result {
             Ok(()) => Ok(fresh.iter().map(|m| m.rows.len() as u64).sum()),
             Err(e) if e.is_bad_data() => {
                 tracing::warn!(model = %spec.model, error = %e, "batch rejected; writing its rows one by one");
-                match recover_batch(spec, ch, next, &fresh).await {
-                    Ok(()) => write_one_by_one(spec, ch, dlq, &fresh, metrics).await,
+                match recover_batch(spec, ch, &pos.next, &fresh, pos.generation.advance()).await {
+                    Ok(()) => write_one_by_one(spec, ch, dlq, &fresh, pos.generation.0, metrics).await,
                     Err(e) => Err(e.into()),
                 }
             }
@@ -360,7 +399,7 @@ async fn write_batch(
         match logged {
             Ok(written) => {
                 for m in &fresh {
-                    next.insert(m.partition, m.offset + 1);
+                    pos.next.insert(m.partition, m.offset + 1);
                 }
                 metrics.written.fetch_add(written, Ordering::Relaxed);
                 metrics.batches.fetch_add(1, Ordering::Relaxed);
@@ -373,7 +412,8 @@ async fn write_batch(
             return Err(());
         }
         // Whatever the failed attempt left behind is removed before the next one.
-        while let Err(e) = recover_batch(spec, ch, next, &fresh).await {
+        let bound = pos.generation.advance();
+        while let Err(e) = recover_batch(spec, ch, &pos.next, &fresh, bound).await {
             tracing::warn!(model = %spec.model, error = %e, "recovery failed; retrying");
             if backoff.wait(shutdown).await {
                 return Err(());
@@ -387,13 +427,14 @@ async fn recover_batch(
     ch: &ClickHouse,
     next: &BTreeMap<i32, i64>,
     batch: &[&Received],
+    generation: Option<u64>,
 ) -> Result<(), ClickHouseError> {
     let mut partitions: Vec<i32> = batch.iter().map(|m| m.partition).collect();
     partitions.sort_unstable();
     partitions.dedup();
     for p in partitions {
         let last = next.get(&p).map(|n| n - 1).filter(|l| *l >= 0);
-        recover(spec, ch, p, last).await?;
+        recover_below(spec, ch, p, last, generation).await?;
     }
     Ok(())
 }
@@ -425,15 +466,18 @@ async fn insert_rows<'a>(
     spec: &WriterSpec,
     ch: &ClickHouse,
     rows: impl IntoIterator<Item = (&'a Received, &'a String)>,
+    epoch: Option<u64>,
 ) -> Result<(), BatchError> {
     let mut body = String::new();
     for (m, row) in rows {
-        let Some(r) = row_text(row, m.partition, m.offset, None) else {
+        let Some(r) = row_text(row, m.partition, m.offset, epoch) else {
             return Err(BatchError::NotAnObject { partition: m.partition, offset: m.offset });
         };
         body.push_str(&r);
     }
-    Ok(ch.insert(&insert_query(spec, &spec.table, data_columns(spec)), body).await?)
+    let mut columns = data_columns(spec);
+    columns.extend(epoch.map(|_| EPOCH_COLUMN.to_string()));
+    Ok(ch.insert(&insert_query(spec, &spec.table, columns), body).await?)
 }
 
 /// After a rejected batch: each row alone; the ones ClickHouse still rejects go to the DLQ.
@@ -442,11 +486,12 @@ async fn write_one_by_one(
     ch: &ClickHouse,
     dlq: &DeadLetters,
     batch: &[&Received],
+    epoch: Option<u64>,
     metrics: &ModelMetrics,
 ) -> Result<u64, BatchError> {
     let mut written = 0;
     for (m, row) in rows_of(batch) {
-        match insert_rows(spec, ch, [(m, row)]).await {
+        match insert_rows(spec, ch, [(m, row)], epoch).await {
             Ok(()) => written += 1,
             Err(e) if e.is_bad_data() => {
                 let letter = dead_letter(spec, m, row, e);
