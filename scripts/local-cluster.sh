@@ -130,7 +130,10 @@ start_node() { # N
   . "$STATE"
   local http="HTTP_$n"
   spawn "$d/pid" "$d" "$d/log/stdout.log" clickhouse-server --config-file="$d/config.xml"
-  wait_for "curl -sf http://127.0.0.1:${!http}/ping" "ClickHouse node $n" 60
+  if ! (wait_for "curl -sf http://127.0.0.1:${!http}/ping" "ClickHouse node $n" 60); then
+    tail -n 15 "$d/log/clickhouse-server.err.log" "$d/log/stdout.log" >&2 2>/dev/null || true
+    die "ClickHouse node $n did not come up within 60 s (logs in $d/log)"
+  fi
 }
 
 up() {

@@ -134,6 +134,26 @@ fn wait_rows(ports: &Ports, n: usize) {
 fn samples_match_a_brute_force_oracle() {
     let tmp = tempfile::tempdir().unwrap();
     let root = project(tmp.path());
+    oracle_run(&root, &Ports::free());
+}
+
+/// The same on a ClickHouse cluster (scripts/local-cluster.sh: 2 shards × 2 replicas): the
+/// events spread over both shards, the rollups are views on each shard, the backfill goes
+/// through the Distributed tables, and every answer is still exact.
+#[test]
+fn samples_match_the_oracle_on_a_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = LocalCluster::up(&tmp.path().join("cluster"));
+    let root = project(tmp.path());
+    oracle_run(&root, &cluster.ports());
+    let shards = "SELECT count() FROM devapp.Measurement_local";
+    let (one, two) = (cluster.sql(1, shards), cluster.sql(3, shards));
+    assert!(one != "0" && two != "0", "both shards hold events: {one}, {two}");
+}
+
+/// Events written before and after `@@timeseries` is declared, then every window checked
+/// against the oracle, under `igloo dev` on the engines `ports` name.
+fn oracle_run(root: &std::path::Path, ports: &Ports) {
     let schema = root.join("schema/measurement.prisma");
     let declared = std::fs::read_to_string(&schema).unwrap();
     let line = declared.lines().find(|l| l.contains("@@timeseries")).unwrap().to_string();
@@ -142,15 +162,14 @@ fn samples_match_a_brute_force_oracle() {
     let config = std::fs::read_to_string(&yaml).unwrap();
     std::fs::write(&yaml, config.replace("    /api: Measurement.samples\n", "")).unwrap();
 
-    let ports = Ports::free();
-    let mut dev = Dev::start(&root, &ports, &[]);
+    let mut dev = Dev::start(root, ports, &[]);
     dev.expect("Ingest API", START);
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let mut all = events(&mut rng);
     all.sort_by_key(|e| (e.time % 7, e.time));
     let (before, after) = all.split_at(all.len() / 2);
-    ingest(&ports, before);
-    wait_rows(&ports, before.len());
+    ingest(ports, before);
+    wait_rows(ports, before.len());
     let (status, body) = get_json(&ports.api("/api/Measurement/samples?series=dense&start=1&end=2"));
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("not a time series"), "{body}");
@@ -159,8 +178,8 @@ fn samples_match_a_brute_force_oracle() {
     std::fs::write(&schema, &declared).unwrap();
     std::fs::write(&yaml, &config).unwrap();
     dev.expect("rollup devapp._igloo_rollup_Measurement_1s", APPLY);
-    ingest(&ports, after);
-    wait_rows(&ports, all.len());
+    ingest(ports, after);
+    wait_rows(ports, all.len());
 
     let hour = 3600 * SECOND;
     let mut windows: Vec<(i64, i64, u32)> = vec![
@@ -186,7 +205,7 @@ fn samples_match_a_brute_force_oracle() {
             for agg in ["last", "min", "max", "avg"] {
                 // Both read plans must give the same exact answer.
                 for plan in ["raw", "rollups"] {
-                    check(&ports, &all, (tag, start, end, points, agg, plan));
+                    check(ports, &all, (tag, start, end, points, agg, plan));
                 }
             }
         }
