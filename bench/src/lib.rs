@@ -103,10 +103,12 @@ pub async fn load(
     let mut from = 0;
     while from < rows {
         let n = chunk.min(rows - from);
+        // `_igloo_partition` above every topic partition (no writer touches those rows), and
+        // spread, so that a cluster's `Distributed` table spreads them over its shards.
         let sql = format!(
-            "INSERT INTO {table} (time, tag, values) SELECT toInt64({t0} + (number + {from}) * {step}) AS t, \
+            "INSERT INTO {table} (time, tag, values, _igloo_partition) SELECT toInt64({t0} + (number + {from}) * {step}) AS t, \
              concat('tag-', substring(toString(100000 + least(10000, 1 + toUInt32(floor(log(1 - intHash64(number + {from}) / 18446744073709551616.) / log(0.99))))), 2)) AS g, \
-             arrayMap(i -> ((number + {from}) % 1000) * 0.001 + i, range(10)) AS v FROM numbers({n})"
+             arrayMap(i -> ((number + {from}) % 1000) * 0.001 + i, range(10)) AS v, toUInt32(4294967295 - number % 16) AS p FROM numbers({n})"
         );
         clickhouse(client, url, sql).await.context("loading rows")?;
         from += n;

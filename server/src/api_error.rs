@@ -91,7 +91,9 @@ impl ApiError {
 impl From<crate::clickhouse::ClickHouseError> for ApiError {
     fn from(e: crate::clickhouse::ClickHouseError) -> ApiError {
         match e {
-            e @ crate::clickhouse::ClickHouseError::Unreachable { .. } => ApiError::QueryUnavailable(e.to_string()),
+            // An outage (a server or, on a cluster, a shard away) is a 503 to retry; a table or
+            // database that is not there is not one for a query.
+            e if e.is_transient() && !matches!(e.code(), Some(60 | 81)) => ApiError::QueryUnavailable(e.to_string()),
             e => ApiError::QueryFailed(e.to_string()),
         }
     }

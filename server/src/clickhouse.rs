@@ -47,11 +47,15 @@ impl ClickHouseError {
         match self {
             ClickHouseError::Unreachable { .. } => true,
             // Memory limits, too many parts and timeouts pass; so do a table or database not
-            // there (yet) and an HTTP session lost with a restart (60, 81, 372, 373): none is
-            // about the data. Bad data does not pass.
-            ClickHouseError::Rejected { .. } => {
-                matches!(self.code(), Some(241 | 252 | 159 | 209 | 210 | 202 | 60 | 81 | 372 | 373))
-            }
+            // there (yet) and an HTTP session lost with a restart (60, 81, 372, 373), and on a
+            // cluster a shard no replica of which answers (279), a replicated table read-only
+            // while its keeper session is gone (242), the keeper away (225, 999), too few live
+            // replicas (285) and an insert whose outcome is unknown (319): none is about the
+            // data. Bad data does not pass.
+            ClickHouseError::Rejected { .. } => matches!(
+                self.code(),
+                Some(241 | 252 | 159 | 209 | 210 | 202 | 60 | 81 | 372 | 373 | 279 | 242 | 225 | 999 | 285 | 319)
+            ),
             ClickHouseError::UnexpectedAnswer { .. } | ClickHouseError::Version(_) => false,
         }
     }
@@ -317,5 +321,10 @@ mod tests {
             message: "Code: 26, e.displayText() = DB::Exception: Cannot parse JSON".into(),
         };
         assert!(!data.is_transient());
+        // On a cluster: a read-only replicated table and a shard nobody answers for.
+        for code in [242, 279] {
+            let e = ClickHouseError::Rejected { message: format!("Code: {code}, e.displayText() = DB::Exception: x") };
+            assert!(e.is_transient(), "{code}");
+        }
     }
 }
