@@ -12,24 +12,6 @@ use std::time::Duration;
 mod support;
 use support::*;
 
-/// Posts batches of distinct events from `first` on until `stop`, counting those acknowledged.
-fn stream(ingest: String, first: u64, stop: Arc<AtomicBool>, acked: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut i = first;
-        while !stop.load(Ordering::Relaxed) {
-            let body: String =
-                (i..i + 50).map(|n| format!("{{\"time\":{n},\"tag\":\"t{}\",\"values\":[1]}}\n", n % 37)).collect();
-            i += 50;
-            if let Ok(r) = try_post(&ingest, &[("Content-Type", "application/x-ndjson")], body) {
-                if r.status == 200 {
-                    acked.fetch_add(50, Ordering::Relaxed);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    })
-}
-
 /// Waits until `acked` grows, i.e. ingest is acknowledged now.
 fn ingest_goes_on(acked: &AtomicU64, what: &str) {
     let before = acked.load(Ordering::Relaxed);
@@ -117,7 +99,7 @@ fn igloo_on_a_cluster_writes_exactly_once_through_a_replica_and_a_shard_down() {
     eventually(START, "the server ready", || (get_json(&ports.api("/ready")).0 == 200).then_some(()));
     let acked = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let sender = stream(ports.api("/ingest/Measurement"), 0, stop.clone(), acked.clone());
+    let sender = stream_events(ports.api("/ingest/Measurement"), stop.clone(), acked.clone(), 0);
     ingest_goes_on(&acked, "ingest before any failure");
     eventually(Duration::from_secs(30), "events written", || {
         (cluster.sql(1, "SELECT count() FROM devapp.Measurement WHERE tag = 't1'") != "0").then_some(())
@@ -163,7 +145,7 @@ fn igloo_on_a_cluster_writes_exactly_once_through_a_replica_and_a_shard_down() {
     // writer waits for the shard (a Distributed insert needs every shard), and /ready says
     // which one is down.
     let stop = Arc::new(AtomicBool::new(false));
-    let sender = stream(ports.api("/ingest/Measurement"), first, stop.clone(), acked.clone());
+    let sender = stream_events(ports.api("/ingest/Measurement"), stop.clone(), acked.clone(), first);
     ingest_goes_on(&acked, "ingest before the shard goes");
     cluster.kill(3);
     cluster.kill(4);

@@ -44,24 +44,6 @@ fn owners(ports: &Ports) -> Vec<String> {
     query(ports, sql).lines().map(String::from).collect()
 }
 
-/// Posts batches of distinct events until `stop`, counting those acknowledged.
-fn stream(ingest: String, stop: Arc<AtomicBool>, acked: Arc<AtomicU64>, first: u64) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut i = first;
-        while !stop.load(Ordering::Relaxed) {
-            let body: String =
-                (i..i + 50).map(|n| format!("{{\"time\":{n},\"tag\":\"t{}\",\"values\":[1]}}\n", n % 37)).collect();
-            i += 50;
-            if let Ok(r) = try_post(&ingest, &[("Content-Type", "application/x-ndjson")], body) {
-                if r.status == 200 {
-                    acked.fetch_add(50, Ordering::Relaxed);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    })
-}
-
 /// Waits until the table holds every acknowledged event once, and still does a moment later.
 fn all_written_once(ports: &Ports, acked: u64) {
     let got = eventually(Duration::from_secs(90), "every acknowledged event written", || {
@@ -94,7 +76,7 @@ fn three_writers_one_killed_one_added_write_each_event_once() {
     });
 
     let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let producer = stream(ingest_ports.api("/ingest/Measurement"), stop.clone(), acked.clone(), 0);
+    let producer = stream_events(ingest_ports.api("/ingest/Measurement"), stop.clone(), acked.clone(), 0);
     std::thread::sleep(Duration::from_secs(3));
     writers[0].child.kill().unwrap();
     writers[0].child.wait().unwrap();
@@ -138,7 +120,7 @@ fn a_frozen_writer_resumed_after_its_partitions_moved_writes_nothing() {
     });
 
     let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let producer = stream(ingest_ports.api("/ingest/Measurement"), stop.clone(), acked.clone(), 0);
+    let producer = stream_events(ingest_ports.api("/ingest/Measurement"), stop.clone(), acked.clone(), 0);
     std::thread::sleep(Duration::from_millis(3_500));
     zombie.signal(libc::SIGSTOP);
     let frozen = Instant::now();

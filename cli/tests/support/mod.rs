@@ -400,3 +400,28 @@ impl Drop for LocalCluster {
             .output();
     }
 }
+
+/// Posts batches of 50 distinct events (`time` = n from `first` on, tags `t0`..`t36`) every
+/// 20 ms until `stop`, counting those acknowledged.
+pub fn stream_events(
+    ingest: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    first: u64,
+) -> std::thread::JoinHandle<()> {
+    use std::sync::atomic::Ordering;
+    std::thread::spawn(move || {
+        let mut i = first;
+        while !stop.load(Ordering::Relaxed) {
+            let body: String =
+                (i..i + 50).map(|n| format!("{{\"time\":{n},\"tag\":\"t{}\",\"values\":[1]}}\n", n % 37)).collect();
+            i += 50;
+            if let Ok(r) = try_post(&ingest, &[("Content-Type", "application/x-ndjson")], body) {
+                if r.status == 200 {
+                    acked.fetch_add(50, Ordering::Relaxed);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
