@@ -176,6 +176,27 @@ fn igloo_on_a_cluster_writes_exactly_once_through_a_replica_and_a_shard_down() {
     server.signal(libc::SIGTERM);
     server.wait_exit(Duration::from_secs(30));
 
+    // A rebuild (another engine), with consent: the rows move into new replicated tables on
+    // every node, the old pair stays as the backup, and a second migrate has nothing to do.
+    let schema = root.join("schema/measurement.prisma");
+    let text = std::fs::read_to_string(&schema).unwrap();
+    std::fs::write(
+        &schema,
+        text.replace("  @@id([tag, time])\n", "  @@id([tag, time])\n  @@engine(ReplacingMergeTree)\n"),
+    )
+    .unwrap();
+    let out = igloo(&root, &ports).args(["migrate", "--yes"]).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("rebuild"), "{text}");
+    let engine = "SELECT engine FROM system.tables WHERE database = 'devapp' AND name = 'Measurement_local'";
+    for node in 1..=4 {
+        assert_eq!(cluster.sql(node, engine), "ReplicatedReplacingMergeTree", "node {node}");
+        let count = "SELECT count() FROM devapp.Measurement";
+        assert_eq!(cluster.sql(node, count), acked.to_string(), "node {node}");
+        assert_eq!(cluster.sql(node, "SELECT count() FROM devapp._igloo_old_Measurement_1"), acked.to_string());
+    }
+    assert!(migrate(&root, &ports, "migrate").contains("up to date"));
+
     cluster.script(&["down"]);
     assert!(!cluster.dir.exists());
 }

@@ -194,5 +194,6 @@ fn internal_table(
         comment: Some(comment.into()),
         settings: vec![],
         placement: Placement::Sharded,
+        keeper_name: None,
     }
 }

@@ -291,10 +291,6 @@ fn diff_table(p: &mut Plan, model: &Model, desired: CreateTable, observed: &Obse
         }
     }
     match rebuild_reason {
-        Some(reason) if p.cluster.is_some() => p.notes.push(format!(
-            "table {} needs a rebuild ({reason}), which igloo does not do on a cluster: create the new table beside it, copy the rows and switch readers by hand, or keep the schema as the table is",
-            desired.name
-        )),
         Some(reason) => {
             let copy =
                 desired.columns.iter().filter(|c| observed_type(&c.name).is_some()).map(|c| c.name.clone()).collect();
@@ -472,6 +468,11 @@ impl PlanStep {
                 let staging = format!("{INTERNAL_PREFIX}_new_{}", table.name);
                 let mut create = table.as_ref().clone();
                 create.name = staging.clone();
+                // On a cluster: a keeper path of its own, `<table>_rebuild_<n>` as the backup is
+                // `_igloo_old_<table>_<n>`; then the Distributed tables over the swapped locals.
+                create.keeper_name =
+                    Some(format!("{}_rebuild_{}", table.name, backup.rsplit('_').next().unwrap_or("1")));
+                let backup_table = CreateTable { name: backup.clone(), ..table.as_ref().clone() };
                 vec![
                     Statement::DropTable(DropTable { database: database.to_string(), table: staging.clone() }),
                     Statement::CreateTable(Box::new(create)),
@@ -485,6 +486,8 @@ impl PlanStep {
                         database: database.to_string(),
                         renames: vec![(table.name.clone(), backup.clone()), (staging, table.name.clone())],
                     }),
+                    Statement::Redistribute(table.clone()),
+                    Statement::Redistribute(Box::new(backup_table)),
                 ]
             }
             PlanStep::DropTable { table } => {

@@ -343,9 +343,30 @@ fn on_a_cluster_every_table_is_a_replicated_local_table_under_a_distributed_one(
         "{sql:#?}"
     );
 
-    // A rebuild is not done on a cluster: it is explained instead.
+    // A rebuild: a new local table with a keeper path of its own, the rows copied through the
+    // Distributed tables, the pairs swapped, and each Distributed table made again over its
+    // local table.
     let keyed = SERIES.replace("  v Float\n", "  v Float\n  @@engine(ReplacingMergeTree)\n");
     let p = plan(&ir(&keyed), &observed, "db", Dialect::CURRENT, Some(&cluster));
-    assert!(!p.steps.iter().any(|s| matches!(s, PlanStep::RebuildTable { .. })));
-    assert!(p.notes.iter().any(|n| n.contains("needs a rebuild")), "{:?}", p.notes);
+    let rebuild = p.steps.iter().find(|s| matches!(s, PlanStep::RebuildTable { .. })).unwrap();
+    let sql = p.sql(rebuild);
+    let on = "ON CLUSTER `igloo`";
+    assert_eq!(sql[0], format!("DROP TABLE IF EXISTS `db`.`_igloo_new_M` {on}"));
+    assert_eq!(sql[1], format!("DROP TABLE IF EXISTS `db`.`_igloo_new_M_local` {on}"));
+    assert!(sql[2].contains("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/M_rebuild_1', '{replica}')"));
+    assert!(sql[3].ends_with("ENGINE = Distributed('igloo', 'db', '_igloo_new_M_local', `_igloo_partition`)"));
+    assert!(sql[4].starts_with("INSERT INTO `db`.`_igloo_new_M` ("), "{}", sql[4]);
+    assert_eq!(
+        sql[5],
+        format!("RENAME TABLE `db`.`M_local` TO `db`.`_igloo_old_M_1_local`, `db`.`M` TO `db`.`_igloo_old_M_1`, `db`.`_igloo_new_M_local` TO `db`.`M_local`, `db`.`_igloo_new_M` TO `db`.`M` {on}")
+    );
+    assert_eq!(sql[6], format!("DROP TABLE IF EXISTS `db`.`M` {on}"));
+    assert_eq!(sql[7], format!("CREATE TABLE IF NOT EXISTS `db`.`M` {on} AS `db`.`M_local` ENGINE = Distributed('igloo', 'db', 'M_local', `_igloo_partition`)"));
+    assert_eq!(sql[8], format!("DROP TABLE IF EXISTS `db`.`_igloo_old_M_1` {on}"));
+    assert!(sql[9].contains("AS `db`.`_igloo_old_M_1_local` ENGINE = Distributed"), "{}", sql[9]);
+    assert_eq!(sql.len(), 10);
+    // On one server the same step has no Distributed tables to make again.
+    let p = plan(&ir(&keyed), &observed_after(SERIES, Dialect::CURRENT), "db", Dialect::CURRENT, None);
+    let rebuild = p.steps.iter().find(|s| matches!(s, PlanStep::RebuildTable { .. })).unwrap();
+    assert_eq!(p.sql(rebuild).len(), 4);
 }

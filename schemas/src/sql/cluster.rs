@@ -96,6 +96,16 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// `t`'s `Distributed` table dropped and created again over `<t>_local`.
+    pub fn redistribute(&self, t: &CreateTable, dialect: crate::Dialect) -> Vec<String> {
+        let drop = super::DropTable { database: t.database.clone(), table: t.name.clone() }.render_on(Some(self));
+        let mut statements = self.create_table(t, dialect);
+        statements[0] = drop;
+        statements
+    }
+}
+
 /// The column holding a row's Kafka partition, which shards a table's rows.
 const SHARD_COLUMNS: [&str; 1] = [crate::internal::PARTITION_COLUMN];
 

@@ -36,6 +36,9 @@ pub struct CreateTable {
     pub settings: Vec<(&'static str, u64)>,
     /// Where the rows live on a cluster ([`super::cluster`]).
     pub placement: Placement,
+    /// On a cluster, the name in the keeper path when it is not the table's (a rebuilt table's
+    /// new local table needs a path of its own).
+    pub keeper_name: Option<String>,
 }
 
 /// Where a table's rows live on a cluster.
@@ -116,6 +119,7 @@ impl CreateTable {
                 None => vec![],
             },
             placement: Placement::Sharded,
+            keeper_name: None,
         }
     }
 
@@ -138,7 +142,8 @@ impl CreateTable {
             }
             Some(c) => {
                 let local = local_name(&self.name);
-                let replication = (c.path(&self.database, &self.name), c.replica.clone());
+                let keeper_name = self.keeper_name.as_deref().unwrap_or(&self.name);
+                let replication = (c.path(&self.database, keeper_name), c.replica.clone());
                 (local, c.on(), self.engine.render(Some(replication)))
             }
         };

@@ -36,10 +36,13 @@ pub enum Statement {
     CreateView(Box<MaterializedView>),
     /// Fills a view's target from the rows already stored.
     Backfill(Box<MaterializedView>),
+    /// On a cluster, the `Distributed` table of a table made again over its local table, after
+    /// a rebuild swapped the local tables; nothing on one server.
+    Redistribute(Box<CreateTable>),
 }
 
 impl Statement {
-    pub fn render(&self, dialect: Dialect) -> String {
+    fn render(&self, dialect: Dialect) -> String {
         match self {
             Statement::CreateDatabase(s) => s.render(),
             Statement::CreateTable(s) => s.render(dialect),
@@ -49,13 +52,16 @@ impl Statement {
             Statement::CopyRows(s) => s.render(),
             Statement::CreateView(v) => v.render(),
             Statement::Backfill(v) => v.backfill(),
+            Statement::Redistribute(_) => String::new(),
         }
     }
 
     /// The SQL that carries the statement out on one server (`None`) or on a cluster: each
     /// table a pair, each DDL statement `ON CLUSTER` ([`cluster`]).
     pub fn render_for(&self, dialect: Dialect, on: Option<&Cluster>) -> Vec<String> {
-        let Some(c) = on else { return vec![self.render(dialect)] };
+        let Some(c) = on else {
+            return Some(self.render(dialect)).filter(|s| !s.is_empty()).into_iter().collect();
+        };
         let pair = |t: &str| [cluster::local_name(t), t.to_string()];
         match self {
             Statement::CreateDatabase(s) => vec![s.render_on(on)],
@@ -77,6 +83,7 @@ impl Statement {
             Statement::CopyRows(s) => vec![s.render()],
             Statement::CreateView(v) => vec![v.render_on(on)],
             Statement::Backfill(v) => vec![v.backfill()],
+            Statement::Redistribute(t) => c.redistribute(t, dialect),
         }
     }
 }

@@ -213,6 +213,7 @@ impl Rollup {
             comment: Some(format!("igloo rollup of {} into {} buckets", t.source, self.tier.name)),
             settings: vec![],
             placement: super::ddl::Placement::Sharded,
+            keeper_name: None,
         }
     }
 
