@@ -150,16 +150,23 @@ fn write_config(c: &NativeConfig) -> Result<PathBuf, ClickHouseError> {
 /// the kernel's ephemeral range (32768 and up on Linux), so that an outgoing connection of
 /// another process cannot take it between this check and the bind that uses it — which the
 /// port 0 trick allows.
+///
+/// A port is handed out once per process: several picked before any is bound (a project's
+/// four) must differ, and a free port stays free until its user binds it.
 pub fn free_port() -> std::io::Result<u16> {
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
     static NEXT: AtomicU32 = AtomicU32::new(0);
+    static GIVEN: Mutex<std::collections::BTreeSet<u16>> = Mutex::new(std::collections::BTreeSet::new());
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let seed = std::process::id().wrapping_mul(7919) ^ nanos;
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..2000 {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         // 30000–32699: below the ephemeral range, above the ports igloo and its benchmarks use.
         let port = 30000 + (seed.wrapping_add(n.wrapping_mul(7)) % 2700) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
             return Ok(port);
         }
     }

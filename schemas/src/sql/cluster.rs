@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::ddl::{CreateTable, Placement};
 use super::quote::{ident, string};
 
-/// What a name in a cluster statement means.
+/// The suffix of a table's local (replicated) part: `<table>_local` holds the rows of `<table>`.
 pub const LOCAL_SUFFIX: &str = "_local";
 
 /// A ClickHouse cluster as igloo uses it.
@@ -72,42 +72,39 @@ impl Cluster {
     /// The statements that create `t`: on every node, or as the local (replicated) table and
     /// the `Distributed` table over it.
     pub fn create_table(&self, t: &CreateTable, dialect: crate::Dialect) -> Vec<String> {
-        if t.placement == Placement::EveryNode {
-            return vec![t.render_replicated(dialect, self)];
+        match t.placement {
+            Placement::EveryNode => vec![t.render_replicated(dialect, self)],
+            Placement::Sharded => vec![t.render_replicated(dialect, self), self.distributed(t)],
         }
-        let local = local_name(&t.name);
-        let shard_by = match t.columns.iter().find(|c| SHARD_COLUMNS.contains(&c.name.as_str())) {
-            Some(c) => ident(&c.name),
-            None => "rand()".into(),
-        };
-        vec![
-            t.render_replicated(dialect, self),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {db}.{}{} AS {db}.{} ENGINE = Distributed({}, {}, {}, {shard_by})",
-                ident(&t.name),
-                self.on(),
-                ident(&local),
-                string(&self.name),
-                string(&t.database),
-                string(&local),
-                db = ident(&t.database),
-            ),
-        ]
     }
-}
 
-impl Cluster {
     /// `t`'s `Distributed` table dropped and created again over `<t>_local`.
-    pub fn redistribute(&self, t: &CreateTable, dialect: crate::Dialect) -> Vec<String> {
-        let drop = super::DropTable { database: t.database.clone(), table: t.name.clone() }.render_on(Some(self));
-        let mut statements = self.create_table(t, dialect);
-        statements[0] = drop;
-        statements
+    pub fn redistribute(&self, t: &CreateTable) -> Vec<String> {
+        let drop = super::DropTable { database: t.database.clone(), table: t.name.clone() };
+        vec![drop.render_on(Some(self)), self.distributed(t)]
+    }
+
+    /// The `Distributed` table `t` over `<t>_local`, sharded by the Kafka partition when the
+    /// rows carry one, else at random.
+    fn distributed(&self, t: &CreateTable) -> String {
+        let local = local_name(&t.name);
+        let partition = crate::internal::PARTITION_COLUMN;
+        let shard_by = match t.columns.iter().any(|c| c.name == partition) {
+            true => ident(partition),
+            false => "rand()".into(),
+        };
+        format!(
+            "CREATE TABLE IF NOT EXISTS {db}.{}{} AS {db}.{} ENGINE = Distributed({}, {}, {}, {shard_by})",
+            ident(&t.name),
+            self.on(),
+            ident(&local),
+            string(&self.name),
+            string(&t.database),
+            string(&local),
+            db = ident(&t.database),
+        )
     }
 }
-
-/// The column holding a row's Kafka partition, which shards a table's rows.
-const SHARD_COLUMNS: [&str; 1] = [crate::internal::PARTITION_COLUMN];
 
 /// The name of a table's local (replicated) part on a cluster.
 pub fn local_name(table: &str) -> String {

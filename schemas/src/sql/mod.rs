@@ -83,7 +83,7 @@ impl Statement {
             Statement::CopyRows(s) => vec![s.render()],
             Statement::CreateView(v) => vec![v.render_on(on)],
             Statement::Backfill(v) => vec![v.backfill()],
-            Statement::Redistribute(t) => c.redistribute(t, dialect),
+            Statement::Redistribute(t) => c.redistribute(t),
         }
     }
 }
