@@ -137,6 +137,16 @@ fn dev_errors_say_what_to_do() {
         "{err}"
     );
 
+    // A cluster needs engines igloo does not start.
+    let out = igloo(&root, &ports).arg("dev").env("IGLOO_CLICKHOUSE_CLUSTER", "main").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("clickhouse.cluster: main needs a cluster, which igloo does not start")
+            && err.contains("local-cluster.sh"),
+        "{err}"
+    );
+
     // `igloo plan` against engines that are not running.
     let out = igloo(&root, &ports).arg("plan").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
