@@ -83,6 +83,21 @@ pub struct ClickHouse {
 pub const CLUSTER_SETTINGS: [(&str, &str); 3] =
     [("insert_distributed_sync", "1"), ("insert_deduplicate", "0"), ("load_balancing", "in_order")];
 
+/// One node of a cluster, a row of `system.clusters`.
+#[derive(Debug, serde::Deserialize)]
+pub struct ClusterNode {
+    pub shard_num: u32,
+    host_name: String,
+    port: u16,
+}
+
+impl ClusterNode {
+    /// `host:port` of its native protocol, as `remote()` takes it and errors name it.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host_name, self.port)
+    }
+}
+
 /// How long ClickHouse keeps an idle session (and its temporary tables).
 const SESSION_TIMEOUT_SECS: &str = "600";
 
@@ -258,6 +273,11 @@ impl ClickHouse {
     }
 
     /// The server's dialect, from `SELECT version()`.
+    /// The nodes of `cluster` as the server lists them (`system.clusters`), by shard and replica.
+    pub async fn cluster_nodes(&self, cluster: &str) -> Result<Vec<ClusterNode>, ClickHouseError> {
+        self.rows(&igloo_schemas::sql::cluster_nodes_query(cluster)).await
+    }
+
     pub async fn dialect(&self) -> Result<igloo_schemas::Dialect, ClickHouseError> {
         let v = self.execute(&igloo_schemas::sql::version_query()).await?;
         igloo_schemas::Dialect::from_server_version(&v).map_err(|_| ClickHouseError::Version(v.trim().to_string()))

@@ -136,19 +136,12 @@ struct ShardHealth {
     silent: Vec<String>,
 }
 
-#[derive(serde::Deserialize)]
-struct NodeRow {
-    shard_num: u32,
-    host_name: String,
-    port: u16,
-}
-
 /// Asks the node igloo talks to for each node of `cluster`, all at once. An unreadable
 /// cluster list gives no shards (ClickHouse itself is reported separately).
 async fn cluster_health(ch: &ClickHouse, cluster: &str) -> Vec<ShardHealth> {
-    let Ok(nodes) = ch.rows::<NodeRow>(&sql::cluster_nodes_query(cluster)).await else { return Vec::new() };
+    let Ok(nodes) = ch.cluster_nodes(cluster).await else { return Vec::new() };
     let answers = futures_util::future::join_all(nodes.iter().map(|n| async move {
-        let address = format!("{}:{}", n.host_name, n.port);
+        let address = n.address();
         let ok = ch.rows::<serde_json::Value>(&sql::node_ping_query(&address)).await.is_ok_and(|r| !r.is_empty());
         (n.shard_num, address, ok)
     }))

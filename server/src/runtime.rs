@@ -160,8 +160,7 @@ impl Server {
             return;
         }
         let ir = self.state.ir();
-        let ch = ClickHouse::new(&self.settings.clickhouse_url, self.settings.clickhouse_auth.clone())
-            .for_cluster(self.settings.cluster.is_some());
+        let ch = self.state.clickhouse.clone();
         for model in ir.models.iter().filter(|m| !ir.filled_by_view(&m.name)) {
             let spec = WriterSpec {
                 model: model.name.clone(),

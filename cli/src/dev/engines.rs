@@ -72,12 +72,13 @@ impl Endpoints {
     fn new(
         clickhouse: ClickHouseHttp,
         dialect: Dialect,
+        cluster: Option<Cluster>,
         broker: Broker,
         replication: Option<i32>,
         min_insync_replicas: Option<u32>,
     ) -> Result<Endpoints, EnginesError> {
         let admin = Arc::new(KafkaAdmin::connect(&broker, replication)?.with_min_insync_replicas(min_insync_replicas));
-        Ok(Endpoints { clickhouse, dialect, cluster: None, broker, admin })
+        Ok(Endpoints { clickhouse, dialect, cluster, broker, admin })
     }
 }
 
@@ -164,7 +165,7 @@ impl Engines {
             ),
         );
         let broker_endpoint = Broker::new(broker.bootstrap.clone(), c.broker.framing(InfraMode::Native));
-        let endpoints = Endpoints::new(clickhouse.client.clone(), dialect, broker_endpoint, Some(1), None)?;
+        let endpoints = Endpoints::new(clickhouse.client.clone(), dialect, None, broker_endpoint, Some(1), None)?;
         Ok(Engines {
             mode: InfraMode::Native,
             endpoints,
@@ -321,9 +322,10 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
     let cluster = c.cluster();
     let clickhouse = clickhouse.for_cluster(cluster.is_some());
     let dialect = checked_dialect(&clickhouse)?;
-    let mut endpoints = Endpoints::new(
+    let endpoints = Endpoints::new(
         clickhouse,
         dialect,
+        cluster,
         Broker::new(bootstrap.clone(), c.broker.framing(mode)).with_security(c.broker.security.clone()),
         replication,
         c.broker.min_insync_replicas,
@@ -335,7 +337,6 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
         };
         return Err(EnginesError::BrokerDown { bootstrap, reason, hint });
     }
-    endpoints.cluster = cluster;
     Ok(endpoints)
 }
 

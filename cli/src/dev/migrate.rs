@@ -68,12 +68,6 @@ struct ColumnRow {
 }
 
 #[derive(Deserialize)]
-struct NodeRow {
-    host_name: String,
-    port: u16,
-}
-
-#[derive(Deserialize)]
 struct NameRow {
     name: String,
 }
@@ -120,10 +114,10 @@ fn missing_on_nodes(
         return Ok(missing); // created everywhere by the plan
     }
     let ch = &endpoints.clickhouse;
-    let nodes =
-        ch.rows::<NodeRow>(&sql::cluster_nodes_query(&cluster.name)).map_err(MigrateError::ObserveClickHouse)?;
-    // Each name the node igloo talks to has, with the table it belongs to: a pair is two tables.
-    let mut expected: Vec<(String, &String)> = Vec::new();
+    let nodes = ch.cluster_nodes(&cluster.name).map_err(MigrateError::ObserveClickHouse)?;
+    // Each name the node igloo talks to has, with the table it belongs to (the database is
+    // `""`): a pair is two tables.
+    let mut expected: Vec<(String, &str)> = vec![(String::new(), "")];
     for (name, t) in &observed.tables {
         expected.push((name.clone(), name));
         // A pair was folded into its schema engine; a table on every node stays replicated.
@@ -131,10 +125,8 @@ fn missing_on_nodes(
             expected.push((sql::cluster::local_name(name), name));
         }
     }
-    let empty = String::new();
-    expected.push((String::new(), &empty));
     for node in nodes {
-        let address = format!("{}:{}", node.host_name, node.port);
+        let address = node.address();
         let present: Vec<String> = ch
             .rows::<NameRow>(&sql::node_tables_query(&address, database))
             .map_err(|source| MigrateError::NodeDown {

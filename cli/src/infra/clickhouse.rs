@@ -253,6 +253,11 @@ impl ClickHouseHttp {
         Ok(self.rt.block_on(self.client.rows(sql))?)
     }
 
+    /// See [`ClickHouse::cluster_nodes`].
+    pub fn cluster_nodes(&self, cluster: &str) -> Result<Vec<igloo_server::clickhouse::ClusterNode>, ClickHouseError> {
+        Ok(self.rt.block_on(self.client.cluster_nodes(cluster))?)
+    }
+
     /// The server's dialect, from `SELECT version()`.
     pub fn dialect(&self) -> Result<Dialect, ClickHouseError> {
         Ok(self.rt.block_on(self.client.dialect())?)

@@ -42,10 +42,9 @@ pub struct CreateTable {
 }
 
 /// Where a table's rows live on a cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Placement {
     /// Spread over the shards: a replicated local table per shard under a `Distributed` one.
-    #[default]
     Sharded,
     /// One replicated table holding every row on every node: igloo's small control tables
     /// (the offsets log, the claims, the migrations), read and written locally by the node

@@ -285,7 +285,7 @@ pub async fn run(
             owned.retain(|p, _| wanted.contains(p));
             next.retain(|p, _| wanted.contains(p));
             let to_claim: Vec<i32> = wanted.iter().copied().filter(|p| !owned.contains_key(p)).collect();
-            reclaim_at = None;
+            let mut unclaimed = false;
             for p in to_claim {
                 match fence.claim(p).await {
                     Ok(Some((epoch, from))) => {
@@ -294,14 +294,15 @@ pub async fn run(
                     }
                     Ok(None) => {
                         tracing::info!(model = %spec.model, partition = p, "another writer claimed the partition at the same time; claiming again");
-                        reclaim_at = Some(tokio::time::Instant::now() + Duration::from_millis(500));
+                        unclaimed = true;
                     }
                     Err(e) => {
                         tracing::warn!(model = %spec.model, partition = p, error = %e, "cannot claim the partition yet; retrying");
-                        reclaim_at = Some(tokio::time::Instant::now() + Duration::from_millis(500));
+                        unclaimed = true;
                     }
                 }
             }
+            reclaim_at = unclaimed.then(|| tokio::time::Instant::now() + Duration::from_millis(500));
             let at: Vec<(i32, Offset)> = next.iter().map(|(p, o)| (*p, Offset::Offset(*o))).collect();
             if let Err(e) = consumer::assign(consumer.as_ref(), &spec.topic, &at) {
                 tracing::warn!(model = %spec.model, error = %e, "cannot assign the partitions yet; retrying");
