@@ -13,6 +13,32 @@ pub struct Ident {
 pub struct SchemaAst {
     pub models: Vec<ModelAst>,
     pub enums: Vec<EnumAst>,
+    /// Prisma's `datasource` and `generator` blocks: read (the importer wants the provider),
+    /// never used for tables.
+    pub configs: Vec<ConfigBlockAst>,
+    /// Prisma's `type` blocks (composite types, embedded documents on MongoDB).
+    pub composites: Vec<ModelAst>,
+    /// Prisma's `view` blocks: the shape of a database view whose query lives elsewhere.
+    pub views: Vec<ModelAst>,
+}
+
+/// `datasource db { provider = "postgresql" … }` or `generator client { … }`.
+#[derive(Clone, Debug)]
+pub struct ConfigBlockAst {
+    /// `datasource` or `generator`.
+    pub keyword: Ident,
+    pub name: Ident,
+    pub entries: Vec<(Ident, Expr)>,
+}
+
+impl ConfigBlockAst {
+    /// The value of `key = "text"`, if it is a plain string.
+    pub fn string(&self, key: &str) -> Option<&str> {
+        self.entries.iter().find(|(k, _)| k.name == key).and_then(|(_, v)| match v {
+            Expr::String(s, _) => Some(s.as_str()),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -57,7 +83,19 @@ pub struct TypeAst {
     pub optional: bool,
     /// `T?[]` rather than `T[]?`; both are rejected, this one with its own wording.
     pub optional_before_list: bool,
+    /// Arguments of a type written as a call: Prisma's `Unsupported("tsvector")`.
+    pub args: Option<Vec<ArgAst>>,
     pub span: Span,
+}
+
+impl TypeAst {
+    /// The database type of Prisma's `Unsupported("…")`, if this is one.
+    pub fn unsupported(&self) -> Option<&str> {
+        match (self.name.name.as_str(), self.args.as_deref()) {
+            ("Unsupported", Some([ArgAst { value: Expr::String(s, _), .. }])) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// `@name(args)` on a field or `@@name(args)` on a block. Dotted names (`@db.UInt16`) keep

@@ -179,8 +179,25 @@ impl Diagnostic {
         Self::error(span, "`(` is not closed").hint("add a closing `)` on the same line")
     }
 
-    pub fn unsupported_block(keyword: &str, hint: &str, span: Span) -> Diagnostic {
-        Self::error(span, format!("`{keyword}` blocks are not supported by igloo")).hint(hint)
+    pub fn ignored_block(keyword: &str, hint: &str, span: Span) -> Diagnostic {
+        Self::warning(span, format!("`{keyword}` blocks are ignored by igloo")).hint(hint)
+    }
+
+    pub fn composite_type_block(name: &str, span: Span) -> Diagnostic {
+        Self::warning(span, format!("composite type `{name}` is not stored by igloo")).hint(
+            "ClickHouse tables have no composite columns here: a field of this type must be `Json`, or its fields flattened into the model (`igloo import prisma` makes it `Json`)",
+        )
+    }
+
+    pub fn view_block(name: &str, span: Span) -> Diagnostic {
+        Self::warning(span, format!("view `{name}` is ignored by igloo")).hint(format!(
+            "an igloo view is a model filled by a query: declare `model {name}` with `@@ingest(false)` and write its SELECT in `views/{name}.sql`"
+        ))
+    }
+
+    pub fn type_alias(span: Span) -> Diagnostic {
+        Self::error(span, "type aliases (`type Name = …`) were removed from Prisma in version 3")
+            .hint("write the type and its attributes on each field")
     }
 
     pub fn missing_field_type(field: &str, span: Span) -> Diagnostic {
@@ -251,10 +268,32 @@ impl Diagnostic {
         Self::error(span, format!("unknown type `{name}`")).maybe_suggest(suggestion)
     }
 
-    pub fn relation_field(field: &str, model: &str, span: Span) -> Diagnostic {
+    pub fn composite_field(field: &str, ty: &str, span: Span) -> Diagnostic {
+        Self::error(span, format!("field `{field}` has composite type `{ty}`, which igloo cannot store"))
+            .hint(format!("make the field `Json`, or put the fields of `{ty}` in the model"))
+    }
+
+    pub fn unsupported_type(field: &str, db_type: &str, span: Span) -> Diagnostic {
+        Self::error(span, format!("field `{field}` has type `Unsupported(\"{db_type}\")`, which igloo cannot store"))
+            .hint(
+            "give it an igloo type (String, Int, Json, …), or mark it `@ignore`; `igloo import prisma` leaves it out",
+        )
+    }
+
+    pub fn type_arguments(name: &str, span: Span) -> Diagnostic {
+        Self::error(span, format!("type `{name}` takes no arguments"))
+            .hint("only `Unsupported(\"…\")` is written with parentheses; native types go in `@db.X(…)`")
+    }
+
+    pub fn relation_field(field: &str, model: &str, list: bool, span: Span) -> Diagnostic {
+        let keep = if list {
+            format!("remove this field (the key is on `{model}`'s side)")
+        } else {
+            format!("keep only the key field (e.g. `{field}Id String`)")
+        };
         Self::error(span, format!("relations are not supported: field `{field}` refers to model `{model}`")).hint(
             format!(
-                "ClickHouse has no foreign keys; store the key instead (e.g. `{field}Id String`) and join in a view"
+                "ClickHouse has no foreign keys: {keep} and join in a view; `igloo import prisma` does this for you"
             ),
         )
     }
@@ -275,6 +314,44 @@ impl Diagnostic {
 
     pub fn unknown_native_type(name: &str, suggestion: Option<&str>, span: Span) -> Diagnostic {
         Self::error(span, format!("unknown native type `@db.{name}`")).maybe_suggest(suggestion)
+    }
+
+    /// `@db.VarChar(320)`, `@db.Timestamptz(6)` …: another database's type.
+    /// (`foreign`'s mapping already fitted to the field's type.)
+    pub fn foreign_native_type(name: &str, foreign: &crate::prisma::Foreign, span: Span) -> Diagnostic {
+        Self::error(span, format!("`@db.{name}` is a native type of {}, not of ClickHouse", foreign.databases))
+            .hint(format!("in ClickHouse it is {}: {}", foreign.clickhouse, Self::foreign_fix(foreign)))
+    }
+
+    fn foreign_fix(foreign: &crate::prisma::Foreign) -> String {
+        use crate::prisma::Mapping;
+        let fix = match foreign.mapping {
+            Mapping::Keep => "write it with igloo's arguments".to_string(),
+            Mapping::Plain => "drop the `@db` attribute".to_string(),
+            Mapping::Native(n) => format!("write `@db.{n}`"),
+            Mapping::Type(t) => format!("declare the field as `{}` without `@db`", t.name()),
+            Mapping::DateTime64(_) => "write `@db.DateTime64(p)` (plain `DateTime` on ClickHouse 18.16)".to_string(),
+        };
+        format!("{fix}; `igloo import prisma` maps it for you")
+    }
+
+    /// Adds what a failed `@db.X` means in other databases, when it is also one of theirs.
+    pub fn with_foreign_meaning(mut self, name: &str) -> Diagnostic {
+        if let Some(foreign) =
+            crate::prisma::foreign_native(name, None).filter(|f| f.mapping != crate::prisma::Mapping::Keep)
+        {
+            let extra = format!(
+                "in {}, `@db.{name}` is {}: {}",
+                foreign.databases,
+                foreign.clickhouse,
+                Self::foreign_fix(&foreign)
+            );
+            self.hint = Some(match self.hint {
+                Some(h) => format!("{h}; {extra}"),
+                None => extra,
+            });
+        }
+        self
     }
 
     pub fn native_type_mismatch(native: &str, scalar: &str, allowed: &str, span: Span) -> Diagnostic {
@@ -311,6 +388,15 @@ impl Diagnostic {
             Some(s) => d.hint(format!("did you mean `{prefix}{s}`?")),
             None => d,
         }
+    }
+
+    /// Valid Prisma that means nothing in ClickHouse: `@@schema`, `@@index`, a constraint name.
+    pub fn ignored_attribute(prefix: &str, name: &str, hint: &str, span: Span) -> Diagnostic {
+        Self::warning(span, format!("`{prefix}{name}` is ignored by igloo")).hint(hint)
+    }
+
+    pub fn ignored_argument(attribute: &str, arg: &str, why: &str, span: Span) -> Diagnostic {
+        Self::warning(span, format!("`{arg}:` of `{attribute}` is ignored by igloo")).hint(why)
     }
 
     pub fn unsupported_attribute(prefix: &str, name: &str, hint: &str, span: Span) -> Diagnostic {
@@ -416,7 +502,8 @@ impl Diagnostic {
     }
 
     pub fn unsupported_default_function(name: &str, hint: &str, span: Span) -> Diagnostic {
-        Self::error(span, format!("`{name}()` is not supported as a default")).hint(hint)
+        let call = if name.contains('(') { name.to_string() } else { format!("{name}()") };
+        Self::error(span, format!("`{call}` is not supported as a default")).hint(hint)
     }
 
     pub fn unknown_engine(name: &str, suggestion: Option<&str>, span: Span) -> Diagnostic {

@@ -15,10 +15,11 @@ pub mod ir;
 mod lexer;
 mod parser;
 pub mod plan;
+pub mod prisma;
 pub mod source;
 pub mod sql;
 pub mod target;
-mod validate;
+pub(crate) mod validate;
 pub mod views;
 
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};

@@ -20,14 +20,6 @@ struct Parser<'d> {
     ast: SchemaAst,
 }
 
-/// Block keywords of Prisma that igloo does not take, with what to do instead.
-const UNSUPPORTED_BLOCKS: &[(&str, &str)] = &[
-    ("datasource", "igloo's ClickHouse connection is configured in `igloo.yaml`; remove this block"),
-    ("generator", "igloo generates SDKs with `igloo generate sdk`; remove this block"),
-    ("type", "composite types are not supported; declare the fields in the model, or use `Json`"),
-    ("view", "views are declared in `views/`, not in the schema"),
-];
-
 impl Parser<'_> {
     fn peek(&self) -> &TokenKind {
         &self.tokens[self.pos].kind
@@ -134,14 +126,30 @@ impl Parser<'_> {
                         self.ast.enums.push(e);
                     }
                 }
-                TokenKind::Ident(kw) if UNSUPPORTED_BLOCKS.iter().any(|(k, _)| *k == kw) => {
-                    let hint = UNSUPPORTED_BLOCKS.iter().find(|(k, _)| *k == kw).map(|(_, h)| *h);
-                    self.diags.push(Diagnostic::unsupported_block(&kw, hint.unwrap_or(""), self.span()));
+                TokenKind::Ident(kw) if kw == "datasource" || kw == "generator" => {
                     doc.clear();
-                    self.skip_block();
+                    if let Some(c) = self.config_block() {
+                        self.ast.configs.push(c);
+                    }
+                }
+                TokenKind::Ident(kw) if kw == "type" && self.nth_is(2, &TokenKind::Equals) => {
+                    // Prisma 2's type aliases (`type Id = String @id`), removed in Prisma 3.
+                    self.diags.push(Diagnostic::type_alias(self.span()));
+                    doc.clear();
+                    self.skip_line();
+                }
+                TokenKind::Ident(kw) if kw == "type" || kw == "view" => {
+                    let d = Self::take_doc(&mut doc);
+                    if let Some(m) = self.model_like(&kw, d) {
+                        if kw == "type" {
+                            self.ast.composites.push(m);
+                        } else {
+                            self.ast.views.push(m);
+                        }
+                    }
                 }
                 _ => {
-                    self.unexpected("`model` or `enum`");
+                    self.unexpected("`model`, `enum`, `type`, `view`, `datasource` or `generator`");
                     doc.clear();
                     self.skip_block();
                 }
@@ -166,9 +174,37 @@ impl Parser<'_> {
     }
 
     fn model(&mut self, doc: Option<String>) -> Option<ModelAst> {
-        let (start, name) = self.block_header("model")?;
-        let (fields, attributes, end) = self.block_body("model", &name, "a field or a `@@` attribute", Self::field);
+        self.model_like("model", doc)
+    }
+
+    /// A block of fields and `@@` attributes: `model`, `view` or `type`.
+    fn model_like(&mut self, keyword: &str, doc: Option<String>) -> Option<ModelAst> {
+        let (start, name) = self.block_header(keyword)?;
+        let (fields, attributes, end) = self.block_body(keyword, &name, "a field or a `@@` attribute", Self::field);
         Some(ModelAst { span: start.to(end), name, doc, fields, attributes })
+    }
+
+    /// `datasource name { key = value … }` / `generator name { … }`.
+    fn config_block(&mut self) -> Option<ConfigBlockAst> {
+        let TokenKind::Ident(word) = self.peek().clone() else { return None };
+        let keyword = Ident { name: word, span: self.span() };
+        let (_, name) = self.block_header(&keyword.name)?;
+        let (entries, _, _) = self.block_body(&keyword.name, &name, "a `key = value` line", |p, _doc| {
+            let key = p.ident()?;
+            if !p.eat(&TokenKind::Equals) {
+                p.unexpected(&format!("`=` after `{}`", key.name));
+                p.skip_line();
+                return None;
+            }
+            let value = p.expr()?;
+            p.end_of_member();
+            Some((key, value))
+        });
+        Some(ConfigBlockAst { keyword, name, entries })
+    }
+
+    fn nth_is(&self, n: usize, kind: &TokenKind) -> bool {
+        self.tokens.get(self.pos + n).is_some_and(|t| &t.kind == kind)
     }
 
     fn enum_block(&mut self, doc: Option<String>) -> Option<EnumAst> {
@@ -176,6 +212,7 @@ impl Parser<'_> {
         let (variants, attributes, end) = self.block_body("enum", &name, "an enum value", |p, doc| {
             let name = p.ident()?;
             let attributes = p.field_attributes();
+            let doc = p.trailing_doc(doc);
             p.end_of_member();
             Some(VariantAst { name, doc, attributes })
         });
@@ -250,7 +287,12 @@ impl Parser<'_> {
             list: false,
             optional: false,
             optional_before_list: false,
+            args: None,
         };
+        if self.peek() == &TokenKind::LParen {
+            ty.args = Some(self.args()?);
+            ty.span = ty.span.to(self.prev_span());
+        }
         if self.eat(&TokenKind::Question) {
             ty.optional = true;
             ty.span = ty.span.to(self.prev_span());
@@ -272,8 +314,19 @@ impl Parser<'_> {
         }
         let attributes = self.field_attributes();
         let span = name.span.to(self.prev_span());
+        let doc = self.trailing_doc(doc);
         self.end_of_member();
         Some(FieldAst { name, doc, ty, attributes, span })
+    }
+
+    /// A `///` comment at the end of a member's line joins the comments above it.
+    fn trailing_doc(&mut self, doc: Option<String>) -> Option<String> {
+        let TokenKind::DocComment(text) = self.peek().clone() else { return doc };
+        self.bump();
+        Some(match doc {
+            Some(above) => format!("{above}\n{text}"),
+            None => text,
+        })
     }
 
     fn field_attributes(&mut self) -> Vec<AttributeAst> {

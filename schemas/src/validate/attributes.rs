@@ -24,6 +24,10 @@ const ENGINES: &[&str] = &[
 ];
 
 pub(super) fn validate_model(m: &ModelAst, names: &Names, diags: &mut Diagnostics) -> Option<Model> {
+    // Prisma's `@@ignore`: the model has no table (in igloo: no table and no topic).
+    if m.attributes.iter().any(|a| a.name.name == "ignore") {
+        return None;
+    }
     // The name itself was reported when names were collected.
     let name_ok = name_problem("model", &m.name).is_none();
     let mut fields: Vec<Field> = Vec::new();
@@ -161,19 +165,26 @@ impl<'m, 'f> ModelCtx<'m, 'f> {
                         diags.push(Diagnostic::duplicate_attribute("@@", name, a.span));
                     }
                 }
-                "index" => diags.push(Diagnostic::unsupported_attribute(
+                "index" | "fulltext" => diags.push(Diagnostic::ignored_attribute(
                     "@@",
                     name,
-                    "ClickHouse reads in sorting-key order; put the fields you filter on first in `@@orderBy`",
+                    "ClickHouse reads in sorting-key order; put the fields you filter on first in `@@id` or `@@orderBy`",
                     a.span,
                 )),
                 "unique" => diags.push(Diagnostic::unique_unsupported("@@", a.span)),
-                "schema" => diags.push(Diagnostic::unsupported_attribute(
+                "schema" => diags.push(Diagnostic::ignored_attribute(
                     "@@",
                     name,
                     "the ClickHouse database is set in `igloo.yaml`",
                     a.span,
                 )),
+                "shardKey" => diags.push(Diagnostic::ignored_attribute(
+                    "@@",
+                    name,
+                    "on a ClickHouse cluster igloo shards by topic partition (`clickhouse.cluster` in `igloo.yaml`)",
+                    a.span,
+                )),
+                "ignore" => {}
                 _ => diags.push(unknown_attribute("@@", a, MODEL_ATTRIBUTES)),
             }
         }
@@ -197,27 +208,41 @@ impl<'m, 'f> ModelCtx<'m, 'f> {
         self.field_names("@@topic", "topic", items, diags)
     }
 
-    /// `[a, b]` (or `fields: [a, b]`) naming stored, required fields of this model.
+    /// `[a, b]` (or `fields: [a, b]`) naming stored, required fields of this model. Prisma's
+    /// `name:`, `map:` and `clustered:` beside it, and `a(sort: Desc)` in it, are warnings.
     fn field_list(&self, attr: &AttributeAst, diags: &mut Diagnostics) -> Option<Vec<String>> {
         let label = format!("@@{}", attr.name.name);
-        let items = match attr.args.as_slice() {
-            [ArgAst { name: None, value: Expr::Array(items, _), .. }] => items,
-            [ArgAst { name: Some(n), value: Expr::Array(items, _), .. }] if n.name == "fields" => items,
-            _ => {
-                diags.push(Diagnostic::attribute_arguments(
-                    "@@",
-                    &attr.name.name,
-                    &format!("a list of fields, e.g. `{label}([tag, time])`"),
-                    attr.span,
-                ));
-                return None;
+        let mut list = None;
+        let mut ok = true;
+        for arg in &attr.args {
+            match (arg.name.as_ref().map(|n| n.name.as_str()), &arg.value) {
+                (None | Some("fields"), Expr::Array(items, _)) if list.is_none() => list = Some(items),
+                (Some(name @ ("name" | "map" | "clustered")), _) => {
+                    let why = if name == "name" {
+                        "it names the compound key in Prisma Client; igloo's SDKs have no such name"
+                    } else {
+                        super::INDEX_TUNING
+                    };
+                    diags.push(Diagnostic::ignored_argument(&label, name, why, arg.span));
+                }
+                _ => ok = false,
             }
+        }
+        let Some(items) = list.filter(|_| ok) else {
+            diags.push(Diagnostic::attribute_arguments(
+                "@@",
+                &attr.name.name,
+                &format!("a list of fields, e.g. `{label}([tag, time])`"),
+                attr.span,
+            ));
+            return None;
         };
         if items.is_empty() {
             diags.push(Diagnostic::attribute_arguments("@@", &attr.name.name, "at least one field", attr.span));
             return None;
         }
-        self.field_names(&label, &attr.name.name, items, diags)
+        let items: Vec<Expr> = items.iter().map(|item| strip_index_tuning(&label, item, diags)).collect();
+        self.field_names(&label, &attr.name.name, &items, diags)
     }
 
     /// Field names in a list, each a stored, required field of this model, none twice.
@@ -391,6 +416,20 @@ impl<'m, 'f> ModelCtx<'m, 'f> {
             return None;
         }
         Some(id.name.clone())
+    }
+}
+
+/// `a(sort: Desc)` or `a(length: 10)` in a key list is field `a`; the tuning is a warning.
+fn strip_index_tuning(label: &str, item: &Expr, diags: &mut Diagnostics) -> Expr {
+    match item {
+        Expr::Call(id, args, _) if args.iter().all(|a| a.name.is_some()) => {
+            for a in args {
+                let name = a.name.as_ref().map_or("", |n| n.name.as_str());
+                diags.push(Diagnostic::ignored_argument(label, name, super::INDEX_TUNING, a.span));
+            }
+            Expr::Constant(id.clone())
+        }
+        other => other.clone(),
     }
 }
 

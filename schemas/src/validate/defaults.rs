@@ -1,6 +1,6 @@
 //! `@default(…)`: literal, `now()`, `uuid()` or `[]`, checked against the field's type.
 
-use crate::ast::{AttributeAst, Expr};
+use crate::ast::{ArgAst, AttributeAst, Expr};
 use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::ir::{Arity, BaseType, DefaultValue, FieldType, NativeType, ScalarType};
 
@@ -13,7 +13,19 @@ pub(super) fn validate_default(
     names: &Names,
     diags: &mut Diagnostics,
 ) -> Option<DefaultValue> {
-    let [arg] = attr.args.as_slice() else {
+    // Prisma allows `@default(value: …)` and a constraint name, `map: "…"` (SQL Server).
+    let mut args = Vec::new();
+    for arg in &attr.args {
+        match arg.name.as_ref().map(|n| n.name.as_str()) {
+            Some("map") => diags.push(Diagnostic::ignored_argument("@default", "map", super::INDEX_TUNING, arg.span)),
+            None | Some("value") => args.push(arg),
+            Some(other) => {
+                diags.push(Diagnostic::unknown_argument("@default", other, "`value` and `map`", arg.span));
+                return None;
+            }
+        }
+    }
+    let [arg] = args.as_slice() else {
         diags.push(Diagnostic::attribute_arguments(
             "@",
             "default",
@@ -50,14 +62,11 @@ fn enum_default(field: &str, value: &Expr, enum_name: &str, names: &Names) -> Re
             value.span(),
         ));
     };
-    let variants = names
-        .enums
-        .get(enum_name)
-        .map(|e| e.variants.iter().map(|v| v.name.name.as_str()).collect::<Vec<_>>())
-        .unwrap_or_default();
-    if variants.contains(&id.name.as_str()) {
-        Ok(DefaultValue::Enum(id.name.clone()))
+    let variants = names.enums.get(enum_name).map(|e| e.variants.as_slice()).unwrap_or_default();
+    if let Some(v) = variants.iter().find(|v| v.name.name == id.name) {
+        Ok(DefaultValue::Enum(super::variant_value(v).to_string()))
     } else {
+        let variants = variants.iter().map(|v| v.name.name.as_str());
         Err(Diagnostic::unknown_enum_default(field, &id.name, enum_name, suggest(&id.name, variants), id.span))
     }
 }
@@ -71,7 +80,13 @@ fn scalar_default(
     use ScalarType as S;
     let mismatch = |expected: &str| Diagnostic::default_type_mismatch(field, expected, value.describe(), value.span());
     if let Expr::Call(name, args, span) = value {
-        return function_default(field, &name.name, args.is_empty(), scalar, *span);
+        // `uuid(4)` is Prisma's explicit spelling of `uuid()`.
+        let no_args = match args.as_slice() {
+            [] => true,
+            [ArgAst { name: None, value: Expr::Number(n, _), .. }] => name.name == "uuid" && n == "4",
+            _ => false,
+        };
+        return function_default(field, &name.name, no_args, scalar, *span);
     }
     match (scalar, value) {
         (S::String | S::Bytes, Expr::String(s, _)) => Ok(DefaultValue::String(s.clone())),
@@ -152,6 +167,11 @@ fn function_default(
             "`now()`",
             span,
         )),
+        ("uuid", ScalarType::Uuid | ScalarType::String) => Err(Diagnostic::unsupported_default_function(
+            "uuid(7)",
+            "use `uuid()` (a random, version 4 UUID) or send the id from the client",
+            span,
+        )),
         ("uuid", _) => Err(Diagnostic::default_type_mismatch(
             field,
             "a literal (`uuid()` is for Uuid and String fields)",
@@ -163,7 +183,7 @@ fn function_default(
             "ClickHouse has no auto-increment; use `@default(uuid())` or send an id from the client",
             span,
         )),
-        ("cuid" | "nanoid" | "dbgenerated" | "sequence", _) => {
+        ("cuid" | "nanoid" | "ulid" | "auto" | "dbgenerated" | "sequence", _) => {
             Err(Diagnostic::unsupported_default_function(name, "use `@default(uuid())`", span))
         }
         _ => Err(Diagnostic::unsupported_default_function(name, "defaults are literals, `now()` or `uuid()`", span)),

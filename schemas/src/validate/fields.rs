@@ -18,9 +18,19 @@ pub(super) struct FieldDecl {
 }
 
 pub(super) fn validate_field(f: &FieldAst, names: &Names, diags: &mut Diagnostics) -> FieldDecl {
+    let mut decl = FieldDecl { field: None, ignored: false, id: false };
+    let ignored = f.attributes.iter().any(|a| a.name.name == "ignore");
+    if let Some(db_type) = f.ty.unsupported() {
+        // Prisma's own escape hatch: such a field is only usable when ignored.
+        if ignored {
+            decl.ignored = true;
+        } else {
+            diags.push(Diagnostic::unsupported_type(&f.name.name, db_type, f.ty.span));
+        }
+        return decl;
+    }
     let name_ok = check_name("field", &f.name, diags);
     let ty = resolve_type(f, names, diags);
-    let mut decl = FieldDecl { field: None, ignored: false, id: false };
     let mut column = f.name.name.clone();
     let mut default_attr = None;
     let mut native_attr = None;
@@ -33,7 +43,7 @@ pub(super) fn validate_field(f: &FieldAst, names: &Names, diags: &mut Diagnostic
             continue;
         }
         match name {
-            "id" => decl.id = no_arguments(attr, diags),
+            "id" => decl.id = id_arguments(attr, diags),
             "ignore" => decl.ignored = no_arguments(attr, diags),
             "map" => {
                 if let Some(col) = single_string(attr, "a column name, e.g. `@map(\"user_id\")`", diags) {
@@ -41,7 +51,11 @@ pub(super) fn validate_field(f: &FieldAst, names: &Names, diags: &mut Diagnostic
                 }
             }
             "default" => default_attr = Some(attr),
-            "relation" => diags.push(Diagnostic::relation_attribute(attr.span)),
+            // A field whose type is a model was reported as a relation already.
+            "relation" if !names.models.contains(f.ty.name.name.as_str()) => {
+                diags.push(Diagnostic::relation_attribute(attr.span))
+            }
+            "relation" => {}
             "unique" => diags.push(Diagnostic::unique_unsupported("@", attr.span)),
             "updatedAt" => diags.push(Diagnostic::unsupported_attribute(
                 "@",
@@ -83,6 +97,10 @@ pub(super) fn validate_field(f: &FieldAst, names: &Names, diags: &mut Diagnostic
 
 fn resolve_type(f: &FieldAst, names: &Names, diags: &mut Diagnostics) -> Option<FieldType> {
     let t = &f.ty;
+    if t.args.is_some() {
+        diags.push(Diagnostic::type_arguments(&t.name.name, t.span));
+        return None;
+    }
     if t.list && t.optional {
         let d = if t.optional_before_list {
             Diagnostic::list_of_optional(&f.name.name, t.span)
@@ -98,7 +116,10 @@ fn resolve_type(f: &FieldAst, names: &Names, diags: &mut Diagnostics) -> Option<
     } else if names.enums.contains_key(name) {
         BaseType::Enum(name.to_string())
     } else if names.models.contains(name) {
-        diags.push(Diagnostic::relation_field(&f.name.name, name, t.span));
+        diags.push(Diagnostic::relation_field(&f.name.name, name, t.list, t.span));
+        return None;
+    } else if names.composites.contains(name) {
+        diags.push(Diagnostic::composite_field(&f.name.name, name, t.span));
         return None;
     } else {
         let candidates = ScalarType::ALL.iter().map(|s| s.name()).chain(names.enums.keys().copied());
@@ -114,13 +135,37 @@ fn resolve_type(f: &FieldAst, names: &Names, diags: &mut Diagnostics) -> Option<
     Some(FieldType { base, arity, native: None })
 }
 
-/// `@id` / `@ignore` take no arguments; reports and returns false if some were given.
+/// `@ignore` takes no arguments (empty parentheses are fine); reports and returns false if
+/// some were given.
 fn no_arguments(attr: &AttributeAst, diags: &mut Diagnostics) -> bool {
-    if attr.has_parens {
+    if !attr.args.is_empty() {
         diags.push(Diagnostic::attribute_arguments("@", &attr.name.name, "no arguments", attr.span));
         return false;
     }
     true
+}
+
+/// `@id`, `@id()`, or `@id(map: …, length: …, sort: …, clustered: …)`: Prisma's arguments
+/// tune the database's index and constraint, which ClickHouse does not have; each is a warning.
+fn id_arguments(attr: &AttributeAst, diags: &mut Diagnostics) -> bool {
+    let mut ok = true;
+    for arg in &attr.args {
+        match arg.name.as_ref().map(|n| n.name.as_str()) {
+            Some(name @ ("map" | "length" | "sort" | "clustered")) => {
+                diags.push(Diagnostic::ignored_argument("@id", name, super::INDEX_TUNING, arg.span))
+            }
+            _ => ok = false,
+        }
+    }
+    if !ok {
+        diags.push(Diagnostic::attribute_arguments(
+            "@",
+            "id",
+            "no arguments (Prisma's `map:`, `length:`, `sort:` and `clustered:` are ignored)",
+            attr.span,
+        ));
+    }
+    ok
 }
 
 /// The one string argument of `@map("…")` / `@@map("…")`.
@@ -128,7 +173,8 @@ pub(super) fn single_string(attr: &AttributeAst, expected: &str, diags: &mut Dia
     let prefix =
         if attr.span.end - attr.span.start > 1 && attr.name.span.start - attr.span.start == 2 { "@@" } else { "@" };
     match attr.args.as_slice() {
-        [arg] if arg.name.is_none() => match &arg.value {
+        // Prisma allows the argument to be named: `@map(name: "user_id")`.
+        [arg] if arg.name.as_ref().is_none_or(|n| n.name == "name") => match &arg.value {
             crate::ast::Expr::String(s, span) => {
                 let what = if prefix == "@@" { "table" } else { "column" };
                 if s.to_ascii_lowercase().starts_with("_igloo") {

@@ -15,14 +15,22 @@ use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::ir::{Enum, EnumVariant, Ir};
 use crate::source::{SourceFile, Span};
 
+/// Why Prisma's constraint names and index tuning (`map:`, `sort:`, `length:`, `clustered:`)
+/// are ignored.
+pub(crate) const INDEX_TUNING: &str =
+    "it names or tunes a database constraint or index; ClickHouse has neither (the sorting key is `@id` / `@@orderBy`)";
+
 /// Names known before models are validated: what a field type can refer to.
 pub(crate) struct Names<'a> {
     pub enums: HashMap<&'a str, &'a EnumAst>,
     pub models: HashSet<&'a str>,
+    /// Prisma's composite types (`type` blocks): known, so a field of one gets a precise error.
+    pub composites: HashSet<&'a str>,
 }
 
 pub fn validate(asts: &[SchemaAst], files: &[SourceFile], diags: &mut Diagnostics) -> Ir {
     let names = collect_names(asts, files, diags);
+    report_prisma_only_blocks(asts, diags);
     let mut ir = Ir::default();
     for e in asts.iter().flat_map(|a| &a.enums) {
         if names.enums.get(e.name.name.as_str()).is_some_and(|first| std::ptr::eq(*first, e)) {
@@ -42,9 +50,14 @@ pub fn validate(asts: &[SchemaAst], files: &[SourceFile], diags: &mut Diagnostic
 
 fn collect_names<'a>(asts: &'a [SchemaAst], files: &[SourceFile], diags: &mut Diagnostics) -> Names<'a> {
     let mut first: HashMap<&str, Span> = HashMap::new();
-    let mut names = Names { enums: HashMap::new(), models: HashSet::new() };
+    let mut names = Names { enums: HashMap::new(), models: HashSet::new(), composites: HashSet::new() };
     let blocks = asts.iter().flat_map(|a| {
-        a.models.iter().map(|m| ("model", &m.name, None)).chain(a.enums.iter().map(|e| ("enum", &e.name, Some(e))))
+        a.models
+            .iter()
+            .map(|m| ("model", &m.name, None))
+            .chain(a.enums.iter().map(|e| ("enum", &e.name, Some(e))))
+            .chain(a.composites.iter().map(|t| ("type", &t.name, None)))
+            .chain(a.views.iter().map(|v| ("view", &v.name, None)))
     });
     for (kind, name, enum_ast) in blocks {
         check_name(kind, name, diags);
@@ -53,16 +66,40 @@ fn collect_names<'a>(asts: &'a [SchemaAst], files: &[SourceFile], diags: &mut Di
             continue;
         }
         first.insert(&name.name, name.span);
-        match enum_ast {
-            Some(e) => {
+        match (kind, enum_ast) {
+            (_, Some(e)) => {
                 names.enums.insert(&name.name, e);
             }
-            None => {
+            ("type", None) => {
+                names.composites.insert(&name.name);
+            }
+            (_, None) => {
+                // A view is a model to Prisma: a field referring to one is a relation.
                 names.models.insert(&name.name);
             }
         }
     }
     names
+}
+
+/// Prisma blocks igloo reads but does not use: each gets a warning saying what to do instead.
+fn report_prisma_only_blocks(asts: &[SchemaAst], diags: &mut Diagnostics) {
+    for a in asts {
+        for c in &a.configs {
+            let hint = if c.keyword.name == "datasource" {
+                "igloo's ClickHouse connection is configured in `igloo.yaml`; remove this block"
+            } else {
+                "igloo generates SDKs with `igloo generate sdk`; remove this block"
+            };
+            diags.push(Diagnostic::ignored_block(&c.keyword.name, hint, c.keyword.span));
+        }
+        for t in &a.composites {
+            diags.push(Diagnostic::composite_type_block(&t.name.name, t.name.span));
+        }
+        for v in &a.views {
+            diags.push(Diagnostic::view_block(&v.name.name, v.name.span));
+        }
+    }
 }
 
 fn location(files: &[SourceFile], span: Span) -> String {
@@ -102,20 +139,36 @@ pub(crate) fn valid_mapped_name(name: &str) -> bool {
 
 fn validate_enum(e: &EnumAst, diags: &mut Diagnostics) -> Option<Enum> {
     for attr in &e.attributes {
-        diags.push(unknown_attribute("@@", attr, &[]));
+        let hint = match attr.name.name.as_str() {
+            "map" => "ClickHouse enums are column types without a name of their own",
+            "schema" => "the ClickHouse database is set in `igloo.yaml`",
+            _ => {
+                diags.push(unknown_attribute("@@", attr, &[]));
+                continue;
+            }
+        };
+        diags.push(Diagnostic::ignored_attribute("@@", &attr.name.name, hint, attr.span));
     }
-    let mut seen = HashSet::new();
+    let (mut seen, mut values) = (HashSet::new(), HashSet::new());
     let mut variants = Vec::new();
     for v in &e.variants {
+        let mut value = v.name.name.clone();
         for attr in &v.attributes {
-            diags.push(unknown_attribute("@", attr, &[]));
+            if attr.name.name == "map" {
+                let expected = "the value's name in ClickHouse, e.g. `@map(\"admin\")`";
+                if let Some(mapped) = fields::single_string(attr, expected, diags) {
+                    value = mapped;
+                }
+            } else {
+                diags.push(unknown_attribute("@", attr, &["map"]));
+            }
         }
-        if !seen.insert(v.name.name.as_str()) {
-            diags.push(Diagnostic::duplicate_variant(&e.name.name, &v.name.name, v.name.span));
+        if !seen.insert(v.name.name.as_str()) || !values.insert(value.clone()) {
+            diags.push(Diagnostic::duplicate_variant(&e.name.name, &value, v.name.span));
             continue;
         }
         if check_name("enum value", &v.name, diags) {
-            variants.push(EnumVariant { name: v.name.name.clone(), doc: v.doc.clone() });
+            variants.push(EnumVariant { name: value, doc: v.doc.clone() });
         }
     }
     if e.variants.is_empty() {
@@ -130,6 +183,20 @@ fn validate_enum(e: &EnumAst, diags: &mut Diagnostics) -> Option<Enum> {
         return None;
     }
     Some(Enum { name: e.name.name.clone(), doc: e.doc.clone(), variants, span: e.name.span })
+}
+
+/// An enum value as ClickHouse, events and queries see it: its `@map("…")`, else its name.
+pub(crate) fn variant_value(v: &crate::ast::VariantAst) -> &str {
+    v.attributes
+        .iter()
+        .filter(|a| a.name.name == "map")
+        .find_map(|a| match a.args.as_slice() {
+            [crate::ast::ArgAst { value: crate::ast::Expr::String(s, _), .. }] if valid_mapped_name(s) => {
+                Some(s.as_str())
+            }
+            _ => None,
+        })
+        .unwrap_or(&v.name.name)
 }
 
 fn check_unique_tables_and_topics(ir: &Ir, diags: &mut Diagnostics) {

@@ -39,8 +39,13 @@ pub(super) fn native_type(attr: &AttributeAst, name: &str, scalar: ScalarType) -
             _ => None,
         })
         .collect();
-    let no_args =
-        || if attr.args.is_empty() { Ok(()) } else { Err(Diagnostic::bad_native_argument(name, "no arguments", span)) };
+    let no_args = || {
+        if attr.args.is_empty() {
+            Ok(())
+        } else {
+            Err(Diagnostic::bad_native_argument(name, "no arguments", span).with_foreign_meaning(name))
+        }
+    };
     let native = match name {
         "Int8" => no_args().map(|_| NativeType::Int8)?,
         "Int16" => no_args().map(|_| NativeType::Int16)?,
@@ -90,12 +95,21 @@ pub(super) fn native_type(attr: &AttributeAst, name: &str, scalar: ScalarType) -
                 ))
             }
         },
-        _ => return Err(Diagnostic::unknown_native_type(name, suggest(name, NAMES.iter().copied()), attr.name.span)),
+        _ => {
+            return Err(match crate::prisma::foreign_native(name, None) {
+                Some(mut foreign) => {
+                    foreign.mapping = foreign.mapping.for_scalar(scalar);
+                    Diagnostic::foreign_native_type(name, &foreign, attr.span)
+                }
+                None => Diagnostic::unknown_native_type(name, suggest(name, NAMES.iter().copied()), attr.name.span),
+            })
+        }
     };
     let allowed = allowed_scalars(&native);
     if !allowed.contains(&scalar) {
         let list = allowed.iter().map(|s| format!("`{}`", s.name())).collect::<Vec<_>>().join(" or ");
-        return Err(Diagnostic::native_type_mismatch(name, scalar.name(), &format!("{list} fields"), span));
+        return Err(Diagnostic::native_type_mismatch(name, scalar.name(), &format!("{list} fields"), span)
+            .with_foreign_meaning(name));
     }
     Ok(native)
 }
