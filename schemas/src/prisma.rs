@@ -44,6 +44,14 @@ impl fmt::Display for Provider {
     }
 }
 
+/// The provider of the first `datasource` block that names a known one.
+pub fn provider_of(asts: &[crate::ast::SchemaAst]) -> Option<Provider> {
+    asts.iter()
+        .flat_map(|a| &a.configs)
+        .filter(|c| c.keyword.name == "datasource")
+        .find_map(|c| c.string("provider").and_then(Provider::parse))
+}
+
 /// What a foreign native type becomes in an igloo schema.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mapping {
@@ -95,7 +103,7 @@ pub fn foreign_native(name: &str, provider: Option<Provider>) -> Option<Foreign>
         ("Uuid", _) => f("PostgreSQL and CockroachDB", "`UUID` (an igloo `Uuid` field)", Type(ScalarType::Uuid)),
         ("UniqueIdentifier", _) => f("SQL Server", "`UUID` (an igloo `Uuid` field)", Type(ScalarType::Uuid)),
         ("Boolean" | "Bool", _) => f("PostgreSQL, MongoDB and CockroachDB", "`Bool` (an igloo `Boolean`)", Plain),
-        ("Json", _) => f("MySQL", "a `String` column holding JSON (an igloo `Json`)", Plain),
+        ("Json", _) => f("PostgreSQL and MySQL", "a `String` column holding JSON (an igloo `Json`)", Plain),
         ("JsonB", _) => f("PostgreSQL and CockroachDB", "a `String` column holding JSON (an igloo `Json`)", Plain),
         ("ByteA", _) => f("PostgreSQL", BYTES, Plain),
         ("Binary" | "VarBinary", _) => f("MySQL and SQL Server", BYTES, Plain),

@@ -74,7 +74,7 @@ pub(super) fn validate_field(f: &FieldAst, names: &Names, diags: &mut Diagnostic
     if let Some(attr) = native_attr {
         match &ty.base {
             BaseType::Enum(_) => diags.push(Diagnostic::native_type_on_enum(&attr.name.name[3..], attr.span)),
-            BaseType::Scalar(s) => match native::native_type(attr, &attr.name.name[3..], *s) {
+            BaseType::Scalar(s) => match native::native_type(attr, &attr.name.name[3..], *s, names.provider) {
                 Ok(n) => ty.native = Some(n),
                 Err(d) => diags.push(d),
             },

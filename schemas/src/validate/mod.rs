@@ -26,6 +26,8 @@ pub(crate) struct Names<'a> {
     pub models: HashSet<&'a str>,
     /// Prisma's composite types (`type` blocks): known, so a field of one gets a precise error.
     pub composites: HashSet<&'a str>,
+    /// The `provider` of a Prisma `datasource` block, where one names it.
+    pub provider: Option<crate::prisma::Provider>,
 }
 
 pub fn validate(asts: &[SchemaAst], files: &[SourceFile], diags: &mut Diagnostics) -> Ir {
@@ -50,7 +52,8 @@ pub fn validate(asts: &[SchemaAst], files: &[SourceFile], diags: &mut Diagnostic
 
 fn collect_names<'a>(asts: &'a [SchemaAst], files: &[SourceFile], diags: &mut Diagnostics) -> Names<'a> {
     let mut first: HashMap<&str, Span> = HashMap::new();
-    let mut names = Names { enums: HashMap::new(), models: HashSet::new(), composites: HashSet::new() };
+    let provider = crate::prisma::provider_of(asts);
+    let mut names = Names { enums: HashMap::new(), models: HashSet::new(), composites: HashSet::new(), provider };
     let blocks = asts.iter().flat_map(|a| {
         a.models
             .iter()

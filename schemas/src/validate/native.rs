@@ -3,6 +3,7 @@
 use crate::ast::{AttributeAst, Expr};
 use crate::diagnostics::Diagnostic;
 use crate::ir::{NativeType, ScalarType};
+use crate::prisma::Provider;
 
 use super::suggest;
 
@@ -28,9 +29,19 @@ const NAMES: &[&str] = &[
     "UUID",
 ];
 
-/// Parses `@db.<name>(args)` for a field of type `scalar`.
-pub(super) fn native_type(attr: &AttributeAst, name: &str, scalar: ScalarType) -> Result<NativeType, Diagnostic> {
+/// Parses `@db.<name>(args)` for a field of type `scalar`, in a schema whose `datasource`
+/// names `provider` (if any).
+pub(super) fn native_type(
+    attr: &AttributeAst,
+    name: &str,
+    scalar: ScalarType,
+    provider: Option<Provider>,
+) -> Result<NativeType, Diagnostic> {
     let span = attr.span;
+    // CockroachDB's INT8 is 64 bits; igloo's `@db.Int8` would silently narrow it.
+    if provider == Some(Provider::CockroachDb) && name == "Int8" {
+        return Err(foreign(name, scalar, provider, attr).expect("CockroachDB's Int8 is known"));
+    }
     let numbers: Vec<Option<u64>> = attr
         .args
         .iter()
@@ -96,13 +107,9 @@ pub(super) fn native_type(attr: &AttributeAst, name: &str, scalar: ScalarType) -
             }
         },
         _ => {
-            return Err(match crate::prisma::foreign_native(name, None) {
-                Some(mut foreign) => {
-                    foreign.mapping = foreign.mapping.for_scalar(scalar);
-                    Diagnostic::foreign_native_type(name, &foreign, attr.span)
-                }
-                None => Diagnostic::unknown_native_type(name, suggest(name, NAMES.iter().copied()), attr.name.span),
-            })
+            return Err(foreign(name, scalar, provider, attr).unwrap_or_else(|| {
+                Diagnostic::unknown_native_type(name, suggest(name, NAMES.iter().copied()), attr.name.span)
+            }))
         }
     };
     let allowed = allowed_scalars(&native);
@@ -112,6 +119,13 @@ pub(super) fn native_type(attr: &AttributeAst, name: &str, scalar: ScalarType) -
             .with_foreign_meaning(name));
     }
     Ok(native)
+}
+
+/// The diagnostic for another database's native type, if `name` is one.
+fn foreign(name: &str, scalar: ScalarType, provider: Option<Provider>, attr: &AttributeAst) -> Option<Diagnostic> {
+    let mut foreign = crate::prisma::foreign_native(name, provider)?;
+    foreign.mapping = foreign.mapping.for_scalar(scalar);
+    Some(Diagnostic::foreign_native_type(name, &foreign, attr.span))
 }
 
 fn allowed_scalars(native: &NativeType) -> &'static [ScalarType] {
