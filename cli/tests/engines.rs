@@ -1,6 +1,7 @@
-//! Every statement igloo renders for the schema fixtures and the templates is executed on real
-//! ClickHouse: 18.16 (Debian's server, started by igloo's own launcher) and current ClickHouse
-//! (chdb-core in-process). Needs both installed: `bash scripts/install-engines.sh`.
+//! Every statement igloo renders for the schema fixtures, the templates and what `igloo import
+//! prisma` makes of the import cases is executed on real ClickHouse: 18.16 (Debian's server,
+//! started by igloo's own launcher) and current ClickHouse (chdb-core in-process). Needs both
+//! installed: `bash scripts/install-engines.sh`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,10 +42,29 @@ fn cases() -> Vec<Case> {
     cases
 }
 
+/// What `igloo import prisma` makes of each application schema in `schemas/tests/import/`
+/// (a file, or a directory in Prisma's `prismaSchemaFolder` layout), for `dialect`.
+fn imported(dialect: Dialect) -> Vec<Case> {
+    let root = workspace();
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(root.join("schemas/tests/import")).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| {
+            let files = igloo_cli::schema_files::load_paths(std::slice::from_ref(path), &root).unwrap();
+            let options = igloo_schemas::import::ImportOptions { models: None, dialect };
+            let out = igloo_schemas::import::import_prisma(&files, &options).expect("imports");
+            let name = format!("import_{}", path.file_stem().unwrap().to_string_lossy());
+            Case { files: vec![SourceFile::new(format!("{name}.prisma"), out.schema)], name }
+        })
+        .collect()
+}
+
 /// `(case name, database, statements, tables)` for every case valid on `dialect`.
 fn rendered(dialect: Dialect) -> Vec<(String, String, Vec<String>, Vec<String>)> {
     let mut out = Vec::new();
-    for case in cases() {
+    for case in cases().into_iter().chain(imported(dialect)) {
         let (ir, diags) = check_for(&case.files, dialect);
         if diags.has_errors() {
             continue;

@@ -10,6 +10,7 @@ pub mod codegen;
 pub mod consumption;
 pub mod diagnostics;
 pub mod dialect;
+pub mod import;
 pub mod internal;
 pub mod ir;
 mod lexer;

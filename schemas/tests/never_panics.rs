@@ -1,6 +1,7 @@
-//! Property tests: checking never panics, whatever the input, and every diagnostic's span lies
-//! inside its file.
+//! Property tests: checking and `igloo import prisma` never panic, whatever the input, and
+//! every diagnostic's span lies inside its file.
 
+use igloo_schemas::import::{import_prisma, ImportOptions};
 use igloo_schemas::{check_for, Dialect, SourceFile};
 use proptest::prelude::*;
 
@@ -36,6 +37,60 @@ fn check_all_targets(text: &str) {
     }
 }
 
+/// A Prisma application schema with every form the importer rewrites.
+const PRISMA: &str = r#"
+datasource db {
+  provider = "postgresql"
+  url      = env("DATABASE_URL")
+}
+
+type Address {
+  city String
+}
+
+enum Role {
+  USER  @map("user")
+  ADMIN
+  @@map("roles")
+}
+
+model User {
+  id        String   @id @default(cuid()) @db.Uuid
+  email     String   @unique @db.VarChar(320) /// login
+  role      Role     @default(USER)
+  address   Address?
+  at        DateTime @updatedAt @db.Timestamptz(6)
+  posts     Post[]
+  tags      Unsupported("tsvector")?
+  @@index([email, at])
+  @@schema("auth")
+}
+
+model Post {
+  id       Int    @id @default(autoincrement())
+  author   User   @relation(fields: [authorId], references: [id])
+  authorId String
+  @@unique([authorId, id], name: "k")
+}
+
+view V {
+  id Int @unique
+}
+"#;
+
+/// Imports with and without a model selection, for both targets; the result is checked.
+fn import_all_ways(text: &str) {
+    let files = [SourceFile::new("app.prisma", text)];
+    for dialect in [Dialect::V18_16, Dialect::CURRENT] {
+        for models in [None, Some(vec!["User".to_string()])] {
+            if let Ok(imported) = import_prisma(&files, &ImportOptions { models, dialect }) {
+                let _ = imported.report.render();
+                let _ = check_for(&[SourceFile::new("out.prisma", imported.schema.as_str())], dialect);
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -61,6 +116,38 @@ proptest! {
         let end = (end..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
         text.replace_range(start..end, &insert);
         check_all_targets(&text);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn import_of_arbitrary_text(text in "\\PC*") {
+        import_all_ways(&text);
+    }
+
+    #[test]
+    fn import_of_mutated_application_schemas(cut in 0..PRISMA.len(), len in 0usize..30, insert in "\\PC{0,8}") {
+        let mut text = PRISMA.to_string();
+        let start = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let end = (start + len).min(text.len());
+        let end = (end..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+        text.replace_range(start..end, &insert);
+        import_all_ways(&text);
+    }
+}
+
+#[test]
+fn the_unmutated_application_schema_imports_into_a_valid_one() {
+    for dialect in [Dialect::V18_16, Dialect::CURRENT] {
+        let imported =
+            import_prisma(&[SourceFile::new("app.prisma", PRISMA)], &ImportOptions { models: None, dialect })
+                .expect("imports");
+        let out = [SourceFile::new("out.prisma", imported.schema.as_str())];
+        let (ir, diags) = check_for(&out, dialect);
+        assert!(!diags.has_errors(), "{}\n{}", imported.schema, diags.render(&out));
+        assert_eq!(ir.models.len(), 2);
     }
 }
 

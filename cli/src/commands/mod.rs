@@ -7,6 +7,7 @@ mod deploy;
 mod dev;
 mod down;
 mod generate;
+mod import;
 mod init;
 mod inspect;
 mod logs;
@@ -68,6 +69,7 @@ pub enum Command {
     Peek(inspect::PeekArgs),
     Query(inspect::QueryArgs),
     Generate(generate::Args),
+    Import(import::Args),
     Test(test::Args),
 }
 
@@ -84,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deploy(args) => deploy::run(args, &cwd),
         Command::Build(args) => build::run(args, &cwd),
         Command::Generate(args) => generate::run(args, &cwd),
+        Command::Import(args) => import::run(args, &cwd),
         Command::Dev(args) => dev::run(args, &cwd),
         Command::Ps(args) => ps::run(args, &cwd),
         Command::Logs(args) => logs::run(args, &cwd),
