@@ -182,7 +182,77 @@ pub fn import_prisma(files: &[SourceFile], options: &ImportOptions) -> Result<Im
         out.push('\n');
         out.push_str(&b);
     }
+    let out = drop_rejected_defaults(out, options.dialect, &mut ctx.report);
     Ok(Imported { schema: out, report: ctx.report, models, enums })
+}
+
+/// Removes the `@default(…)`s igloo rejects (a non-empty list, a time with an offset, a value
+/// out of range …) from the output, each reported with igloo's reason. The database took them;
+/// ClickHouse would need the client to send the value.
+fn drop_rejected_defaults(mut text: String, dialect: Dialect, report: &mut Report) -> String {
+    // Each round removes every rejected default it finds; removing one never rejects another.
+    for _ in 0..3 {
+        let (_, diags) = crate::check_for(&[SourceFile::new("out.prisma", text.as_str())], dialect);
+        let mut cuts = Vec::new();
+        for d in diags.errors() {
+            let at = d.span.start as usize;
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let Some(open) = text[line_start..at].rfind("@default(").map(|i| line_start + i) else { continue };
+            let Some(len) = balanced_len(&text[open + "@default".len()..]) else { continue };
+            let end = open + "@default".len() + len;
+            if at < end && !cuts.iter().any(|(o, _, _)| *o == open) {
+                cuts.push((open, end, d.message.clone()));
+            }
+        }
+        if cuts.is_empty() {
+            break;
+        }
+        cuts.sort_by_key(|c| c.0);
+        for (open, end, why) in &cuts {
+            let (open, end) = (*open, *end);
+            let line_start = text[..open].rfind('\n').map_or(0, |i| i + 1);
+            let field = text[line_start..].split_whitespace().next().unwrap_or("");
+            let model = text[..line_start]
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix("model ").and_then(|m| m.split_whitespace().next()))
+                .unwrap_or("");
+            report.add(ChangeKind::Default, format!("{model}.{field}"), format!("{} removed: {why}", &text[open..end]));
+        }
+        for (open, end, _) in cuts.into_iter().rev() {
+            let start = text[..open].trim_end_matches(' ').len();
+            let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+            let rest = text[end..line_end].trim_end().to_string();
+            text.replace_range(start..line_end, &rest);
+        }
+    }
+    text
+}
+
+/// The length of `(…)` at the start of `s`, through its matching `)`, strings skipped.
+fn balanced_len(s: &str) -> Option<usize> {
+    let mut depth = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match (in_string, c) {
+            (true, _) if escaped => escaped = false,
+            (true, '\\') => escaped = true,
+            (true, '"') => in_string = false,
+            (true, _) => {}
+            (false, '"') => in_string = true,
+            (false, '(') => depth += 1,
+            (false, ')') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            (false, '\n') => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The names of the source schema, across its files.

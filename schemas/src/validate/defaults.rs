@@ -112,15 +112,22 @@ fn scalar_default(
             Ok(DefaultValue::Boolean(id.name == "true"))
         }
         (S::DateTime, Expr::String(s, span)) => {
-            if looks_like_datetime(s) {
-                Ok(DefaultValue::String(s.clone()))
-            } else {
-                Err(Diagnostic::default_type_mismatch(
+            // Prisma writes ISO 8601 (`2024-01-31T23:59:59.123Z`); stored as ClickHouse reads it.
+            let fractions = matches!(native, Some(NativeType::DateTime64 { .. }));
+            match normalize_datetime(s) {
+                Some(t) if fractions || !t.contains('.') => Ok(DefaultValue::String(t)),
+                Some(_) => Err(Diagnostic::default_type_mismatch(
                     field,
-                    "`now()` or a time like \"2024-01-31 23:59:59\"",
+                    "whole seconds (a `DateTime`; `@db.DateTime64(p)` holds fractions)",
+                    "a fraction of a second",
+                    *span,
+                )),
+                None => Err(Diagnostic::default_type_mismatch(
+                    field,
+                    "`now()` or a UTC time like \"2024-01-31 23:59:59\" or \"2024-01-31T23:59:59Z\"",
                     "another string",
                     *span,
-                ))
+                )),
             }
         }
         (S::Date, Expr::String(s, span)) => {
@@ -198,18 +205,56 @@ fn looks_like_date(s: &str) -> bool {
         && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
-fn looks_like_datetime(s: &str) -> bool {
+/// `2024-01-31 23:59:59`, `2024-01-31T23:59:59`, with an optional fraction (1–9 digits) and
+/// an optional UTC designator (`Z`, `+00:00`) → `2024-01-31 23:59:59[.fff]`. Other offsets
+/// are refused: igloo's times are UTC.
+fn normalize_datetime(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    s.is_ascii()
-        && b.len() == 19
+    let whole = s.is_ascii()
+        && b.len() >= 19
         && looks_like_date(&s[..10])
         && (b[10] == b' ' || b[10] == b'T')
         && b[13] == b':'
         && b[16] == b':'
-        && [11, 12, 14, 15, 17, 18].iter().all(|&i| b[i].is_ascii_digit())
+        && [11, 12, 14, 15, 17, 18].iter().all(|&i| b[i].is_ascii_digit());
+    if !whole {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut fraction = "";
+    if let Some(after) = rest.strip_prefix('.') {
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if !(1..=9).contains(&digits) {
+            return None;
+        }
+        fraction = &rest[..=digits];
+        rest = &after[digits..];
+    }
+    if !matches!(rest, "" | "Z" | "+00:00" | "+0000") {
+        return None;
+    }
+    Some(format!("{} {}{fraction}", &s[..10], &s[11..19]))
 }
 
 fn looks_like_uuid(s: &str) -> bool {
     s.len() == 36
         && s.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_datetime;
+
+    #[test]
+    fn datetime_defaults_take_prisma_iso_and_clickhouse_forms() {
+        assert_eq!(normalize_datetime("2024-01-31 23:59:59").as_deref(), Some("2024-01-31 23:59:59"));
+        assert_eq!(normalize_datetime("2024-01-31T23:59:59Z").as_deref(), Some("2024-01-31 23:59:59"));
+        assert_eq!(normalize_datetime("2024-01-31T23:59:59.123Z").as_deref(), Some("2024-01-31 23:59:59.123"));
+        assert_eq!(normalize_datetime("2024-01-31T23:59:59+00:00").as_deref(), Some("2024-01-31 23:59:59"));
+        assert_eq!(normalize_datetime("2024-01-31T23:59:59+02:00"), None);
+        assert_eq!(normalize_datetime("2024-01-31T23:59:59."), None);
+        assert_eq!(normalize_datetime("2024-01-31T23:59:59.1234567890Z"), None);
+        assert_eq!(normalize_datetime("2024-01-31"), None);
+        assert_eq!(normalize_datetime("2024-01-31T23:59:5é"), None);
+    }
 }
