@@ -596,7 +596,7 @@ impl Ctx<'_> {
             return Some(written);
         };
         let (result, detail) = match foreign.mapping.for_scalar(*scalar) {
-            Mapping::Keep => return Some(written),
+            Mapping::Keep => return Some(self.decimal_for_target(subject, name, a, written)),
             Mapping::Plain => (None, format!("{written} → {}", scalar.name())),
             Mapping::Native(n) => (Some(format!("@db.{n}")), format!("{written} → {} @db.{n}", scalar.name())),
             Mapping::Type(t) => {
@@ -615,6 +615,33 @@ impl Ctx<'_> {
         };
         self.report.add(ChangeKind::NativeType, subject, detail);
         result
+    }
+
+    /// `@db.Decimal(p, s)` as written, narrowed to 38 digits where the target has no wider
+    /// Decimal (MySQL's default is 65).
+    fn decimal_for_target(&mut self, subject: &str, name: &str, a: &AttributeAst, written: String) -> String {
+        let numbers: Vec<u64> = a
+            .args
+            .iter()
+            .filter_map(|x| match &x.value {
+                Expr::Number(n, _) => n.parse().ok(),
+                _ => None,
+            })
+            .collect();
+        match (name, numbers.as_slice()) {
+            ("Decimal", [p, s]) if *p > 38 && !self.options.dialect.supports(Feature::WideDecimal) => {
+                // Keep the whole digits where they fit; the fraction gives way.
+                let scale = 38 - (p - (*s).min(*p)).min(38);
+                let narrowed = format!("@db.Decimal(38, {scale})");
+                self.report.add(
+                    ChangeKind::NativeType,
+                    subject,
+                    format!("{written} → {narrowed}: ClickHouse {} holds at most 38 digits", self.options.dialect),
+                );
+                narrowed
+            }
+            _ => written,
+        }
     }
 
     /// The field's attributes other than `@db`, rewritten for igloo.
@@ -838,7 +865,6 @@ fn doc_lines(doc: Option<&str>, indent: &str) -> String {
 fn not_analytics(m: &ModelAst, schema: &Schema) -> Option<&'static str> {
     const AUTH: &[&str] = &[
         "session",
-        "account",
         "verificationtoken",
         "verificationrequest",
         "passwordresettoken",
@@ -846,7 +872,10 @@ fn not_analytics(m: &ModelAst, schema: &Schema) -> Option<&'static str> {
         "authtoken",
         "refreshtoken",
     ];
-    if AUTH.contains(&m.name.name.to_ascii_lowercase().as_str()) {
+    let name = m.name.name.to_ascii_lowercase();
+    // An `Account` is often the business's own; an OAuth account link names its provider.
+    let oauth_account = name == "account" && m.fields.iter().any(|f| f.name.name == "providerAccountId");
+    if AUTH.contains(&name.as_str()) || oauth_account {
         return Some("authentication bookkeeping");
     }
     let stored: Vec<&FieldAst> =
