@@ -193,6 +193,15 @@ fn import_edges_stdout_overwrite_models_and_syntax_errors() {
     assert!(!out.status.success());
     assert!(err.contains("--> broken.prisma:2:") && err.contains("broken.prisma has syntax errors"), "{err}");
 
+    // A source Prisma itself rejects (an unknown type) imports, but the result is named as
+    // failing igloo check, with the problem, and the exit status says so.
+    std::fs::write(dir.join("typo.prisma"), "model A {\n  id Int @id\n  n Flot\n}\n").unwrap();
+    let out = import(dir, &["typo.prisma", "--out", "typo.igloo.prisma"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("unknown type `Flot`") && err.contains("fix the problems above in the written file"), "{err}");
+    assert!(dir.join("typo.igloo.prisma").exists());
+
     // prismaSchemaFolder: a directory of files is one schema.
     let folder = dir.join("prisma/schema");
     std::fs::create_dir_all(&folder).unwrap();

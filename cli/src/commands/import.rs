@@ -72,7 +72,8 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     if diags.has_errors() {
         eprint!("{}", diags.render(&result));
         eprintln!(
-            "imported {what}, but the result does not pass `igloo check` for ClickHouse {target}: please report this"
+            "imported {what}, but the result does not pass `igloo check` for ClickHouse {target}: fix the problems above{}. If the source passes `npx prisma validate`, please report it: the import should have handled it",
+            if out.is_some() { " in the written file" } else { "" }
         );
         return Ok(ExitCode::FAILURE);
     }
