@@ -32,6 +32,15 @@ pub struct ConfigBlockAst {
 }
 
 impl ConfigBlockAst {
+    /// What igloo has in place of this block, for diagnostics and the import report.
+    pub fn igloo_instead(&self) -> &'static str {
+        if self.keyword.name == "datasource" {
+            "igloo.yaml holds the ClickHouse and broker settings"
+        } else {
+            "`igloo generate sdk` writes igloo's clients"
+        }
+    }
+
     /// The value of `key = "text"`, if it is a plain string.
     pub fn string(&self, key: &str) -> Option<&str> {
         self.entries.iter().find(|(k, _)| k.name == key).and_then(|(_, v)| match v {

@@ -297,12 +297,7 @@ impl<'a> Schema<'a> {
     fn report_left_out(&self, asts: &[SchemaAst], selected: &[&ModelAst], report: &mut Report) {
         for a in asts {
             for c in &a.configs {
-                let why = if c.keyword.name == "datasource" {
-                    "igloo.yaml holds the ClickHouse and broker settings"
-                } else {
-                    "`igloo generate sdk` writes igloo's clients"
-                };
-                report.add(ChangeKind::LeftOut, format!("{} {}", c.keyword.name, c.name.name), why);
+                report.add(ChangeKind::LeftOut, format!("{} {}", c.keyword.name, c.name.name), c.igloo_instead());
             }
             for v in &a.views {
                 report.add(
@@ -348,6 +343,9 @@ impl Ctx<'_> {
         let mut uniques: Vec<Vec<String>> = Vec::new();
         for f in &m.fields {
             let Some(mut out) = self.field(m, f) else { continue };
+            if out.attrs.iter().any(|a| a == "@ignore") {
+                out.keyable = false;
+            }
             if let Some(pos) = out.attrs.iter().position(|a| a == "@id") {
                 field_ids.push(out.name.clone());
                 out.attrs.remove(pos);
@@ -438,7 +436,9 @@ impl Ctx<'_> {
                 id = key;
                 first_index = false;
             } else {
-                let why = if usable {
+                let why = if id.starts_with(ix) {
+                    "the sorting key already starts with it"
+                } else if usable {
                     "left out: ClickHouse has one sorting key per table; filter on its leading fields"
                 } else {
                     "left out: it names optional, list or removed fields, which cannot be in a sorting key"
@@ -513,10 +513,11 @@ impl Ctx<'_> {
             keyable: !f.ty.list && !f.ty.optional,
         };
         if self.schema.composites.contains(type_name) {
-            self.report.add(ChangeKind::Field, subject, format!("composite type `{type_name}` stored as `Json`"));
+            let detail = format!("composite type `{type_name}` stored as `Json`");
+            self.report.add(ChangeKind::Field, subject.clone(), detail);
             out.ty = format!("Json{}", if optional { "?" } else { "" });
             out.keyable = false;
-            return Some(self.field_attrs(f, ScalarType::Json, out, &format!("{}.{}", m.name.name, f.name.name)));
+            return Some(self.field_attrs(f, ScalarType::Json, out, &subject));
         }
         let Some(mut scalar) = ScalarType::from_name(type_name) else {
             // An enum (or an unknown name, which `igloo check` reports on the output).
@@ -524,7 +525,7 @@ impl Ctx<'_> {
                 self.used_enums.insert(type_name.to_string());
             }
             out.ty = format!("{type_name}{suffix}");
-            return Some(self.field_attrs(f, ScalarType::String, out, &subject).without_native());
+            return Some(self.field_attrs(f, ScalarType::String, out, &subject));
         };
         // Native type first: it may change the field's type (`@db.Uuid` on a String).
         let mut native = None;
@@ -671,8 +672,8 @@ impl Ctx<'_> {
                         "@updatedAt → @default(now()): rows are immutable; send a new row for each change",
                     );
                 }
-                // Reported with the model's unique keys.
-                "unique" => {}
+                // `@unique` is reported with the model's unique keys; `@relation` went with its
+                // field; `@db` was mapped before.
                 _ => {}
             }
         }
@@ -736,14 +737,6 @@ impl Ctx<'_> {
         }
         text += "}\n";
         text
-    }
-}
-
-impl OutField {
-    /// Enum fields take no `@db` attribute.
-    fn without_native(mut self) -> OutField {
-        self.attrs.retain(|a| !a.starts_with("@db."));
-        self
     }
 }
 

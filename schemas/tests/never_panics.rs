@@ -37,6 +37,16 @@ fn check_all_targets(text: &str) {
     }
 }
 
+/// `base` with `len` bytes at `cut` replaced by `insert` (both ends moved to char boundaries).
+fn mutate(base: &str, cut: usize, len: usize, insert: &str) -> String {
+    let mut text = base.to_string();
+    let start = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    let end = (start + len).min(text.len());
+    let end = (end..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+    text.replace_range(start..end, insert);
+    text
+}
+
 /// A Prisma application schema with every form the importer rewrites.
 const PRISMA: &str = r#"
 datasource db {
@@ -110,12 +120,7 @@ proptest! {
 
     #[test]
     fn mutations_of_a_valid_schema(cut in 0..VALID.len(), len in 0usize..20, insert in "\\PC{0,5}") {
-        let mut text = VALID.to_string();
-        let start = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
-        let end = (start + len).min(text.len());
-        let end = (end..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
-        text.replace_range(start..end, &insert);
-        check_all_targets(&text);
+        check_all_targets(&mutate(VALID, cut, len, &insert));
     }
 }
 
@@ -129,12 +134,7 @@ proptest! {
 
     #[test]
     fn import_of_mutated_application_schemas(cut in 0..PRISMA.len(), len in 0usize..30, insert in "\\PC{0,8}") {
-        let mut text = PRISMA.to_string();
-        let start = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
-        let end = (start + len).min(text.len());
-        let end = (end..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
-        text.replace_range(start..end, &insert);
-        import_all_ways(&text);
+        import_all_ways(&mutate(PRISMA, cut, len, &insert));
     }
 }
 

@@ -89,12 +89,8 @@ fn collect_names<'a>(asts: &'a [SchemaAst], files: &[SourceFile], diags: &mut Di
 fn report_prisma_only_blocks(asts: &[SchemaAst], diags: &mut Diagnostics) {
     for a in asts {
         for c in &a.configs {
-            let hint = if c.keyword.name == "datasource" {
-                "igloo's ClickHouse connection is configured in `igloo.yaml`; remove this block"
-            } else {
-                "igloo generates SDKs with `igloo generate sdk`; remove this block"
-            };
-            diags.push(Diagnostic::ignored_block(&c.keyword.name, hint, c.keyword.span));
+            let hint = format!("{}; remove this block", c.igloo_instead());
+            diags.push(Diagnostic::ignored_block(&c.keyword.name, &hint, c.keyword.span));
         }
         for t in &a.composites {
             diags.push(Diagnostic::composite_type_block(&t.name.name, t.name.span));
