@@ -81,6 +81,36 @@ pub fn dlq_table(database: &str) -> CreateTable {
 pub const OFFSETS_TABLE: &str = "_igloo_offsets";
 pub const OFFSET_LOG_COLUMNS: [&str; 5] = ["topic", "partition", "first_offset", "last_offset", "rows"];
 
+/// API keys: an append-only log, one row when a key is created and one when it is revoked
+/// (`revoked = 1`). Only a salted argon2id hash of each key's secret is stored.
+pub const KEYS_TABLE: &str = "_igloo_keys";
+/// The columns `igloo keys` writes (`created_at` is filled by default).
+pub const KEY_COLUMNS: [&str; 9] = ["id", "name", "scope", "models", "apis", "rate", "expires_at", "hash", "revoked"];
+
+/// `_igloo_keys` (see [`KEYS_TABLE`]); on a cluster, on every node.
+pub fn keys_table(database: &str) -> CreateTable {
+    let columns = vec![
+        col("id", ChType::String),
+        col("name", ChType::String),
+        col("scope", ChType::String),
+        col("models", ChType::Array(Box::new(ChType::String))),
+        col("apis", ChType::Array(Box::new(ChType::String))),
+        col("rate", ChType::Float64),
+        col("expires_at", ChType::UInt64),
+        col("hash", ChType::String),
+        col("revoked", ChType::UInt8),
+        written_at("created_at"),
+    ];
+    internal_table(
+        database,
+        KEYS_TABLE,
+        columns,
+        vec!["id".into(), "revoked".into()],
+        "API keys of igloo's server: salted argon2id hashes, one row per create or revoke.",
+    )
+    .on_every_node()
+}
+
 fn col(name: &str, ty: ChType) -> ColumnDef {
     ColumnDef { name: name.into(), ty, default: None, comment: None }
 }

@@ -28,6 +28,21 @@ pub use dialect::Dialect;
 pub use ir::Ir;
 pub use source::{FileId, SourceFile, Span};
 
+/// A positive duration written `90s`, `30m`, `12h` or `7d`, in milliseconds (`@@topic`
+/// retention, `igloo keys create --expires`).
+pub fn duration_ms(s: &str) -> Option<u64> {
+    let unit = s.chars().last()?;
+    let n: u64 = s[..s.len() - unit.len_utf8()].parse().ok().filter(|n| *n > 0)?;
+    let ms = match unit {
+        's' => 1_000,
+        'm' => 60_000,
+        'h' => 3_600_000,
+        'd' => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(ms)
+}
+
 /// Parses and validates all schema files as one namespace. The IR leaves out whatever had
 /// errors; callers must not use it for anything but display when `has_errors()`.
 pub fn check(files: &[SourceFile]) -> (Ir, Diagnostics) {

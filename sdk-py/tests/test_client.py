@@ -293,3 +293,15 @@ def test_async_export_streams_rows() -> None:
         assert asyncio.run(main()) == [{"a": 1}, {"a": 2}]
     finally:
         server.shutdown()
+
+
+def test_an_api_key_goes_as_a_bearer_credential_and_a_401_is_not_retried(stub: Any) -> None:
+    s = stub([(200, {}, {"accepted": 1}), (401, {"WWW-Authenticate": "Bearer"}, {"error": "bad key", "details": []})])
+    Client(s.url, api_key="igloo_k").ingest("M", {"a": 1})
+    assert s.requests[0][2]["Authorization"] == "Bearer igloo_k"
+    with pytest.raises(IglooError) as e:
+        Client(s.url, api_key="wrong").ingest("M", {"a": 1})
+    assert e.value.status == 401 and str(e.value).endswith("bad key") and len(s.requests) == 2
+    s2 = stub([(200, {}, {"accepted": 1})])
+    Client(s2.url).ingest("M", {"a": 1})
+    assert "Authorization" not in s2.requests[0][2]

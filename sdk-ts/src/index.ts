@@ -55,6 +55,8 @@ export interface ClientOptions {
   maxBackoffMs?: number;
   /** Bodies above this many bytes are gzipped. */
   gzipAbove?: number;
+  /** An API key (`igloo keys create`) or a JWT, sent as `Authorization: Bearer …`. */
+  apiKey?: string;
 }
 
 type Params = Record<string, string | number | bigint | boolean | null | undefined>;
@@ -109,11 +111,14 @@ function query(params: Params): string {
 /** Talks to one igloo server. */
 export class IglooClient {
   readonly baseUrl: string;
-  private readonly opts: Required<ClientOptions>;
+  private readonly opts: Required<Omit<ClientOptions, "apiKey">>;
+  private readonly auth: Record<string, string>;
 
   constructor(baseUrl = "http://127.0.0.1:4000", options: ClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
-    this.opts = { timeoutMs: 30_000, retries: 5, backoffMs: 100, maxBackoffMs: 5_000, gzipAbove: 1024, ...options };
+    const { apiKey, ...rest } = options;
+    this.opts = { timeoutMs: 30_000, retries: 5, backoffMs: 100, maxBackoffMs: 5_000, gzipAbove: 1024, ...rest };
+    this.auth = apiKey === undefined ? {} : { Authorization: `Bearer ${apiKey}` };
   }
 
   /** POST /ingest/{model}: resolves once the broker has every record. */
@@ -170,7 +175,7 @@ export class IglooClient {
         headers["Last-Event-ID"] = lastEventId;
       }
       try {
-        const resp = await fetch(this.baseUrl + path, { headers, signal: opts.signal });
+        const resp = await fetch(this.baseUrl + path, { headers: { ...headers, ...this.auth }, signal: opts.signal });
         if (!resp.ok || !resp.body) {
           if (![429, 502, 503, 504].includes(resp.status) || opts.reconnect === false) {
             throw await this.error(resp, IglooError);
@@ -210,7 +215,7 @@ export class IglooClient {
       try {
         resp = await fetch(this.baseUrl + path, {
           method,
-          headers,
+          headers: { ...headers, ...this.auth },
           body,
           signal: AbortSignal.timeout(this.opts.timeoutMs),
         });

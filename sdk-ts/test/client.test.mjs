@@ -130,3 +130,12 @@ test("subscribe starts after an earlier event id, and can end with the stream", 
   assert.deepEqual(s.seen, ["0:8"]);
   s.close();
 });
+
+test("an API key goes as a bearer credential; a 401 is not retried", async () => {
+  const s = await stub([[200, {}, { accepted: 1 }], [401, { "WWW-Authenticate": "Bearer" }, { error: "bad key", details: [] }]]);
+  await new IglooClient(s.url, { apiKey: "igloo_k" }).ingest("M", { a: 1 });
+  assert.equal(s.requests[0].headers.authorization, "Bearer igloo_k");
+  await assert.rejects(new IglooClient(s.url, { apiKey: "wrong" }).ingest("M", { a: 1 }), (e) => e instanceof IglooError && e.status === 401);
+  assert.equal(s.requests.length, 2);
+  s.close();
+});

@@ -48,6 +48,8 @@ pub struct AppState {
     pub console: ConsoleState,
     /// What this process does.
     pub roles: crate::roles::Roles,
+    /// Credentials, scopes and CORS (`None`: no checks at all).
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
 impl AppState {

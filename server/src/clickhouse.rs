@@ -320,6 +320,21 @@ impl ClickHouse {
     }
 }
 
+/// A UInt64 of ClickHouse's JSON output: a number, or a string (ClickHouse quotes 64-bit
+/// integers unless told not to).
+pub fn u64_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u64),
+        Text(String),
+    }
+    match <Either as serde::Deserialize>::deserialize(d)? {
+        Either::Number(n) => Ok(n),
+        Either::Text(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ClickHouseError;

@@ -8,8 +8,10 @@ use igloo_schemas::Dialect;
 
 use serde::{Deserialize, Serialize};
 
+mod auth;
 mod broker;
 
+pub use auth::{AuthMode, CorsConfig, JwtConfig, TlsConfig};
 pub use broker::{BrokerConfig, BrokerEngine, BrokerSecurity, FramingSetting, SaslMechanism, SecurityProtocol};
 
 pub const FILE_NAME: &str = "igloo.yaml";
@@ -51,12 +53,42 @@ pub struct ServerConfig {
     /// Extra ingest paths, each naming a model: `"/save": Measurement`.
     #[serde(default)]
     pub routes: std::collections::BTreeMap<String, String>,
+    /// `off` or `required` (IGLOO_SERVER_AUTH). Unset: `off` under `igloo dev`, `required`
+    /// under `igloo serve` and the deploy targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthMode>,
+    /// JSON Web Tokens accepted beside API keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtConfig>,
+    /// Requests per second one IP may make without a valid credential before 429
+    /// (IGLOO_SERVER_UNAUTHENTICATED_RATE).
+    #[serde(default = "default_unauthenticated_rate")]
+    pub unauthenticated_rate: f64,
+    /// Browser origins allowed to call the server (IGLOO_SERVER_CORS_ORIGINS, comma-separated).
+    #[serde(default)]
+    pub cors: CorsConfig,
+    /// Serve HTTPS (IGLOO_SERVER_TLS_CERT, IGLOO_SERVER_TLS_KEY).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
-        ServerConfig { listen: default_listen(), max_body_bytes: default_max_body(), routes: Default::default() }
+        ServerConfig {
+            listen: default_listen(),
+            max_body_bytes: default_max_body(),
+            routes: Default::default(),
+            auth: None,
+            jwt: None,
+            unauthenticated_rate: default_unauthenticated_rate(),
+            cors: CorsConfig::default(),
+            tls: None,
+        }
     }
+}
+
+fn default_unauthenticated_rate() -> f64 {
+    10.0
 }
 
 fn default_listen() -> String {
@@ -440,6 +472,23 @@ impl ProjectConfig {
             self.server.listen = listen;
         }
         self.server.max_body_bytes = parsed(&env, "IGLOO_SERVER_MAX_BODY_BYTES")?.unwrap_or(self.server.max_body_bytes);
+        self.server.auth = parsed(&env, "IGLOO_SERVER_AUTH")?.or(self.server.auth);
+        self.server.unauthenticated_rate =
+            parsed(&env, "IGLOO_SERVER_UNAUTHENTICATED_RATE")?.unwrap_or(self.server.unauthenticated_rate);
+        if let Some(origins) = env("IGLOO_SERVER_CORS_ORIGINS") {
+            self.server.cors.origins =
+                origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_string).collect();
+        }
+        match (env("IGLOO_SERVER_TLS_CERT"), env("IGLOO_SERVER_TLS_KEY")) {
+            (Some(cert), Some(key)) => self.server.tls = Some(TlsConfig { cert: cert.into(), key: key.into() }),
+            (None, None) => {}
+            _ => {
+                return Err(ConfigError::Env {
+                    var: "IGLOO_SERVER_TLS_CERT",
+                    message: "set both IGLOO_SERVER_TLS_CERT and IGLOO_SERVER_TLS_KEY, or neither".into(),
+                })
+            }
+        }
         self.writer.max_rows = parsed(&env, "IGLOO_WRITER_MAX_ROWS")?.unwrap_or(self.writer.max_rows);
         self.writer.max_bytes = parsed(&env, "IGLOO_WRITER_MAX_BYTES")?.unwrap_or(self.writer.max_bytes);
         self.writer.flush_ms = parsed(&env, "IGLOO_WRITER_FLUSH_MS")?.unwrap_or(self.writer.flush_ms);
@@ -464,6 +513,12 @@ impl ProjectConfig {
             if db.is_empty() || db.chars().any(|c| !(c.is_ascii_alphanumeric() || c == '_')) {
                 return Err(format!("`clickhouse.database: {db}` must be letters, digits and `_`"));
             }
+        }
+        if let Some(jwt) = &self.server.jwt {
+            jwt.validate()?;
+        }
+        if !self.server.unauthenticated_rate.is_finite() || self.server.unauthenticated_rate <= 0.0 {
+            return Err("`server.unauthenticated_rate` must be a positive number of requests per second".into());
         }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!("`server.listen: {}` must be an address such as 127.0.0.1:4000", self.server.listen));

@@ -4,6 +4,7 @@
 
 pub mod api_error;
 pub mod app_state;
+pub mod auth;
 pub mod backoff;
 pub mod clickhouse;
 pub mod config;

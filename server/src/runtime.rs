@@ -56,6 +56,8 @@ pub struct Settings {
     pub root: PathBuf,
     /// tsx's package directory, for TypeScript transforms.
     pub tsx_dir: Option<PathBuf>,
+    /// Who may call the server.
+    pub auth: crate::auth::AuthSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,8 @@ pub enum ServerError {
     UnknownRouteModel { path: String, model: String },
     #[error("server.routes maps {path} to `{model}.samples`, but `{model}` is not declared `@@timeseries`")]
     NotTimeSeries { path: String, model: String },
+    #[error("server.jwt: {0}")]
+    Jwt(#[from] crate::auth::jwt::JwtSetupError),
 }
 
 pub struct Server {
@@ -104,6 +108,7 @@ impl Server {
             .map_err(|source| ServerError::Listen { listen: settings.listen.clone(), source })?;
         let local_addr =
             listener.local_addr().map_err(|source| ServerError::Listen { listen: settings.listen.clone(), source })?;
+        let auth = Arc::new(crate::auth::Auth::new(settings.auth.clone(), &settings.root)?);
         let state = Arc::new(AppState {
             ir: RwLock::new(Arc::new(ir)),
             clickhouse: ClickHouse::new(&settings.clickhouse_url, settings.clickhouse_auth.clone())
@@ -119,6 +124,7 @@ impl Server {
             max_body: settings.max_body_bytes,
             console: ConsoleState::new(&settings.project),
             roles: settings.roles,
+            auth: Some(auth.clone()),
         });
         // Liveness, readiness and metrics whatever the roles; each role adds its routes.
         let mut app = Router::new()
@@ -137,9 +143,23 @@ impl Server {
                 .route("/openapi.json", get(openapi))
                 .merge(crate::console::routes());
         }
-        let app = app.fallback(ingest::fallback).with_state(state.clone());
+        let app = app
+            .fallback(ingest::fallback)
+            .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::cors))
+            .with_state(state.clone());
         let (http_stop, mut stop_rx) = watch::channel(false);
+        if settings.auth.mode == crate::config::AuthMode::Required {
+            let table = crate::auth::keys::KeysTable {
+                clickhouse: state.clickhouse.clone(),
+                database: settings.database.clone(),
+                dialect: settings.dialect,
+                cluster: settings.cluster.clone(),
+            };
+            tokio::spawn(auth.keys.clone().refresh_loop(table, http_stop.subscribe()));
+        }
         let http = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = stop_rx.changed().await;
             });

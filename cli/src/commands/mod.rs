@@ -10,6 +10,7 @@ mod generate;
 mod import;
 mod init;
 mod inspect;
+mod keys;
 mod logs;
 mod migrate;
 pub(crate) mod plan;
@@ -70,6 +71,7 @@ pub enum Command {
     Query(inspect::QueryArgs),
     Generate(generate::Args),
     Import(import::Args),
+    Keys(keys::Args),
     Test(test::Args),
 }
 
@@ -87,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => build::run(args, &cwd),
         Command::Generate(args) => generate::run(args, &cwd),
         Command::Import(args) => import::run(args, &cwd),
+        Command::Keys(args) => keys::run(args, &cwd),
         Command::Dev(args) => dev::run(args, &cwd),
         Command::Ps(args) => ps::run(args, &cwd),
         Command::Logs(args) => logs::run(args, &cwd),

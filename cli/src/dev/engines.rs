@@ -292,36 +292,17 @@ impl Engines {
 /// a running `igloo dev`), checked to answer.
 pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesError> {
     let c = &project.config;
-    let (url, bootstrap, replication) = match mode {
+    let (bootstrap, replication) = match mode {
         InfraMode::External => (
-            c.clickhouse
-                .url
-                .clone()
-                .ok_or(EnginesError::MissingSetting { key: "clickhouse.url", env: "IGLOO_CLICKHOUSE_URL" })?,
             c.broker.bootstrap_servers.clone().ok_or(EnginesError::MissingSetting {
                 key: "broker.bootstrap_servers",
                 env: "IGLOO_BROKER_BOOTSTRAP_SERVERS",
             })?,
             c.broker.replication_factor,
         ),
-        InfraMode::Native | InfraMode::Docker => {
-            (format!("http://127.0.0.1:{}", c.clickhouse.http_port), format!("127.0.0.1:{}", c.broker.port), Some(1))
-        }
+        InfraMode::Native | InfraMode::Docker => (format!("127.0.0.1:{}", c.broker.port), Some(1)),
     };
-    let hint = match mode {
-        InfraMode::External => "check clickhouse.url / broker.bootstrap_servers in igloo.yaml".to_string(),
-        _ => "start the engines with `igloo dev`".to_string(),
-    };
-    let mut clickhouse = ClickHouseHttp::new(url.clone());
-    if let Some(user) = &c.clickhouse.user {
-        clickhouse = clickhouse.with_user(user, c.clickhouse.password.as_deref().unwrap_or(""));
-    }
-    if !clickhouse.ping() {
-        return Err(EnginesError::ClickHouseDown { url, hint });
-    }
-    let cluster = c.cluster();
-    let clickhouse = clickhouse.for_cluster(cluster.is_some());
-    let dialect = checked_dialect(&clickhouse)?;
+    let ClickHouseEndpoint { clickhouse, dialect, cluster } = connect_clickhouse(project, mode)?;
     let endpoints = Endpoints::new(
         clickhouse,
         dialect,
@@ -335,9 +316,46 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
             KafkaAdminError::Unreachable { message, .. } => message,
             other => other.to_string(),
         };
-        return Err(EnginesError::BrokerDown { bootstrap, reason, hint });
+        return Err(EnginesError::BrokerDown { bootstrap, reason, hint: engines_hint(mode) });
     }
     Ok(endpoints)
+}
+
+/// The project's ClickHouse alone, for commands that need no broker (`igloo keys`).
+pub struct ClickHouseEndpoint {
+    pub clickhouse: ClickHouseHttp,
+    pub dialect: Dialect,
+    pub cluster: Option<Cluster>,
+}
+
+pub fn connect_clickhouse(project: &Project, mode: InfraMode) -> Result<ClickHouseEndpoint, EnginesError> {
+    let c = &project.config;
+    let url = match mode {
+        InfraMode::External => c
+            .clickhouse
+            .url
+            .clone()
+            .ok_or(EnginesError::MissingSetting { key: "clickhouse.url", env: "IGLOO_CLICKHOUSE_URL" })?,
+        InfraMode::Native | InfraMode::Docker => format!("http://127.0.0.1:{}", c.clickhouse.http_port),
+    };
+    let mut clickhouse = ClickHouseHttp::new(url.clone());
+    if let Some(user) = &c.clickhouse.user {
+        clickhouse = clickhouse.with_user(user, c.clickhouse.password.as_deref().unwrap_or(""));
+    }
+    if !clickhouse.ping() {
+        return Err(EnginesError::ClickHouseDown { url, hint: engines_hint(mode) });
+    }
+    let cluster = c.cluster();
+    let clickhouse = clickhouse.for_cluster(cluster.is_some());
+    let dialect = checked_dialect(&clickhouse)?;
+    Ok(ClickHouseEndpoint { clickhouse, dialect, cluster })
+}
+
+fn engines_hint(mode: InfraMode) -> String {
+    match mode {
+        InfraMode::External => "check clickhouse.url / broker.bootstrap_servers in igloo.yaml".to_string(),
+        _ => "start the engines with `igloo dev`".to_string(),
+    }
 }
 
 fn checked_dialect(client: &ClickHouseHttp) -> Result<Dialect, EnginesError> {

@@ -16,6 +16,11 @@ use super::engines::Endpoints;
 /// (`igloo serve`).
 pub fn settings(project: &Project, endpoints: &Endpoints, roles: Roles, sharing: Sharing) -> Settings {
     let c = &project.config;
+    // Unset, auth is off on the laptop and required in production.
+    let auth_mode = c.server.auth.unwrap_or(match sharing {
+        Sharing::Alone => igloo_server::config::AuthMode::Off,
+        Sharing::Replicas { .. } => igloo_server::config::AuthMode::Required,
+    });
     let auth = c.clickhouse.user.clone().map(|u| (u, c.clickhouse.password.clone().unwrap_or_default()));
     Settings {
         roles,
@@ -35,6 +40,12 @@ pub fn settings(project: &Project, endpoints: &Endpoints, roles: Roles, sharing:
         transforms: c.transforms.clone(),
         root: project.root.clone(),
         tsx_dir: tsx_dir(project),
+        auth: igloo_server::auth::AuthSettings {
+            mode: auth_mode,
+            jwt: c.server.jwt.clone(),
+            cors_origins: c.server.cors.origins.clone(),
+            unauthenticated_rate: c.server.unauthenticated_rate,
+        },
     }
 }
 

@@ -51,6 +51,9 @@ impl Ports {
             .env("IGLOO_BROKER_PORT", self.broker.to_string())
             .env("IGLOO_SERVER_LISTEN", format!("127.0.0.1:{}", self.server))
             .env("IGLOO_INFRA_MODE", "native")
+            // `igloo serve` requires credentials unless told; tests of other things run open
+            // (cli/tests/auth.rs tests the default).
+            .env("IGLOO_SERVER_AUTH", "off")
             .env_remove("IGLOO_CLICKHOUSE_TARGET")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
     }

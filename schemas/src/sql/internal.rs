@@ -1,9 +1,9 @@
 //! Queries over igloo's own tables (`crate::internal`): the dead-letter viewer's, the migration
-//! history and lock, and the table writer's recovery queries.
+//! history and lock, the API keys, and the table writer's recovery queries.
 
 use crate::internal::{
-    CLAIMS_TABLE, CLAIM_COLUMNS, DLQ, EPOCH_COLUMN, MIGRATIONS_TABLE, MIGRATION_COLUMNS, MIGRATION_LOCK_TABLE,
-    OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN, STAGE_TABLE,
+    CLAIMS_TABLE, CLAIM_COLUMNS, DLQ, EPOCH_COLUMN, KEYS_TABLE, KEY_COLUMNS, MIGRATIONS_TABLE, MIGRATION_COLUMNS,
+    MIGRATION_LOCK_TABLE, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN, STAGE_TABLE,
 };
 use crate::sql::{quote, Cluster};
 
@@ -224,6 +224,25 @@ pub mod migrations {
             MIGRATION_COLUMNS.iter().map(|c| quote::ident(c)).collect::<Vec<_>>().join(", "),
             quote::ident(database),
             quote::ident(MIGRATIONS_TABLE)
+        )
+    }
+}
+
+/// `igloo keys` and the server's key store.
+pub mod keys_sql {
+    use super::*;
+
+    /// Every API key as it stands, one row per key: `key_id`, its creation row's fields as
+    /// `key_<column>`, `key_revoked` 1 once revoked, `key_created` (seconds). (Aliases differ
+    /// from the columns: ClickHouse would substitute an alias inside the aggregates.)
+    pub fn current(database: &str) -> String {
+        let created = |c: &str| format!("anyIf({}, revoked = 0) AS key_{c}", quote::ident(c));
+        let fields: Vec<String> = KEY_COLUMNS[1..8].iter().map(|c| created(c)).collect();
+        format!(
+            "SELECT id AS key_id, {}, max(revoked) AS key_revoked, toUnixTimestamp(minIf(created_at, revoked = 0)) AS key_created FROM {}.{} GROUP BY id ORDER BY key_created FORMAT JSONEachRow",
+            fields.join(", "),
+            quote::ident(database),
+            quote::ident(KEYS_TABLE)
         )
     }
 }

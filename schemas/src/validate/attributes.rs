@@ -607,16 +607,7 @@ fn parse_retention(s: &str) -> Option<Option<u64>> {
     if s == "forever" {
         return Some(None);
     }
-    let unit = s.chars().last()?;
-    let n: u64 = s[..s.len() - unit.len_utf8()].parse().ok().filter(|n| *n > 0)?;
-    let ms = match unit {
-        's' => 1_000,
-        'm' => 60_000,
-        'h' => 3_600_000,
-        'd' => 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(ms).map(Some)
+    crate::duration_ms(s).map(Some)
 }
 
 #[cfg(test)]

@@ -72,8 +72,11 @@ class Client:
         backoff: float = 0.1,
         max_backoff: float = 5.0,
         gzip_above: int = 1024,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # An API key (`igloo keys create`) or a JWT, sent as `Authorization: Bearer …`.
+        self.api_key = api_key
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -141,6 +144,8 @@ class Client:
     # -- transport ------------------------------------------------------------------------
 
     def _open(self, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float | None = -1.0) -> Any:
+        if self.api_key is not None:
+            headers = {**headers, "Authorization": f"Bearer {self.api_key}"}
         req = urllib.request.Request(self.base_url + path, data=body, method=method, headers=headers)
         return urllib.request.urlopen(req, timeout=self.timeout if timeout == -1.0 else timeout)
 

@@ -31,10 +31,11 @@ use serde::Deserialize;
 use tokio::sync::watch;
 
 use super::{
-    collect, data_columns, dead_letter, logged_offsets, next_epoch, recover_below, row_text, rows_of, u64_json,
+    collect, data_columns, dead_letter, logged_offsets, next_epoch, recover_below, row_text, rows_of,
     wait_for_mutations, BatchError, WriterSpec,
 };
 use crate::backoff::Backoff;
+use crate::clickhouse::u64_json;
 use crate::clickhouse::{ClickHouse, ClickHouseError};
 use crate::config::WriterConfig;
 use crate::dlq::DeadLetters;

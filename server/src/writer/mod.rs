@@ -31,7 +31,7 @@ use tokio::sync::watch;
 mod fenced;
 
 use crate::backoff::Backoff;
-use crate::clickhouse::{ClickHouse, ClickHouseError};
+use crate::clickhouse::{u64_json, ClickHouse, ClickHouseError};
 use crate::config::WriterConfig;
 use crate::dlq::{DeadLetter, DeadLetterError, DeadLetters};
 use crate::kafka::consumer::{self, BatchLimits, Received};
@@ -66,20 +66,6 @@ struct Committed {
 struct Count {
     #[serde(deserialize_with = "u64_json")]
     n: u64,
-}
-
-/// ClickHouse's JSON formats quote 64-bit integers by default: accept `"5"` and `5`.
-fn u64_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        Number(u64),
-        Text(String),
-    }
-    match Either::deserialize(d)? {
-        Either::Number(n) => Ok(n),
-        Either::Text(s) => s.parse().map_err(serde::de::Error::custom),
-    }
 }
 
 /// How a table writer shares its topic with the other writers of the model.

@@ -119,8 +119,86 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// With `server.auth: required` the console's data needs an admin key or token: asked for on
+// the first 401, kept for this tab only (sessionStorage), sent as `Authorization: Bearer …`.
+const CREDENTIAL = "igloo.credential";
+
+/** fetch() with the tab's credential; on a 401, asks for one and tries again. */
+async function authFetch(url, init = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const credential = sessionStorage.getItem(CREDENTIAL);
+    const headers = { ...(init.headers ?? {}), ...(credential ? { Authorization: `Bearer ${credential}` } : {}) };
+    const resp = await fetch(url, { ...init, headers });
+    if (resp.status !== 401 || attempt > 0) return resp;
+    const given = window.prompt("This igloo server requires a credential: paste an admin API key (`igloo keys create --scope admin`) or token.");
+    if (!given) return resp;
+    sessionStorage.setItem(CREDENTIAL, given.trim());
+  }
+}
+
+/**
+ * Server-sent events with the tab's credential (EventSource cannot send headers): the
+ * `onopen`/`onerror`/`addEventListener`/`close` of an EventSource, reconnecting after a second.
+ */
+/** @typedef {{ onopen: (() => void) | null, onerror: (() => void) | null, addEventListener(type: string, fn: (e: { data: string }) => void): void, close(): void }} Events */
+/** @param {string} url @returns {Events} */
+function eventSource(url) {
+  const credential = sessionStorage.getItem(CREDENTIAL);
+  if (!credential) return /** @type {Events} */ (/** @type {unknown} */ (new EventSource(url)));
+  /** @type {Record<string, ((e: { data: string }) => void)[]>} */
+  const listeners = {};
+  const abort = new AbortController();
+  let closed = false;
+  /** @type {Events} */
+  const source = {
+    onopen: null,
+    onerror: null,
+    addEventListener: (type, fn) => {
+      (listeners[type] ??= []).push(fn);
+    },
+    close: () => {
+      closed = true;
+      abort.abort();
+    },
+  };
+  (async () => {
+    while (!closed) {
+      try {
+        const resp = await fetch(url, { headers: { Accept: "text/event-stream", Authorization: `Bearer ${credential}` }, signal: abort.signal });
+        if (!resp.ok || !resp.body) throw new Error(String(resp.status));
+        source.onopen?.();
+        const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        let type = "message";
+        let data = [];
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let nl;
+          while ((nl = buffer.indexOf("\n")) >= 0) {
+            const line = buffer.slice(0, nl).replace(/\r$/, "");
+            buffer = buffer.slice(nl + 1);
+            if (line === "") {
+              if (data.length) for (const fn of listeners[type] ?? []) fn({ data: data.join("\n") });
+              type = "message";
+              data = [];
+            } else if (line.startsWith("event:")) type = line.slice(6).trim();
+            else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+          }
+        }
+      } catch {
+        if (closed) return;
+      }
+      source.onerror?.();
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  return source;
+}
+
 async function fetchJson(url, init) {
-  const resp = await fetch(url, init);
+  const resp = await authFetch(url, init);
   const text = await resp.text();
   let body;
   try {
@@ -380,7 +458,7 @@ function dataPage(main, model) {
       const m = ov.models.find((x) => x.name === model);
       if (!m) return setContent(topic, h("p", { class: "bad" }, `unknown model ${model}`));
       live.textContent = `${m.topic}: connecting…`;
-      source = new EventSource(`/subscribe/${encodeURIComponent(model)}`);
+      source = eventSource(`/subscribe/${encodeURIComponent(model)}`);
       source.onopen = () => (live.textContent = `${m.topic}: live`);
       source.onerror = () => (live.textContent = `${m.topic}: reconnecting…`);
       // Under load the stream can carry thousands of records a second: keep the newest few
@@ -564,7 +642,7 @@ function ingestPage(main, model) {
   );
   const loadExample = async () => {
     try {
-      text.value = await (await fetch(`/console/api/models/${encodeURIComponent(model)}/example`)).text();
+      text.value = await (await authFetch(`/console/api/models/${encodeURIComponent(model)}/example`)).text();
     } catch (e) {
       setContent(result, h("p", { class: "bad" }, messageOf(e)));
     }
@@ -579,7 +657,7 @@ function ingestPage(main, model) {
     const step = (cls, s) => steps.append(h("li", { class: cls }, s));
     // Listen before posting, so the record cannot pass unseen.
     source?.close();
-    source = new EventSource(`/subscribe/${encodeURIComponent(model)}`);
+    source = eventSource(`/subscribe/${encodeURIComponent(model)}`);
     await new Promise((resolve) => {
       source.onopen = resolve;
       setTimeout(resolve, 1500);
