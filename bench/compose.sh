@@ -29,13 +29,15 @@ services:
     ports: ["127.0.0.1:28123:8123"]
 YAML
 trap 'docker compose -f "$WORK/bench/deploy/compose/docker-compose.yml" -p '"$STACK"' down -v >/dev/null 2>&1; cd "$REPO"; rm -rf "$WORK"' EXIT
+# The load generator sends no credential: the figures are ingest's own cost, without auth.
+echo "IGLOO_SERVER_AUTH=off" > deploy/compose/.env
 docker compose -f deploy/compose/docker-compose.yml -f deploy/compose/bench.yml -p "$STACK" up -d --wait >/dev/null 2>&1
 echo "### compose: igloo build + igloo deploy --target compose (2 ingest, 2 writers; the load on one ingest replica)"
 "$BIN/igloo-bench" --connections 64 --url http://127.0.0.1:24000/ingest/Measurement --clickhouse http://127.0.0.1:28123/ --table bench.Measurement --seconds "$SECONDS_PER_PHASE"
 # The same stack with batch framing (several rows per Kafka message), which tansu favours:
 # the stand-in broker is tansu, and `auto` framing means `record` everywhere but native mode.
 docker compose -f deploy/compose/docker-compose.yml -f deploy/compose/bench.yml -p "$STACK" down -v >/dev/null 2>&1
-echo "IGLOO_BROKER_FRAMING=batch" > deploy/compose/.env
+printf 'IGLOO_SERVER_AUTH=off\nIGLOO_BROKER_FRAMING=batch\n' > deploy/compose/.env
 docker compose -f deploy/compose/docker-compose.yml -f deploy/compose/bench.yml -p "$STACK" up -d --wait >/dev/null 2>&1
 echo "### compose, broker.framing: batch (.env)"
 "$BIN/igloo-bench" --connections 64 --url http://127.0.0.1:24000/ingest/Measurement --clickhouse http://127.0.0.1:28123/ --table bench.Measurement --seconds "$SECONDS_PER_PHASE"

@@ -154,15 +154,24 @@ fn the_compose_deployment_writes_every_acknowledged_event_once_across_a_killed_w
         assert!(running.contains(&format!("{stack}-{name}")), "{name} in {running}");
     }
 
+    // Deployed, the server requires a credential; a key is made where the stack runs.
+    let url = format!("http://127.0.0.1:{ingest_port}/ingest/Measurement");
+    let refused = try_post(&url, &[("Content-Type", "application/x-ndjson")], "{}\n").unwrap();
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    let key = docker(&["exec", &format!("{stack}-ingest-1"), "igloo", "keys", "create", "--name", "deploy-test", "--scope", "admin"]);
+    let key = key.lines().last().unwrap_or_default().trim().to_string();
+    assert!(key.starts_with("igloo_"), "{key}");
+    let bearer = format!("Bearer {key}");
+
     // The Python SDK ingests through the first ingest replica; the query role reads it back.
     let python = std::env::var("IGLOO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = format!(
-        "import igloo_sdk\nc = igloo_sdk.Client('http://127.0.0.1:{ingest_port}')\nprint(c.ingest('Measurement', [{{'time': 1, 'tag': 'sdk', 'values': [2.5]}}]))\n"
+        "import igloo_sdk\nc = igloo_sdk.Client('http://127.0.0.1:{ingest_port}', api_key='{key}')\nprint(c.ingest('Measurement', [{{'time': 1, 'tag': 'sdk', 'values': [2.5]}}]))\n"
     );
     let out = Command::new(&python).args(["-c", &script]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let read = format!(
-        "import igloo_sdk, json\nc = igloo_sdk.Client('http://127.0.0.1:{query_port}')\nprint(json.dumps(c.samples('Measurement', 'sdk', 0, 10)))\n"
+        "import igloo_sdk, json\nc = igloo_sdk.Client('http://127.0.0.1:{query_port}', api_key='{key}')\nprint(json.dumps(c.samples('Measurement', 'sdk', 0, 10)))\n"
     );
     eventually(Duration::from_secs(30), "the SDK's event read back through the query role", || {
         let out = Command::new(&python).args(["-c", &read]).output().ok()?;
@@ -174,6 +183,7 @@ fn the_compose_deployment_writes_every_acknowledged_event_once_across_a_killed_w
     let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
     let (s, a) = (stop.clone(), acked.clone());
     let producer = std::thread::spawn(move || {
+        let headers = [("Content-Type", "application/x-ndjson"), ("Authorization", bearer.as_str())];
         let mut i = 1_000u64;
         while !s.load(Ordering::Relaxed) {
             let port = ingest_port + (i / 50 % 2) as u16;
@@ -181,7 +191,7 @@ fn the_compose_deployment_writes_every_acknowledged_event_once_across_a_killed_w
                 (i..i + 50).map(|n| format!("{{\"time\":{n},\"tag\":\"s{}\",\"values\":[1]}}\n", n % 23)).collect();
             i += 50;
             let url = format!("http://127.0.0.1:{port}/ingest/Measurement");
-            if try_post(&url, &[("Content-Type", "application/x-ndjson")], body).is_ok_and(|r| r.status == 200) {
+            if try_post(&url, &headers, body).is_ok_and(|r| r.status == 200) {
                 a.fetch_add(50, Ordering::Relaxed);
             }
             std::thread::sleep(Duration::from_millis(20));
