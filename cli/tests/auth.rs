@@ -322,3 +322,54 @@ fn jwts_scopes_bindings_key_sources_and_cors() {
 fn event_of() -> &'static str {
     "{\"time\":9,\"tag\":\"z\",\"values\":[1]}\n"
 }
+
+#[test]
+fn https_with_server_tls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let engine_ports = Ports::free();
+    let mut engines = Dev::start(&root, &engine_ports, &["--no-server"]);
+    engines.expect("Ready in", START);
+    // A CA and a server certificate it signed (rustls refuses a CA certificate as a server's).
+    let ca = "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=test-ca";
+    openssl(&ca.split(' ').collect::<Vec<_>>(), &root);
+    let csr = "req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr -subj /CN=127.0.0.1";
+    openssl(&csr.split(' ').collect::<Vec<_>>(), &root);
+    std::fs::write(
+        root.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let sign = "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 1 -extfile ext.cnf";
+    openssl(&sign.split(' ').collect::<Vec<_>>(), &root);
+    let ports = engine_ports.with_new_server();
+    let mut cmd = igloo(&root, &ports);
+    cmd.args(["serve", "--role", "ingest"])
+        .env("IGLOO_SERVER_TLS_CERT", "cert.pem")
+        .env("IGLOO_SERVER_TLS_KEY", "key.pem")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut server = Dev::attach(cmd.spawn().unwrap());
+    server.expect("igloo serve: project", START);
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(root.join("ca.pem")).unwrap()).unwrap();
+    let https =
+        reqwest::blocking::Client::builder().add_root_certificate(ca).timeout(Duration::from_secs(10)).build().unwrap();
+    let base = format!("https://127.0.0.1:{}", ports.server);
+    eventually(START, "HTTPS up", || https.get(format!("{base}/health")).send().ok().filter(|r| r.status() == 200));
+    let r = https
+        .post(format!("{base}/ingest/Measurement"))
+        .header("Content-Type", "application/x-ndjson")
+        .body("{\"time\":1,\"tag\":\"tls\",\"values\":[1]}\n")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Plain HTTP on the TLS port gets no answer; a client that does not trust the certificate
+    // is refused by its own TLS check.
+    assert!(http().get(ports.api("/health")).send().is_err());
+    let untrusting = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    assert!(untrusting.get(format!("{base}/health")).send().is_err());
+    // The server keeps answering after the failed handshakes.
+    assert_eq!(https.get(format!("{base}/health")).send().unwrap().status(), 200);
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_exit(Duration::from_secs(30)).success());
+}

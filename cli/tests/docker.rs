@@ -158,7 +158,17 @@ fn the_compose_deployment_writes_every_acknowledged_event_once_across_a_killed_w
     let url = format!("http://127.0.0.1:{ingest_port}/ingest/Measurement");
     let refused = try_post(&url, &[("Content-Type", "application/x-ndjson")], "{}\n").unwrap();
     assert_eq!(refused.status, 401, "{}", refused.body);
-    let key = docker(&["exec", &format!("{stack}-ingest-1"), "igloo", "keys", "create", "--name", "deploy-test", "--scope", "admin"]);
+    let key = docker(&[
+        "exec",
+        &format!("{stack}-ingest-1"),
+        "igloo",
+        "keys",
+        "create",
+        "--name",
+        "deploy-test",
+        "--scope",
+        "admin",
+    ]);
     let key = key.lines().last().unwrap_or_default().trim().to_string();
     assert!(key.starts_with("igloo_"), "{key}");
     let bearer = format!("Bearer {key}");

@@ -20,6 +20,7 @@ pub mod roles;
 pub mod runtime;
 pub mod samples;
 pub mod subscribe;
+pub mod tls;
 pub mod transform;
 pub mod validate;
 pub mod writer;

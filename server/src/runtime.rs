@@ -58,6 +58,8 @@ pub struct Settings {
     pub tsx_dir: Option<PathBuf>,
     /// Who may call the server.
     pub auth: crate::auth::AuthSettings,
+    /// HTTPS: certificate and key (paths relative to `root`).
+    pub tls: Option<crate::config::TlsConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +74,8 @@ pub enum ServerError {
     NotTimeSeries { path: String, model: String },
     #[error("server.jwt: {0}")]
     Jwt(#[from] crate::auth::jwt::JwtSetupError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 pub struct Server {
@@ -158,16 +162,27 @@ impl Server {
             };
             tokio::spawn(auth.keys.clone().refresh_loop(table, http_stop.subscribe()));
         }
+        let tls = match &settings.tls {
+            Some(t) => Some(crate::tls::acceptor(&settings.root.join(&t.cert), &settings.root.join(&t.key))?),
+            None => None,
+        };
         let http = tokio::spawn(async move {
-            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let app = app.into_make_service_with_connect_info::<crate::auth::Peer>();
+            let stopped = async move {
                 let _ = stop_rx.changed().await;
-            });
-            if let Err(e) = serve.await {
+            };
+            let served = match tls {
+                Some(acceptor) => match crate::tls::TlsListener::new(listener, acceptor) {
+                    Ok(l) => axum::serve(l, app).with_graceful_shutdown(stopped).await,
+                    Err(e) => Err(e),
+                },
+                None => axum::serve(listener, app).with_graceful_shutdown(stopped).await,
+            };
+            if let Err(e) = served {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
         });
-        tracing::info!(addr = %local_addr, roles = ?settings.roles.names(), "listening");
+        tracing::info!(addr = %local_addr, roles = ?settings.roles.names(), tls = settings.tls.is_some(), "listening");
         tokio::spawn(sample_history(state.clone(), http_stop.subscribe()));
         let transforms = Transforms::new(transforms_setup(&settings, &state));
         let mut server = Server { state, settings, http, http_stop, writers: Vec::new(), transforms, local_addr };

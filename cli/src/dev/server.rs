@@ -46,6 +46,7 @@ pub fn settings(project: &Project, endpoints: &Endpoints, roles: Roles, sharing:
             cors_origins: c.server.cors.origins.clone(),
             unauthenticated_rate: c.server.unauthenticated_rate,
         },
+        tls: c.server.tls.clone(),
     }
 }
 

@@ -24,6 +24,22 @@ pub use keys::{KeyRecord, KeyScope, KeyStore};
 use crate::app_state::{AppState, Route};
 use crate::config::{AuthMode, JwtConfig};
 
+/// The client's address, for the per-IP limit: from a plain or a TLS connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
+        Peer(*stream.remote_addr())
+    }
+}
+
 /// What the server is told about auth.
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
@@ -187,7 +203,7 @@ fn bearer(req: &Request) -> Option<&str> {
 /// The middleware: authenticates, authorizes, rate-limits; a no-op with `server.auth: off`.
 pub async fn guard(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     mut req: Request,
     next: Next,
 ) -> Response {
