@@ -97,6 +97,9 @@ impl JwtVerifier {
                 let jwk = set.find(kid).ok_or_else(|| TokenError::UnknownKid(kid.to_string()))?;
                 let key = DecodingKey::from_jwk(jwk)
                     .map_err(|e| TokenError::BadJwk { kid: kid.to_string(), message: e.to_string() })?;
+                if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+                    return Err(TokenError::Algorithm(header.alg));
+                }
                 (key, header.alg)
             }
         };
