@@ -36,7 +36,9 @@ fn push_escaped_control(out: &mut String, c: char) {
         '\t' => out.push_str("\\t"),
         '\r' => out.push_str("\\r"),
         '\0' => out.push_str("\\0"),
-        c if c.is_control() => out.push_str(&format!("\\x{:02X}", c as u32 & 0xFF)),
+        // ASCII controls as escapes; C1 controls (U+0080–U+009F) stay UTF-8 (`\x80` would
+        // be one raw byte, not the character).
+        c if c.is_ascii_control() => out.push_str(&format!("\\x{:02X}", c as u32)),
         c => out.push(c),
     }
 }
