@@ -50,6 +50,8 @@ pub struct AppState {
     pub roles: crate::roles::Roles,
     /// Credentials, scopes and CORS (`None`: no checks at all).
     pub auth: Option<Arc<crate::auth::Auth>>,
+    /// Requests in progress, against `server.max_concurrent_requests`.
+    pub concurrency: crate::http::Concurrency,
 }
 
 impl AppState {

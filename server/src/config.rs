@@ -70,6 +70,10 @@ pub struct ServerConfig {
     /// Serve HTTPS (IGLOO_SERVER_TLS_CERT, IGLOO_SERVER_TLS_KEY).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// Requests in progress at most; beyond, 503 with Retry-After
+    /// (IGLOO_SERVER_MAX_CONCURRENT_REQUESTS).
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for ServerConfig {
@@ -83,8 +87,13 @@ impl Default for ServerConfig {
             unauthenticated_rate: default_unauthenticated_rate(),
             cors: CorsConfig::default(),
             tls: None,
+            max_concurrent_requests: default_max_concurrent(),
         }
     }
+}
+
+fn default_max_concurrent() -> usize {
+    1024
 }
 
 fn default_unauthenticated_rate() -> f64 {
@@ -473,6 +482,8 @@ impl ProjectConfig {
         }
         self.server.max_body_bytes = parsed(&env, "IGLOO_SERVER_MAX_BODY_BYTES")?.unwrap_or(self.server.max_body_bytes);
         self.server.auth = parsed(&env, "IGLOO_SERVER_AUTH")?.or(self.server.auth);
+        self.server.max_concurrent_requests =
+            parsed(&env, "IGLOO_SERVER_MAX_CONCURRENT_REQUESTS")?.unwrap_or(self.server.max_concurrent_requests);
         self.server.unauthenticated_rate =
             parsed(&env, "IGLOO_SERVER_UNAUTHENTICATED_RATE")?.unwrap_or(self.server.unauthenticated_rate);
         if let Some(origins) = env("IGLOO_SERVER_CORS_ORIGINS") {
@@ -516,6 +527,9 @@ impl ProjectConfig {
         }
         if let Some(jwt) = &self.server.jwt {
             jwt.validate()?;
+        }
+        if self.server.max_concurrent_requests == 0 {
+            return Err("`server.max_concurrent_requests` must be at least 1".into());
         }
         if !self.server.unauthenticated_rate.is_finite() || self.server.unauthenticated_rate <= 0.0 {
             return Err("`server.unauthenticated_rate` must be a positive number of requests per second".into());

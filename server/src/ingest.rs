@@ -161,12 +161,12 @@ fn parse(bytes: &[u8], ndjson: bool) -> Result<Vec<Value>, ApiError> {
             .enumerate()
             .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
             .map(|(i, line)| {
-                serde_json::from_slice(line)
+                crate::strict_json::parse(line)
                     .map_err(|e| ApiError::Malformed { format: "NDJSON", message: format!("line {}: {e}", i + 1) })
             })
             .collect();
     }
-    match serde_json::from_slice::<Value>(bytes) {
+    match crate::strict_json::parse(bytes) {
         Ok(Value::Array(items)) => Ok(items),
         Ok(v @ Value::Object(_)) => Ok(vec![v]),
         Ok(_) => {

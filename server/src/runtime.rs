@@ -60,6 +60,8 @@ pub struct Settings {
     pub auth: crate::auth::AuthSettings,
     /// HTTPS: certificate and key (paths relative to `root`).
     pub tls: Option<crate::config::TlsConfig>,
+    /// Requests in progress at most; beyond, 503.
+    pub max_concurrent_requests: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +131,7 @@ impl Server {
             console: ConsoleState::new(&settings.project),
             roles: settings.roles,
             auth: Some(auth.clone()),
+            concurrency: crate::http::Concurrency::new(settings.max_concurrent_requests),
         });
         // Liveness, readiness and metrics whatever the roles; each role adds its routes.
         let mut app = Router::new()
@@ -151,8 +154,9 @@ impl Server {
             .fallback(ingest::fallback)
             .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard))
             .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::cors))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::limits))
             .with_state(state.clone());
-        let (http_stop, mut stop_rx) = watch::channel(false);
+        let (http_stop, stop_rx) = watch::channel(false);
         if settings.auth.mode == crate::config::AuthMode::Required {
             let table = crate::auth::keys::KeysTable {
                 clickhouse: state.clickhouse.clone(),
@@ -167,19 +171,12 @@ impl Server {
             None => None,
         };
         let http = tokio::spawn(async move {
-            let app = app.into_make_service_with_connect_info::<crate::auth::Peer>();
-            let stopped = async move {
-                let _ = stop_rx.changed().await;
-            };
-            let served = match tls {
+            match tls {
                 Some(acceptor) => match crate::tls::TlsListener::new(listener, acceptor) {
-                    Ok(l) => axum::serve(l, app).with_graceful_shutdown(stopped).await,
-                    Err(e) => Err(e),
+                    Ok(l) => crate::http::serve(l, app, stop_rx).await,
+                    Err(e) => tracing::error!(error = %e, "HTTP server stopped"),
                 },
-                None => axum::serve(listener, app).with_graceful_shutdown(stopped).await,
-            };
-            if let Err(e) = served {
-                tracing::error!(error = %e, "HTTP server stopped");
+                None => crate::http::serve(listener, app, stop_rx).await,
             }
         });
         tracing::info!(addr = %local_addr, roles = ?settings.roles.names(), tls = settings.tls.is_some(), "listening");

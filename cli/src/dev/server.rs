@@ -47,6 +47,7 @@ pub fn settings(project: &Project, endpoints: &Endpoints, roles: Roles, sharing:
             unauthenticated_rate: c.server.unauthenticated_rate,
         },
         tls: c.server.tls.clone(),
+        max_concurrent_requests: c.server.max_concurrent_requests,
     }
 }
 

@@ -24,21 +24,9 @@ pub use keys::{KeyRecord, KeyScope, KeyStore};
 use crate::app_state::{AppState, Route};
 use crate::config::{AuthMode, JwtConfig};
 
-/// The client's address, for the per-IP limit: from a plain or a TLS connection.
+/// The client's address, for the per-IP limit (set on every request by `http::serve`).
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Peer {
-        Peer(*stream.remote_addr())
-    }
-}
 
 /// What the server is told about auth.
 #[derive(Clone, Debug)]

@@ -1,0 +1,101 @@
+//! The HTTP listener, with the limits a server facing a network needs: headers at most
+//! [`MAX_HEADER_BYTES`] (hyper checks between reads, so a head can pass it by one read's
+//! worth) and [`MAX_HEADERS`] (431 beyond), read within [`HEADER_READ_TIMEOUT`]
+//! (a slow client is cut off, not waited for), URIs at most [`MAX_URI_BYTES`] (414), and at
+//! most `server.max_concurrent_requests` requests in progress (503 with `Retry-After` beyond:
+//! load is shed, not queued without bound). Plain TCP or TLS ([`crate::tls`]).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::{watch, Semaphore};
+
+use crate::app_state::AppState;
+use crate::auth::Peer;
+
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_HEADERS: usize = 100;
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Serves `app` on `listener` until `stop` changes, then lets the requests in flight finish.
+pub async fn serve<L>(mut listener: L, app: Router, mut stop: watch::Receiver<bool>)
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(Peer(peer)));
+            let mut app = app.clone();
+            async move {
+                let resp = tower_service::Service::call(&mut app, req.map(axum::body::Body::new)).await;
+                Ok::<_, Infallible>(resp.unwrap_or_else(|never| match never {}))
+            }
+        });
+        let conn = graceful.watch(http1.serve_connection(TokioIo::new(io), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}
+
+/// How many requests may be in progress at once (`server.max_concurrent_requests`).
+pub struct Concurrency {
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Concurrency {
+    pub fn new(max: usize) -> Concurrency {
+        Concurrency { permits: Arc::new(Semaphore::new(max)), max }
+    }
+}
+
+/// 414 for an over-long URI; 503 when `max_concurrent_requests` are in progress. `/health` and
+/// `/subscribe` (held open by design) do not count.
+pub async fn limits(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if req.uri().to_string().len() > MAX_URI_BYTES {
+        let message = format!("the URI is longer than {MAX_URI_BYTES} bytes; send large inputs in the body");
+        return (StatusCode::URI_TOO_LONG, axum::Json(serde_json::json!({ "error": message, "details": [] })))
+            .into_response();
+    }
+    let path = req.uri().path();
+    if path == "/health" || path.starts_with("/subscribe/") {
+        return next.run(req).await;
+    }
+    let Ok(_permit) = state.concurrency.permits.clone().try_acquire_owned() else {
+        let message = format!(
+            "the server is at its limit of {} requests in progress (server.max_concurrent_requests); retry",
+            state.concurrency.max
+        );
+        let mut resp =
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "error": message, "details": [] })))
+                .into_response();
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return resp;
+    };
+    next.run(req).await
+}
