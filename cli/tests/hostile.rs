@@ -105,3 +105,26 @@ fn hostile_requests_get_specific_4xx_and_the_server_stays_well() {
     });
     assert!(dev.output().iter().all(|l| !l.contains("panicked")), "{:?}", dev.output());
 }
+
+/// The short version of `bench/fuzz-http.sh`: bench/fuzz_http.py's malformed and adversarial
+/// requests against a real server; every answer a 4xx, the server healthy after, RSS bounded.
+#[test]
+fn a_short_http_fuzz_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut dev = Dev::start(&root, &ports, &[]);
+    dev.expect("Ingest API", START);
+    let python = std::env::var("IGLOO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/fuzz_http.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .args(["--url", &ports.api(""), "--requests", "3000", "--seconds", "120", "--pid", &dev.child.id().to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    assert!(out.status.success() && text.contains("PASS"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let n = ports.clickhouse().execute("SELECT count() FROM devapp.Measurement").unwrap();
+    assert_eq!(n.trim(), "0", "a malformed request was written");
+}

@@ -26,6 +26,11 @@ model Event {
 }
 "#;
 
+/// `IGLOO_FUZZ_CASES` (scripts/fuzz.sh: 10 million), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("IGLOO_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 fn check_all_targets(text: &str) {
     let files = [SourceFile::new("p.prisma", text)];
     for dialect in [Dialect::V18_16, Dialect::CURRENT] {
@@ -102,7 +107,7 @@ fn import_all_ways(text: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(2000), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_text(text in "\\PC*") {
@@ -125,7 +130,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(1000), ..ProptestConfig::default() })]
 
     #[test]
     fn import_of_arbitrary_text(text in "\\PC*") {

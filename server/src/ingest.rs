@@ -76,9 +76,15 @@ async fn ingest(
         return Err(ApiError::NotIngestible(model.name.clone()));
     }
     let ndjson = content_kind(headers)?;
-    let raw = to_bytes(body, state.max_body).await.map_err(|_| ApiError::TooLarge { limit: state.max_body })?;
+    let raw = to_bytes(body, state.max_body).await.map_err(|e| body_error(&e, state.max_body))?;
     let bytes = decode(headers, raw, state.max_body)?;
     let records = parse(&bytes, ndjson)?;
+    if records.is_empty() {
+        return Err(ApiError::Malformed {
+            format: if ndjson { "NDJSON" } else { "JSON" },
+            message: "the body holds no records".into(),
+        });
+    }
     let metrics = state.metrics.model(&model.name);
 
     let (rows, errors) = validate_all(&ir, model, &records);
@@ -152,6 +158,19 @@ fn decode(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Bytes, ApiErr
         }
         other => Err(ApiError::UnsupportedMediaType { what: "Content-Encoding", got: other.to_string() }),
     }
+}
+
+/// A body that could not be read: too large (413), or broken on the wire (400: a bad chunk,
+/// a connection cut mid-body).
+fn body_error(e: &axum::Error, limit: usize) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return ApiError::TooLarge { limit };
+        }
+        source = err.source();
+    }
+    ApiError::Malformed { format: "HTTP body", message: e.to_string() }
 }
 
 fn parse(bytes: &[u8], ndjson: bool) -> Result<Vec<Value>, ApiError> {

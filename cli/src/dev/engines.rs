@@ -292,6 +292,10 @@ impl Engines {
 /// a running `igloo dev`), checked to answer.
 pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesError> {
     let c = &project.config;
+    // Missing settings first, ClickHouse's before the broker's, before anything is dialled.
+    if mode == InfraMode::External && c.clickhouse.url.is_none() {
+        return Err(EnginesError::MissingSetting { key: "clickhouse.url", env: "IGLOO_CLICKHOUSE_URL" });
+    }
     let (bootstrap, replication) = match mode {
         InfraMode::External => (
             c.broker.bootstrap_servers.clone().ok_or(EnginesError::MissingSetting {

@@ -127,6 +127,11 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
+    /// `IGLOO_FUZZ_CASES` (scripts/fuzz.sh: 10 million), else `default`.
+    fn cases(default: u32) -> u32 {
+        std::env::var("IGLOO_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+
     fn json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -158,7 +163,24 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: cases(3000), ..ProptestConfig::default() })]
+
+        /// Any bytes as an ingest body: strict JSON refuses or parses them, and what parses
+        /// validates to a row or errors; never a panic.
+        #[test]
+        fn raw_bodies_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok(v) = crate::strict_json::parse(&bytes) {
+                let _ = run(v);
+            }
+        }
+
+        /// JSON-looking text: the same, with the grammar's own characters far more likely.
+        #[test]
+        fn json_like_bodies_never_panic(text in "[{}\\[\\]\":,0-9eE.+\\-a-z \\\\ntrufalsN]{0,120}") {
+            if let Ok(v) = crate::strict_json::parse(text.as_bytes()) {
+                let _ = run(v);
+            }
+        }
 
         /// Any JSON at all: a row or errors, never a panic; every error names the record.
         #[test]
