@@ -28,7 +28,17 @@ model Event {
 
 /// `IGLOO_FUZZ_CASES` (scripts/fuzz.sh: 10 million), else `default`.
 fn cases(default: u32) -> u32 {
-    std::env::var("IGLOO_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    env_cases("IGLOO_FUZZ_CASES", default)
+}
+
+/// `IGLOO_FUZZ_IMPORT_CASES` (scripts/fuzz.sh: 1 million: each case is four imports and four
+/// checks), else `default`.
+fn import_cases(default: u32) -> u32 {
+    env_cases("IGLOO_FUZZ_IMPORT_CASES", default)
+}
+
+fn env_cases(var: &str, default: u32) -> u32 {
+    std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn check_all_targets(text: &str) {
@@ -130,7 +140,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(1000), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: import_cases(1000), ..ProptestConfig::default() })]
 
     #[test]
     fn import_of_arbitrary_text(text in "\\PC*") {

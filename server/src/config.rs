@@ -8,6 +8,41 @@ use igloo_schemas::Dialect;
 
 use serde::{Deserialize, Serialize};
 
+/// `FromStr` and `Display` for an enum written as one word per variant in `igloo.yaml`,
+/// `IGLOO_*` variables and flags; an unknown word is an error listing the words:
+/// `word_enum!(InfraMode, "an infra mode", { Native => "native", … })`.
+macro_rules! word_enum {
+    ($name:ident, $what:literal, { $($variant:ident => $word:literal),+ $(,)? }) => {
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<$name, String> {
+                match s {
+                    $($word => Ok($name::$variant),)+
+                    _ => Err(format!("`{s}` is not {}; use {}", $what, $crate::config::one_of(&[$($word),+]))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self {
+                    $($name::$variant => $word,)+
+                })
+            }
+        }
+    };
+}
+pub(crate) use word_enum;
+
+/// `a, b or c`.
+pub(crate) fn one_of(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
 mod auth;
 mod broker;
 
@@ -250,27 +285,7 @@ pub enum InfraMode {
     External,
 }
 
-impl std::str::FromStr for InfraMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<InfraMode, String> {
-        match s {
-            "native" => Ok(InfraMode::Native),
-            "docker" => Ok(InfraMode::Docker),
-            "external" => Ok(InfraMode::External),
-            _ => Err(format!("`{s}` is not an infra mode; use native, docker or external")),
-        }
-    }
-}
-
-impl std::fmt::Display for InfraMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            InfraMode::Native => "native",
-            InfraMode::Docker => "docker",
-            InfraMode::External => "external",
-        })
-    }
-}
+word_enum!(InfraMode, "an infra mode", { Native => "native", Docker => "docker", External => "external" });
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -32,27 +32,7 @@ pub enum KeyScope {
     Admin,
 }
 
-impl std::str::FromStr for KeyScope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<KeyScope, String> {
-        match s {
-            "ingest" => Ok(KeyScope::Ingest),
-            "query" => Ok(KeyScope::Query),
-            "admin" => Ok(KeyScope::Admin),
-            other => Err(format!("`{other}` is not a scope (ingest, query, admin)")),
-        }
-    }
-}
-
-impl std::fmt::Display for KeyScope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            KeyScope::Ingest => "ingest",
-            KeyScope::Query => "query",
-            KeyScope::Admin => "admin",
-        })
-    }
-}
+crate::config::word_enum!(KeyScope, "a scope", { Ingest => "ingest", Query => "query", Admin => "admin" });
 
 /// A key as stored (a row of `_igloo_keys`), without its secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -187,6 +167,12 @@ impl KeyStore {
         // Forget verifications of keys that are gone or revoked.
         self.verified.write().expect("verified lock").retain(|_, id| map.get(id).is_some_and(|k| !k.revoked));
         *self.keys.write().expect("keys lock") = Some(map);
+    }
+
+    /// Whether this token was verified before (so checking it again costs no argon2).
+    pub fn remembered(&self, token: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.verified.read().expect("verified lock").contains_key(&digest)
     }
 
     /// The key a token proves, if it is current.

@@ -22,6 +22,14 @@ impl Limits {
         Limits { buckets: Mutex::new(HashMap::new()), max_buckets: 100_000 }
     }
 
+    /// Whether `who`'s bucket is empty now, without taking from it: `Some(seconds)` to wait.
+    pub fn exhausted(&self, who: &str, rate: f64) -> Option<u64> {
+        let buckets = self.buckets.lock().expect("limits lock");
+        let b = buckets.get(who)?;
+        let tokens = (b.tokens + Instant::now().duration_since(b.at).as_secs_f64() * rate).min(rate.max(1.0));
+        (tokens < 1.0).then(|| ((1.0 - tokens) / rate).ceil().max(1.0) as u64)
+    }
+
     /// Takes one token from `who`'s bucket of `rate` per second; `Err(seconds)` to wait.
     pub fn take(&self, who: &str, rate: f64) -> Result<(), u64> {
         let now = Instant::now();
@@ -53,6 +61,8 @@ mod tests {
             l.take("k", 5.0).unwrap();
         }
         assert_eq!(l.take("k", 5.0), Err(1));
+        assert_eq!(l.exhausted("k", 5.0), Some(1));
+        assert_eq!(l.exhausted("never-seen", 5.0), None);
         l.take("other", 5.0).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(250));
         l.take("k", 5.0).unwrap();

@@ -202,12 +202,24 @@ pub async fn guard(
     if need == Need::Open {
         return next.run(req).await;
     }
-    let principal = match bearer(&req).map(|t| auth.authenticate(t)).unwrap_or(Err(Refusal::Missing)) {
+    let ip = format!("ip:{}", unmapped(peer.ip()));
+    let rate = auth.settings.unauthenticated_rate;
+    // An IP that used up its allowance of failures waits before any costly check: a guessed
+    // secret for a real key id would otherwise cost an argon2 verification each. A token
+    // verified before is cheap and passes.
+    let token = bearer(&req);
+    if !token.is_some_and(|t| auth.keys.remembered(t)) {
+        if let Some(wait) = auth.limits.exhausted(&ip, rate) {
+            return too_many(
+                format!("too many requests without a valid credential from {}; retry later", peer.ip()),
+                wait,
+            );
+        }
+    }
+    let principal = match token.map(|t| auth.authenticate(t)).unwrap_or(Err(Refusal::Missing)) {
         Ok(p) => p,
         Err(refusal) => {
-            if let Err(wait) =
-                auth.limits.take(&format!("ip:{}", unmapped(peer.ip())), auth.settings.unauthenticated_rate)
-            {
+            if let Err(wait) = auth.limits.take(&ip, rate) {
                 return too_many(
                     format!("too many requests without a valid credential from {}; retry later", peer.ip()),
                     wait,

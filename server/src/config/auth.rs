@@ -2,9 +2,7 @@
 //! the server, and how it is reached.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,25 +15,7 @@ pub enum AuthMode {
     Required,
 }
 
-impl FromStr for AuthMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<AuthMode, String> {
-        match s {
-            "off" => Ok(AuthMode::Off),
-            "required" => Ok(AuthMode::Required),
-            other => Err(format!("`{other}` is not an auth mode (off, required)")),
-        }
-    }
-}
-
-impl fmt::Display for AuthMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AuthMode::Off => "off",
-            AuthMode::Required => "required",
-        })
-    }
-}
+super::word_enum!(AuthMode, "an auth mode", { Off => "off", Required => "required" });
 
 /// JSON Web Tokens, verified with one of: an HS256 secret from the environment, a PEM public
 /// key (RS256 or ES256), or a JWKS file.

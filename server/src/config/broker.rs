@@ -133,18 +133,7 @@ impl SecurityProtocol {
     }
 }
 
-impl std::str::FromStr for SecurityProtocol {
-    type Err = String;
-    fn from_str(s: &str) -> Result<SecurityProtocol, String> {
-        match s {
-            "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
-            "SSL" => Ok(SecurityProtocol::Ssl),
-            "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
-            "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
-            _ => Err(format!("`{s}` is not a security protocol; use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")),
-        }
-    }
-}
+super::word_enum!(SecurityProtocol, "a security protocol", { Plaintext => "PLAINTEXT", Ssl => "SSL", SaslPlaintext => "SASL_PLAINTEXT", SaslSsl => "SASL_SSL" });
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SaslMechanism {
@@ -167,17 +156,7 @@ impl SaslMechanism {
     }
 }
 
-impl std::str::FromStr for SaslMechanism {
-    type Err = String;
-    fn from_str(s: &str) -> Result<SaslMechanism, String> {
-        match s {
-            "PLAIN" => Ok(SaslMechanism::Plain),
-            "SCRAM-SHA-256" => Ok(SaslMechanism::ScramSha256),
-            "SCRAM-SHA-512" => Ok(SaslMechanism::ScramSha512),
-            _ => Err(format!("`{s}` is not a SASL mechanism; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")),
-        }
-    }
-}
+super::word_enum!(SaslMechanism, "a SASL mechanism", { Plain => "PLAIN", ScramSha256 => "SCRAM-SHA-256", ScramSha512 => "SCRAM-SHA-512" });
 
 impl BrokerConfig {
     /// The framing to write with when the engines run in `mode`.
@@ -201,17 +180,7 @@ pub enum FramingSetting {
     Auto,
 }
 
-impl std::str::FromStr for FramingSetting {
-    type Err = String;
-    fn from_str(s: &str) -> Result<FramingSetting, String> {
-        match s {
-            "record" => Ok(FramingSetting::Record),
-            "batch" => Ok(FramingSetting::Batch),
-            "auto" => Ok(FramingSetting::Auto),
-            _ => Err(format!("`{s}` is not a framing; use record, batch or auto")),
-        }
-    }
-}
+super::word_enum!(FramingSetting, "a framing", { Record => "record", Batch => "batch", Auto => "auto" });
 
 fn default_broker_port() -> u16 {
     19092
@@ -226,14 +195,4 @@ pub enum BrokerEngine {
     Redpanda,
 }
 
-impl std::str::FromStr for BrokerEngine {
-    type Err = String;
-    fn from_str(s: &str) -> Result<BrokerEngine, String> {
-        match s {
-            "auto" => Ok(BrokerEngine::Auto),
-            "tansu" => Ok(BrokerEngine::Tansu),
-            "redpanda" => Ok(BrokerEngine::Redpanda),
-            _ => Err(format!("`{s}` is not a broker engine; use auto, tansu or redpanda")),
-        }
-    }
-}
+super::word_enum!(BrokerEngine, "a broker engine", { Auto => "auto", Tansu => "tansu", Redpanda => "redpanda" });
