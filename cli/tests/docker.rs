@@ -172,6 +172,12 @@ fn the_compose_deployment_writes_every_acknowledged_event_once_across_a_killed_w
     let key = key.lines().last().unwrap_or_default().trim().to_string();
     assert!(key.starts_with("igloo_"), "{key}");
     let bearer = format!("Bearer {key}");
+    // Servers read new keys within seconds.
+    eventually(Duration::from_secs(10), "the new key accepted", || {
+        let headers = [("Content-Type", "application/x-ndjson"), ("Authorization", bearer.as_str())];
+        let r = try_post(&url, &headers, "{\"time\":0,\"tag\":\"probe\",\"values\":[0]}\n").ok()?;
+        (r.status == 200).then_some(())
+    });
 
     // The Python SDK ingests through the first ingest replica; the query role reads it back.
     let python = std::env::var("IGLOO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -212,7 +218,7 @@ fn the_compose_deployment_writes_every_acknowledged_event_once_across_a_killed_w
     std::thread::sleep(Duration::from_secs(6));
     stop.store(true, Ordering::Relaxed);
     producer.join().unwrap();
-    let acked = acked.load(Ordering::Relaxed) + 1; // and the SDK's event
+    let acked = acked.load(Ordering::Relaxed) + 2; // and the probe's and the SDK's events
     assert!(acked > 1_000, "{acked} acknowledged");
     let ch = |sql: &str| {
         let url = format!("http://127.0.0.1:8123/?query={}", sql.replace(' ', "%20"));

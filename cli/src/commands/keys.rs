@@ -159,8 +159,9 @@ fn create(
     });
     ctx.rt.block_on(ctx.table.append(&[row])).context("cannot store the key")?;
     eprintln!(
-        "✓ created key `{name}` ({}); it is shown this once, store it now:",
-        describe(scope, &models, &apis, rate, expires_at)
+        "✓ created key `{name}` ({}); servers accept it within {} s. It is shown this once, store it now:",
+        describe(scope, &models, &apis, rate, expires_at),
+        keys::REFRESH.as_secs() + 1
     );
     println!("{}", key.token);
     Ok(ExitCode::SUCCESS)
