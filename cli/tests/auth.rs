@@ -4,7 +4,7 @@
 //! JWTs (HS256 from the environment, RS256 from a JWKS file, ES256 from a PEM key) with issuer,
 //! audience, expiry, scopes and a claim bound to an API parameter; the per-IP limit; CORS.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,6 +12,39 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 
 mod support;
 use support::*;
+
+/// A project (with `files` written first) and its engines, from `igloo dev --no-server`.
+fn project_with_engines(tmp: &Path, files: &[(&str, &str)]) -> (PathBuf, Dev, Ports) {
+    let root = project(tmp);
+    for (path, text) in files {
+        std::fs::write(root.join(path), text).unwrap();
+    }
+    let ports = Ports::free();
+    let mut engines = Dev::start(&root, &ports, &["--no-server"]);
+    engines.expect("Ready in", START);
+    (root, engines, ports)
+}
+
+/// `igloo serve ARGS` on a new port beside `engines`, with `env`; `server.auth` is left to
+/// igloo.yaml and igloo's default unless `env` sets it.
+fn serve_with(root: &Path, engines: &Ports, args: &[&str], env: &[(&str, &str)]) -> (Dev, Ports) {
+    let ports = engines.with_new_server();
+    let mut cmd = igloo(root, &ports);
+    cmd.arg("serve")
+        .args(args)
+        .env_remove("IGLOO_SERVER_AUTH")
+        .env("IGLOO_WRITER_FLUSH_MS", "50")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut server = Dev::attach(cmd.spawn().unwrap());
+    server.expect("igloo serve: project", START);
+    (server, ports)
+}
+
+fn wait_up(ports: &Ports) {
+    eventually(START, "the server up", || (get(&ports.api("/health")).0 == 200).then_some(()));
+}
 
 fn keys(root: &Path, ports: &Ports, args: &[&str]) -> std::process::Output {
     let mut cmd = igloo(root, ports);
@@ -58,23 +91,10 @@ fn b64url(bytes: &[u8]) -> String {
 #[test]
 fn keys_scopes_rates_and_revocation_under_igloo_serve() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = project(tmp.path());
-    let engine_ports = Ports::free();
-    let mut engines = Dev::start(&root, &engine_ports, &["--no-server"]);
-    engines.expect("Ready in", START);
-    let ports = engine_ports.with_new_server();
-
+    let (root, _engines, engine_ports) = project_with_engines(tmp.path(), &[]);
     // The default under `igloo serve`: credentials required.
-    let mut cmd = igloo(&root, &ports);
-    cmd.args(["serve"])
-        .env_remove("IGLOO_SERVER_AUTH")
-        .env("IGLOO_SERVER_UNAUTHENTICATED_RATE", "5")
-        .env("IGLOO_WRITER_FLUSH_MS", "50")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut server = Dev::attach(cmd.spawn().unwrap());
-    server.expect("igloo serve: project", START);
-    eventually(START, "the server up", || (get(&ports.api("/health")).0 == 200).then_some(()));
+    let (mut server, ports) = serve_with(&root, &engine_ports, &[], &[("IGLOO_SERVER_UNAUTHENTICATED_RATE", "5")]);
+    wait_up(&ports);
     let ingest = ports.api("/ingest/Measurement");
     let event = "{\"time\":1,\"tag\":\"a\",\"values\":[1]}\n";
 
@@ -175,16 +195,8 @@ fn keys_scopes_rates_and_revocation_under_igloo_serve() {
 #[test]
 fn jwts_scopes_bindings_key_sources_and_cors() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = project(tmp.path());
-    std::fs::write(
-        root.join("apis/tag_events.sql"),
-        "-- Events of one tag.\n-- @param tag String  the tag\nSELECT tag, count() AS events FROM Measurement WHERE tag = {tag} GROUP BY tag\n",
-    )
-    .unwrap();
-    let engine_ports = Ports::free();
-    let mut engines = Dev::start(&root, &engine_ports, &["--no-server"]);
-    engines.expect("Ready in", START);
-    let ports = engine_ports.with_new_server();
+    let api = "-- Events of one tag.\n-- @param tag String  the tag\nSELECT tag, count() AS events FROM Measurement WHERE tag = {tag} GROUP BY tag\n";
+    let (root, _engines, engine_ports) = project_with_engines(tmp.path(), &[("apis/tag_events.sql", api)]);
     // RS256 through a JWKS file; ES256 through a PEM public key.
     openssl(&["genrsa", "-out", "rsa.pem", "2048"], &root);
     openssl(&["rsa", "-in", "rsa.pem", "-pubout", "-out", "rsa.pub"], &root);
@@ -202,23 +214,16 @@ fn jwts_scopes_bindings_key_sources_and_cors() {
     openssl(&["ec", "-in", "ec.pem", "-pubout", "-out", "ec.pub"], &root);
 
     let config = std::fs::read_to_string(root.join("igloo.yaml")).unwrap();
-    let start = |jwt: &str, ports: &Ports| {
+    let start = |jwt: &str| {
         let with = config.replace(
             "server:\n",
             &format!("server:\n  auth: required\n  cors:\n    origins: [\"https://app.example.com\"]\n  jwt:\n{jwt}"),
         );
         std::fs::write(root.join("igloo.yaml"), with).unwrap();
-        let mut cmd = igloo(&root, ports);
-        cmd.args(["serve"])
-            .env_remove("IGLOO_SERVER_AUTH")
-            .env("IGLOO_TEST_JWT_SECRET", "a-secret-of-enough-length-for-hs256")
-            .env("IGLOO_WRITER_FLUSH_MS", "50")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut s = Dev::attach(cmd.spawn().unwrap());
-        s.expect("igloo serve: project", START);
-        eventually(START, "the server up", || (get(&ports.api("/health")).0 == 200).then_some(()));
-        s
+        let (server, ports) =
+            serve_with(&root, &engine_ports, &[], &[("IGLOO_TEST_JWT_SECRET", "a-secret-of-enough-length-for-hs256")]);
+        wait_up(&ports);
+        (server, ports)
     };
     let claims = |scope: &str, extra: serde_json::Value| {
         let mut c = serde_json::json!({"sub": "tenant-a-app", "iss": "https://issuer.test", "aud": "igloo", "exp": now() + 600, "scope": scope, "tenant": "a"});
@@ -227,9 +232,8 @@ fn jwts_scopes_bindings_key_sources_and_cors() {
     };
 
     // HS256, secret from the environment; issuer, audience, expiry; `tag` bound to `tenant`.
-    let mut server = start(
+    let (mut server, ports) = start(
         "    secret_env: IGLOO_TEST_JWT_SECRET\n    issuer: https://issuer.test\n    audience: igloo\n    bind:\n      tag: tenant\n",
-        &ports,
     );
     let hs = EncodingKey::from_secret(b"a-secret-of-enough-length-for-hs256");
     let token = |c: &serde_json::Value| encode(&Header::default(), c, &hs).unwrap();
@@ -290,8 +294,7 @@ fn jwts_scopes_bindings_key_sources_and_cors() {
     assert!(server.wait_exit(Duration::from_secs(30)).success());
 
     // RS256 from a JWKS file (the token's kid picks the key).
-    let ports2 = ports.with_new_server();
-    let mut server = start("    jwks: jwks.json\n", &ports2);
+    let (mut server, ports2) = start("    jwks: jwks.json\n");
     let rsa = EncodingKey::from_rsa_pem(&std::fs::read(root.join("rsa.pem")).unwrap()).unwrap();
     let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = Some("k1".into());
@@ -307,8 +310,7 @@ fn jwts_scopes_bindings_key_sources_and_cors() {
     assert!(server.wait_exit(Duration::from_secs(30)).success());
 
     // ES256 from a PEM public key; an HS256 token is refused there.
-    let ports3 = ports.with_new_server();
-    let mut server = start("    public_key: ec.pub\n", &ports3);
+    let (mut server, ports3) = start("    public_key: ec.pub\n");
     let ec = EncodingKey::from_ec_pem(&std::fs::read(root.join("ec8.pem")).unwrap()).unwrap();
     let c = serde_json::json!({"sub": "svc", "exp": now() + 60, "scope": "ingest:Measurement"});
     let es = encode(&Header::new(jsonwebtoken::Algorithm::ES256), &c, &ec).unwrap();
@@ -326,10 +328,7 @@ fn event_of() -> &'static str {
 #[test]
 fn https_with_server_tls() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = project(tmp.path());
-    let engine_ports = Ports::free();
-    let mut engines = Dev::start(&root, &engine_ports, &["--no-server"]);
-    engines.expect("Ready in", START);
+    let (root, _engines, engine_ports) = project_with_engines(tmp.path(), &[]);
     // A CA and a server certificate it signed (rustls refuses a CA certificate as a server's).
     let ca = "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=test-ca";
     openssl(&ca.split(' ').collect::<Vec<_>>(), &root);
@@ -342,15 +341,9 @@ fn https_with_server_tls() {
     .unwrap();
     let sign = "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 1 -extfile ext.cnf";
     openssl(&sign.split(' ').collect::<Vec<_>>(), &root);
-    let ports = engine_ports.with_new_server();
-    let mut cmd = igloo(&root, &ports);
-    cmd.args(["serve", "--role", "ingest"])
-        .env("IGLOO_SERVER_TLS_CERT", "cert.pem")
-        .env("IGLOO_SERVER_TLS_KEY", "key.pem")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut server = Dev::attach(cmd.spawn().unwrap());
-    server.expect("igloo serve: project", START);
+    let tls =
+        [("IGLOO_SERVER_AUTH", "off"), ("IGLOO_SERVER_TLS_CERT", "cert.pem"), ("IGLOO_SERVER_TLS_KEY", "key.pem")];
+    let (mut server, ports) = serve_with(&root, &engine_ports, &["--role", "ingest"], &tls);
     let ca = reqwest::Certificate::from_pem(&std::fs::read(root.join("ca.pem")).unwrap()).unwrap();
     let https =
         reqwest::blocking::Client::builder().add_root_certificate(ca).timeout(Duration::from_secs(10)).build().unwrap();
