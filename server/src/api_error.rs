@@ -43,6 +43,19 @@ pub enum ApiError {
     QueryUnavailable(String),
     #[error("the query failed: {0}")]
     QueryFailed(String),
+    /// A missing or invalid credential (`had_credential`: one was sent).
+    #[error("{message}")]
+    Unauthenticated { message: String, had_credential: bool },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
+    #[error("the API keys cannot be read yet (ClickHouse unreachable); retry")]
+    KeysUnavailable,
+    #[error("the URI is longer than {0} bytes; send large inputs in the body")]
+    UriTooLong(usize),
+    #[error("the server is at its limit of {0} requests in progress (server.max_concurrent_requests); retry")]
+    Overloaded(usize),
 }
 
 impl IntoResponse for ApiError {
@@ -59,16 +72,38 @@ impl IntoResponse for ApiError {
             | ApiError::BadParameter { .. }
             | ApiError::NotTimeSeries(_)
             | ApiError::UnknownSeries(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unavailable(_) | ApiError::QueryUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_)
+            | ApiError::QueryUnavailable(_)
+            | ApiError::KeysUnavailable
+            | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::QueryFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
         };
         let details = match &self {
             ApiError::Invalid { details, .. } => json!(details),
             _ => json!([]),
         };
         let mut resp = (status, Json(json!({ "error": self.to_string(), "details": details }))).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after, .. } => Some((*retry_after).max(1)),
+            // The keys are re-read every 2 s.
+            ApiError::KeysUnavailable => Some(2),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let ApiError::Unauthenticated { had_credential, .. } = &self {
+            let challenge = if *had_credential {
+                r#"Bearer realm="igloo", error="invalid_token""#
+            } else {
+                r#"Bearer realm="igloo""#
+            };
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         resp
     }

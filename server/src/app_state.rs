@@ -48,8 +48,8 @@ pub struct AppState {
     pub console: ConsoleState,
     /// What this process does.
     pub roles: crate::roles::Roles,
-    /// Credentials, scopes and CORS (`None`: no checks at all).
-    pub auth: Option<Arc<crate::auth::Auth>>,
+    /// Credentials, scopes and CORS.
+    pub auth: Arc<crate::auth::Auth>,
     /// Requests in progress, against `server.max_concurrent_requests`.
     pub concurrency: crate::http::Concurrency,
 }

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{watch, Semaphore};
 
+use crate::api_error::ApiError;
 use crate::app_state::AppState;
 use crate::auth::Peer;
 
@@ -77,25 +77,21 @@ impl Concurrency {
 /// 414 for an over-long URI; 503 when `max_concurrent_requests` are in progress. `/health` and
 /// `/subscribe` (held open by design) do not count.
 pub async fn limits(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    if req.uri().to_string().len() > MAX_URI_BYTES {
-        let message = format!("the URI is longer than {MAX_URI_BYTES} bytes; send large inputs in the body");
-        return (StatusCode::URI_TOO_LONG, axum::Json(serde_json::json!({ "error": message, "details": [] })))
-            .into_response();
+    // The URI's length, counted without writing it out on this hot path.
+    let uri = req.uri();
+    let length = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path().len()
+        + uri.query().map_or(0, |q| q.len() + 1);
+    if length > MAX_URI_BYTES {
+        return ApiError::UriTooLong(MAX_URI_BYTES).into_response();
     }
-    let path = req.uri().path();
+    let path = uri.path();
     if path == "/health" || path.starts_with("/subscribe/") {
         return next.run(req).await;
     }
     let Ok(_permit) = state.concurrency.permits.clone().try_acquire_owned() else {
-        let message = format!(
-            "the server is at its limit of {} requests in progress (server.max_concurrent_requests); retry",
-            state.concurrency.max
-        );
-        let mut resp =
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "error": message, "details": [] })))
-                .into_response();
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return resp;
+        return ApiError::Overloaded(state.concurrency.max).into_response();
     };
     next.run(req).await
 }

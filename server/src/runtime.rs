@@ -130,7 +130,7 @@ impl Server {
             max_body: settings.max_body_bytes,
             console: ConsoleState::new(&settings.project),
             roles: settings.roles,
-            auth: Some(auth.clone()),
+            auth: auth.clone(),
             concurrency: crate::http::Concurrency::new(settings.max_concurrent_requests),
         });
         // Liveness, readiness and metrics whatever the roles; each role adds its routes.

@@ -29,25 +29,7 @@ pub enum Action {
     #[command(
         after_help = "Examples:\n  igloo keys create --name shop-frontend --scope ingest --model PageView --rate 100/s\n  igloo keys create --name dashboards --scope query --api top_pages --expires 30d\n  igloo --env prod keys create --name ops --scope admin\n\nClients send it as `Authorization: Bearer <key>`. Scopes: ingest (POST /ingest), query (samples,\nconsumption APIs, export, subscribe), admin (everything, with /console, /metrics, /openapi.json)."
     )]
-    Create {
-        /// A name to list and revoke it by (unique among current keys).
-        #[arg(long)]
-        name: String,
-        #[arg(long, value_parser = ["ingest", "query", "admin"])]
-        scope: String,
-        /// Only these models (repeat; default: all).
-        #[arg(long = "model", value_name = "MODEL")]
-        models: Vec<String>,
-        /// Only these consumption APIs, for the query scope (repeat; default: all).
-        #[arg(long = "api", value_name = "API")]
-        apis: Vec<String>,
-        /// Requests per second, per server process: `100/s` or `100` (default: unlimited).
-        #[arg(long, value_name = "N/s")]
-        rate: Option<String>,
-        /// Refuse it after this long: `90m`, `12h`, `30d` (default: never).
-        #[arg(long, value_name = "DURATION")]
-        expires: Option<String>,
-    },
+    Create(CreateArgs),
     /// List the keys: name, scope, limits, state (never the keys themselves)
     List {
         /// As JSON lines.
@@ -62,6 +44,27 @@ pub enum Action {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// A name to list and revoke it by (unique among current keys).
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, value_parser = ["ingest", "query", "admin"])]
+    pub scope: String,
+    /// Only these models (repeat; default: all).
+    #[arg(long = "model", value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// Only these consumption APIs, for the query scope (repeat; default: all).
+    #[arg(long = "api", value_name = "API")]
+    pub apis: Vec<String>,
+    /// Requests per second, per server process: `100/s` or `100` (default: unlimited).
+    #[arg(long, value_name = "N/s")]
+    pub rate: Option<String>,
+    /// Refuse it after this long: `90m`, `12h`, `30d` (default: never).
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
 }
 
 struct Ctx {
@@ -96,25 +99,14 @@ pub fn run(args: Args, cwd: &Path) -> anyhow::Result<ExitCode> {
     .context("cannot create the keys table")?;
     let ctx = Ctx { table, rt };
     match args.action {
-        Action::Create { name, scope, models, apis, rate, expires } => {
-            create(&ctx, &project, name, &scope, models, apis, rate, expires)
-        }
+        Action::Create(args) => create(&ctx, &project, args),
         Action::List { json } => list(&ctx, json),
         Action::Revoke { name, yes } => revoke(&ctx, &name, yes),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn create(
-    ctx: &Ctx,
-    project: &Project,
-    name: String,
-    scope: &str,
-    models: Vec<String>,
-    apis: Vec<String>,
-    rate: Option<String>,
-    expires: Option<String>,
-) -> anyhow::Result<ExitCode> {
+fn create(ctx: &Ctx, project: &Project, args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let CreateArgs { name, scope, models, apis, rate, expires } = args;
     let scope: KeyScope = scope.parse().map_err(anyhow::Error::msg)?;
     if name.trim().is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
         bail!("--name must be 1 to 100 characters without control characters");

@@ -293,9 +293,7 @@ impl Engines {
 pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesError> {
     let c = &project.config;
     // Missing settings first, ClickHouse's before the broker's, before anything is dialled.
-    if mode == InfraMode::External && c.clickhouse.url.is_none() {
-        return Err(EnginesError::MissingSetting { key: "clickhouse.url", env: "IGLOO_CLICKHOUSE_URL" });
-    }
+    let url = clickhouse_url(project, mode)?;
     let (bootstrap, replication) = match mode {
         InfraMode::External => (
             c.broker.bootstrap_servers.clone().ok_or(EnginesError::MissingSetting {
@@ -306,7 +304,7 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
         ),
         InfraMode::Native | InfraMode::Docker => (format!("127.0.0.1:{}", c.broker.port), Some(1)),
     };
-    let ClickHouseEndpoint { clickhouse, dialect, cluster } = connect_clickhouse(project, mode)?;
+    let ClickHouseEndpoint { clickhouse, dialect, cluster } = connect_clickhouse_at(project, mode, url)?;
     let endpoints = Endpoints::new(
         clickhouse,
         dialect,
@@ -333,15 +331,24 @@ pub struct ClickHouseEndpoint {
 }
 
 pub fn connect_clickhouse(project: &Project, mode: InfraMode) -> Result<ClickHouseEndpoint, EnginesError> {
+    connect_clickhouse_at(project, mode, clickhouse_url(project, mode)?)
+}
+
+/// `clickhouse.url` in external mode, else the local engines' HTTP port.
+fn clickhouse_url(project: &Project, mode: InfraMode) -> Result<String, EnginesError> {
     let c = &project.config;
-    let url = match mode {
+    Ok(match mode {
         InfraMode::External => c
             .clickhouse
             .url
             .clone()
             .ok_or(EnginesError::MissingSetting { key: "clickhouse.url", env: "IGLOO_CLICKHOUSE_URL" })?,
         InfraMode::Native | InfraMode::Docker => format!("http://127.0.0.1:{}", c.clickhouse.http_port),
-    };
+    })
+}
+
+fn connect_clickhouse_at(project: &Project, mode: InfraMode, url: String) -> Result<ClickHouseEndpoint, EnginesError> {
+    let c = &project.config;
     let mut clickhouse = ClickHouseHttp::new(url.clone());
     if let Some(user) = &c.clickhouse.user {
         clickhouse = clickhouse.with_user(user, c.clickhouse.password.as_deref().unwrap_or(""));

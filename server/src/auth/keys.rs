@@ -122,11 +122,9 @@ pub fn verify(secret: &str, hash: &str) -> bool {
 
 /// Every key in the table as it stands now.
 pub async fn load(ch: &ClickHouse, database: &str) -> Result<Vec<KeyRecord>, KeyError> {
-    let out = ch.execute(&igloo_schemas::sql::internal::keys_sql::current(database)).await?;
-    out.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let r: Row = serde_json::from_str(l).map_err(|e| KeyError::BadRow(e.to_string()))?;
+    let rows: Vec<Row> = ch.rows(&igloo_schemas::sql::internal::keys_sql::current(database)).await?;
+    rows.into_iter()
+        .map(|r| {
             Ok(KeyRecord {
                 scope: r.key_scope.parse().map_err(KeyError::BadRow)?,
                 id: r.key_id,

@@ -16,11 +16,10 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
 
 pub use keys::{KeyRecord, KeyScope, KeyStore};
 
+use crate::api_error::ApiError;
 use crate::app_state::{AppState, Route};
 use crate::config::{AuthMode, JwtConfig};
 
@@ -164,24 +163,6 @@ enum Refusal {
     Unavailable,
 }
 
-fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(json!({ "error": message, "details": [] }))).into_response()
-}
-
-fn unauthorized(message: String, had_credential: bool) -> Response {
-    let mut resp = error(StatusCode::UNAUTHORIZED, message);
-    let challenge =
-        if had_credential { r#"Bearer realm="igloo", error="invalid_token""# } else { r#"Bearer realm="igloo""# };
-    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-    resp
-}
-
-fn too_many(message: String, retry_after: u64) -> Response {
-    let mut resp = error(StatusCode::TOO_MANY_REQUESTS, message);
-    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
-    resp
-}
-
 fn bearer(req: &Request) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -195,70 +176,64 @@ pub async fn guard(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let Some(auth) = state.auth.as_ref().filter(|a| a.settings.mode == AuthMode::Required) else {
+    let auth = &state.auth;
+    if auth.settings.mode == AuthMode::Off {
         return next.run(req).await;
-    };
+    }
     let need = Need::of(req.method(), req.uri().path(), &state.routes.read().expect("routes lock"));
     if need == Need::Open {
         return next.run(req).await;
     }
+    match admit(&state, auth, peer, &need, &mut req) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Authenticates, authorizes and rate-limits one request that needs `need`.
+fn admit(state: &AppState, auth: &Auth, peer: SocketAddr, need: &Need, req: &mut Request) -> Result<(), ApiError> {
     let ip = format!("ip:{}", unmapped(peer.ip()));
     let rate = auth.settings.unauthenticated_rate;
+    let ip_limited = |retry_after| ApiError::RateLimited {
+        message: format!("too many requests without a valid credential from {}; retry later", peer.ip()),
+        retry_after,
+    };
     // An IP that used up its allowance of failures waits before any costly check: a guessed
     // secret for a real key id would otherwise cost an argon2 verification each. A token
     // verified before is cheap and passes.
-    let token = bearer(&req);
+    let token = bearer(req);
     if !token.is_some_and(|t| auth.keys.remembered(t)) {
         if let Some(wait) = auth.limits.exhausted(&ip, rate) {
-            return too_many(
-                format!("too many requests without a valid credential from {}; retry later", peer.ip()),
-                wait,
-            );
+            return Err(ip_limited(wait));
         }
     }
     let principal = match token.map(|t| auth.authenticate(t)).unwrap_or(Err(Refusal::Missing)) {
         Ok(p) => p,
         Err(refusal) => {
-            if let Err(wait) = auth.limits.take(&ip, rate) {
-                return too_many(
-                    format!("too many requests without a valid credential from {}; retry later", peer.ip()),
-                    wait,
-                );
-            }
-            return match refusal {
-                Refusal::Missing => unauthorized(
-                    "this server requires a credential: send `Authorization: Bearer <API key or token>` (create a key with `igloo keys create`)".into(),
-                    false,
-                ),
-                Refusal::Invalid(why) => unauthorized(why, true),
-                Refusal::Unavailable => {
-                    let mut resp = error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the API keys cannot be read yet (ClickHouse unreachable); retry".into(),
-                    );
-                    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-                    resp
-                }
-            };
+            auth.limits.take(&ip, rate).map_err(ip_limited)?;
+            return Err(match refusal {
+                Refusal::Missing => ApiError::Unauthenticated {
+                    message: "this server requires a credential: send `Authorization: Bearer <API key or token>` (create a key with `igloo keys create`)".into(),
+                    had_credential: false,
+                },
+                Refusal::Invalid(message) => ApiError::Unauthenticated { message, had_credential: true },
+                Refusal::Unavailable => ApiError::KeysUnavailable,
+            });
         }
     };
-    if !principal.allows(&need) {
-        return error(StatusCode::FORBIDDEN, forbidden_message(&principal, &need));
+    if !principal.allows(need) {
+        return Err(ApiError::Forbidden(forbidden_message(&principal, need)));
     }
     if !principal.bound.is_empty() && !principal.allows(&Need::Admin) {
-        if let Err(message) = bind_parameters(&state, &principal, &need, &mut req) {
-            return error(StatusCode::FORBIDDEN, message);
-        }
+        bind_parameters(state, &principal, need, req).map_err(ApiError::Forbidden)?;
     }
     if principal.rate > 0.0 {
-        if let Err(wait) = auth.limits.take(&principal.limiter, principal.rate) {
-            return too_many(
-                format!("`{}` is limited to {} requests per second", principal.name, principal.rate),
-                wait,
-            );
-        }
+        auth.limits.take(&principal.limiter, principal.rate).map_err(|retry_after| ApiError::RateLimited {
+            message: format!("`{}` is limited to {} requests per second", principal.name, principal.rate),
+            retry_after,
+        })?;
     }
-    next.run(req).await
+    Ok(())
 }
 
 /// `::ffff:1.2.3.4` and `1.2.3.4` are one client.
@@ -313,7 +288,7 @@ fn bind_parameters(state: &AppState, p: &Principal, need: &Need, req: &mut Reque
 /// CORS for `server.cors.origins`: preflights answered here, allowed origins echoed on every
 /// answer. Requests from other origins get no CORS headers (the browser refuses them).
 pub async fn cors(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let origins = state.auth.as_ref().map(|a| a.settings.cors_origins.as_slice()).unwrap_or_default();
+    let origins = &state.auth.settings.cors_origins;
     let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_string);
     let allowed = origin.filter(|o| origins.iter().any(|a| a == "*" || a == o));
     let Some(origin) = allowed else { return next.run(req).await };
