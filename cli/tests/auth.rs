@@ -42,8 +42,9 @@ fn serve_with(root: &Path, engines: &Ports, args: &[&str], env: &[(&str, &str)])
     (server, ports)
 }
 
+/// Until `/ready` (open without a credential) answers 200: the writer has taken its partitions.
 fn wait_up(ports: &Ports) {
-    eventually(START, "the server up", || (get(&ports.api("/health")).0 == 200).then_some(()));
+    eventually(START, "the server ready", || (get(&ports.api("/ready")).0 == 200).then_some(()));
 }
 
 fn keys(root: &Path, ports: &Ports, args: &[&str]) -> std::process::Output {
