@@ -4,7 +4,7 @@
 //! JWTs (HS256 from the environment, RS256 from a JWKS file, ES256 from a PEM key) with issuer,
 //! audience, expiry, scopes and a claim bound to an API parameter; the per-IP limit; CORS.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,38 +13,12 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 mod support;
 use support::*;
 
-/// A project (with `files` written first) and its engines, from `igloo dev --no-server`.
-fn project_with_engines(tmp: &Path, files: &[(&str, &str)]) -> (PathBuf, Dev, Ports) {
-    let root = project(tmp);
-    for (path, text) in files {
-        std::fs::write(root.join(path), text).unwrap();
-    }
-    let ports = Ports::free();
-    let mut engines = Dev::start(&root, &ports, &["--no-server"]);
-    engines.expect("Ready in", START);
-    (root, engines, ports)
-}
-
 /// `igloo serve ARGS` on a new port beside `engines`, with `env`; `server.auth` is left to
 /// igloo.yaml and igloo's default unless `env` sets it.
 fn serve_with(root: &Path, engines: &Ports, args: &[&str], env: &[(&str, &str)]) -> (Dev, Ports) {
-    let ports = engines.with_new_server();
-    let mut cmd = igloo(root, &ports);
-    cmd.arg("serve")
-        .args(args)
-        .env_remove("IGLOO_SERVER_AUTH")
-        .env("IGLOO_WRITER_FLUSH_MS", "50")
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut server = Dev::attach(cmd.spawn().unwrap());
-    server.expect("igloo serve: project", START);
-    (server, ports)
-}
-
-/// Until `/ready` (open without a credential) answers 200: the writer has taken its partitions.
-fn wait_up(ports: &Ports) {
-    eventually(START, "the server ready", || (get(&ports.api("/ready")).0 == 200).then_some(()));
+    serve_beside(root, engines, args, |cmd| {
+        cmd.env_remove("IGLOO_SERVER_AUTH").envs(env.iter().copied());
+    })
 }
 
 fn keys(root: &Path, ports: &Ports, args: &[&str]) -> std::process::Output {
@@ -95,7 +69,7 @@ fn keys_scopes_rates_and_revocation_under_igloo_serve() {
     let (root, _engines, engine_ports) = project_with_engines(tmp.path(), &[]);
     // The default under `igloo serve`: credentials required.
     let (mut server, ports) = serve_with(&root, &engine_ports, &[], &[("IGLOO_SERVER_UNAUTHENTICATED_RATE", "5")]);
-    wait_up(&ports);
+    wait_ready(&ports);
     let ingest = ports.api("/ingest/Measurement");
     let event = "{\"time\":1,\"tag\":\"a\",\"values\":[1]}\n";
 
@@ -223,7 +197,7 @@ fn jwts_scopes_bindings_key_sources_and_cors() {
         std::fs::write(root.join("igloo.yaml"), with).unwrap();
         let (server, ports) =
             serve_with(&root, &engine_ports, &[], &[("IGLOO_TEST_JWT_SECRET", "a-secret-of-enough-length-for-hs256")]);
-        wait_up(&ports);
+        wait_ready(&ports);
         (server, ports)
     };
     let claims = |scope: &str, extra: serde_json::Value| {

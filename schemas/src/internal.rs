@@ -79,7 +79,11 @@ pub fn dlq_table(database: &str) -> CreateTable {
 
 /// Where the table writer records each batch it wrote, after the batch's rows are in.
 pub const OFFSETS_TABLE: &str = "_igloo_offsets";
-pub const OFFSET_LOG_COLUMNS: [&str; 5] = ["topic", "partition", "first_offset", "last_offset", "rows"];
+pub const OFFSET_LOG_COLUMNS: [&str; 6] =
+    ["topic", "partition", "first_offset", "last_offset", "rows", IDEMPOTENCY_COLUMN];
+/// The `igloo-idempotency` header values of the batch's messages that were written: logged in
+/// the same insert as their offsets, so a message counts as written exactly when its key does.
+pub const IDEMPOTENCY_COLUMN: &str = "idempotency_keys";
 
 /// API keys: an append-only log, one row when a key is created and one when it is revoked
 /// (`revoked = 1`). Only a salted argon2id hash of each key's secret is stored.
@@ -168,6 +172,23 @@ pub fn migrations_fingerprint_column(database: &str) -> crate::sql::AlterTable {
     }
 }
 
+/// The `idempotency_keys` column for an `_igloo_offsets` table created before it existed.
+pub fn offsets_idempotency_column(database: &str) -> crate::sql::AlterTable {
+    crate::sql::AlterTable {
+        database: database.to_string(),
+        table: OFFSETS_TABLE.into(),
+        action: crate::sql::AlterAction::AddColumn { column: idempotency_column(), after: None },
+    }
+}
+
+/// `idempotency_keys Array(String) DEFAULT []`.
+fn idempotency_column() -> ColumnDef {
+    ColumnDef {
+        default: Some(ValueExpr::EmptyArray),
+        ..col(IDEMPOTENCY_COLUMN, ChType::Array(Box::new(ChType::String)))
+    }
+}
+
 /// `fingerprint String DEFAULT ''`: empty for applies recorded before fingerprints existed.
 fn fingerprint_column() -> ColumnDef {
     ColumnDef { default: Some(ValueExpr::String(String::new())), ..col(MIGRATION_FINGERPRINT, ChType::String) }
@@ -178,6 +199,7 @@ pub fn offsets_table(database: &str) -> CreateTable {
     let mut columns = vec![col("topic", ChType::String), col("partition", ChType::UInt32)];
     columns.extend(["first_offset", "last_offset", "rows"].map(|c| col(c, ChType::UInt64)));
     columns.push(written_at("written_at"));
+    columns.push(idempotency_column());
     let order = vec!["topic".into(), "partition".into(), "last_offset".into()];
     internal_table(
         database,

@@ -33,6 +33,9 @@ class Stub:
                 body = self.rfile.read(length)
                 stub.requests.append((self.command, self.path, dict(self.headers), body))
                 status, headers, payload = stub.script.pop(0) if stub.script else (200, {}, {"accepted": 0})
+                if status == 0:  # the answer is lost: the connection closes without one
+                    self.close_connection = True
+                    return
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 for k, v in headers.items():
@@ -72,6 +75,19 @@ def test_retries_503_honouring_retry_after(stub: Any) -> None:
     assert Client(s.url).ingest("M", {"a": 1}) == {"accepted": 1}
     assert time.monotonic() - started >= 0.2
     assert len(s.requests) == 2
+
+
+def test_a_batch_keeps_its_idempotency_key_through_retries_and_lost_answers(stub: Any) -> None:
+    s = stub([(503, {}, {"error": "down", "details": []}), (0, {}, None), (200, {}, {"accepted": 1})])
+    c = Client(s.url, backoff=0.01)
+    assert c.ingest("M", {"a": 1}) == {"accepted": 1}
+    keys = [headers["Idempotency-Key"] for _, _, headers, _ in s.requests]
+    assert len(keys) == 3 and len(set(keys)) == 1 and len(keys[0]) == 36, keys
+    # The next batch has a key of its own; a caller's key is sent as given.
+    c.ingest("M", {"a": 1})
+    c.ingest("M", {"a": 1}, idempotency_key="order-7")
+    assert s.requests[3][2]["Idempotency-Key"] not in keys
+    assert s.requests[4][2]["Idempotency-Key"] == "order-7"
 
 
 def test_gives_up_after_the_retries(stub: Any) -> None:

@@ -2,6 +2,7 @@
 // and subscribe to new records. Node ≥ 20 (global fetch), no dependencies. Typed per-project
 // functions come from `igloo generate sdk --lang ts`.
 
+import { randomUUID } from "node:crypto";
 import { gzipSync } from "node:zlib";
 
 export interface RecordError {
@@ -121,11 +122,24 @@ export class IglooClient {
     this.auth = apiKey === undefined ? {} : { Authorization: `Bearer ${apiKey}` };
   }
 
-  /** POST /ingest/{model}: resolves once the broker has every record. */
-  async ingest(model: string, records: unknown, options: { partial?: boolean } = {}): Promise<IngestResult> {
+  /**
+   * POST /ingest/{model}: resolves once the broker has every record.
+   *
+   * The batch goes with an `Idempotency-Key` (a new UUID unless `idempotencyKey` is given:
+   * pass your own to keep it across restarts of your program), the same on every retry: the
+   * server writes the batch once however often it arrives within its window (24 h by default).
+   */
+  async ingest(
+    model: string,
+    records: unknown,
+    options: { partial?: boolean; idempotencyKey?: string } = {},
+  ): Promise<IngestResult> {
     const batch = Array.isArray(records) ? records : [records];
     let body: string | Uint8Array = batch.map(toJson).join("\n");
-    const headers: Record<string, string> = { "Content-Type": "application/x-ndjson" };
+    const headers: Record<string, string> = {
+      "Content-Type": "application/x-ndjson",
+      "Idempotency-Key": options.idempotencyKey ?? randomUUID(),
+    };
     if (Buffer.byteLength(body) > this.opts.gzipAbove) {
       body = gzipSync(body);
       headers["Content-Encoding"] = "gzip";

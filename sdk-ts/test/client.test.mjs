@@ -14,6 +14,11 @@ async function stub(script) {
     req.on("end", () => {
       requests.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks) });
       const [status, headers, payload] = script.shift() ?? [200, {}, { accepted: 0 }];
+      if (status === 0) {
+        // The answer is lost: the connection closes without one.
+        req.socket.destroy();
+        return;
+      }
       res.writeHead(status, { "Content-Type": "application/json", ...headers });
       res.end(JSON.stringify(payload));
     });
@@ -28,6 +33,21 @@ test("retries 503 honouring Retry-After", async () => {
   assert.deepEqual(await new IglooClient(s.url).ingest("M", { a: 1 }), { accepted: 1 });
   assert.ok(Date.now() - started >= 190);
   assert.equal(s.requests.length, 2);
+  s.close();
+});
+
+test("a batch keeps its idempotency key through retries and lost answers", async () => {
+  const s = await stub([[503, {}, { error: "down", details: [] }], [0, {}, null], [200, {}, { accepted: 1 }]]);
+  const c = new IglooClient(s.url, { backoffMs: 5 });
+  assert.deepEqual(await c.ingest("M", { a: 1 }), { accepted: 1 });
+  const keys = s.requests.map((r) => r.headers["idempotency-key"]);
+  assert.equal(keys.length, 3);
+  assert.equal(new Set(keys).size, 1);
+  assert.equal(keys[0].length, 36);
+  await c.ingest("M", { a: 1 });
+  await c.ingest("M", { a: 1 }, { idempotencyKey: "order-7" });
+  assert.ok(!keys.includes(s.requests[3].headers["idempotency-key"]));
+  assert.equal(s.requests[4].headers["idempotency-key"], "order-7");
   s.close();
 });
 

@@ -3,6 +3,7 @@
 //! typo never silently falls back to a default.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use igloo_schemas::Dialect;
 
@@ -161,6 +162,11 @@ pub struct WriterConfig {
     /// (IGLOO_WRITER_SESSION_TIMEOUT_MS). The consumer group's `session.timeout.ms`.
     #[serde(default = "default_session_timeout_ms")]
     pub session_timeout_ms: u64,
+    /// How long an ingest request's `Idempotency-Key` is remembered: a batch sent again with
+    /// the same key within it lands once (IGLOO_WRITER_IDEMPOTENCY_WINDOW). `90s`, `30m`, `24h`,
+    /// `7d`.
+    #[serde(default = "default_idempotency_window")]
+    pub idempotency_window: Span,
 }
 
 impl Default for WriterConfig {
@@ -170,7 +176,50 @@ impl Default for WriterConfig {
             max_bytes: default_max_bytes(),
             flush_ms: default_flush_ms(),
             session_timeout_ms: default_session_timeout_ms(),
+            idempotency_window: default_idempotency_window(),
         }
+    }
+}
+
+fn default_idempotency_window() -> Span {
+    Span(Duration::from_secs(24 * 3600))
+}
+
+/// A positive duration written `90s`, `30m`, `24h` or `7d` (in YAML and in the environment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl std::str::FromStr for Span {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Span, String> {
+        igloo_schemas::duration_ms(s.trim())
+            .map(|ms| Span(Duration::from_millis(ms)))
+            .ok_or_else(|| format!("`{s}` is not a duration; write it like 90s, 30m, 24h or 7d"))
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = self.0.as_secs();
+        match secs {
+            s if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+            s if s % 3600 == 0 => write!(f, "{}h", s / 3600),
+            s if s % 60 == 0 => write!(f, "{}m", s / 60),
+            s => write!(f, "{s}s"),
+        }
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -520,6 +569,8 @@ impl ProjectConfig {
         self.writer.flush_ms = parsed(&env, "IGLOO_WRITER_FLUSH_MS")?.unwrap_or(self.writer.flush_ms);
         self.writer.session_timeout_ms =
             parsed(&env, "IGLOO_WRITER_SESSION_TIMEOUT_MS")?.unwrap_or(self.writer.session_timeout_ms);
+        self.writer.idempotency_window =
+            parsed(&env, "IGLOO_WRITER_IDEMPOTENCY_WINDOW")?.unwrap_or(self.writer.idempotency_window);
         let t = &mut self.transforms;
         t.workers = parsed(&env, "IGLOO_TRANSFORMS_WORKERS")?.unwrap_or(t.workers);
         t.max_batch = parsed(&env, "IGLOO_TRANSFORMS_MAX_BATCH")?.unwrap_or(t.max_batch);

@@ -76,6 +76,7 @@ async fn ingest(
         return Err(ApiError::NotIngestible(model.name.clone()));
     }
     let ndjson = content_kind(headers)?;
+    let idempotency = idempotency_key(headers)?;
     let raw = to_bytes(body, state.max_body).await.map_err(|e| body_error(&e, state.max_body))?;
     let bytes = decode(headers, raw, state.max_body)?;
     let records = parse(&bytes, ndjson)?;
@@ -93,7 +94,13 @@ async fn ingest(
     if invalid > 0 && (!params.partial || rows.is_empty()) {
         return Err(ApiError::Invalid { invalid, total: records.len(), details: errors });
     }
-    state.producer.send_rows(&model.topic.name, &rows).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let topic = &model.topic.name;
+    let sent = match idempotency {
+        Some(key) => state.producer.send_idempotent(topic, &rows, key).await,
+        None => state.producer.send_rows(topic, &rows).await,
+    };
+    sent.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    crash_after_produce_if_asked();
     metrics.accepted.fetch_add(rows.len() as u64, Ordering::Relaxed);
     metrics.produced.fetch_add(rows.len() as u64, Ordering::Relaxed);
     let body = if invalid > 0 {
@@ -122,6 +129,40 @@ fn validate_all(
         }
     }
     (rows, errors)
+}
+
+/// Longest `Idempotency-Key` accepted (Stripe's bound too).
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The request's `Idempotency-Key`, if it sent one: 1 to 255 printable ASCII characters (a
+/// UUID is the usual choice); quotes around it (the IETF draft's structured-field form) are
+/// not part of it.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let bad = |reason: &str| ApiError::bad("Idempotency-Key", reason);
+    let text = value.to_str().map_err(|_| bad("it must be printable ASCII, such as a UUID"))?.trim();
+    let key = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+    if key.is_empty() {
+        return Err(bad("it is empty; send a unique value per batch, such as a UUID, or no header"));
+    }
+    if key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(bad(&format!("it is {} characters long; at most {MAX_IDEMPOTENCY_KEY} are accepted", key.len())));
+    }
+    if !key.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(bad("it must be printable ASCII, such as a UUID"));
+    }
+    Ok(Some(key))
+}
+
+/// A fault-injection point for the tests of idempotency: with
+/// `IGLOO_FAULT=crash-after-produce`, the process aborts once the broker acknowledged a
+/// request's records and before it answers (the window a client's retry must survive).
+fn crash_after_produce_if_asked() {
+    static FAULT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *FAULT.get_or_init(|| std::env::var("IGLOO_FAULT").is_ok_and(|f| f == "crash-after-produce")) {
+        tracing::error!("IGLOO_FAULT=crash-after-produce: aborting after the broker acknowledged, before answering");
+        std::process::abort();
+    }
 }
 
 /// True for NDJSON, false for JSON; 415 for anything else.

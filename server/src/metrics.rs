@@ -15,6 +15,8 @@ pub struct ModelMetrics {
     pub batches: AtomicU64,
     pub insert_ms_total: AtomicU64,
     pub dead_lettered: AtomicU64,
+    /// Rows of idempotent requests the writer skipped as already written (a client's retry).
+    pub duplicates_skipped: AtomicU64,
     /// Messages on the topic not yet written (high watermark − next offset), summed over partitions.
     pub lag: AtomicU64,
     /// 1 while the table writer holds its partitions (assigned and recovered), else 0.
@@ -81,7 +83,7 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let series: [Series<ModelMetrics>; 8] = [
+        let series: [Series<ModelMetrics>; 9] = [
             (
                 "igloo_ingest_accepted_total",
                 "counter",
@@ -109,6 +111,12 @@ impl Metrics {
             ("igloo_dead_lettered_total", "counter", "Rows ClickHouse rejected, sent to _igloo_dlq.", |m| {
                 m.dead_lettered.load(Ordering::Relaxed)
             }),
+            (
+                "igloo_idempotent_duplicates_total",
+                "counter",
+                "Rows of requests sent again with an Idempotency-Key already written, skipped.",
+                |m| m.duplicates_skipped.load(Ordering::Relaxed),
+            ),
             ("igloo_consumer_lag", "gauge", "Messages on the model's topic not yet written to ClickHouse.", |m| {
                 m.lag.load(Ordering::Relaxed)
             }),

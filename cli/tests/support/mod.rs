@@ -178,6 +178,36 @@ pub fn serve_roles(root: &Path, ports: &Ports, roles: &str) -> Dev {
     s
 }
 
+/// A project (with `files` written first) and its engines, from `igloo dev --no-server`.
+pub fn project_with_engines(tmp: &Path, files: &[(&str, &str)]) -> (PathBuf, Dev, Ports) {
+    let root = project(tmp);
+    for (path, text) in files {
+        std::fs::write(root.join(path), text).unwrap();
+    }
+    let ports = Ports::free();
+    let mut engines = Dev::start(&root, &ports, &["--no-server"]);
+    engines.expect("Ready in", START);
+    (root, engines, ports)
+}
+
+/// `igloo serve ARGS` on a new port beside `engines` (writers flushing every 50 ms), its
+/// command adjusted by `adjust` (environment) before it starts.
+pub fn serve_beside(root: &Path, engines: &Ports, args: &[&str], adjust: impl FnOnce(&mut Command)) -> (Dev, Ports) {
+    let ports = engines.with_new_server();
+    let mut cmd = igloo(root, &ports);
+    cmd.arg("serve").args(args).env("IGLOO_WRITER_FLUSH_MS", "50").stdout(Stdio::piped()).stderr(Stdio::piped());
+    adjust(&mut cmd);
+    let mut server = Dev::attach(cmd.spawn().unwrap());
+    server.expect("igloo serve: project", START);
+    (server, ports)
+}
+
+/// Until `/ready` (open without a credential) answers 200: the writers have taken their
+/// partitions.
+pub fn wait_ready(ports: &Ports) {
+    eventually(START, "the server ready", || (get(&ports.api("/ready")).0 == 200).then_some(()));
+}
+
 pub fn project(tmp: &Path) -> PathBuf {
     project_from(tmp, "timeseries")
 }

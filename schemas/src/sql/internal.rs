@@ -2,8 +2,9 @@
 //! history and lock, the API keys, and the table writer's recovery queries.
 
 use crate::internal::{
-    CLAIMS_TABLE, CLAIM_COLUMNS, DLQ, EPOCH_COLUMN, KEYS_TABLE, KEY_COLUMNS, MIGRATIONS_TABLE, MIGRATION_COLUMNS,
-    MIGRATION_LOCK_TABLE, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN, STAGE_TABLE,
+    CLAIMS_TABLE, CLAIM_COLUMNS, DLQ, EPOCH_COLUMN, IDEMPOTENCY_COLUMN, KEYS_TABLE, KEY_COLUMNS, MIGRATIONS_TABLE,
+    MIGRATION_COLUMNS, MIGRATION_LOCK_TABLE, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN,
+    STAGE_TABLE,
 };
 use crate::sql::{quote, Cluster};
 
@@ -29,6 +30,17 @@ pub mod writer_sql {
         format!(
             "SELECT partition, max(last_offset) AS last FROM {} WHERE topic = {} GROUP BY partition FORMAT JSONEachRow",
             table(database, OFFSETS_TABLE),
+            quote::string(topic)
+        )
+    }
+
+    /// Rows `{"partition", "key", "at"}`: the idempotency keys written to `topic` in the last
+    /// `window_secs` seconds, with when (seconds since 1970).
+    pub fn logged_idempotency(database: &str, topic: &str, window_secs: u64) -> String {
+        format!(
+            "SELECT partition, key, toUInt64(written_at) AS at FROM {} ARRAY JOIN {} AS key WHERE topic = {} AND written_at >= now() - {window_secs} FORMAT JSONEachRow",
+            table(database, OFFSETS_TABLE),
+            quote::ident(IDEMPOTENCY_COLUMN),
             quote::string(topic)
         )
     }
@@ -83,6 +95,19 @@ pub mod writer_sql {
             quote::string(t)
         )
     }
+}
+
+/// One partition's entry in the offsets log, as a fenced writer logs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedRange {
+    pub partition: u32,
+    /// The claim it was written under.
+    pub epoch: u64,
+    pub first: u64,
+    pub last: u64,
+    pub rows: u64,
+    /// The idempotency header values of the messages written.
+    pub keys: Vec<String>,
 }
 
 /// The queries of table writers that share a topic: partition claims, the staged batch and
@@ -160,19 +185,26 @@ pub mod claim_sql {
         )
     }
 
-    /// One offsets-log row per `(partition, epoch, first, last, rows)`, each written only if
-    /// that epoch is still `writer`'s current claim of the partition.
-    pub fn gated_offsets(database: &str, topic: &str, writer: &str, ranges: &[(u32, u64, u64, u64, u64)]) -> String {
+    /// One offsets-log row per [`LoggedRange`], each written only if its epoch is still
+    /// `writer`'s current claim of the partition.
+    pub fn gated_offsets(database: &str, topic: &str, writer: &str, ranges: &[LoggedRange]) -> String {
         let tuples = ranges
             .iter()
-            .map(|(p, e, f, l, n)| {
-                format!("(toUInt32({p}), toUInt64({e}), toUInt64({f}), toUInt64({l}), toUInt64({n}))")
+            .map(|r| {
+                let keys = match r.keys.is_empty() {
+                    true => "emptyArrayString()".to_string(),
+                    false => format!("[{}]", r.keys.iter().map(|k| quote::string(k)).collect::<Vec<_>>().join(", ")),
+                };
+                format!(
+                    "(toUInt32({}), toUInt64({}), toUInt64({}), toUInt64({}), toUInt64({}), {keys})",
+                    r.partition, r.epoch, r.first, r.last, r.rows
+                )
             })
             .collect::<Vec<_>>()
             .join(", ");
         let cols = OFFSET_LOG_COLUMNS.iter().map(|c| quote::ident(c)).collect::<Vec<_>>().join(", ");
         format!(
-            "INSERT INTO {} ({cols}) SELECT {}, tupleElement(r, 1), tupleElement(r, 3), tupleElement(r, 4), tupleElement(r, 5) FROM (SELECT arrayJoin([{tuples}]) AS r) WHERE (tupleElement(r, 1), tupleElement(r, 2), {}) IN ({})",
+            "INSERT INTO {} ({cols}) SELECT {}, tupleElement(r, 1), tupleElement(r, 3), tupleElement(r, 4), tupleElement(r, 5), tupleElement(r, 6) FROM (SELECT arrayJoin([{tuples}]) AS r) WHERE (tupleElement(r, 1), tupleElement(r, 2), {}) IN ({})",
             table(database, OFFSETS_TABLE),
             quote::string(topic),
             quote::string(writer),

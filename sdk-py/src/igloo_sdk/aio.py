@@ -15,8 +15,12 @@ class AsyncClient:
     def __init__(self, base_url: str = "http://127.0.0.1:4000", **options: Any) -> None:
         self.sync = Client(base_url, **options)
 
-    async def ingest(self, model: str, records: Records, *, partial: bool = False) -> IngestResult:
-        return await asyncio.to_thread(self.sync.ingest, model, records, partial=partial)
+    async def ingest(
+        self, model: str, records: Records, *, partial: bool = False, idempotency_key: str | None = None
+    ) -> IngestResult:
+        return await asyncio.to_thread(
+            self.sync.ingest, model, records, partial=partial, idempotency_key=idempotency_key
+        )
 
     async def query(self, api: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.sync.query, api, params)

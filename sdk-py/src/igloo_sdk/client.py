@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal, TypedDict, Union
 
@@ -58,9 +59,10 @@ def _json_default(value: Any) -> Any:
 class Client:
     """Talks to one igloo server.
 
-    Retries what may succeed later — 503 (honouring Retry-After), 429, 502, 504 and refused
-    connections — with exponential backoff and jitter, up to `retries` times. Bodies above
-    `gzip_above` bytes are gzipped.
+    Retries what may succeed later — 503 (honouring Retry-After), 429, 502, 504, refused or
+    dropped connections and timeouts — with exponential backoff and jitter, up to `retries`
+    times. Each ingest call sends an `Idempotency-Key` and reuses it on every retry, so a batch
+    whose answer was lost lands once. Bodies above `gzip_above` bytes are gzipped.
     """
 
     def __init__(
@@ -85,12 +87,19 @@ class Client:
 
     # -- ingest ---------------------------------------------------------------------------
 
-    def ingest(self, model: str, records: Records, *, partial: bool = False) -> IngestResult:
-        """POST /ingest/{model}: one record or a list; returns once the broker has them all."""
+    def ingest(
+        self, model: str, records: Records, *, partial: bool = False, idempotency_key: str | None = None
+    ) -> IngestResult:
+        """POST /ingest/{model}: one record or a list; returns once the broker has them all.
+
+        The batch goes with an `Idempotency-Key` (a new UUID unless `idempotency_key` is given:
+        pass your own to keep it across restarts of your program), the same on every retry:
+        the server writes the batch once however often it arrives within its window (24 h by
+        default)."""
         batch = [records] if isinstance(records, Mapping) else list(records)
         body = "\n".join(json.dumps(r, separators=(",", ":"), default=_json_default) for r in batch).encode()
         path = f"/ingest/{urllib.parse.quote(model)}" + ("?partial=true" if partial else "")
-        headers = {"Content-Type": "application/x-ndjson"}
+        headers = {"Content-Type": "application/x-ndjson", "Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         if len(body) > self.gzip_above:
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
@@ -171,12 +180,14 @@ class Client:
                 except (ValueError, AttributeError):
                     message, details = text, []
                 raise error(e.code, message, details) from None
-            except urllib.error.URLError as e:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+                # Refused, dropped (the answer lost), timed out: retried (ingest is idempotent).
                 if attempt < self.retries:
                     time.sleep(self._delay(attempt, None))
                     attempt += 1
                     continue
-                raise IglooError(0, f"cannot reach {self.base_url}: {e.reason}", []) from None
+                reason = e.reason if isinstance(e, urllib.error.URLError) else e
+                raise IglooError(0, f"cannot reach {self.base_url}: {reason}", []) from None
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after is not None:

@@ -22,6 +22,8 @@ pub struct Received {
     /// The message's timestamp, ms since the epoch (when the broker reports one).
     pub timestamp_ms: Option<i64>,
     pub rows: Vec<String>,
+    /// Its `igloo-idempotency` header ([`wire`]), if the request that produced it had a key.
+    pub idempotency: Option<String>,
 }
 
 impl Received {
@@ -31,6 +33,7 @@ impl Received {
             offset: m.offset(),
             timestamp_ms: m.timestamp().to_millis(),
             rows: wire::rows_of(m),
+            idempotency: wire::idempotency_of(m),
         }
     }
 

@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use super::consumer::{partitions, ConsumerError};
 use super::context::Diagnosed;
-use super::wire::{KeyedRow, OutMessage};
+use super::wire::{idempotency_value, KeyedRow, OutMessage, IDEMPOTENCY_HEADER};
 use super::{Broker, Framing};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,26 +55,45 @@ impl Producer {
 
     /// Sends the rows in this producer's framing; Ok once the broker acknowledged every message.
     pub async fn send_rows(&self, topic: &str, rows: &[KeyedRow]) -> Result<(), ProduceError> {
-        self.send_framed(topic, rows, self.framing).await
+        self.send_framed(topic, rows, self.framing, None).await
+    }
+
+    /// Like [`Producer::send_rows`], each message carrying the request's idempotency key
+    /// (`igloo-idempotency`, [`super::wire`]): sent again, the same rows make the same messages,
+    /// and the table writer writes them once.
+    pub async fn send_idempotent(&self, topic: &str, rows: &[KeyedRow], key: &str) -> Result<(), ProduceError> {
+        self.send_framed(topic, rows, self.framing, Some(key)).await
     }
 
     /// Sends every row as its own message (`record` framing), whatever the broker's framing:
     /// for the dead-letter topic, whose readers are people and tools.
     pub async fn send_records(&self, topic: &str, rows: &[KeyedRow]) -> Result<(), ProduceError> {
-        self.send_framed(topic, rows, Framing::Record).await
+        self.send_framed(topic, rows, Framing::Record, None).await
     }
 
-    async fn send_framed(&self, topic: &str, rows: &[KeyedRow], framing: Framing) -> Result<(), ProduceError> {
+    async fn send_framed(
+        &self,
+        topic: &str,
+        rows: &[KeyedRow],
+        framing: Framing,
+        idempotency: Option<&str>,
+    ) -> Result<(), ProduceError> {
         if rows.is_empty() {
             return Ok(());
         }
         let n = self.partition_count(topic).await?;
-        let messages = framing.encode(rows, n);
-        let sends = messages.iter().map(|m: &OutMessage| {
+        let messages = framing.encode(rows, n, idempotency);
+        let sends = messages.iter().enumerate().map(|(i, m): (usize, &OutMessage)| {
             let mut record: FutureRecord<'_, [u8], String> =
                 FutureRecord::to(topic).partition(m.partition).payload(&m.value);
             if !m.key.is_empty() {
                 record = record.key(m.key.as_bytes());
+            }
+            if let Some(key) = idempotency {
+                let value = idempotency_value(i, key);
+                record = record.headers(
+                    OwnedHeaders::new().insert(Header { key: IDEMPOTENCY_HEADER, value: Some(value.as_bytes()) }),
+                );
             }
             self.inner.send(record, Duration::from_secs(0))
         });

@@ -15,6 +15,13 @@
 //!   JSON array of the values.
 //! - **Partition.** murmur2 of the key, as Java clients (and librdkafka's `murmur2_random`)
 //!   compute it, so other producers writing the same keys land in the same partitions.
+//! - **Idempotency header.** A request sent with `Idempotency-Key: K` produces its messages
+//!   with the header `igloo-idempotency: <i>:K`, `i` being the message's place among the
+//!   request's messages (0, 1, …). The table writer writes a message whose header it already
+//!   wrote within its window only once. The same body always encodes to the same messages in
+//!   the same partitions (rows without a key go to the partition of K, not by turns), so a
+//!   retry's message `i` is the first attempt's message `i`. Messages without the header
+//!   (every other request, third-party producers) are never deduplicated.
 
 use rdkafka::message::Message;
 use serde_json::Value;
@@ -54,28 +61,49 @@ pub struct OutMessage {
     pub value: String,
 }
 
+/// The header that carries a request's idempotency key (see the module's documentation).
+pub const IDEMPOTENCY_HEADER: &str = "igloo-idempotency";
+
+/// The `igloo-idempotency` value of a request's `i`-th message.
+pub fn idempotency_value(i: usize, key: &str) -> String {
+    format!("{i}:{key}")
+}
+
+/// The `igloo-idempotency` header of a consumed message, if it has one.
+pub fn idempotency_of<M: Message>(m: &M) -> Option<String> {
+    use rdkafka::message::Headers;
+    let headers = m.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == IDEMPOTENCY_HEADER)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
 impl Framing {
     /// The messages carrying `rows` on a topic of `partitions` partitions. Rows of one key keep
-    /// their order.
-    pub fn encode(self, rows: &[KeyedRow], partitions: i32) -> Vec<OutMessage> {
+    /// their order. Rows without a key go to the partition of `unkeyed` when it is given (an
+    /// idempotent request's key: the same body then encodes the same way every time), else
+    /// by turns.
+    pub fn encode(self, rows: &[KeyedRow], partitions: i32, unkeyed: Option<&str>) -> Vec<OutMessage> {
+        let partition = |key: &str| match (key.is_empty(), unkeyed) {
+            (true, Some(seed)) => partition_of(seed.as_bytes(), partitions),
+            _ => partition_for(key, partitions),
+        };
         match self {
             Framing::Record => rows
                 .iter()
-                .map(|r| OutMessage {
-                    partition: partition_for(&r.key, partitions),
-                    key: r.key.clone(),
-                    value: r.row.clone(),
-                })
+                .map(|r| OutMessage { partition: partition(&r.key), key: r.key.clone(), value: r.row.clone() })
                 .collect(),
-            Framing::Batch => encode_batches(rows, partitions),
+            Framing::Batch => encode_batches(rows, partition),
         }
     }
 }
 
-fn encode_batches(rows: &[KeyedRow], partitions: i32) -> Vec<OutMessage> {
+fn encode_batches(rows: &[KeyedRow], partition: impl Fn(&str) -> i32) -> Vec<OutMessage> {
     let mut groups: std::collections::BTreeMap<i32, Vec<&KeyedRow>> = std::collections::BTreeMap::new();
     for row in rows {
-        groups.entry(partition_for(&row.key, partitions)).or_default().push(row);
+        groups.entry(partition(&row.key)).or_default().push(row);
     }
     let mut out = Vec::new();
     for (partition, rows) in groups {
@@ -206,7 +234,7 @@ mod tests {
 
     #[test]
     fn record_framing_is_one_message_per_row_in_the_key_partition() {
-        let out = Framing::Record.encode(&rows(&["a", "b", "a"]), 4);
+        let out = Framing::Record.encode(&rows(&["a", "b", "a"]), 4, None);
         assert_eq!(out.len(), 3);
         assert!(out.iter().all(|m| m.partition == partition_of(m.key.as_bytes(), 4) && !m.value.contains('\n')));
         assert_eq!(out[0].partition, out[2].partition);
@@ -215,7 +243,7 @@ mod tests {
 
     #[test]
     fn batch_framing_groups_rows_by_partition_in_order() {
-        let out = Framing::Batch.encode(&rows(&["a", "b", "a", "c"]), 2);
+        let out = Framing::Batch.encode(&rows(&["a", "b", "a", "c"]), 2, None);
         let total: usize = out.iter().map(|m| decode(m.value.as_bytes()).len()).sum();
         assert_eq!(total, 4);
         let pa = partition_of(b"a", 2);
@@ -234,6 +262,21 @@ mod tests {
         // A row with a newline inside a string is one row in either framing.
         assert_eq!(decode(b"{\"a\":\"x\\ny\"}"), ["{\"a\":\"x\\ny\"}"]);
         assert!(decode(b"  \n").is_empty());
+    }
+
+    #[test]
+    fn an_idempotent_request_encodes_the_same_way_every_time() {
+        // Unkeyed rows go by turns, unless the request has a key: then to its partition.
+        let unkeyed = rows(&["", "", "", "", "b"]);
+        for framing in [Framing::Record, Framing::Batch] {
+            let first = framing.encode(&unkeyed, 8, Some("req-1"));
+            assert_eq!(first, framing.encode(&unkeyed, 8, Some("req-1")), "{framing}");
+            let p = partition_of(b"req-1", 8);
+            assert!(first.iter().filter(|m| m.key.is_empty()).all(|m| m.partition == p), "{framing}");
+        }
+        let spread: std::collections::BTreeSet<i32> =
+            Framing::Record.encode(&unkeyed, 8, None).iter().map(|m| m.partition).collect();
+        assert!(spread.len() > 1, "{spread:?}");
     }
 
     #[test]

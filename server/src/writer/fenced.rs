@@ -24,12 +24,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use igloo_schemas::internal::{self, CLAIM_COLUMNS};
-use igloo_schemas::sql::internal::claim_sql;
+use igloo_schemas::sql::internal::{claim_sql, LoggedRange};
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::Offset;
 use serde::Deserialize;
 use tokio::sync::watch;
 
+use super::dedup::{Fresh, Seen};
 use super::{
     collect, data_columns, dead_letter, logged_offsets, next_epoch, recover_below, row_text, rows_of,
     wait_for_mutations, BatchError, WriterSpec,
@@ -65,6 +66,8 @@ pub struct Replica {
     pub session_timeout: Duration,
     /// Where rows ClickHouse rejects go.
     pub dlq: DeadLetters,
+    /// The idempotency keys written in the window, of the partitions this replica holds.
+    pub seen: Seen,
 }
 
 /// The ClickHouse side of one replica: its session (the stage lives there) with ids every
@@ -96,9 +99,9 @@ impl<'a> Fence<'a> {
         Ok(rows.into_iter().map(|c| (c.partition as i32, (c.claim_epoch, c.claim_writer))).collect())
     }
 
-    /// Claims `partition`: Some((epoch, next offset)) once it is this writer's and recovered;
-    /// None if another claim won the race.
-    async fn claim(&self, partition: i32) -> Result<Option<(u64, i64)>, ClickHouseError> {
+    /// Claims `partition`: Some((epoch, next offset)) once it is this writer's, recovered, and
+    /// its idempotency keys loaded into `seen`; None if another claim won the race.
+    async fn claim(&self, partition: i32, seen: &mut Seen) -> Result<Option<(u64, i64)>, ClickHouseError> {
         let spec = self.spec;
         let epoch = next_epoch(self.claims().await?.get(&partition).map(|(e, _)| *e));
         let row = serde_json::json!({
@@ -113,6 +116,7 @@ impl<'a> Fence<'a> {
         wait_for_mutations(spec, self.ch).await?;
         let last = logged_offsets(spec, self.ch).await?.get(&partition).copied();
         recover_below(spec, self.ch, partition, last, Some(epoch)).await?;
+        seen.load(spec, self.ch, Some(&[partition])).await?;
         tracing::info!(model = %spec.model, partition, epoch, from = last.map_or(0, |l| l + 1), "claimed partition");
         Ok(Some((epoch, last.map_or(0, |l| l + 1))))
     }
@@ -138,17 +142,20 @@ impl<'a> Fence<'a> {
         }
     }
 
-    /// Stages the batch's rows (rows ClickHouse rejects as data go to the dead letters), moves
-    /// those the claims still allow into the table, logs the offsets the same way. Returns the
-    /// partitions whose claim is no longer this writer's.
+    /// Stages the rows of the batch's new messages (rows ClickHouse rejects as data go to the
+    /// dead letters), moves those the claims still allow into the table, logs the offsets and
+    /// idempotency keys the same way. Returns the rows written and the partitions whose claim
+    /// is no longer this writer's.
     async fn write(
         &self,
         batch: &[&Received],
+        fresh: &Fresh<'_>,
         owned: &BTreeMap<i32, u64>,
         dlq: &DeadLetters,
         metrics: &ModelMetrics,
     ) -> Result<(u64, BTreeSet<i32>), BatchError> {
         let spec = self.spec;
+        let new = &fresh.messages;
         let mut columns = data_columns(spec);
         columns.push(internal::EPOCH_COLUMN.to_string());
         self.session.execute(&claim_sql::create_stage(&spec.database, &spec.table)).await?;
@@ -160,18 +167,19 @@ impl<'a> Fence<'a> {
         };
         let mut body = String::new();
         let mut staged: BTreeMap<i32, u64> = BTreeMap::new();
-        let all = rows_of(batch).try_for_each(|(m, row)| text(m, row).map(|t| body.push_str(&t)));
+        let all = rows_of(new).try_for_each(|(m, row)| text(m, row).map(|t| body.push_str(&t)));
         let staged_all = match all {
+            Ok(()) if body.is_empty() => Ok(()), // every message was a duplicate
             Ok(()) => self.session.insert(&insert, body).await.map_err(BatchError::from),
             Err(e) => Err(e),
         };
         match staged_all {
-            Ok(()) => rows_of(batch).for_each(|(m, _)| *staged.entry(m.partition).or_default() += 1),
+            Ok(()) => rows_of(new).for_each(|(m, _)| *staged.entry(m.partition).or_default() += 1),
             Err(e) if e.is_bad_data() => {
                 tracing::warn!(model = %spec.model, error = %e, "batch rejected; staging its rows one by one");
                 self.session.execute(&claim_sql::truncate_stage()).await?;
                 let mut letters = Vec::new();
-                for (m, row) in rows_of(batch) {
+                for (m, row) in rows_of(new) {
                     let one = match text(m, row) {
                         Ok(t) => self.session.insert(&insert, t).await.map_err(BatchError::from),
                         Err(e) => Err(e),
@@ -199,13 +207,22 @@ impl<'a> Fence<'a> {
             r.1 = r.1.min(o);
             r.2 = r.2.max(o);
         }
-        let ranges: Vec<(u32, u64, u64, u64, u64)> =
-            ranges.iter().map(|(p, (e, f, l, n))| (*p as u32, *e, *f, *l, *n)).collect();
+        let ranges: Vec<LoggedRange> = ranges
+            .iter()
+            .map(|(p, (epoch, first, last, rows))| LoggedRange {
+                partition: *p as u32,
+                epoch: *epoch,
+                first: *first,
+                last: *last,
+                rows: *rows,
+                keys: fresh.keys.get(p).cloned().unwrap_or_default(),
+            })
+            .collect();
         self.session.execute(&claim_sql::gated_offsets(&spec.database, &spec.topic, self.me, &ranges)).await?;
         let claims = self.claims().await?;
         let lost: BTreeSet<i32> = ranges
             .iter()
-            .map(|r| r.0 as i32)
+            .map(|r| r.partition as i32)
             .filter(|p| claims.get(p) != Some(&(owned[p], self.me.to_string())))
             .collect();
         let written = staged.iter().filter(|(p, _)| !lost.contains(p)).map(|(_, n)| n).sum();
@@ -241,11 +258,12 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
     replica: Replica,
 ) {
-    let dlq = &replica.dlq;
+    let Replica { writer_id, session_timeout, dlq, mut seen } = replica;
+    let dlq = &dlq;
     let mut backoff = Backoff::default();
     let group = format!("igloo-writers.{}.{}", spec.database, spec.table);
     let (mut membership, consumer) = loop {
-        let joined = Membership::join(&broker, &group, &spec.topic, replica.session_timeout)
+        let joined = Membership::join(&broker, &group, &spec.topic, session_timeout)
             .and_then(|m| broker.consumer::<StreamConsumer>(&format!("{group}.reader"), 50).map(|c| (m, c)));
         match joined {
             Ok(j) => break j,
@@ -258,7 +276,7 @@ pub async fn run(
         }
     };
     let consumer = Arc::new(consumer);
-    let fence = Fence::new(&spec, &ch, &replica.writer_id);
+    let fence = Fence::new(&spec, &ch, &writer_id);
     let mut assignment = membership.watch();
     // Partition → (claim epoch), and the next offset to write, of the partitions this writer holds.
     let mut owned: BTreeMap<i32, u64> = BTreeMap::new();
@@ -271,13 +289,13 @@ pub async fn run(
         }));
     let limits =
         BatchLimits { max_rows: cfg.max_rows, max_bytes: cfg.max_bytes, flush: Duration::from_millis(cfg.flush_ms) };
-    tracing::info!(model = %spec.model, topic = %spec.topic, writer = %replica.writer_id, %group, "table writer replica running");
+    tracing::info!(model = %spec.model, topic = %spec.topic, writer = %writer_id, %group, "table writer replica running");
     let mut rebalance = true;
     // Partitions this writer should hold but could not claim yet (a race, ClickHouse away): the
     // others are written meanwhile, and these are claimed again at this time.
     let mut reclaim_at: Option<tokio::time::Instant> = None;
     let mut stall_watch = StallWatch::default();
-    let mut check = tokio::time::interval(replica.session_timeout * 2);
+    let mut check = tokio::time::interval(session_timeout * 2);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if rebalance {
@@ -285,10 +303,11 @@ pub async fn run(
             let wanted = assignment.borrow_and_update().partitions.clone();
             owned.retain(|p, _| wanted.contains(p));
             next.retain(|p, _| wanted.contains(p));
+            seen.retain(|p| owned.contains_key(&p));
             let to_claim: Vec<i32> = wanted.iter().copied().filter(|p| !owned.contains_key(p)).collect();
             let mut unclaimed = false;
             for p in to_claim {
-                match fence.claim(p).await {
+                match fence.claim(p, &mut seen).await {
                     Ok(Some((epoch, from))) => {
                         owned.insert(p, epoch);
                         next.insert(p, from);
@@ -338,7 +357,7 @@ pub async fn run(
                 let orphans = stalled(&mut stall_watch, &fence, &consumer, &owned).await;
                 if !orphans.is_empty() {
                     tracing::warn!(model = %spec.model, partitions = ?orphans, "partitions with unwritten messages and no progress for two session timeouts: rejoining the group so that it drops members that are gone");
-                    match Membership::join(&broker, &group, &spec.topic, replica.session_timeout) {
+                    match Membership::join(&broker, &group, &spec.topic, session_timeout) {
                         Ok(m) => membership = m, // the old one leaves as it is dropped
                         Err(e) => {
                             tracing::error!(model = %spec.model, error = %e, "cannot rejoin the writers' consumer group");
@@ -361,15 +380,21 @@ pub async fn run(
             continue;
         }
         let started = Instant::now();
-        match fence.write(&fresh, &owned, dlq, &metrics).await {
+        let new = seen.fresh(&fresh);
+        match fence.write(&fresh, &new, &owned, dlq, &metrics).await {
             Ok((written, lost)) => {
                 for m in fresh.iter().filter(|m| !lost.contains(&m.partition)) {
                     next.insert(m.partition, m.offset + 1);
                 }
+                let Fresh { mut keys, skipped_rows, .. } = new;
+                keys.retain(|p, _| !lost.contains(p));
+                seen.remember(keys);
+                metrics.duplicates_skipped.fetch_add(skipped_rows, Ordering::Relaxed);
                 if !lost.is_empty() {
                     tracing::warn!(model = %spec.model, partitions = ?lost, "another writer claimed these partitions; leaving them");
                     owned.retain(|p, _| !lost.contains(p));
                     next.retain(|p, _| !lost.contains(p));
+                    seen.retain(|p| owned.contains_key(&p));
                     rebalance = true;
                 }
                 metrics.written.fetch_add(written, Ordering::Relaxed);
@@ -384,6 +409,7 @@ pub async fn run(
                     owned.remove(&m.partition);
                     next.remove(&m.partition);
                 }
+                seen.retain(|p| owned.contains_key(&p));
                 rebalance = true;
                 if backoff.wait(&mut shutdown).await {
                     break;

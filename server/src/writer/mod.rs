@@ -10,6 +10,9 @@
 //! position (`igloo_consumer_lag`).
 //! Works the same on ClickHouse 18.16 (no insert deduplication tokens) and current versions.
 //!
+//! **Idempotent requests.** A message carrying an `Idempotency-Key` already written within
+//! `writer.idempotency_window` is skipped ([`dedup`]); its key is logged with the offsets.
+//!
 //! Rows ClickHouse rejects as data (not as an outage) are retried one by one, and those that
 //! still fail go to `_igloo_dlq` with the error and the original payload, so one poison row
 //! never blocks the table. An outage is retried with backoff forever: lag grows, nothing is lost.
@@ -28,6 +31,7 @@ use rdkafka::Offset;
 use serde::Deserialize;
 use tokio::sync::watch;
 
+mod dedup;
 mod fenced;
 
 use crate::backoff::Backoff;
@@ -86,10 +90,12 @@ pub(crate) fn next_epoch(last: Option<u64>) -> u64 {
     (last.unwrap_or(0) + 1).max(now.as_millis() as u64)
 }
 
-/// Where a lone writer is: the next offset of each partition, and its generation.
+/// Where a lone writer is: the next offset of each partition, its generation, and the
+/// idempotency keys written in the window.
 struct Position {
     next: BTreeMap<i32, i64>,
     generation: Generation,
+    seen: dedup::Seen,
 }
 
 /// The epoch a lone writer stamps its rows with: 0 on one server; on a cluster a new one
@@ -143,22 +149,21 @@ pub async fn run(
         }
     }
     if let Sharing::Replicas { writer_id, session_timeout } = sharing {
-        let tables = [internal::offsets_table(&spec.database), internal::claims_table(&spec.database)];
-        for t in tables {
-            while let Err(e) = create_table(&spec, &ch, t.clone()).await {
-                tracing::warn!(model = %spec.model, error = %e, "table writer cannot start yet; retrying");
-                if backoff.wait(&mut shutdown).await {
-                    return;
-                }
+        while let Err(e) = replica_tables(&spec, &ch).await {
+            tracing::warn!(model = %spec.model, error = %e, "table writer cannot start yet; retrying");
+            if backoff.wait(&mut shutdown).await {
+                return;
             }
         }
-        let replica = fenced::Replica { writer_id, session_timeout, dlq };
+        let seen = dedup::Seen::new(cfg.idempotency_window.0);
+        let replica = fenced::Replica { writer_id, session_timeout, dlq, seen };
         return fenced::run(spec, cfg, broker, ch, metrics, shutdown, replica).await;
     }
     // Set-up (tables, partitions, recovery) is retried until it succeeds or we are told to stop.
     let mut generation = Generation::new(spec.cluster.is_some());
+    let mut seen = dedup::Seen::new(cfg.idempotency_window.0);
     let (consumer, next) = loop {
-        match start(&spec, &broker, &ch, generation.advance()).await {
+        match start(&spec, &broker, &ch, generation.advance(), &mut seen).await {
             Ok(started) => break started,
             Err(e) => {
                 tracing::warn!(model = %spec.model, error = %e, "table writer cannot start yet; retrying");
@@ -170,7 +175,7 @@ pub async fn run(
     };
     metrics.assigned.store(1, Ordering::Relaxed);
     let next_shared = Arc::new(Mutex::new(next.clone()));
-    let mut pos = Position { next, generation };
+    let mut pos = Position { next, generation, seen };
     let lag_metrics = metrics.clone();
     let lag_task =
         tokio::spawn(consumer::track_lag(consumer.clone(), spec.topic.clone(), next_shared.clone(), move |lag| {
@@ -233,14 +238,49 @@ pub enum WriterError {
     Task { topic: String },
 }
 
-/// `generation`: the lone writer's epoch from now on (see [`Generation`]).
+/// The offsets log and the claims, which replicas share.
+async fn replica_tables(spec: &WriterSpec, ch: &ClickHouse) -> Result<(), ClickHouseError> {
+    ensure_offsets_table(spec, ch).await?;
+    create_table(spec, ch, internal::claims_table(&spec.database)).await
+}
+
+#[derive(Deserialize)]
+struct ColumnRow {
+    table: String,
+    name: String,
+}
+
+/// Creates `_igloo_offsets` if it is missing, and adds `idempotency_keys` to one created
+/// before that column existed (writers of other models may be doing the same at once).
+async fn ensure_offsets_table(spec: &WriterSpec, ch: &ClickHouse) -> Result<(), ClickHouseError> {
+    create_table(spec, ch, internal::offsets_table(&spec.database)).await?;
+    let has_column = || async {
+        let columns = ch.rows::<ColumnRow>(&igloo_schemas::sql::columns_query(&spec.database)).await?;
+        Ok::<_, ClickHouseError>(
+            columns.iter().any(|c| c.table == OFFSETS_TABLE && c.name == internal::IDEMPOTENCY_COLUMN),
+        )
+    };
+    if has_column().await? {
+        return Ok(());
+    }
+    let alter =
+        igloo_schemas::sql::Statement::AlterTable(Box::new(internal::offsets_idempotency_column(&spec.database)));
+    match ch.execute_all(alter.render_for(spec.dialect, spec.cluster.as_ref())).await {
+        Err(_) if has_column().await? => Ok(()), // another writer added it meanwhile
+        other => other,
+    }
+}
+
+/// `generation`: the lone writer's epoch from now on (see [`Generation`]). Loads the
+/// idempotency keys of the window into `seen`.
 async fn start(
     spec: &WriterSpec,
     broker: &Broker,
     ch: &ClickHouse,
     generation: Option<u64>,
+    seen: &mut dedup::Seen,
 ) -> Result<Started, WriterError> {
-    create_table(spec, ch, internal::offsets_table(&spec.database)).await?;
+    ensure_offsets_table(spec, ch).await?;
     // Nothing is ever committed to the group: offsets live in ClickHouse, and a pending commit
     // makes the consumer's close wait, without bound, for a broker that may be down.
     let group = format!("igloo-writer.{}.{}", spec.database, spec.table);
@@ -253,6 +293,7 @@ async fn start(
             .await
             .map_err(|_| WriterError::Task { topic: spec.topic.clone() })??;
     let committed = logged_offsets(spec, ch).await?;
+    seen.load(spec, ch, None).await?;
     let mut next = BTreeMap::new();
     let mut at = Vec::new();
     for p in partitions {
@@ -363,23 +404,25 @@ async fn write_batch(
     if fresh.is_empty() {
         return Ok(());
     }
+    // Messages of idempotent requests already written are not written again.
+    let dedup::Fresh { messages: new, keys, skipped_rows } = pos.seen.fresh(&fresh);
     let mut backoff = Backoff::default();
     loop {
         let started = Instant::now();
-        let result = insert_rows(spec, ch, rows_of(&fresh), pos.generation.0).await;
+        let result = insert_rows(spec, ch, rows_of(&new), pos.generation.0).await;
         let outcome = match result {
-            Ok(()) => Ok(fresh.iter().map(|m| m.rows.len() as u64).sum()),
+            Ok(()) => Ok(new.iter().map(|m| m.rows.len() as u64).sum()),
             Err(e) if e.is_bad_data() => {
                 tracing::warn!(model = %spec.model, error = %e, "batch rejected; writing its rows one by one");
                 match recover_batch(spec, ch, &pos.next, &fresh, pos.generation.advance()).await {
-                    Ok(()) => write_one_by_one(spec, ch, dlq, &fresh, pos.generation.0, metrics).await,
+                    Ok(()) => write_one_by_one(spec, ch, dlq, &new, pos.generation.0, metrics).await,
                     Err(e) => Err(e.into()),
                 }
             }
             Err(e) => Err(e),
         };
         let logged = match outcome {
-            Ok(written) => log_offsets(spec, ch, &fresh).await.map(|()| written).map_err(BatchError::from),
+            Ok(written) => log_offsets(spec, ch, &fresh, &keys).await.map(|()| written).map_err(BatchError::from),
             Err(e) => Err(e),
         };
         match logged {
@@ -387,6 +430,8 @@ async fn write_batch(
                 for m in &fresh {
                     pos.next.insert(m.partition, m.offset + 1);
                 }
+                pos.seen.remember(keys);
+                metrics.duplicates_skipped.fetch_add(skipped_rows, Ordering::Relaxed);
                 metrics.written.fetch_add(written, Ordering::Relaxed);
                 metrics.batches.fetch_add(1, Ordering::Relaxed);
                 metrics.insert_ms_total.fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -461,6 +506,9 @@ async fn insert_rows<'a>(
         };
         body.push_str(&r);
     }
+    if body.is_empty() {
+        return Ok(()); // every message of the batch was a duplicate
+    }
     let mut columns = data_columns(spec);
     columns.extend(epoch.map(|_| EPOCH_COLUMN.to_string()));
     Ok(ch.insert(&insert_query(spec, &spec.table, columns), body).await?)
@@ -491,8 +539,14 @@ async fn write_one_by_one(
     Ok(written)
 }
 
-/// One `_igloo_offsets` row per partition of the batch, in one insert.
-async fn log_offsets(spec: &WriterSpec, ch: &ClickHouse, batch: &[&Received]) -> Result<(), ClickHouseError> {
+/// One `_igloo_offsets` row per partition of the batch, with the idempotency keys written, in
+/// one insert.
+async fn log_offsets(
+    spec: &WriterSpec,
+    ch: &ClickHouse,
+    batch: &[&Received],
+    keys: &BTreeMap<i32, Vec<String>>,
+) -> Result<(), ClickHouseError> {
     let mut ranges: BTreeMap<i32, (i64, i64, u64)> = BTreeMap::new();
     for m in batch {
         let r = ranges.entry(m.partition).or_insert((m.offset, m.offset, 0));
@@ -503,7 +557,9 @@ async fn log_offsets(spec: &WriterSpec, ch: &ClickHouse, batch: &[&Received]) ->
     let body: String = ranges
         .iter()
         .map(|(p, (first, last, rows))| {
-            serde_json::json!({"topic": spec.topic, "partition": p, "first_offset": first, "last_offset": last, "rows": rows}).to_string() + "\n"
+            let keys = keys.get(p).map(Vec::as_slice).unwrap_or_default();
+            let [topic, partition, first_offset, last_offset, n, idempotency] = OFFSET_LOG_COLUMNS;
+            serde_json::json!({topic: spec.topic, partition: p, first_offset: first, last_offset: last, n: rows, idempotency: keys}).to_string() + "\n"
         })
         .collect();
     ch.insert(&insert_query(spec, OFFSETS_TABLE, OFFSET_LOG_COLUMNS.map(String::from).to_vec()), body).await

@@ -1,0 +1,109 @@
+//! End-to-end idempotency (`Idempotency-Key` on ingest), against real ClickHouse 18.16 and
+//! tansu: a batch sent again with the same key lands once — under `igloo dev` (the lone
+//! writer) and under `igloo serve` (a writer replica), after the server crashed between the
+//! broker's acknowledgement and its answer, and after a restart (the window is kept in
+//! ClickHouse); different keys with the same body land twice, as asked.
+
+use std::time::Duration;
+
+mod support;
+use support::*;
+
+/// 40 events over 8 tags (so over the topic's 4 partitions), times from `first` on.
+fn batch(first: u64) -> String {
+    (first..first + 40).map(|n| format!("{{\"time\":{n},\"tag\":\"t{}\",\"values\":[1]}}\n", n % 8)).collect()
+}
+
+fn post_keyed(ports: &Ports, body: &str, key: Option<&str>) -> reqwest::Result<Reply> {
+    let mut headers = vec![("Content-Type", "application/x-ndjson")];
+    if let Some(k) = key {
+        headers.push(("Idempotency-Key", k));
+    }
+    try_post(&ports.api("/ingest/Measurement"), &headers, body.to_string())
+}
+
+fn metric(ports: &Ports, name: &str) -> Option<u64> {
+    let text = get(&ports.api("/metrics")).2;
+    let prefix = format!("{name}{{model=\"Measurement\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits until the writer has read everything on the topic and skipped `skipped` rows as
+/// duplicates; returns `(rows, distinct (tag, time))` in the table.
+fn settled(ports: &Ports, skipped: u64) -> (u64, u64) {
+    eventually(Duration::from_secs(30), "the writer caught up", || {
+        (metric(ports, "igloo_consumer_lag") == Some(0)
+            && metric(ports, "igloo_idempotent_duplicates_total") == Some(skipped))
+        .then_some(())
+    });
+    let out =
+        ports.clickhouse().execute("SELECT count(), uniqExact(tag, time) FROM devapp.Measurement FORMAT TSV").unwrap();
+    let mut it = out.split_whitespace().map(|n| n.parse::<u64>().unwrap());
+    (it.next().unwrap(), it.next().unwrap())
+}
+
+#[test]
+fn the_same_key_three_times_lands_once_and_different_keys_land_twice_under_igloo_dev() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let ports = Ports::free();
+    let mut dev = Dev::start(&root, &ports, &[]);
+    dev.expect("Ready in", START);
+    wait_ready(&ports);
+
+    // Bad keys are refused, naming the header; nothing is produced.
+    let long = "k".repeat(256);
+    for (key, says) in
+        [("", "it is empty"), (long.as_str(), "256 characters long; at most 255"), ("a\tb", "printable ASCII")]
+    {
+        let r = post_keyed(&ports, &batch(1000), Some(key)).unwrap();
+        assert_eq!(r.status, 400, "{key}: {}", r.body);
+        assert!(r.body.contains("Idempotency-Key") && r.body.contains(says), "{}", r.body);
+    }
+
+    let body = batch(1);
+    for _ in 0..3 {
+        let r = post_keyed(&ports, &body, Some("batch-1")).unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, r#"{"accepted":40}"#));
+    }
+    // The structured-field form (quoted) is the same key.
+    let r = post_keyed(&ports, &body, Some("\"batch-1\"")).unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Another key: the client asked for a second copy.
+    assert_eq!(post_keyed(&ports, &body, Some("batch-2")).unwrap().status, 200);
+    assert_eq!(settled(&ports, 3 * 40), (80, 40));
+}
+
+#[test]
+fn a_crash_between_produce_and_answer_then_the_retry_lands_once_under_igloo_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, _engines, engine_ports) = project_with_engines(tmp.path(), &[]);
+    let body = batch(1);
+
+    // The first server aborts once the broker acknowledged, before it answers.
+    let (mut first, ports) = serve_beside(&root, &engine_ports, &[], |cmd| {
+        cmd.env("IGLOO_FAULT", "crash-after-produce");
+    });
+    wait_ready(&ports);
+    assert!(post_keyed(&ports, &body, Some("order-7")).is_err(), "the answer was lost");
+    assert!(!first.wait_exit(Duration::from_secs(10)).success());
+    first.expect_seen("aborting after the broker acknowledged", Duration::from_secs(1));
+
+    // The client retries against the next server: acknowledged, and the rows land once.
+    let (mut second, ports) = serve_beside(&root, &engine_ports, &[], |_| {});
+    wait_ready(&ports);
+    let r = post_keyed(&ports, &body, Some("order-7")).unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(settled(&ports, 40), (40, 40));
+    second.signal(libc::SIGTERM);
+    second.wait_exit(Duration::from_secs(30));
+
+    // The window survives a restart: a third server still knows the key.
+    let (mut third, ports) = serve_beside(&root, &engine_ports, &[], |_| {});
+    wait_ready(&ports);
+    assert_eq!(post_keyed(&ports, &body, Some("order-7")).unwrap().status, 200);
+    assert_eq!(post_keyed(&ports, &batch(100), Some("order-8")).unwrap().status, 200);
+    assert_eq!(settled(&ports, 40), (80, 80));
+    third.signal(libc::SIGTERM);
+    third.wait_exit(Duration::from_secs(30));
+}
