@@ -89,6 +89,20 @@ pub struct Engines {
     clickhouse: Option<NativeClickHouse>,
     broker: Option<NativeBroker>,
     docker: Option<DockerStack>,
+    probe: BrokerProbe,
+}
+
+/// How often a running native broker is asked for metadata, and how long it may stay silent
+/// before it is restarted: a broker can be alive yet answer nothing (tansu 0.6 after a panic in
+/// its storage task, seen after a restart, docs/ARCHITECTURE.md).
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+const SILENT_FOR: Duration = Duration::from_secs(15);
+
+/// When the native broker was last probed and since when it has not answered.
+#[derive(Default)]
+struct BrokerProbe {
+    last: Option<Instant>,
+    silent_since: Option<Instant>,
 }
 
 /// The mode from igloo.yaml, else docker when a Docker engine answers, else native.
@@ -128,7 +142,14 @@ impl Engines {
             InfraMode::Docker => Self::start_docker(project),
             InfraMode::External => {
                 let endpoints = connect(project, mode)?;
-                Ok(Engines { mode, endpoints, clickhouse: None, broker: None, docker: None })
+                Ok(Engines {
+                    mode,
+                    endpoints,
+                    clickhouse: None,
+                    broker: None,
+                    docker: None,
+                    probe: BrokerProbe::default(),
+                })
             }
         }
     }
@@ -172,6 +193,7 @@ impl Engines {
             clickhouse: Some(clickhouse),
             broker: Some(broker),
             docker: None,
+            probe: BrokerProbe::default(),
         })
     }
 
@@ -191,7 +213,14 @@ impl Engines {
                 started.elapsed().as_secs_f64()
             ),
         );
-        Ok(Engines { mode: InfraMode::Docker, endpoints, clickhouse: None, broker: None, docker: Some(stack) })
+        Ok(Engines {
+            mode: InfraMode::Docker,
+            endpoints,
+            clickhouse: None,
+            broker: None,
+            docker: Some(stack),
+            probe: BrokerProbe::default(),
+        })
     }
 
     /// A native engine that has exited on its own, with a message naming it and its log tail.
@@ -204,6 +233,37 @@ impl Engines {
         let clickhouse =
             self.clickhouse.as_mut().and_then(|c| check(&mut c.process)).map(|m| (EngineKind::ClickHouse, m));
         clickhouse.or_else(|| self.broker.as_mut().and_then(|b| check(&mut b.process)).map(|m| (EngineKind::Broker, m)))
+    }
+
+    /// A native broker that runs but has not answered a metadata request for [`SILENT_FOR`]:
+    /// stopped (to be restarted like one that exited), with a message naming it and its log
+    /// tail. Probes at most every [`PROBE_EVERY`].
+    pub fn silent(&mut self) -> Option<(EngineKind, String)> {
+        let broker = self.broker.as_mut()?;
+        let now = Instant::now();
+        if self.probe.last.is_some_and(|last| now.duration_since(last) < PROBE_EVERY) {
+            return None;
+        }
+        self.probe.last = Some(now);
+        if self.endpoints.admin.ping(Duration::from_secs(2)) {
+            self.probe.silent_since = None;
+            return None;
+        }
+        let since = *self.probe.silent_since.get_or_insert(now);
+        if now.duration_since(since) < SILENT_FOR {
+            return None;
+        }
+        self.probe = BrokerProbe::default();
+        let p = &mut broker.process;
+        let message = format!(
+            "{} runs but has answered no metadata request for {} s; stopping it; last lines of {}:\n{}",
+            p.engine,
+            SILENT_FOR.as_secs(),
+            p.log.display(),
+            tail(&p.log, 15)
+        );
+        p.stop(Duration::from_secs(2));
+        Some((EngineKind::Broker, message))
     }
 
     /// Starts a native engine again with the same ports and data; returns the line to print.

@@ -212,9 +212,10 @@ impl DevSession {
         s.sync_transforms(false);
     }
 
-    /// A native engine that exited is restarted, at most 3 times a minute; then igloo dev stops.
+    /// A native engine that exited (or a broker that stopped answering) is restarted, at most
+    /// 3 times a minute; then igloo dev stops.
     fn on_engine_check(&mut self) -> Result<(), DevError> {
-        let Some((kind, message)) = self.engines.died() else { return Ok(()) };
+        let Some((kind, message)) = self.engines.died().or_else(|| self.engines.silent()) else { return Ok(()) };
         println!("✗ {message}");
         if !self.restarts.allow(kind) {
             println!("✗ it keeps exiting; giving up");

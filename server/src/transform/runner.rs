@@ -68,6 +68,8 @@ struct Record {
     partition: i32,
     offset: i64,
     text: String,
+    /// The source message's `igloo-idempotency` header, if it has one.
+    idempotency: Option<std::sync::Arc<str>>,
 }
 
 /// What became of one record.
@@ -230,7 +232,15 @@ async fn collect(consumer: &StreamConsumer, cfg: &TransformsConfig, first: Recei
     consumer::collect_after(consumer, first, limits)
         .await
         .into_iter()
-        .flat_map(|m| m.rows.into_iter().map(move |text| Record { partition: m.partition, offset: m.offset, text }))
+        .flat_map(|m| {
+            let idempotency: Option<std::sync::Arc<str>> = m.idempotency.map(Into::into);
+            m.rows.into_iter().map(move |text| Record {
+                partition: m.partition,
+                offset: m.offset,
+                text,
+                idempotency: idempotency.clone(),
+            })
+        })
         .collect()
 }
 
@@ -248,7 +258,7 @@ async fn process_batch(
     let (outputs, letters) = deliverables(ctx, &batch, outcomes);
     let mut backoff = Backoff::default();
     let topic = &ctx.destination().topic.name;
-    while let Err(e) = ctx.producer.send_rows(topic, &outputs).await {
+    while let Err(e) = ctx.producer.send_keyed_groups(topic, &outputs).await {
         tracing::warn!(transform = %ctx.spec.name, error = %e, "outputs not acknowledged; retrying");
         if backoff.wait(shutdown).await {
             return Err(Stopped);
@@ -260,7 +270,8 @@ async fn process_batch(
             return Err(Stopped);
         }
     }
-    ctx.metrics.records_out.fetch_add(outputs.len() as u64, Ordering::Relaxed);
+    let produced: usize = outputs.iter().map(|(_, rows)| rows.len()).sum();
+    ctx.metrics.records_out.fetch_add(produced as u64, Ordering::Relaxed);
     ctx.metrics.dead_lettered.fetch_add(letters.len() as u64, Ordering::Relaxed);
     let mut next = BTreeMap::new();
     for r in &batch {
@@ -450,9 +461,13 @@ fn outcome(spec: &TransformSpec, result: RecordResult) -> Outcome {
 /// The keyed outputs to produce and the dead letters. A record is all or nothing: if
 /// one of its outputs does not fit the destination model, none is produced and the record is
 /// dead-lettered with the reason.
-fn deliverables(ctx: &TransformContext, batch: &[Record], outcomes: Vec<Outcome>) -> (Vec<KeyedRow>, Vec<DeadLetter>) {
+/// The outputs, one group per source message under the idempotency key of that message (so a
+/// batch replayed after a crash is written once by the destination's table writer), and the
+/// dead letters.
+fn deliverables(ctx: &TransformContext, batch: &[Record], outcomes: Vec<Outcome>) -> (Outputs, Vec<DeadLetter>) {
     let destination = ctx.destination();
-    let mut outputs = Vec::new();
+    let mut outputs: Outputs = Vec::new();
+    let mut last_source: Option<(i32, i64)> = None;
     let mut letters = Vec::new();
     let mut uuid = || uuid::Uuid::new_v4().to_string();
     let mut vctx = Context { now: chrono::Utc::now(), uuid: &mut uuid };
@@ -475,7 +490,17 @@ fn deliverables(ctx: &TransformContext, batch: &[Record], outcomes: Vec<Outcome>
             }
         };
         match checked {
-            Ok(rows) => outputs.extend(rows),
+            Ok(rows) if rows.is_empty() => {}
+            Ok(rows) => {
+                // One group per source message (two messages with one header stay two groups:
+                // each encodes as the first did, and the destination writer keeps one).
+                let at = (record.partition, record.offset);
+                match (outputs.last_mut(), last_source == Some(at)) {
+                    (Some((_, group)), true) => group.extend(rows),
+                    _ => outputs.push((source_key(ctx, record), rows)),
+                }
+                last_source = Some(at);
+            }
             Err(error) => letters.push(DeadLetter {
                 topic: ctx.source().topic.name.clone(),
                 partition: record.partition,
@@ -486,6 +511,19 @@ fn deliverables(ctx: &TransformContext, batch: &[Record], outcomes: Vec<Outcome>
         }
     }
     (outputs, letters)
+}
+
+/// A transform's outputs, grouped by the source message they came from, each with its key.
+type Outputs = Vec<(String, Vec<KeyedRow>)>;
+
+/// The idempotency key of the outputs of one source message: the transform and the source
+/// message's own idempotency header when it has one (a request sent twice is two messages
+/// with one header: their outputs are then one), else its place on the source topic.
+fn source_key(ctx: &TransformContext, record: &Record) -> String {
+    match &record.idempotency {
+        Some(header) => format!("igloo-transform:{}:{header}", ctx.spec.name),
+        None => format!("igloo-transform:{}@{}:{}", ctx.spec.name, record.partition, record.offset),
+    }
 }
 
 fn mismatch(ctx: &TransformContext, index: usize, value: &Value, errors: &[crate::validate::RecordError]) -> String {

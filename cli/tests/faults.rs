@@ -1,0 +1,355 @@
+//! The fault matrix (issue 19 §4), on real engines (ClickHouse 18.16 and tansu under
+//! `igloo dev --no-server`, which restarts a killed engine) and three `igloo serve` processes,
+//! one per role (ingest, writer, transform), so each can be killed alone:
+//!
+//! - while a load of ≥ 5k events/s streams (each batch with an `Idempotency-Key`, retried
+//!   until acknowledged, as the SDKs do), each of the ingest server, the writer, a transform
+//!   worker, the broker and ClickHouse is `kill -9`ed N times; after each phase every
+//!   acknowledged event is in the model's table and in the transform's destination exactly
+//!   once;
+//! - the broker, then ClickHouse, is down for a while (killed while `igloo dev` is stopped, so
+//!   nothing restarts it): ingest answers 503 while the broker is away and keeps accepting
+//!   while ClickHouse is (the topic holds the events); afterwards nothing is lost.
+//!
+//! `IGLOO_FAULT_KILLS` (default 2) and `IGLOO_FAULT_OUTAGE_SECS` (default 0: no outage phases)
+//! size the run; `scripts/fault-matrix.sh` runs 20 kills and 30 s outages and prints the table
+//! that goes to BENCHMARKS.md.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+mod support;
+use support::*;
+
+const DERIVED: &str = "
+/// Written by transforms/Measurement__Derived.py, one per Measurement.
+model Derived {
+  time  BigInt
+  tag   String
+  first Float
+
+  @@id([tag, time])
+  @@ingest(false)
+}
+";
+
+const TRANSFORM: &str = r#"def transform(r):
+    return {"time": r["time"], "tag": r["tag"], "first": r["values"][0]}
+"#;
+
+/// Events per request, loader threads, and the rate they aim at together.
+const BATCH: u64 = 200;
+const THREADS: u64 = 10;
+const RATE: u64 = 6_000;
+/// Between kills of one engine: igloo dev restarts an engine at most 3 times a minute.
+const ENGINE_GAP: Duration = Duration::from_secs(21);
+/// How long one batch is retried before the load gives up on it (and the test fails).
+const GIVE_UP: Duration = Duration::from_secs(150);
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// What one phase's load saw.
+#[derive(Default)]
+struct Answers {
+    by_status: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Answers {
+    fn add(&self, what: String) {
+        *self.by_status.lock().unwrap().entry(what).or_default() += 1;
+    }
+
+    fn get(&self, what: &str) -> u64 {
+        self.by_status.lock().unwrap().get(what).copied().unwrap_or(0)
+    }
+
+    fn summary(&self) -> String {
+        self.by_status.lock().unwrap().iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// A phase's stream: events with `time` from `base` on, in batches with their own
+/// `Idempotency-Key`, each retried until acknowledged.
+struct Load {
+    batches: Arc<AtomicU64>,
+    acked: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    answers: Arc<Answers>,
+    started: Instant,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(url: String, base: u64) -> Load {
+        let batches = Arc::new(AtomicU64::new(0));
+        let acked = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let answers = Arc::new(Answers::default());
+        let interval = Duration::from_secs_f64((BATCH * THREADS) as f64 / RATE as f64);
+        let threads = (0..THREADS)
+            .map(|_| {
+                let (url, batches, acked, stop, answers) =
+                    (url.clone(), batches.clone(), acked.clone(), stop.clone(), answers.clone());
+                std::thread::spawn(move || {
+                    let client = http();
+                    let mut next = Instant::now();
+                    while !stop.load(Ordering::Relaxed) {
+                        let n = batches.fetch_add(1, Ordering::Relaxed);
+                        let first = base + n * BATCH;
+                        let body: String = (first..first + BATCH)
+                            .map(|t| format!("{{\"time\":{t},\"tag\":\"t{}\",\"values\":[{}]}}\n", t % 37, t % 1000))
+                            .collect();
+                        let key = format!("fault-{base}-{n}");
+                        // Until acknowledged, however long the outage, up to a bound that
+                        // fails the test instead of hanging it.
+                        let since = Instant::now();
+                        loop {
+                            if since.elapsed() > GIVE_UP {
+                                answers.add("given up".into());
+                                break;
+                            }
+                            let sent = client
+                                .post(&url)
+                                .header("Content-Type", "application/x-ndjson")
+                                .header("Idempotency-Key", &key)
+                                .body(body.clone())
+                                .send();
+                            match sent {
+                                Ok(r) if r.status() == 200 => {
+                                    answers.add("200".into());
+                                    acked.fetch_add(BATCH, Ordering::Relaxed);
+                                    break;
+                                }
+                                Ok(r) => answers.add(r.status().as_u16().to_string()),
+                                Err(_) => answers.add("no answer".into()),
+                            }
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                        next += interval;
+                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        } else {
+                            next = Instant::now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { batches, acked, stop, answers, started: Instant::now(), threads }
+    }
+
+    /// Stops sending new batches and waits until every batch sent was acknowledged. Returns
+    /// (events acknowledged, events sent, events/s).
+    fn finish(self) -> (u64, u64, f64, Arc<Answers>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let acked = self.acked.load(Ordering::Relaxed);
+        let sent = self.batches.load(Ordering::Relaxed) * BATCH;
+        (acked, sent, acked as f64 / elapsed, self.answers)
+    }
+}
+
+/// `(rows, distinct times, min, max)` of `table` in the phase's range.
+fn counted(ports: &Ports, table: &str, lo: u64, hi: u64) -> (u64, u64, u64, u64) {
+    let q = format!(
+        "SELECT count(), uniqExact(time), min(time), max(time) FROM devapp.{table} WHERE time >= {lo} AND time < {hi} FORMAT TSV"
+    );
+    let Ok(out) = ports.clickhouse().execute(&q) else { return (0, 0, 0, 0) };
+    let v: Vec<u64> = out.split_whitespace().map(|n| n.parse().unwrap_or(0)).collect();
+    (v[0], v[1], v[2], v[3])
+}
+
+/// Waits until every acknowledged event of the phase is in `table`, then a little longer (a
+/// duplicate can only come later); returns (rows, duplicates), having checked that the rows
+/// are exactly the events sent.
+fn landed(ports: &Ports, table: &str, base: u64, sent: u64) -> (u64, u64) {
+    let hi = base + sent;
+    eventually(Duration::from_secs(180), &format!("every acknowledged event in {table}"), || {
+        (counted(ports, table, base, hi).1 == sent).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let (rows, unique, min, max) = counted(ports, table, base, hi);
+    assert_eq!((unique, min, max), (sent, base, hi - 1), "{table}: not exactly the events sent");
+    (rows, rows - unique)
+}
+
+/// The transform's worker processes: children of `parent` running igloo's worker runtime.
+fn workers(root: &Path, parent: u32) -> Vec<u32> {
+    let runtime = format!("{}/.igloo/runtime/worker", root.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap_or("");
+            String::from_utf8_lossy(&cmd).contains(&runtime) && ppid == parent.to_string()
+        })
+        .collect()
+}
+
+fn sigkill(pid: u32) {
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+}
+
+/// The three role processes beside the engines.
+struct Servers {
+    ingest: (Dev, Ports),
+    writer: (Dev, Ports),
+    transform: (Dev, Ports),
+}
+
+fn role(root: &Path, engines: &Ports, roles: &str, ports: Option<Ports>) -> (Dev, Ports) {
+    let ports = ports.unwrap_or_else(|| engines.with_new_server());
+    let dev = serve_roles(root, &ports, roles);
+    (dev, ports)
+}
+
+fn restart(root: &Path, engines: &Ports, which: &mut (Dev, Ports), roles: &str) {
+    sigkill(which.0.child.id());
+    which.0.child.wait().unwrap();
+    let ports = Ports { server: which.1.server, ..which.1.with_new_server() };
+    *which = role(root, engines, roles, Some(ports));
+}
+
+#[test]
+fn every_process_killed_and_each_engine_down_for_a_while_loses_and_duplicates_nothing() {
+    let kills = env_number("IGLOO_FAULT_KILLS", 2);
+    let outage = Duration::from_secs(env_number("IGLOO_FAULT_OUTAGE_SECS", 0));
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    std::fs::write(root.join("schema/derived.prisma"), DERIVED).unwrap();
+    std::fs::write(root.join("transforms/Measurement__Derived.py"), TRANSFORM).unwrap();
+    let engine_ports = Ports::free();
+    let mut engines = Dev::start(&root, &engine_ports, &["--no-server"]);
+    engines.expect("Ready in", START);
+    let mut servers = Servers {
+        ingest: role(&root, &engine_ports, "ingest", None),
+        writer: role(&root, &engine_ports, "writer", None),
+        transform: role(&root, &engine_ports, "transform", None),
+    };
+    for s in [&servers.ingest.1, &servers.writer.1, &servers.transform.1] {
+        wait_ready(s);
+    }
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        matrix(&root, &engine_ports, &mut engines, &mut servers, kills, outage)
+    }));
+    if let Err(e) = run {
+        eprintln!("igloo dev --no-server said:\n{}", engines.output().join("\n"));
+        for (name, (server, _)) in
+            [("ingest", &mut servers.ingest), ("writer", &mut servers.writer), ("transform", &mut servers.transform)]
+        {
+            let lines = server.output();
+            eprintln!(
+                "the {name} server said (last 60 lines):\n{}",
+                lines[lines.len().saturating_sub(60)..].join("\n")
+            );
+        }
+        std::panic::resume_unwind(e);
+    }
+    for (server, _) in [&mut servers.ingest, &mut servers.writer, &mut servers.transform] {
+        server.signal(libc::SIGTERM);
+        server.wait_exit(Duration::from_secs(30));
+    }
+    engines.signal(libc::SIGINT);
+    assert!(engines.wait_exit(Duration::from_secs(30)).success());
+}
+
+/// The phases: kills of each process, then each engine down for `outage`.
+fn matrix(root: &Path, engine_ports: &Ports, engines: &mut Dev, servers: &mut Servers, kills: u64, outage: Duration) {
+    let url = servers.ingest.1.api("/ingest/Measurement");
+    let mut table = vec![
+        "| process | kills | events/s | acknowledged | rows | duplicates | transformed | duplicates | answers |"
+            .to_string(),
+        "|---|---|---|---|---|---|---|---|---|".to_string(),
+    ];
+    let mut record = |what: &str, kills: &str, base: u64, load: Load, ports: &Ports| {
+        let (acked, sent, rate, answers) = load.finish();
+        assert_eq!(acked, sent, "{what}: every batch sent is acknowledged in the end");
+        let (rows, dups) = landed(ports, "Measurement", base, sent);
+        let (derived, derived_dups) = landed(ports, "Derived", base, sent);
+        let line = format!(
+            "| {what} | {kills} | {rate:.0} | {acked} | {rows} | {dups} | {derived} | {derived_dups} | {} |",
+            answers.summary()
+        );
+        eprintln!("{line}");
+        table.push(line);
+        assert_eq!((rows, dups), (acked, 0), "{what}: acknowledged = rows, no duplicates");
+        assert_eq!((derived, derived_dups), (acked, 0), "{what}: every event transformed once");
+        answers
+    };
+    let gap = Duration::from_millis(1500);
+    let phases = ["ingest server", "table writer", "transform worker", "broker", "ClickHouse"];
+    for (i, what) in phases.into_iter().enumerate() {
+        let base = (i as u64 + 1) * 1_000_000_000_000;
+        let load = Load::start(url.clone(), base);
+        for _ in 0..kills {
+            // igloo dev restarts an engine at most 3 times a minute (then gives up on it).
+            std::thread::sleep(if i >= 3 { ENGINE_GAP } else { gap });
+            match what {
+                "ingest server" => restart(root, engine_ports, &mut servers.ingest, "ingest"),
+                "table writer" => restart(root, engine_ports, &mut servers.writer, "writer"),
+                "transform worker" => {
+                    let parent = servers.transform.0.child.id();
+                    let before = eventually(START, "a transform worker", || {
+                        Some(workers(root, parent)).filter(|w| !w.is_empty())
+                    });
+                    sigkill(before[0]);
+                    eventually(START, "the worker restarted", || {
+                        workers(root, parent).iter().any(|p| !before.contains(p)).then_some(())
+                    });
+                }
+                engine => {
+                    let (index, name) = if engine == "broker" { (1, "tansu") } else { (0, "ClickHouse") };
+                    sigkill(engine_pids(root)[index]);
+                    engines.expect(&format!("{name} restarted on"), START);
+                }
+            }
+        }
+        std::thread::sleep(gap);
+        record(what, &kills.to_string(), base, load, &servers.writer.1);
+    }
+
+    // Each engine down for `outage`: killed while igloo dev is stopped, so nothing restarts
+    // it until igloo dev continues.
+    // ClickHouse first: a broker restarted after an outage can leave tansu 0.6 unwell for a
+    // while (docs/ARCHITECTURE.md), which would blur what follows. Not in CI (outage 0):
+    // tansu's failures there are its own, and recorded by scripts/fault-matrix.sh.
+    let outages: &[(usize, &str)] = if outage.is_zero() { &[] } else { &[(0, "ClickHouse"), (1, "tansu")] };
+    for (i, &(index, name)) in outages.iter().enumerate() {
+        let base = (phases.len() as u64 + i as u64 + 1) * 1_000_000_000_000;
+        let load = Load::start(url.clone(), base);
+        std::thread::sleep(gap);
+        engines.signal(libc::SIGSTOP);
+        sigkill(engine_pids(root)[index]);
+        let down = Instant::now();
+        let mut ready_while_down = Vec::new();
+        while down.elapsed() < outage {
+            ready_while_down.push(get(&servers.ingest.1.api("/ready")).0);
+            ready_while_down.push(get(&servers.writer.1.api("/ready")).0);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let accepted_while_down = load.answers.get("200");
+        engines.signal(libc::SIGCONT);
+        engines.expect(&format!("{name} restarted on"), START);
+        std::thread::sleep(gap);
+        let what = if index == 1 { "broker down" } else { "ClickHouse down" };
+        let answers = record(what, &format!("{} s", outage.as_secs()), base, load, &servers.writer.1);
+        assert!(ready_while_down.contains(&503), "{what}: /ready said 503 meanwhile");
+        if index == 1 {
+            // Each request waits for the broker up to the producer's 10 s message timeout.
+            assert!(answers.get("503") > 0, "{what}: ingest answered 503");
+        } else {
+            assert!(accepted_while_down > 0, "{what}: ingest kept accepting (the topic holds the events)");
+        }
+    }
+    println!("\nFault matrix ({kills} kills per process, {} s outages):\n{}", outage.as_secs(), table.join("\n"));
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The fault matrix (issue 19): cli/tests/faults.rs with 20 kill -9s of each process (the ingest
+# server, the table writer, a transform worker, the broker, ClickHouse) under a load of about
+# 6k events/s, then the broker and ClickHouse each down for 30 s. Prints the table that goes to
+# BENCHMARKS.md. CI runs the same test with 2 kills and no outages.
+#   bash scripts/fault-matrix.sh [KILLS] [OUTAGE_SECONDS]
+# About 20 minutes with the defaults: igloo dev restarts an engine at most 3 times a minute, so
+# engine kills are 21 s apart.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+KILLS="${1:-20}"
+OUTAGE="${2:-30}"
+export IGLOO_TEST_PYTHON="${IGLOO_TEST_PYTHON:-$IGLOO_CACHE/venv/bin/python}"
+echo "### Fault matrix: $KILLS kills per process, ${OUTAGE} s outages, $(nproc) cores, $(date -u +%Y-%m-%d)"
+started=$SECONDS
+IGLOO_FAULT_KILLS="$KILLS" IGLOO_FAULT_OUTAGE_SECS="$OUTAGE" \
+  cargo test --locked -q -p igloo-cli --test faults -- --nocapture 2>&1 \
+  | grep -E '^\||^Fault matrix|test result|panicked|assertion' || true
+echo "took $((SECONDS - started)) s"
