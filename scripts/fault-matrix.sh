@@ -16,5 +16,5 @@ echo "### Fault matrix: $KILLS kills per process, ${OUTAGE} s outages, $(nproc) 
 started=$SECONDS
 IGLOO_FAULT_KILLS="$KILLS" IGLOO_FAULT_OUTAGE_SECS="$OUTAGE" \
   cargo test --locked -q -p igloo-cli --test faults -- --nocapture 2>&1 \
-  | grep -E '^\||^Fault matrix|test result|panicked|assertion' || true
+  | grep -E -A1 '^\||^Fault matrix|test result|panicked|assertion' || true
 echo "took $((SECONDS - started)) s"

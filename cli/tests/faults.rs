@@ -181,21 +181,6 @@ fn landed(ports: &Ports, table: &str, base: u64, sent: u64) -> (u64, u64) {
     (rows, rows - unique)
 }
 
-/// The transform's worker processes: children of `parent` running igloo's worker runtime.
-fn workers(root: &Path, parent: u32) -> Vec<u32> {
-    let runtime = format!("{}/.igloo/runtime/worker", root.display());
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap_or("");
-            String::from_utf8_lossy(&cmd).contains(&runtime) && ppid == parent.to_string()
-        })
-        .collect()
-}
-
 fn sigkill(pid: u32) {
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
 }
@@ -300,11 +285,11 @@ fn matrix(root: &Path, engine_ports: &Ports, engines: &mut Dev, servers: &mut Se
                 "transform worker" => {
                     let parent = servers.transform.0.child.id();
                     let before = eventually(START, "a transform worker", || {
-                        Some(workers(root, parent)).filter(|w| !w.is_empty())
+                        Some(workers_of(root, parent)).filter(|w| !w.is_empty())
                     });
                     sigkill(before[0]);
                     eventually(START, "the worker restarted", || {
-                        workers(root, parent).iter().any(|p| !before.contains(p)).then_some(())
+                        workers_of(root, parent).iter().any(|p| !before.contains(p)).then_some(())
                     });
                 }
                 engine => {

@@ -93,16 +93,37 @@ pub struct Engines {
 }
 
 /// How often a running native broker is asked for metadata, and how long it may stay silent
-/// before it is restarted: a broker can be alive yet answer nothing (tansu 0.6 after a panic in
-/// its storage task, seen after a restart, docs/ARCHITECTURE.md).
+/// before it is restarted, if its log shows a panic since it started: a broker can be alive yet
+/// answer nothing (tansu 0.6 after a panic in its storage task, docs/ARCHITECTURE.md). A broker
+/// that is only busy (silent without a panic) is left alone.
 const PROBE_EVERY: Duration = Duration::from_secs(5);
 const SILENT_FOR: Duration = Duration::from_secs(15);
 
-/// When the native broker was last probed and since when it has not answered.
+/// When the native broker was last probed, since when it has not answered, and where its log
+/// stood when it started.
 #[derive(Default)]
 struct BrokerProbe {
     last: Option<Instant>,
     silent_since: Option<Instant>,
+    log_from: u64,
+}
+
+impl BrokerProbe {
+    /// A probe of a broker that has just started, writing to `log`.
+    fn started(log: &Path) -> BrokerProbe {
+        BrokerProbe { log_from: std::fs::metadata(log).map(|m| m.len()).unwrap_or(0), ..BrokerProbe::default() }
+    }
+
+    /// Whether `log` shows a panic since the broker started.
+    fn panicked(&self, log: &Path) -> bool {
+        use std::io::{Read, Seek};
+        let Ok(mut file) = std::fs::File::open(log) else { return false };
+        let mut text = Vec::new();
+        if file.seek(std::io::SeekFrom::Start(self.log_from)).is_err() || file.read_to_end(&mut text).is_err() {
+            return false;
+        }
+        String::from_utf8_lossy(&text).contains("panicked at")
+    }
 }
 
 /// The mode from igloo.yaml, else docker when a Docker engine answers, else native.
@@ -190,10 +211,10 @@ impl Engines {
         Ok(Engines {
             mode: InfraMode::Native,
             endpoints,
+            probe: BrokerProbe::started(&broker.process.log),
             clickhouse: Some(clickhouse),
             broker: Some(broker),
             docker: None,
-            probe: BrokerProbe::default(),
         })
     }
 
@@ -250,13 +271,12 @@ impl Engines {
             return None;
         }
         let since = *self.probe.silent_since.get_or_insert(now);
-        if now.duration_since(since) < SILENT_FOR {
+        if now.duration_since(since) < SILENT_FOR || !self.probe.panicked(&broker.process.log) {
             return None;
         }
-        self.probe = BrokerProbe::default();
         let p = &mut broker.process;
         let message = format!(
-            "{} runs but has answered no metadata request for {} s; stopping it; last lines of {}:\n{}",
+            "{} runs but has answered no metadata request for {} s since it panicked; stopping it; last lines of {}:\n{}",
             p.engine,
             SILENT_FOR.as_secs(),
             p.log.display(),
@@ -281,6 +301,7 @@ impl Engines {
             EngineKind::Broker => {
                 let config = self.broker.as_ref().expect("native broker runs").config.clone();
                 let b = NativeBroker::start(&config, START_TIMEOUT)?;
+                self.probe = BrokerProbe::started(&b.process.log);
                 let line = format!(
                     "✓ {} restarted on {} ({:.1} s)",
                     b.kind.name(),

@@ -329,7 +329,13 @@ pub fn get_json_with(url: &str, headers: &[(&str, &str)]) -> (u16, serde_json::V
 
 /// Worker processes of the project at `root` whose parent is gone (re-parented to init).
 pub fn orphan_workers(root: &Path) -> Vec<u32> {
-    let root = root.display().to_string();
+    workers_of(root, 1)
+}
+
+/// Transform worker processes of the project at `root` (igloo's worker runtime) whose parent
+/// is `parent`.
+pub fn workers_of(root: &Path, parent: u32) -> Vec<u32> {
+    let runtime = format!("{}/.igloo/runtime/worker", root.display());
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
@@ -337,7 +343,7 @@ pub fn orphan_workers(root: &Path) -> Vec<u32> {
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).unwrap_or("");
-            String::from_utf8_lossy(&cmd).contains(&format!("{root}/.igloo/runtime/worker")) && ppid == "1"
+            String::from_utf8_lossy(&cmd).contains(&runtime) && ppid == parent.to_string()
         })
         .collect()
 }
