@@ -198,6 +198,68 @@ function text(/** @type {number} */ x, /** @type {number} */ y, /** @type {strin
 }
 
 /**
+ * Server-sent events sent with `Authorization: Bearer <credential>` (EventSource cannot send
+ * headers): the `onopen`/`onerror`/`addEventListener`/`close` of an EventSource, reconnecting
+ * after a second. Without a credential, a plain EventSource.
+ * @typedef {{ onopen: (() => void) | null, onerror: (() => void) | null, addEventListener(type: string, fn: (e: { data: string }) => void): void, close(): void }} Events
+ */
+/** @param {string} url @param {string | null | undefined} credential @returns {Events} */
+export function credentialEvents(url, credential) {
+  if (!credential) return /** @type {Events} */ (/** @type {unknown} */ (new EventSource(url)));
+  /** @type {Record<string, ((e: { data: string }) => void)[]>} */
+  const listeners = {};
+  const abort = new AbortController();
+  let closed = false;
+  /** @type {Events} */
+  const source = {
+    onopen: null,
+    onerror: null,
+    addEventListener: (type, fn) => {
+      (listeners[type] ??= []).push(fn);
+    },
+    close: () => {
+      closed = true;
+      abort.abort();
+    },
+  };
+  (async () => {
+    while (!closed) {
+      try {
+        const resp = await fetch(url, { headers: { Accept: "text/event-stream", Authorization: `Bearer ${credential}` }, signal: abort.signal });
+        if (!resp.ok || !resp.body) throw new Error(String(resp.status));
+        source.onopen?.();
+        const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        let type = "message";
+        /** @type {string[]} */
+        let data = [];
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let nl;
+          while ((nl = buffer.indexOf("\n")) >= 0) {
+            const line = buffer.slice(0, nl).replace(/\r$/, "");
+            buffer = buffer.slice(nl + 1);
+            if (line === "") {
+              if (data.length) for (const fn of listeners[type] ?? []) fn({ data: data.join("\n") });
+              type = "message";
+              data = [];
+            } else if (line.startsWith("event:")) type = line.slice(6).trim();
+            else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+          }
+        }
+      } catch {
+        if (closed) return;
+      }
+      source.onerror?.();
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  return source;
+}
+
+/**
  * `<igloo-timeseries>`: one series of a `@@timeseries` model, downsampled by the server.
  *
  * Attributes: `model` (required), `series` (the tag, required), `base-url` (default: this
@@ -205,12 +267,16 @@ function text(/** @type {number} */ x, /** @type {number} */ y, /** @type {strin
  * field, default 0), `window` (seconds back from now, default 3600; or `start` / `end` in the
  * model's unit), `points` (default 200), `unit` (ns | us | ms | s, default ns),
  * `series-field` (the model's series field, for the live filter; default `tag`), `agg`
- * (last | min | max | avg). `live="false"` turns the subscription off.
+ * (last | min | max | avg). `live="false"` turns the subscription off. `token`: an API key
+ * or JWT sent as `Authorization: Bearer …` (needed when the server has `server.auth: required`).
  *
  * Fires `igloo-data` after each redraw with `detail.samples` (the samples drawn).
  */
 export class IglooTimeseries extends HTMLElement {
-  static observedAttributes = ["model", "series", "base-url", "value", "index", "window", "start", "end", "points", "unit", "agg", "live"];
+  static observedAttributes = ["model", "series", "base-url", "value", "index", "window", "start", "end", "points", "unit", "agg", "live", "token"];
+
+  /** The events helper, for pages that share the element's credential handling. */
+  static credentialEvents = credentialEvents;
 
   constructor() {
     super();
@@ -220,7 +286,7 @@ export class IglooTimeseries extends HTMLElement {
     const root = this.attachShadow({ mode: "open" });
     root.innerHTML = `<style>:host{display:block} [part=status]{font:11px system-ui,sans-serif;color:#6b7280;min-height:14px}</style>`;
     root.append(this.chart, this.status);
-    /** @type {EventSource | null} */
+    /** @type {Events | null} */
     this.source = null;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.pending = null;
@@ -263,20 +329,20 @@ export class IglooTimeseries extends HTMLElement {
     void this.refresh();
     if (this.attr("live", "true") !== "false" && typeof EventSource !== "undefined") {
       const filter = `${encodeURIComponent(this.attr("series-field", "tag"))}=${encodeURIComponent(series)}`;
-      const source = new EventSource(`${this.baseUrl}/subscribe/${encodeURIComponent(model)}?${filter}`);
+      const source = credentialEvents(`${this.baseUrl}/subscribe/${encodeURIComponent(model)}?${filter}`, this.getAttribute("token"));
       this.source = source;
       // The event is on the topic; give the table writer a moment, then ask again.
       source.addEventListener("record", () => this.schedule(700));
       // Open (the server has placed the stream at the topic's end): ask again once, for what
       // arrived between the first fetch and now. `data-live` tells pages and tests it is live.
-      source.addEventListener("open", () => {
+      source.onopen = () => {
         if (this.source !== source) return;
         this.setAttribute("data-live", "open");
         this.schedule(700);
-      });
-      source.addEventListener("error", () => {
+      };
+      source.onerror = () => {
         if (this.source === source) this.setAttribute("data-live", "reconnecting");
-      });
+      };
     }
   }
 
@@ -299,7 +365,9 @@ export class IglooTimeseries extends HTMLElement {
       const start = this.getAttribute("start") ?? toUnit(nowMs - Number(this.attr("window", "3600")) * 1000, perMs);
       const end = this.getAttribute("end") ?? toUnit(nowMs + 1000, perMs);
       const q = new URLSearchParams({ series: this.attr("series", ""), start, end, points: this.attr("points", "200"), agg: this.attr("agg", "last") });
-      const resp = await fetch(`${this.baseUrl}/api/${encodeURIComponent(this.attr("model", ""))}/samples?${q}`);
+      const token = this.getAttribute("token");
+      const headers = token ? { Authorization: `Bearer ${token}` } : undefined;
+      const resp = await fetch(`${this.baseUrl}/api/${encodeURIComponent(this.attr("model", ""))}/samples?${q}`, { headers });
       const body = await resp.json();
       if (!resp.ok) throw new Error(body.error ?? resp.statusText);
       const field = this.attr("value", "values");

@@ -159,3 +159,28 @@ test("an API key goes as a bearer credential; a 401 is not retried", async () =>
   assert.equal(s.requests.length, 2);
   s.close();
 });
+
+test("<igloo-timeseries>'s live events send the credential in a header and reconnect", async () => {
+  // elements.js defines custom elements; Node has none, so it gets a stand-in base class.
+  globalThis.HTMLElement ??= class {};
+  const { credentialEvents } = await import("../dist/elements.js");
+  const seen = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(req.headers.authorization === "Bearer k1" ? 200 : 401, { "Content-Type": "text/event-stream" });
+    // The first connection ends after one event: the helper reconnects.
+    res.end(seen.length === 1 ? 'event: record\ndata: {"n":1}\n\n' : 'event: record\ndata: {"n":2}\nid: 2\n\n');
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const got = [];
+  let opened = 0;
+  const source = credentialEvents(`http://127.0.0.1:${server.address().port}/subscribe/M`, "k1");
+  source.onopen = () => opened++;
+  source.addEventListener("record", (e) => got.push(JSON.parse(e.data).n));
+  for (let i = 0; i < 50 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  source.close();
+  server.close();
+  assert.deepEqual(got, [1, 2]);
+  assert.ok(opened >= 2, `opened ${opened} times`);
+  assert.ok(seen.every((a) => a === "Bearer k1"), JSON.stringify(seen));
+});

@@ -137,64 +137,13 @@ async function authFetch(url, init = {}) {
 }
 
 /**
- * Server-sent events with the tab's credential (EventSource cannot send headers): the
- * `onopen`/`onerror`/`addEventListener`/`close` of an EventSource, reconnecting after a second.
+ * Server-sent events with the tab's credential: elements.js's `credentialEvents` (loaded
+ * first), with EventSource's `onopen`/`onerror`/`addEventListener`/`close`.
+ * @param {string} url
  */
-/** @typedef {{ onopen: (() => void) | null, onerror: (() => void) | null, addEventListener(type: string, fn: (e: { data: string }) => void): void, close(): void }} Events */
-/** @param {string} url @returns {Events} */
 function eventSource(url) {
-  const credential = sessionStorage.getItem(CREDENTIAL);
-  if (!credential) return /** @type {Events} */ (/** @type {unknown} */ (new EventSource(url)));
-  /** @type {Record<string, ((e: { data: string }) => void)[]>} */
-  const listeners = {};
-  const abort = new AbortController();
-  let closed = false;
-  /** @type {Events} */
-  const source = {
-    onopen: null,
-    onerror: null,
-    addEventListener: (type, fn) => {
-      (listeners[type] ??= []).push(fn);
-    },
-    close: () => {
-      closed = true;
-      abort.abort();
-    },
-  };
-  (async () => {
-    while (!closed) {
-      try {
-        const resp = await fetch(url, { headers: { Accept: "text/event-stream", Authorization: `Bearer ${credential}` }, signal: abort.signal });
-        if (!resp.ok || !resp.body) throw new Error(String(resp.status));
-        source.onopen?.();
-        const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buffer = "";
-        let type = "message";
-        let data = [];
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buffer += value;
-          let nl;
-          while ((nl = buffer.indexOf("\n")) >= 0) {
-            const line = buffer.slice(0, nl).replace(/\r$/, "");
-            buffer = buffer.slice(nl + 1);
-            if (line === "") {
-              if (data.length) for (const fn of listeners[type] ?? []) fn({ data: data.join("\n") });
-              type = "message";
-              data = [];
-            } else if (line.startsWith("event:")) type = line.slice(6).trim();
-            else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-          }
-        }
-      } catch {
-        if (closed) return;
-      }
-      source.onerror?.();
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  })();
-  return source;
+  const timeseries = /** @type {any} */ (customElements.get("igloo-timeseries"));
+  return timeseries.credentialEvents(url, sessionStorage.getItem(CREDENTIAL));
 }
 
 async function fetchJson(url, init) {
@@ -407,7 +356,8 @@ function drawHistory(hist, rate, lag) {
 
 function timeseriesCard(m) {
   const ts = m.timeseries;
-  const chart = h("igloo-timeseries", { model: m.name, "series-field": ts.series, unit: ts.unit, value: ts.values[0], window: "3600", points: "200", id: `ts-${m.name}` });
+  const credential = sessionStorage.getItem(CREDENTIAL);
+  const chart = h("igloo-timeseries", { model: m.name, "series-field": ts.series, unit: ts.unit, value: ts.values[0], window: "3600", points: "200", id: `ts-${m.name}`, ...(credential ? { token: credential } : {}) });
   const input = h("input", { placeholder: `a ${ts.series}`, onchange: () => chart.setAttribute("series", input.value) });
   const window = h(
     "select",
