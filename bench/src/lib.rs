@@ -204,6 +204,9 @@ pub async fn closed_loop(
     body: Arc<dyn Fn(u64) -> String + Send + Sync>,
 ) -> LoadResult {
     let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
+    // IGLOO_BENCH_IDEMPOTENCY_KEYS=1: every request with an `Idempotency-Key` of its own, as the
+    // SDKs send them.
+    let keyed = std::env::var("IGLOO_BENCH_IDEMPOTENCY_KEYS").is_ok_and(|v| v == "1");
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -216,7 +219,11 @@ pub async fn closed_loop(
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let n = seq.fetch_add(per_request, Ordering::Relaxed);
-                    let r = client.post(&url).header("Content-Type", content_type).body(body(n)).send().await;
+                    let mut req = client.post(&url).header("Content-Type", content_type);
+                    if keyed {
+                        req = req.header("Idempotency-Key", format!("bench-{}-{n}", std::process::id()));
+                    }
+                    let r = req.body(body(n)).send().await;
                     match r {
                         Ok(resp) if resp.status().is_success() => ok.fetch_add(1, Ordering::Relaxed),
                         _ => failed.fetch_add(1, Ordering::Relaxed),

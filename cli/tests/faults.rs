@@ -203,6 +203,23 @@ fn restart(root: &Path, engines: &Ports, which: &mut (Dev, Ports), roles: &str) 
     which.0.child.wait().unwrap();
     let ports = Ports { server: which.1.server, ..which.1.with_new_server() };
     *which = role(root, engines, roles, Some(ports));
+    // Killed again only once it serves (a writer once it has written: the killed one's group
+    // session expired and its partitions moved): 20 kills faster than that are a crash loop,
+    // not 20 crashes, and a churning consumer group that fast sends tansu 0.6 into a busy loop
+    // (docs/ARCHITECTURE.md).
+    wait_ready(&which.1);
+    if roles == "writer" {
+        eventually(START, "the new writer writing", || (written(&which.1) > 0).then_some(()));
+    }
+}
+
+/// Rows this server's table writers wrote, over every model.
+fn written(ports: &Ports) -> u64 {
+    let text = get(&ports.api("/metrics")).2;
+    text.lines()
+        .filter(|l| l.starts_with("igloo_written_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 #[test]
