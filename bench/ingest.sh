@@ -10,4 +10,6 @@ SECONDS_PER_PHASE="${1:-10}"
 . bench/dev.sh
 PID=$(python3 -c "import json;print(json.load(open('.igloo/dev.json'))['pid'])")
 "$BIN/igloo-bench" --connections "${CONNECTIONS:-64}" --url http://127.0.0.1:24000/ingest/Measurement --clickhouse http://127.0.0.1:28123/ --table bench.Measurement --pid "$PID" --seconds "$SECONDS_PER_PHASE"
+for _ in $(seq 1 100); do [ "$(curl -s localhost:24000/metrics | awk '/^igloo_consumer_lag/{print $2}')" = "0" ] && break; sleep 0.1; done
+echo "duplicates skipped: $(curl -s localhost:24000/metrics | awk '/^igloo_idempotent_duplicates_total/{print $2}')"
 echo "rows in ClickHouse: $(curl -s localhost:28123 --data-binary 'SELECT count() FROM bench.Measurement'), acknowledged: $(curl -s localhost:24000/metrics | awk '/^igloo_ingest_accepted_total/{print $2}'), consumer lag: $(curl -s localhost:24000/metrics | awk '/^igloo_consumer_lag/{print $2}')"

@@ -221,7 +221,7 @@ pub async fn closed_loop(
                     let n = seq.fetch_add(per_request, Ordering::Relaxed);
                     let mut req = client.post(&url).header("Content-Type", content_type);
                     if keyed {
-                        req = req.header("Idempotency-Key", format!("bench-{}-{n}", std::process::id()));
+                        req = req.header("Idempotency-Key", format!("bench-{}-{per_request}-{n}", std::process::id()));
                     }
                     let r = req.body(body(n)).send().await;
                     match r {
