@@ -100,7 +100,8 @@ fn internal_case(dialect: Dialect) -> (String, String, Vec<String>, Vec<String>)
     };
     statements.extend([
         claim_sql::gated_offsets(&db, "t", "w", &[range(0, &["2:a", "3:it's"]), range(1, &[])]),
-        writer_sql::logged_idempotency(&db, "t", 86_400),
+        writer_sql::logged_idempotency(&db, "t", None, 86_400),
+        writer_sql::logged_idempotency(&db, "t", Some(0), 86_400),
         writer_sql::committed_offsets(&db, "t"),
         claim_sql::current_claims(&db, "t"),
         keys_sql::current(&db),

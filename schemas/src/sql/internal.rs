@@ -34,11 +34,12 @@ pub mod writer_sql {
         )
     }
 
-    /// Rows `{"partition", "key", "at"}`: the idempotency keys written to `topic` in the last
-    /// `window_secs` seconds, with when (seconds since 1970).
-    pub fn logged_idempotency(database: &str, topic: &str, window_secs: u64) -> String {
+    /// Rows `{"partition", "key", "at"}`: the idempotency keys written to `topic` (only to
+    /// `partition`, when given) in the last `window_secs` seconds, with when (seconds since 1970).
+    pub fn logged_idempotency(database: &str, topic: &str, partition: Option<i32>, window_secs: u64) -> String {
+        let partition = partition.map(|p| format!(" AND partition = {p}")).unwrap_or_default();
         format!(
-            "SELECT partition, key, toUInt64(written_at) AS at FROM {} ARRAY JOIN {} AS key WHERE topic = {} AND written_at >= now() - {window_secs} FORMAT JSONEachRow",
+            "SELECT partition, key, toUInt64(written_at) AS at FROM {} ARRAY JOIN {} AS key WHERE topic = {}{partition} AND written_at >= now() - {window_secs} FORMAT JSONEachRow",
             table(database, OFFSETS_TABLE),
             quote::ident(IDEMPOTENCY_COLUMN),
             quote::string(topic)

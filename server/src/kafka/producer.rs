@@ -39,7 +39,6 @@ pub struct Producer {
     inner: Arc<RwLock<FutureProducer<Diagnosed>>>,
     broker: Broker,
     diagnosed: Diagnosed,
-    framing: Framing,
     partitions: Arc<Mutex<HashMap<String, i32>>>,
     /// Since when every send has failed (None while they succeed).
     failing_since: Arc<Mutex<Option<Instant>>>,
@@ -53,7 +52,6 @@ impl Producer {
             inner: Arc::new(RwLock::new(inner)),
             broker: broker.clone(),
             diagnosed,
-            framing: broker.framing,
             partitions: Arc::default(),
             failing_since: Arc::default(),
         })
@@ -102,14 +100,14 @@ impl Producer {
 
     /// Sends the rows in this producer's framing; Ok once the broker acknowledged every message.
     pub async fn send_rows(&self, topic: &str, rows: &[KeyedRow]) -> Result<(), ProduceError> {
-        self.send_framed(topic, &[(None, rows)], self.framing).await
+        self.send_framed(topic, &[(None, rows)], self.broker.framing).await
     }
 
     /// Like [`Producer::send_rows`], each message carrying the request's idempotency key
     /// (`igloo-idempotency`, [`super::wire`]): sent again, the same rows make the same messages,
     /// and the table writer writes them once.
     pub async fn send_idempotent(&self, topic: &str, rows: &[KeyedRow], key: &str) -> Result<(), ProduceError> {
-        self.send_framed(topic, &[(Some(key), rows)], self.framing).await
+        self.send_framed(topic, &[(Some(key), rows)], self.broker.framing).await
     }
 
     /// Several groups of rows in one go, each group idempotent under its own key (a
@@ -117,7 +115,7 @@ impl Producer {
     pub async fn send_keyed_groups(&self, topic: &str, groups: &[(String, Vec<KeyedRow>)]) -> Result<(), ProduceError> {
         let groups: Vec<(Option<&str>, &[KeyedRow])> =
             groups.iter().map(|(key, rows)| (Some(key.as_str()), rows.as_slice())).collect();
-        self.send_framed(topic, &groups, self.framing).await
+        self.send_framed(topic, &groups, self.broker.framing).await
     }
 
     /// Sends every row as its own message (`record` framing), whatever the broker's framing:

@@ -52,19 +52,18 @@ impl Seen {
         Seen { window_secs: window.as_secs().max(1), by_partition: HashMap::new(), pruned_at: now_secs() }
     }
 
-    /// Reads the keys of the window from the offsets log, for `partitions` (None: all), in
-    /// place of what was known of them.
+    /// Reads the keys of the window from the offsets log, for `partition` (None: every
+    /// partition), in place of what was known of them.
     pub async fn load(
         &mut self,
         spec: &WriterSpec,
         ch: &ClickHouse,
-        partitions: Option<&[i32]>,
+        partition: Option<i32>,
     ) -> Result<(), ClickHouseError> {
-        let query = writer_sql::logged_idempotency(&spec.database, &spec.topic, self.window_secs);
+        let query = writer_sql::logged_idempotency(&spec.database, &spec.topic, partition, self.window_secs);
         let rows = ch.rows::<Logged>(&query).await?;
-        let wanted = |p: i32| partitions.is_none_or(|ps| ps.contains(&p));
-        self.by_partition.retain(|p, _| !wanted(*p));
-        for r in rows.into_iter().filter(|r| wanted(r.partition as i32)) {
+        self.by_partition.retain(|p, _| partition.is_some_and(|only| only != *p));
+        for r in rows {
             self.by_partition.entry(r.partition as i32).or_default().insert(r.key, r.at);
         }
         Ok(())

@@ -116,7 +116,7 @@ impl<'a> Fence<'a> {
         wait_for_mutations(spec, self.ch).await?;
         let last = logged_offsets(spec, self.ch).await?.get(&partition).copied();
         recover_below(spec, self.ch, partition, last, Some(epoch)).await?;
-        seen.load(spec, self.ch, Some(&[partition])).await?;
+        seen.load(spec, self.ch, Some(partition)).await?;
         tracing::info!(model = %spec.model, partition, epoch, from = last.map_or(0, |l| l + 1), "claimed partition");
         Ok(Some((epoch, last.map_or(0, |l| l + 1))))
     }
