@@ -41,6 +41,14 @@ pub fn rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time (user + system) a process has used, in jiffies (1/100 s on Linux).
+pub fn proc_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
 /// The `p`th percentile of sorted values.
 pub fn pct(xs: &[f64], p: f64) -> f64 {
     xs[((xs.len() - 1) as f64 * p / 100.0).round() as usize]

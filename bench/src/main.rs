@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use igloo_bench::{closed_loop, event, pct, rss_mb, tag};
+use igloo_bench::{closed_loop, event, pct, proc_ticks, rss_mb, tag};
 
 #[derive(Parser)]
 struct Args {
@@ -21,7 +21,7 @@ struct Args {
     /// The model's table, e.g. mydb.Measurement
     #[arg(long)]
     table: String,
-    /// Process whose RSS is reported (the igloo server).
+    /// Process whose RSS and CPU per event are reported (the igloo server).
     #[arg(long)]
     pid: Option<u32>,
     /// Seconds per throughput phase.
@@ -86,11 +86,21 @@ async fn main() -> anyhow::Result<()> {
     let base_batch = closed_loop(&trivial, "application/x-ndjson", batch_conns, a.seconds, batch_size, batched.clone())
         .await
         .requests_per_second;
+    // igloo's CPU per event in a phase: jiffies (10 ms) used over the events acknowledged.
+    let ticks = || a.pid.and_then(proc_ticks);
+    let cpu_us = |before: Option<u64>, after: Option<u64>, events_per_s: f64| match (before, after) {
+        (Some(b), Some(e)) if events_per_s > 0.0 => Some((e - b) as f64 * 10_000.0 / (events_per_s * a.seconds as f64)),
+        _ => None,
+    };
+    let t0 = ticks();
     let s = closed_loop(&a.url, "application/json", a.connections, a.seconds, 1, single).await;
     let (s_req, s_ev, s_fail) = (s.requests_per_second, s.events_per_second, s.failed_requests);
+    let s_cpu = cpu_us(t0, ticks(), s_ev);
     let rss_after_single = a.pid.and_then(rss_mb);
+    let t1 = ticks();
     let b = closed_loop(&a.url, "application/x-ndjson", batch_conns, a.seconds, batch_size, batched).await;
     let (b_ev, b_fail) = (b.events_per_second, b.failed_requests);
+    let b_cpu = cpu_us(t1, ticks(), b_ev);
     let rss = a.pid.and_then(rss_mb);
     // Let the writer drain what the load produced, then probe an idle-ish system.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -111,6 +121,9 @@ async fn main() -> anyhow::Result<()> {
         pct(&lags, 99.0),
         lags[lags.len() - 1]
     );
+    if let (Some(c1), Some(c2)) = (s_cpu, b_cpu) {
+        println!("| igloo CPU per event (HTTP, validation, produce, table writer) | {c1:.1} µs single-event, {c2:.1} µs batched | | |");
+    }
     if let (Some(r1), Some(r2)) = (rss_after_single, rss) {
         println!("| server RSS | {r1:.0} MB after single-event load, {r2:.0} MB after batched load | | |");
     }

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use igloo_bench::{
-    clickhouse, closed_loop, event_at, load, now_ns, pct, post_probe, probe_visible, rss_mb, summary, tag, windows,
-    Rng, NS,
+    clickhouse, closed_loop, event_at, load, now_ns, pct, post_probe, probe_visible, proc_ticks, rss_mb, summary, tag,
+    windows, Rng, NS,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -365,13 +365,6 @@ type Sample = (&'static str, f64, Vec<(f64, f64)>);
 struct Usage {
     names: Vec<(String, u32)>,
     samples: Mutex<Vec<Sample>>,
-}
-
-fn proc_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 /// (busy, total) jiffies of the whole machine.

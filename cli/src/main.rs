@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use igloo_cli::commands::{self, Cli, Command, LogFormat};
 
+/// mimalloc instead of glibc's malloc: the server allocates per request and per row, and glibc
+/// spent ~17% of its CPU there under single-event load (BENCHMARKS.md, issue 20).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(name) = &cli.environment {

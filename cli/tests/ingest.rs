@@ -94,6 +94,32 @@ fn every_form_of_ingest_lands_exactly_once() {
     let q = run(&["query", "SELECT count() AS n, max(time) AS last FROM Measurement"]);
     assert_eq!(q.lines().collect::<Vec<_>>(), ["n   last", "10  10"]);
     assert_eq!(run(&["query", "SELECT 1 AS a", "--format", "csv"]), "\"a\"\n1\n");
+
+    // `?wait=false`: 202 before the broker's acknowledgement, and the row still lands.
+    let (status, body, _) = post(&format!("{url}?wait=false"), JSON, event(11).as_bytes());
+    assert_eq!((status, &body), (202, &serde_json::json!({ "accepted": 1, "acknowledged": false })));
+
+    // Concurrent single events share messages (the producer's group commit) and each is
+    // acknowledged: 32 clients × 25 requests, all 200, every row once, fewer messages than
+    // requests (the hidden columns name each row's message).
+    let clients: Vec<_> = (0..32u64)
+        .map(|c| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                (0..25u64).map(|i| post(&url, JSON, event(1000 + c * 25 + i).as_bytes()).0).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    eventually(Duration::from_secs(10), "811 rows", || {
+        (count(&ports, "SELECT count() FROM devapp.Measurement") == "811").then_some(())
+    });
+    let burst = "FROM devapp.Measurement WHERE time >= 1000";
+    assert_eq!(count(&ports, &format!("SELECT count(), uniqExact(time) {burst}")), "800\t800");
+    let messages: u64 =
+        count(&ports, &format!("SELECT uniqExact(_igloo_partition, _igloo_offset) {burst}")).parse().unwrap();
+    assert!(messages < 800, "800 concurrent single-event requests took {messages} messages");
     dev.signal(libc::SIGINT);
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
 }
@@ -393,7 +419,7 @@ fn a_poison_row_goes_to_the_dead_letter_queue_and_blocks_nothing() {
     assert_eq!(post(&url, JSON, event(1).as_bytes()).0, 200);
     let poison = r#"{"time":"not a number","tag":"p","values":[]}"#;
     let row = igloo_server::kafka::wire::KeyedRow { key: "p".into(), row: poison.into() };
-    rt.block_on(producer.send_rows("Measurement", &[row])).unwrap();
+    rt.block_on(producer.send_rows("Measurement", vec![row])).unwrap();
     assert_eq!(post(&url, JSON, event(2).as_bytes()).0, 200);
 
     eventually(Duration::from_secs(15), "the good rows and the dead letter", || {

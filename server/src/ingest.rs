@@ -20,11 +20,27 @@ use crate::app_state::{AppState, Route};
 use crate::kafka::wire::KeyedRow;
 use crate::validate::{validate_record, Context, RecordError};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct IngestParams {
     /// Accept the valid records of a batch and return the rejected ones.
     #[serde(default)]
     pub partial: bool,
+    /// `false`: answer 202 once the records are valid and queued for the broker, without
+    /// waiting for its acknowledgement. Faster, not durable: records queued when the process
+    /// dies, or that the broker never acknowledges, are lost (counted by
+    /// `igloo_ingest_unacknowledged_total`). Never the default.
+    #[serde(default = "yes")]
+    pub wait: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for IngestParams {
+    fn default() -> IngestParams {
+        IngestParams { partial: false, wait: true }
+    }
 }
 
 pub async fn ingest_model(
@@ -94,20 +110,36 @@ async fn ingest(
     if invalid > 0 && (!params.partial || rows.is_empty()) {
         return Err(ApiError::Invalid { invalid, total: records.len(), details: errors });
     }
-    let topic = &model.topic.name;
-    let sent = match idempotency {
-        Some(key) => state.producer.send_idempotent(topic, &rows, key).await,
-        None => state.producer.send_rows(topic, &rows).await,
+    let accepted = rows.len();
+    let (producer, topic) = (state.producer.clone(), model.topic.name.clone());
+    let idempotency = idempotency.map(str::to_string);
+    let send = async move {
+        let sent = match idempotency {
+            Some(key) => producer.send_idempotent(&topic, &rows, &key).await,
+            None => producer.send_rows(&topic, rows).await,
+        };
+        if sent.is_ok() {
+            metrics.accepted.fetch_add(accepted as u64, Ordering::Relaxed);
+            metrics.produced.fetch_add(accepted as u64, Ordering::Relaxed);
+        }
+        (sent, metrics)
     };
-    sent.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut body = json!({ "accepted": accepted });
+    if invalid > 0 {
+        body["rejected"] = serde_json::to_value(&errors).unwrap_or_default();
+    }
+    if !params.wait {
+        tokio::spawn(async move {
+            if let (Err(e), metrics) = send.await {
+                metrics.unacknowledged.fetch_add(accepted as u64, Ordering::Relaxed);
+                tracing::warn!(error = %e, rows = accepted, "rows answered 202 (?wait=false) were not acknowledged by the broker: lost");
+            }
+        });
+        body["acknowledged"] = json!(false);
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    }
+    send.await.0.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     crash_after_produce_if_asked();
-    metrics.accepted.fetch_add(rows.len() as u64, Ordering::Relaxed);
-    metrics.produced.fetch_add(rows.len() as u64, Ordering::Relaxed);
-    let body = if invalid > 0 {
-        json!({ "accepted": rows.len(), "rejected": errors })
-    } else {
-        json!({ "accepted": rows.len() })
-    };
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 

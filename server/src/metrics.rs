@@ -10,6 +10,8 @@ use std::sync::{Arc, RwLock};
 pub struct ModelMetrics {
     pub accepted: AtomicU64,
     pub rejected: AtomicU64,
+    /// Records answered 202 (`?wait=false`) that the broker then did not acknowledge.
+    pub unacknowledged: AtomicU64,
     pub produced: AtomicU64,
     pub written: AtomicU64,
     pub batches: AtomicU64,
@@ -83,12 +85,18 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let series: [Series<ModelMetrics>; 9] = [
+        let series: [Series<ModelMetrics>; 10] = [
             (
                 "igloo_ingest_accepted_total",
                 "counter",
                 "Records accepted over HTTP (acknowledged by the broker).",
                 |m| m.accepted.load(Ordering::Relaxed),
+            ),
+            (
+                "igloo_ingest_unacknowledged_total",
+                "counter",
+                "Records answered 202 (?wait=false) that the broker did not acknowledge: lost.",
+                |m| m.unacknowledged.load(Ordering::Relaxed),
             ),
             ("igloo_ingest_rejected_total", "counter", "Records rejected by validation.", |m| {
                 m.rejected.load(Ordering::Relaxed)

@@ -125,13 +125,16 @@ fn ingest_op(model: &Model) -> Value {
     json!({
         "summary": format!("Ingest {} events: acknowledged once the broker has them", model.name),
         "parameters": [{ "name": "partial", "in": "query", "schema": { "type": "boolean" },
-            "description": "Accept the valid records of a batch and return the rejected ones." }],
+            "description": "Accept the valid records of a batch and return the rejected ones." },
+            { "name": "wait", "in": "query", "schema": { "type": "boolean", "default": true },
+            "description": "false: answer 202 once the records are valid and queued, before the broker acknowledges them. Faster and not durable: queued records are lost if the server dies or the broker never acknowledges them." }],
         "requestBody": { "required": true, "content": {
             "application/json": { "schema": { "oneOf": [one, { "type": "array", "items": one }] } },
             "application/x-ndjson": { "schema": one } } },
         "responses": {
             "200": { "description": "Accepted", "content": { "application/json": { "schema": {
                 "type": "object", "properties": { "accepted": { "type": "integer" }, "rejected": { "type": "array", "items": {} } } } } } },
+            "202": { "description": "Valid and queued, not yet acknowledged (?wait=false)" },
             "400": error("Malformed or invalid records (every bad record is listed)"),
             "413": error("Body too large"),
             "415": error("Unsupported content type or encoding"),
