@@ -52,6 +52,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     /// Requests in progress, against `server.max_concurrent_requests`.
     pub concurrency: crate::http::Concurrency,
+    /// Per series, events per hour, for `/api`'s choice of read plan.
+    pub hourly_events: crate::samples::HourlyEvents,
 }
 
 impl AppState {

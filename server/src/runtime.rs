@@ -132,6 +132,7 @@ impl Server {
             roles: settings.roles,
             auth: auth.clone(),
             concurrency: crate::http::Concurrency::new(settings.max_concurrent_requests),
+            hourly_events: Default::default(),
         });
         // Liveness, readiness and metrics whatever the roles; each role adds its routes.
         let mut app = Router::new()

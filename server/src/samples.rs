@@ -64,16 +64,27 @@ pub async fn samples(
         agg: request.agg,
     };
     q.check().map_err(|e| ApiError::bad(e.parameter(), e.to_string()))?;
-    // How many events the window holds decides how to read it; none may mean no such series.
-    let estimate: Vec<Map<String, Value>> = state.clickhouse.rows(&q.estimate()).await?;
-    let events = estimate.first().and_then(|r| r.get("events")).and_then(integer).unwrap_or(0);
+    // How many events the window holds decides how to read it (from the series' hourly counts,
+    // kept a few seconds); none may mean no such series.
+    let cache_key = format!("{}\0{}", model.name, request.series_text);
+    let mut events = match state.hourly_events.get(&cache_key) {
+        Some(hourly) => q.estimate_from(&hourly[..]),
+        None => 0,
+    };
+    if events == 0 {
+        let rows: Vec<Map<String, Value>> = state.clickhouse.rows(&q.hourly_events()).await?;
+        let hourly: Vec<(i64, u64)> =
+            rows.iter().filter_map(|r| Some((integer(r.get("bucket")?)?, integer(r.get("events")?)? as u64))).collect();
+        events = q.estimate_from(&hourly);
+        state.hourly_events.put(cache_key, hourly);
+    }
     if events == 0 {
         let exists = igloo_schemas::sql::timeseries::series_exists(&tables, &request.series);
         if state.clickhouse.execute(&exists).await?.trim().is_empty() {
             return Err(ApiError::UnknownSeries(request.series_text));
         }
     }
-    let plan = request.plan.unwrap_or_else(|| q.cheapest_plan(events as u64));
+    let plan = request.plan.unwrap_or_else(|| q.cheapest_plan(events));
     let sql = q.render(state.dialect, plan);
     tracing::debug!(sql = %sql, events, ?plan, "samples query");
     let rows: Vec<Map<String, Value>> = state.clickhouse.rows(&sql).await?;
@@ -200,6 +211,40 @@ fn build_samples(
         out.push(Value::Object(sample));
     }
     Ok(out)
+}
+
+/// Each series' events per hour bucket, as read for the last `/api` request on it, kept for
+/// [`HourlyEvents::TTL`]: they only choose a read plan (never the answer), so a few seconds'
+/// staleness costs nothing, and a request saves a ClickHouse query (about 2–4 ms of its CPU
+/// on 18.16; BENCHMARKS.md, issue 20). A count of 0 is never trusted: it is read again.
+#[derive(Default)]
+pub struct HourlyEvents {
+    entries: std::sync::Mutex<HashMap<String, (std::time::Instant, Hourly)>>,
+}
+
+/// `(hour bucket, events)` of one series.
+type Hourly = Arc<Vec<(i64, u64)>>;
+
+impl HourlyEvents {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(30);
+    /// Series kept at most; past it, expired entries are dropped, then all.
+    const MAX_SERIES: usize = 20_000;
+
+    fn get(&self, key: &str) -> Option<Hourly> {
+        let entries = self.entries.lock().expect("hourly events lock");
+        entries.get(key).filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, key: String, hourly: Vec<(i64, u64)>) {
+        let mut entries = self.entries.lock().expect("hourly events lock");
+        if entries.len() >= Self::MAX_SERIES {
+            entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+            if entries.len() >= Self::MAX_SERIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (std::time::Instant::now(), Arc::new(hourly)));
+    }
 }
 
 /// ClickHouse 18.16 quotes 64-bit integers in JSON.

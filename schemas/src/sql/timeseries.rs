@@ -374,8 +374,15 @@ impl SamplesQuery<'_> {
         let t = self.tables;
         let f = |v: &RollupValue| self.agg.function(matches!(v.ty, ChType::Array(_)));
         if plan == SamplesPlan::Raw {
-            // Plain aggregates over the window's rows; `last` carries from before `start` with
-            // [`Self::lookback`], asked only when period 0 is empty.
+            // Plain aggregates over the window's rows. For `last`, rows up to one window's
+            // length before `start` are read too: they fall in period 0 (see
+            // [`Self::period`]), whose latest row is then the value period 0 carries. Only when
+            // period 0 is still empty is [`Self::lookback`] asked (a query of its own, four
+            // branches of fixed cost; BENCHMARKS.md, issue 20).
+            let from = match self.agg {
+                SampleAgg::Last => self.start.saturating_sub(self.end.saturating_sub(self.start)).max(0),
+                _ => self.start,
+            };
             let time = t.time_expr();
             let mut cols = vec![format!("{} AS _p", self.period(&time)), format!("max({time}) AS _time")];
             cols.extend(t.values.iter().enumerate().map(|(j, v)| match self.agg {
@@ -389,7 +396,7 @@ impl SamplesQuery<'_> {
                 ident(&t.database),
                 ident(&t.source),
                 self.series_filter(),
-                time_literal(self.start),
+                time_literal(from),
                 time_literal(self.end),
             );
         }
@@ -494,6 +501,27 @@ impl SamplesQuery<'_> {
     fn series_filter(&self) -> String {
         let t = self.tables;
         format!("{} = {}", ident(&t.series.name), self.series.render(&t.series.ty))
+    }
+
+    /// Rows `{"bucket", "events"}`: the series' events per hour bucket, over its whole history
+    /// (a row per hour that has events). What [`Self::estimate_from`] sums; small enough to
+    /// keep (the server caches it for a few seconds per series).
+    pub fn hourly_events(&self) -> String {
+        let t = self.tables;
+        let bucket = ident(BUCKET_COLUMN);
+        format!(
+            "SELECT {bucket} AS bucket, countMerge({}) AS events FROM {}.{} WHERE {} GROUP BY {bucket} FORMAT JSONEachRow",
+            ident(COUNT_COLUMN),
+            ident(&t.database),
+            ident(&t.rollups()[0].table_name()),
+            self.series_filter(),
+        )
+    }
+
+    /// [`Self::estimate`] from the rows of [`Self::hourly_events`] as `(bucket, events)`.
+    pub fn estimate_from(&self, hourly: &[(i64, u64)]) -> u64 {
+        let from = floor(self.start, self.tables.rollups()[0].bucket());
+        hourly.iter().filter(|(b, _)| *b >= from && *b <= self.end).map(|(_, n)| n).sum()
     }
 
     /// Rows `{"events"}`: about how many events of the series the window holds (those in the
