@@ -48,7 +48,9 @@ mod auth;
 mod broker;
 
 pub use auth::{AuthMode, CorsConfig, JwtConfig, TlsConfig};
-pub use broker::{BrokerConfig, BrokerEngine, BrokerSecurity, FramingSetting, SaslMechanism, SecurityProtocol};
+pub use broker::{
+    BrokerConfig, BrokerEngine, BrokerSecurity, CompressionSetting, FramingSetting, SaslMechanism, SecurityProtocol,
+};
 
 pub const FILE_NAME: &str = "igloo.yaml";
 
@@ -513,6 +515,7 @@ impl ProjectConfig {
         self.broker.engine = parsed(&env, "IGLOO_BROKER_ENGINE")?.unwrap_or(self.broker.engine);
         set(&env, "IGLOO_BROKER_BOOTSTRAP_SERVERS", &mut self.broker.bootstrap_servers);
         self.broker.framing = parsed(&env, "IGLOO_BROKER_FRAMING")?.unwrap_or(self.broker.framing);
+        self.broker.compression = parsed(&env, "IGLOO_BROKER_COMPRESSION")?.unwrap_or(self.broker.compression);
         self.broker.replication_factor =
             parsed(&env, "IGLOO_BROKER_REPLICATION_FACTOR")?.or(self.broker.replication_factor);
         self.broker.min_insync_replicas =
@@ -756,6 +759,21 @@ mod tests {
         assert!(e.starts_with("environment variable IGLOO_CLICKHOUSE_HTTP_PORT: `lots`"), "{e}");
         let e = load("name: shop\n", &[("IGLOO_INFRA_MODE", "k8s")]).unwrap_err().to_string();
         assert!(e.contains("not an infra mode"), "{e}");
+    }
+
+    #[test]
+    fn compression_is_none_on_the_local_broker_and_lz4_elsewhere_unless_set() {
+        use crate::kafka::Compression;
+        let c = load("name: shop\n", &[]).unwrap();
+        assert_eq!(c.broker.compression(InfraMode::Native), Compression::None);
+        assert_eq!(c.broker.compression(InfraMode::Docker), Compression::Lz4);
+        assert_eq!(c.broker.compression(InfraMode::External), Compression::Lz4);
+        let c = load("name: shop\nbroker:\n  compression: zstd\n", &[]).unwrap();
+        assert_eq!(c.broker.compression(InfraMode::Native), Compression::Zstd);
+        let c = load("name: shop\n", &[("IGLOO_BROKER_COMPRESSION", "none")]).unwrap();
+        assert_eq!(c.broker.compression(InfraMode::External).name(), "none");
+        let e = load("name: shop\n", &[("IGLOO_BROKER_COMPRESSION", "brotli")]).unwrap_err().to_string();
+        assert!(e.contains("not a compression"), "{e}");
     }
 
     #[test]

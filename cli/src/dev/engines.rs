@@ -206,7 +206,8 @@ impl Engines {
                 started.elapsed().as_secs_f64()
             ),
         );
-        let broker_endpoint = Broker::new(broker.bootstrap.clone(), c.broker.framing(InfraMode::Native));
+        let broker_endpoint = Broker::new(broker.bootstrap.clone(), c.broker.framing(InfraMode::Native))
+            .with_compression(c.broker.compression(InfraMode::Native));
         let endpoints = Endpoints::new(clickhouse.client.clone(), dialect, None, broker_endpoint, Some(1), None)?;
         Ok(Engines {
             mode: InfraMode::Native,
@@ -390,7 +391,9 @@ pub fn connect(project: &Project, mode: InfraMode) -> Result<Endpoints, EnginesE
         clickhouse,
         dialect,
         cluster,
-        Broker::new(bootstrap.clone(), c.broker.framing(mode)).with_security(c.broker.security.clone()),
+        Broker::new(bootstrap.clone(), c.broker.framing(mode))
+            .with_security(c.broker.security.clone())
+            .with_compression(c.broker.compression(mode)),
         replication,
         c.broker.min_insync_replicas,
     )?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::InfraMode;
-use crate::kafka::Framing;
+use crate::kafka::{Compression, Framing};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +28,12 @@ pub struct BrokerConfig {
     /// broker, `record` everywhere else). Readers accept both.
     #[serde(default)]
     pub framing: FramingSetting,
+    /// How the producer compresses messages (IGLOO_BROKER_COMPRESSION): `none`, `gzip`,
+    /// `snappy`, `lz4`, `zstd` or `auto` (default: `none` on the local native broker, where
+    /// nothing crosses a network and tansu took 1.5× more batched events/s uncompressed, `lz4`
+    /// everywhere else).
+    #[serde(default)]
+    pub compression: CompressionSetting,
     /// How to authenticate to and encrypt the connection with a production broker.
     #[serde(default)]
     pub security: BrokerSecurity,
@@ -53,6 +59,7 @@ impl Default for BrokerConfig {
             engine: BrokerEngine::Auto,
             bootstrap_servers: None,
             framing: FramingSetting::Auto,
+            compression: CompressionSetting::Auto,
             security: BrokerSecurity::default(),
             replication_factor: None,
             min_insync_replicas: None,
@@ -169,6 +176,36 @@ impl BrokerConfig {
         }
     }
 }
+
+impl BrokerConfig {
+    /// The producer's compression when the engines run in `mode`.
+    pub fn compression(&self, mode: InfraMode) -> Compression {
+        match (self.compression, mode) {
+            (CompressionSetting::None, _) | (CompressionSetting::Auto, InfraMode::Native) => Compression::None,
+            (CompressionSetting::Gzip, _) => Compression::Gzip,
+            (CompressionSetting::Snappy, _) => Compression::Snappy,
+            (CompressionSetting::Lz4, _) | (CompressionSetting::Auto, InfraMode::Docker | InfraMode::External) => {
+                Compression::Lz4
+            }
+            (CompressionSetting::Zstd, _) => Compression::Zstd,
+        }
+    }
+}
+
+/// `broker.compression` as written in `igloo.yaml`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionSetting {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+    #[default]
+    Auto,
+}
+
+super::word_enum!(CompressionSetting, "a compression", { None => "none", Gzip => "gzip", Snappy => "snappy", Lz4 => "lz4", Zstd => "zstd", Auto => "auto" });
 
 /// `broker.framing` as written in `igloo.yaml`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,11 +30,45 @@ pub struct Broker {
     pub framing: Framing,
     /// Authentication and TLS (default: plaintext, no authentication).
     pub security: BrokerSecurity,
+    /// How the producer compresses what it sends (default lz4).
+    pub compression: Compression,
+}
+
+/// The producer's compression (librdkafka's `compression.type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
 }
 
 impl Broker {
     pub fn new(bootstrap: impl Into<String>, framing: Framing) -> Broker {
-        Broker { bootstrap: bootstrap.into(), framing, security: BrokerSecurity::default() }
+        Broker {
+            bootstrap: bootstrap.into(),
+            framing,
+            security: BrokerSecurity::default(),
+            compression: Compression::Lz4,
+        }
+    }
+
+    pub fn with_compression(mut self, compression: Compression) -> Broker {
+        self.compression = compression;
+        self
     }
 
     pub fn with_security(mut self, security: BrokerSecurity) -> Broker {

@@ -158,7 +158,7 @@ impl Core {
             .client_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("compression.type", "lz4")
+            .set("compression.type", broker.compression.name())
             // igloo coalesces rows itself (the lanes above); waiting longer in librdkafka only adds
             // latency (linger 5 ms: 13.1k single events/s, 0 ms: 15.4k; BENCHMARKS.md).
             .set("linger.ms", "0")
