@@ -85,6 +85,10 @@ struct Args {
     /// Query clients, 1 request/s each.
     #[arg(long, default_value_t = 10)]
     query_clients: usize,
+    /// Query clients fire in lockstep (all at the same instant each second: a burst of
+    /// `--query-clients` requests) instead of spread evenly over the second.
+    #[arg(long)]
+    query_lockstep: bool,
     /// A process to report CPU and RSS for, `name=pid` (repeatable).
     #[arg(long = "process", value_parser = parse_process)]
     processes: Vec<(String, u32)>,
@@ -293,8 +297,10 @@ fn start_observers(
     for c in 0..a.query_clients {
         let (client, api, observed, phase, stop) =
             (client.clone(), a.api.clone(), observed.clone(), phase.clone(), stop.clone());
+        let offset = if a.query_lockstep { 0 } else { 1000 * c as u64 / a.query_clients as u64 };
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
+            tokio::time::sleep(Duration::from_millis(offset)).await;
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut inflight = Vec::new();
@@ -817,7 +823,8 @@ async fn main() -> anyhow::Result<()> {
         "| batched, as a fraction of the slowest stage ({batched_stage}, {batched_limit:.0}/s) | {:.2} |",
         batched / batched_limit
     );
-    println!("| `/api` before any ingest (idle), {} clients × 1 req/s | {q_idle} |", a.query_clients);
+    let shape = if a.query_lockstep { "in lockstep" } else { "spread over each second" };
+    println!("| `/api` before any ingest (idle), {} clients × 1 req/s, {shape} | {q_idle} |", a.query_clients);
     println!(
         "| `/api` during the profile, {} clients × 1 req/s | {q_profile} ({} failed overall) |",
         a.query_clients,

@@ -129,6 +129,13 @@ async fn ingest(
         body["rejected"] = serde_json::to_value(&errors).unwrap_or_default();
     }
     if !params.wait {
+        // Answering before the acknowledgement must not let memory grow without bound when
+        // the broker is slower than the clients: past this many unsettled rows, 503.
+        if state.producer.unsettled_rows() + accepted > MAX_UNSETTLED_ROWS {
+            return Err(ApiError::Unavailable(format!(
+                "more than {MAX_UNSETTLED_ROWS} rows await the broker's acknowledgement; retry, or send with the default ?wait=true"
+            )));
+        }
         tokio::spawn(async move {
             if let (Err(e), metrics) = send.await {
                 metrics.unacknowledged.fetch_add(accepted as u64, Ordering::Relaxed);
@@ -162,6 +169,10 @@ fn validate_all(
     }
     (rows, errors)
 }
+
+/// Rows answered 202 (`?wait=false`) and not yet acknowledged, at most (with those of waiting
+/// requests); beyond, `?wait=false` requests get 503.
+const MAX_UNSETTLED_ROWS: usize = 200_000;
 
 /// Longest `Idempotency-Key` accepted (Stripe's bound too).
 const MAX_IDEMPOTENCY_KEY: usize = 255;

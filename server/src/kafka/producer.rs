@@ -11,6 +11,7 @@
 //! holding its rows was acknowledged, and any failure fails every request of that send.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,8 @@ pub struct Producer {
     /// The group-commit lane of each topic. Lanes hold a [`Core`], not a `Producer`, so they
     /// end when the last `Producer` is dropped.
     lanes: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Queued>>>>,
+    /// Rows handed to [`Producer::send_rows`] and not yet acknowledged or failed.
+    unsettled: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[derive(Clone)]
@@ -89,7 +92,7 @@ impl Producer {
             partitions: Arc::default(),
             failing_since: Arc::default(),
         };
-        Ok(Producer { core, lanes: Arc::default() })
+        Ok(Producer { core, lanes: Arc::default(), unsettled: Arc::default() })
     }
 
     /// Sends the rows in this producer's framing, sharing messages with the rows of concurrent
@@ -99,6 +102,20 @@ impl Producer {
         if rows.is_empty() {
             return Ok(());
         }
+        let count = rows.len();
+        self.unsettled.fetch_add(count, Ordering::Relaxed);
+        let outcome = self.queue_rows(topic, rows).await;
+        self.unsettled.fetch_sub(count, Ordering::Relaxed);
+        outcome
+    }
+
+    /// Rows given to [`Producer::send_rows`] that are not acknowledged (or failed) yet: what
+    /// answering before the acknowledgement (`?wait=false`) holds in memory.
+    pub fn unsettled_rows(&self) -> usize {
+        self.unsettled.load(Ordering::Relaxed)
+    }
+
+    async fn queue_rows(&self, topic: &str, rows: Vec<KeyedRow>) -> Result<(), ProduceError> {
         let (done, outcome) = oneshot::channel();
         let lane = {
             let mut lanes = self.lanes.lock().expect("lanes lock");
