@@ -159,7 +159,6 @@ fn samples_queries(ir: &igloo_schemas::Ir, database: &str, dialect: Dialect) -> 
                 agg,
             };
             q.check().unwrap();
-            out.push(q.estimate());
             out.push(q.hourly_events());
             out.push(q.render(dialect, SamplesPlan::Rollups));
             out.push(q.render(dialect, SamplesPlan::Raw));

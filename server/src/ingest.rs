@@ -37,12 +37,6 @@ fn yes() -> bool {
     true
 }
 
-impl Default for IngestParams {
-    fn default() -> IngestParams {
-        IngestParams { partial: false, wait: true }
-    }
-}
-
 pub async fn ingest_model(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,

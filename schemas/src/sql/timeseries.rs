@@ -505,7 +505,7 @@ impl SamplesQuery<'_> {
 
     /// Rows `{"bucket", "events"}`: the series' events per hour bucket, over its whole history
     /// (a row per hour that has events). What [`Self::estimate_from`] sums; small enough to
-    /// keep (the server caches it for a few seconds per series).
+    /// keep (the server keeps it for a few seconds per series).
     pub fn hourly_events(&self) -> String {
         let t = self.tables;
         let bucket = ident(BUCKET_COLUMN);
@@ -518,28 +518,12 @@ impl SamplesQuery<'_> {
         )
     }
 
-    /// [`Self::estimate`] from the rows of [`Self::hourly_events`] as `(bucket, events)`.
+    /// About how many events of the series the window holds: those in the hour buckets it
+    /// touches, from the rows of [`Self::hourly_events`] as `(bucket, events)`. It chooses
+    /// between [`SamplesPlan`]s; 0 can also mean an unknown series.
     pub fn estimate_from(&self, hourly: &[(i64, u64)]) -> u64 {
         let from = floor(self.start, self.tables.rollups()[0].bucket());
         hourly.iter().filter(|(b, _)| *b >= from && *b <= self.end).map(|(_, n)| n).sum()
-    }
-
-    /// Rows `{"events"}`: about how many events of the series the window holds (those in the
-    /// hour buckets it touches), to choose between [`SamplesPlan`]s. 0 can also mean an
-    /// unknown series.
-    pub fn estimate(&self) -> String {
-        let t = self.tables;
-        let hour = &t.rollups()[0];
-        let bucket = ident(BUCKET_COLUMN);
-        format!(
-            "SELECT countMerge({}) AS events FROM {}.{} WHERE {} AND {bucket} >= {} AND {bucket} <= {} FORMAT JSONEachRow",
-            ident(COUNT_COLUMN),
-            ident(&t.database),
-            ident(&hour.table_name()),
-            self.series_filter(),
-            floor(self.start, hour.bucket()),
-            self.end
-        )
     }
 
     /// Starts of the buckets of length `len` that a period boundary (`start` or a period end)
@@ -616,6 +600,27 @@ mod tests {
         assert_eq!((0..3).map(|i| q.period_end(i)).collect::<Vec<_>>(), [3, 6, 10]);
         let q = query(&t, i64::MAX - 10, i64::MAX, 10);
         assert_eq!(q.period_end(9), i64::MAX);
+    }
+
+    #[test]
+    fn the_estimate_counts_the_hours_the_window_touches() {
+        let t = tables();
+        let hour = 3_600_000_000_000; // BigInt times are nanoseconds
+        let hourly = [(0, 5), (hour, 7), (2 * hour, 11), (3 * hour, 13)];
+        // From inside hour 1 to the first instant of hour 3: hours 1, 2 and 3.
+        assert_eq!(query(&t, hour + 10, 3 * hour, 10).estimate_from(&hourly), 31);
+        assert_eq!(query(&t, 4 * hour, 5 * hour, 10).estimate_from(&hourly), 0);
+    }
+
+    #[test]
+    fn the_raw_plan_reads_one_window_before_start_for_last_only() {
+        let t = tables();
+        let q = query(&t, 1_000, 1_600, 10);
+        assert!(q.render(Dialect::V18_16, SamplesPlan::Raw).contains("`time` > 400 AND `time` <= 1600"));
+        let min = SamplesQuery { agg: SampleAgg::Min, ..q.clone() };
+        assert!(min.render(Dialect::V18_16, SamplesPlan::Raw).contains("`time` > 1000 AND `time` <= 1600"));
+        // Never before the epoch.
+        assert!(query(&t, 100, 1_600, 10).render(Dialect::V18_16, SamplesPlan::Raw).contains("`time` > 0 AND"));
     }
 
     #[test]
