@@ -157,7 +157,7 @@ fn validate_all(
     let mut errors = Vec::new();
     for (i, r) in records.iter().enumerate() {
         match validate_record(ir, model, r, i, &mut ctx) {
-            Ok(row) => rows.push(KeyedRow { key: row.key, row: Value::Object(row.row).to_string() }),
+            Ok(row) => rows.push(row),
             Err(e) => errors.extend(e),
         }
     }

@@ -17,8 +17,12 @@
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use igloo_schemas::ir::{Arity, BaseType, DefaultValue, Field, Ir, Model, NativeType, ScalarType};
+use std::borrow::Cow;
+
 use serde::Serialize;
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
+
+use crate::kafka::wire::KeyedRow;
 
 /// One problem with one record, as the API reports it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -30,12 +34,9 @@ pub struct RecordError {
     pub reason: String,
 }
 
-/// A valid record: its message key and its row as a JSON object keyed by column name.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ValidRow {
-    pub key: String,
-    pub row: Map<String, Value>,
-}
+/// A value as validated: the client's own when it is already what ClickHouse reads (most are),
+/// else a normalized copy. Borrowing saves a copy and a free per field (BENCHMARKS.md, issue 20).
+type Checked<'v> = Cow<'v, Value>;
 
 /// What a validation run needs from outside: the time for `now()` and UUIDs for `uuid()`.
 pub struct Context<'a> {
@@ -43,13 +44,15 @@ pub struct Context<'a> {
     pub uuid: &'a mut dyn FnMut() -> String,
 }
 
+/// A valid record becomes its message key and its row: a JSON object keyed by column name
+/// (columns in name order), written straight from the checked values.
 pub fn validate_record(
     ir: &Ir,
     model: &Model,
     value: &Value,
     index: usize,
     ctx: &mut Context,
-) -> Result<ValidRow, Vec<RecordError>> {
+) -> Result<KeyedRow, Vec<RecordError>> {
     let err = |path: &str, reason: String| RecordError { index, path: path.to_string(), reason };
     let Value::Object(obj) = value else {
         return Err(vec![err("", format!("expected a JSON object, found {}", kind(value)))]);
@@ -61,21 +64,38 @@ pub fn validate_record(
             errors.push(err(name, format!("unknown field; {} has {known}", model.name)));
         }
     }
-    let mut row = Map::new();
+    let mut columns: Vec<(&str, Checked)> = Vec::with_capacity(model.fields.len());
     for field in &model.fields {
         match field_value(ir, field, obj.get(&field.name), ctx) {
-            Ok(v) => {
-                row.insert(field.column.clone(), v);
-            }
+            Ok(v) => columns.push((&field.column, v)),
             Err((path, reason)) => errors.push(err(&path, reason)),
         }
     }
     if !errors.is_empty() {
         return Err(errors);
     }
+    let column = |name: &str| columns.iter().find(|(c, _)| *c == name).map(|(_, v)| &**v);
     let key_values: Vec<&Value> =
-        model.topic.key.iter().filter_map(|f| model.field(f)).filter_map(|f| row.get(&f.column)).collect();
-    Ok(ValidRow { key: crate::kafka::wire::message_key(&key_values), row })
+        model.topic.key.iter().filter_map(|f| model.field(f)).filter_map(|f| column(&f.column)).collect();
+    let key = crate::kafka::wire::message_key(&key_values);
+    columns.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    Ok(KeyedRow { key, row: object_text(&columns) })
+}
+
+/// `{"column":value,…}` as serde_json writes a map (the same escaping and number forms).
+fn object_text(columns: &[(&str, Checked)]) -> String {
+    let mut out = Vec::with_capacity(64 * columns.len());
+    out.push(b'{');
+    for (i, (name, value)) in columns.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, name).expect("writing to a Vec");
+        out.push(b':');
+        serde_json::to_writer(&mut out, &**value).expect("writing to a Vec");
+    }
+    out.push(b'}');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -89,23 +109,23 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-type FieldResult = Result<Value, (String, String)>;
+type FieldResult<'v> = Result<Checked<'v>, (String, String)>;
 
-fn field_value(ir: &Ir, field: &Field, given: Option<&Value>, ctx: &mut Context) -> FieldResult {
+fn field_value<'v>(ir: &Ir, field: &Field, given: Option<&'v Value>, ctx: &mut Context) -> FieldResult<'v> {
     let name = &field.name;
     match (given, field.ty.arity) {
-        (Some(Value::Null), Arity::Optional) => return Ok(Value::Null),
-        (Some(Value::Null), Arity::List) => return Ok(Value::Array(vec![])),
+        (Some(Value::Null), Arity::Optional) => return Ok(Cow::Owned(Value::Null)),
+        (Some(Value::Null), Arity::List) => return Ok(Cow::Owned(Value::Array(vec![]))),
         (Some(Value::Null), Arity::Required) => return Err((name.clone(), "must not be null".into())),
         _ => {}
     }
     let Some(value) = given else {
         if let Some(default) = &field.default {
-            return default_value(field, default, ctx).map_err(|r| (name.clone(), r));
+            return default_value(field, default, ctx).map(Cow::Owned).map_err(|r| (name.clone(), r));
         }
         return match field.ty.arity {
-            Arity::Optional => Ok(Value::Null),
-            Arity::List => Ok(Value::Array(vec![])),
+            Arity::Optional => Ok(Cow::Owned(Value::Null)),
+            Arity::List => Ok(Cow::Owned(Value::Array(vec![]))),
             Arity::Required => Err((name.clone(), "required field is missing".into())),
         };
     };
@@ -114,12 +134,16 @@ fn field_value(ir: &Ir, field: &Field, given: Option<&Value>, ctx: &mut Context)
             let Value::Array(items) = value else {
                 return Err((name.clone(), format!("expected an array, found {}", kind(value))));
             };
-            items
+            let checked = items
                 .iter()
                 .enumerate()
                 .map(|(i, v)| scalar(ir, field, v).map_err(|r| (format!("{name}[{i}]"), r)))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array)
+                .collect::<Result<Vec<_>, _>>()?;
+            // The client's array as it is, unless an item had to be normalized.
+            if checked.iter().all(|c| matches!(c, Cow::Borrowed(_))) {
+                return Ok(Cow::Borrowed(value));
+            }
+            Ok(Cow::Owned(Value::Array(checked.into_iter().map(Cow::into_owned).collect())))
         }
         _ => scalar(ir, field, value).map_err(|r| (name.clone(), r)),
     }
@@ -141,13 +165,13 @@ fn default_value(field: &Field, default: &DefaultValue, ctx: &mut Context) -> Re
 }
 
 /// One value of the field's base type.
-fn scalar(ir: &Ir, field: &Field, v: &Value) -> Result<Value, String> {
+fn scalar<'v>(ir: &Ir, field: &Field, v: &'v Value) -> Result<Checked<'v>, String> {
     let scalar = match &field.ty.base {
         BaseType::Enum(name) => {
             let variants: Vec<&str> =
                 ir.enum_def(name).map(|e| e.variants.iter().map(|v| v.name.as_str()).collect()).unwrap_or_default();
             return match v {
-                Value::String(s) if variants.contains(&s.as_str()) => Ok(v.clone()),
+                Value::String(s) if variants.contains(&s.as_str()) => Ok(Cow::Borrowed(v)),
                 Value::String(s) => Err(format!("`{s}` is not a value of {name} ({})", variants.join(", "))),
                 other => Err(format!("expected one of {} as a string, found {}", variants.join(", "), kind(other))),
             };
@@ -163,44 +187,44 @@ fn scalar(ir: &Ir, field: &Field, v: &Value) -> Result<Value, String> {
                         return Err(format!("text is {} bytes; the column holds at most {length}", s.len()));
                     }
                 }
-                Ok(v.clone())
+                Ok(Cow::Borrowed(v))
             }
             other => Err(format!("expected a string, found {}", kind(other))),
         },
-        ScalarType::Json => Ok(Value::String(v.to_string())),
+        ScalarType::Json => Ok(Cow::Owned(Value::String(v.to_string()))),
         ScalarType::Bytes => match v {
             Value::String(s) => {
                 use base64::Engine;
                 base64::engine::general_purpose::STANDARD
                     .decode(s)
-                    .map(|_| v.clone())
+                    .map(|_| Cow::Borrowed(v))
                     .map_err(|_| "expected base64 text".to_string())
             }
             other => Err(format!("expected base64 text, found {}", kind(other))),
         },
         ScalarType::Uuid => match v {
-            Value::String(s) if uuid::Uuid::try_parse(s).is_ok() => Ok(v.clone()),
+            Value::String(s) if uuid::Uuid::try_parse(s).is_ok() => Ok(Cow::Borrowed(v)),
             _ => Err("expected a UUID such as \"123e4567-e89b-12d3-a456-426614174000\"".into()),
         },
         ScalarType::Boolean => match v {
-            Value::Bool(_) => Ok(v.clone()),
+            Value::Bool(_) => Ok(Cow::Borrowed(v)),
             other => Err(format!("expected true or false, found {}", kind(other))),
         },
-        ScalarType::Int | ScalarType::BigInt => integer(scalar, native, v),
+        ScalarType::Int | ScalarType::BigInt => integer(scalar, native, v).map(Cow::Owned),
         ScalarType::Float => match v {
-            Value::Number(_) => Ok(v.clone()),
+            Value::Number(_) => Ok(Cow::Borrowed(v)),
             other => Err(format!("expected a number, found {}", kind(other))),
         },
         ScalarType::Decimal => match v {
-            Value::Number(_) => Ok(v.clone()),
+            Value::Number(_) => Ok(Cow::Borrowed(v)),
             Value::String(s) if s.parse::<f64>().is_ok() && !s.contains(['e', 'E', 'n', 'N', 'i', 'I']) => {
-                Ok(v.clone())
+                Ok(Cow::Borrowed(v))
             }
             other => Err(format!("expected a number or a numeric string, found {}", kind(other))),
         },
-        ScalarType::DateTime => datetime(native, v),
+        ScalarType::DateTime => datetime(native, v).map(Cow::Owned),
         ScalarType::Date => match v {
-            Value::String(s) if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() => Ok(v.clone()),
+            Value::String(s) if NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() => Ok(Cow::Borrowed(v)),
             _ => Err("expected a date as \"YYYY-MM-DD\"".into()),
         },
     }

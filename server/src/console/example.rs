@@ -96,7 +96,8 @@ mod tests {
             }
             if model.name == "Point" {
                 assert_eq!(record["time"], json!(1_700_000_000_000_000_005_i64), "now, in ns");
-                assert_eq!(row.row["tag"], "example");
+                let row: Value = serde_json::from_str(&row.row).unwrap();
+                assert_eq!(row["tag"], "example");
             }
         }
     }

@@ -483,7 +483,6 @@ fn deliverables(ctx: &TransformContext, batch: &[Record], outcomes: Vec<Outcome>
                     .enumerate()
                     .map(|(i, v)| {
                         validate_record(&ctx.ir, destination, v, i, &mut vctx)
-                            .map(|row| KeyedRow { key: row.key, row: Value::Object(row.row).to_string() })
                             .map_err(|errors| mismatch(ctx, i, v, &errors))
                     })
                     .collect::<Result<Vec<_>, String>>()

@@ -35,12 +35,23 @@ fn ir() -> Ir {
     ir
 }
 
+/// A valid record with its row read back as a map.
+#[derive(Debug)]
+struct ValidRow {
+    key: String,
+    row: serde_json::Map<String, Value>,
+}
+
 fn run(v: Value) -> Result<ValidRow, Vec<RecordError>> {
     let ir = ir();
     let model = ir.model("Event").unwrap().clone();
     let mut uuid = || "00000000-0000-4000-8000-000000000000".to_string();
     let mut ctx = Context { now: DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap(), uuid: &mut uuid };
-    validate_record(&ir, &model, &v, 3, &mut ctx)
+    let r = validate_record(&ir, &model, &v, 3, &mut ctx)?;
+    let row: serde_json::Map<String, Value> = serde_json::from_str(&r.row).expect("a JSON object");
+    // The text is what serde_json writes for that map: same key order, escaping and numbers.
+    assert_eq!(r.row, Value::Object(row.clone()).to_string());
+    Ok(ValidRow { key: r.key, row })
 }
 
 fn reasons(v: Value) -> Vec<(String, String)> {
