@@ -22,24 +22,29 @@ fn ingest_goes_on(acked: &AtomicU64, what: &str) {
 /// Waits until each shard holds its partitions' rows once, its replicas agree, and together
 /// they hold the `acked` events written `0..acked`; then checks it stays so and reads the same
 /// through `Distributed` on every node. Returns the rows of shard 1 and shard 2.
+///
+/// While a shard that was down catches up, rows written again can be visible beside the ones
+/// its late delete removes, until its DDL queue runs that delete (docs/ARCHITECTURE.md, "A
+/// delete that runs late"): duplicates are allowed on the way, not once settled.
 fn all_written_once(cluster: &LocalCluster, acked: u64) -> (u64, u64) {
     let local = "SELECT count(), uniqExact(tag, time), max(time) FROM devapp.Measurement_local FORMAT TSV";
-    let counts = |node: usize| -> Option<u64> {
+    // (rows, distinct rows) of a node's local table.
+    let counts = |node: usize| -> Option<(u64, u64)> {
         let got = cluster.sql(node, local);
         let mut f = got.split('\t');
-        let (n, distinct) = (f.next()?, f.next()?);
-        assert_eq!(n, distinct, "duplicated rows on node {node}");
-        n.parse().ok()
+        Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
     };
     let since = std::time::Instant::now();
-    let settled = eventually(Duration::from_secs(125), "every event on its shard", || {
-        let c: Vec<Option<u64>> = (1..=4).map(counts).collect();
-        assert!(since.elapsed() < Duration::from_secs(120), "rows per node {c:?}, acknowledged {acked}");
-        let c: Vec<u64> = c.into_iter().collect::<Option<_>>()?;
-        (c[0] == c[1] && c[2] == c[3] && c[0] + c[2] == acked).then_some(c)
+    let settled = eventually(Duration::from_secs(125), "every event on its shard, once", || {
+        let c: Vec<Option<(u64, u64)>> = (1..=4).map(counts).collect();
+        assert!(since.elapsed() < Duration::from_secs(120), "(rows, distinct) per node {c:?}, acknowledged {acked}");
+        let c: Vec<(u64, u64)> = c.into_iter().collect::<Option<_>>()?;
+        let once = c.iter().all(|(n, distinct)| n == distinct);
+        (once && c[0] == c[1] && c[2] == c[3] && c[0].0 + c[2].0 == acked).then_some(c)
     });
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!((1..=4).map(|n| counts(n).unwrap()).collect::<Vec<_>>(), settled, "acknowledged {acked}");
+    let settled: Vec<u64> = settled.into_iter().map(|(n, _)| n).collect();
     for node in 1..=4 {
         let count = "SELECT count(), uniqExact(tag, time) FROM devapp.Measurement FORMAT TSV";
         assert_eq!(cluster.sql(node, count), format!("{acked}\t{acked}"), "through Distributed on node {node}");
