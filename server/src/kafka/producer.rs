@@ -75,6 +75,22 @@ struct Core {
     failing_since: Arc<Mutex<Option<Instant>>>,
 }
 
+/// Rows counted in [`Producer::unsettled_rows`] while this lives.
+struct Unsettled<'a>(&'a std::sync::atomic::AtomicUsize, usize);
+
+impl<'a> Unsettled<'a> {
+    fn count(counter: &'a std::sync::atomic::AtomicUsize, rows: usize) -> Unsettled<'a> {
+        counter.fetch_add(rows, Ordering::Relaxed);
+        Unsettled(counter, rows)
+    }
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(self.1, Ordering::Relaxed);
+    }
+}
+
 /// One request's rows waiting in a lane, and where its outcome goes.
 struct Queued {
     rows: Vec<KeyedRow>,
@@ -102,11 +118,10 @@ impl Producer {
         if rows.is_empty() {
             return Ok(());
         }
-        let count = rows.len();
-        self.unsettled.fetch_add(count, Ordering::Relaxed);
-        let outcome = self.queue_rows(topic, rows).await;
-        self.unsettled.fetch_sub(count, Ordering::Relaxed);
-        outcome
+        // Counted until this call ends, however it ends: a request whose client went away is
+        // dropped mid-await, and its rows must not stay counted.
+        let _unsettled = Unsettled::count(&self.unsettled, rows.len());
+        self.queue_rows(topic, rows).await
     }
 
     /// Rows given to [`Producer::send_rows`] that are not acknowledged (or failed) yet: what
@@ -322,5 +337,23 @@ impl Core {
         let n = ids.len() as i32;
         self.partitions.lock().expect("partitions lock").insert(topic.to_string(), n);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_stay_counted_only_while_their_send_lives() {
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        let first = Unsettled::count(&counter, 5);
+        {
+            let _second = Unsettled::count(&counter, 3);
+            assert_eq!(counter.load(Ordering::Relaxed), 8);
+        }
+        assert_eq!(counter.load(Ordering::Relaxed), 5);
+        drop(first); // as when a request's client goes away mid-await
+        assert_eq!(counter.load(Ordering::Relaxed), 0);
     }
 }
