@@ -61,7 +61,8 @@ pub struct Producer {
     /// The group-commit lane of each topic. Lanes hold a [`Core`], not a `Producer`, so they
     /// end when the last `Producer` is dropped.
     lanes: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Queued>>>>,
-    /// Rows handed to [`Producer::send_rows`] and not yet acknowledged or failed.
+    /// Rows handed to [`Producer::send_rows`] or [`Producer::send_idempotent`] (the ingest
+    /// API's sends) and not yet acknowledged or failed.
     unsettled: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -124,8 +125,9 @@ impl Producer {
         self.queue_rows(topic, rows).await
     }
 
-    /// Rows given to [`Producer::send_rows`] that are not acknowledged (or failed) yet: what
-    /// answering before the acknowledgement (`?wait=false`) holds in memory.
+    /// Rows given to [`Producer::send_rows`] or [`Producer::send_idempotent`] that are not
+    /// acknowledged (or failed) yet: what answering before the acknowledgement (`?wait=false`)
+    /// holds in memory.
     pub fn unsettled_rows(&self) -> usize {
         self.unsettled.load(Ordering::Relaxed)
     }
@@ -155,6 +157,7 @@ impl Producer {
     /// key (`igloo-idempotency`, [`super::wire`]), so sent again, the same rows make the same
     /// messages, and the table writer writes them once.
     pub async fn send_idempotent(&self, topic: &str, rows: &[KeyedRow], key: &str) -> Result<(), ProduceError> {
+        let _unsettled = Unsettled::count(&self.unsettled, rows.len());
         self.core.send_framed(topic, &[(Some(key), rows)], self.core.broker.framing).await
     }
 
@@ -242,10 +245,10 @@ impl Core {
                 rows.extend(next.rows);
                 waiting.push(next.done);
             }
-            let queued = match self.partition_count(&topic).await {
-                Ok(n) => Ok(self.enqueue(&topic, n, &[(None, &rows)], self.broker.framing)),
-                Err(e) => Err(e),
-            };
+            let queued = self
+                .partition_count(&topic)
+                .await
+                .map(|n| self.enqueue(&topic, n, &[(None, &rows)], self.broker.framing));
             let core = self.clone();
             tokio::spawn(async move {
                 let outcome = match queued {
