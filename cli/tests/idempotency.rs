@@ -22,18 +22,12 @@ fn post_keyed(ports: &Ports, body: &str, key: Option<&str>) -> reqwest::Result<R
     try_post(&ports.api("/ingest/Measurement"), &headers, body.to_string())
 }
 
-fn metric(ports: &Ports, name: &str) -> Option<u64> {
-    let text = get(&ports.api("/metrics")).2;
-    let prefix = format!("{name}{{model=\"Measurement\"}} ");
-    text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
-}
-
 /// Waits until the writer has read everything on the topic and skipped `skipped` rows as
 /// duplicates; returns `(rows, distinct (tag, time))` in the table.
 fn settled(ports: &Ports, skipped: u64) -> (u64, u64) {
     eventually(Duration::from_secs(30), "the writer caught up", || {
-        (metric(ports, "igloo_consumer_lag") == Some(0)
-            && metric(ports, "igloo_idempotent_duplicates_total") == Some(skipped))
+        (metric(ports, "igloo_consumer_lag", "Measurement") == Some(0)
+            && metric(ports, "igloo_idempotent_duplicates_total", "Measurement") == Some(skipped))
         .then_some(())
     });
     let out =

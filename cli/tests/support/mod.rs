@@ -306,6 +306,13 @@ pub fn open_stream(
 }
 
 /// `GET url`: status, Content-Type and body (error statuses included).
+/// A model's counter or gauge `name` in the server's `/metrics`, if it has one.
+pub fn metric(ports: &Ports, name: &str, model: &str) -> Option<u64> {
+    let text = get(&ports.api("/metrics")).2;
+    let prefix = format!("{name}{{model=\"{model}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
+}
+
 pub fn get(url: &str) -> (u16, String, String) {
     get_with(url, &[])
 }

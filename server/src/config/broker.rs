@@ -175,9 +175,7 @@ impl BrokerConfig {
             (FramingSetting::Auto, InfraMode::Docker | InfraMode::External) => Framing::Record,
         }
     }
-}
 
-impl BrokerConfig {
     /// The producer's compression when the engines run in `mode`.
     pub fn compression(&self, mode: InfraMode) -> Compression {
         match (self.compression, mode) {
