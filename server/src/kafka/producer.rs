@@ -1,5 +1,5 @@
-//! The Kafka producer of the ingest API and of transforms: idempotent, `acks=all`, lz4. A send
-//! completes only when the broker acknowledged every message, and only then does the HTTP
+//! The Kafka producer of the ingest API and of transforms: idempotent, `acks=all`, compressed as
+//! `broker.compression` says ([`super::Compression`]). A send completes only when the broker acknowledged every message, and only then does the HTTP
 //! request get its 2xx. Messages are encoded by the wire format ([`super::wire`]) in the
 //! broker's framing.
 //!
