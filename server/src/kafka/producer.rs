@@ -1,7 +1,7 @@
 //! The Kafka producer of the ingest API and of transforms: idempotent, `acks=all`, compressed as
-//! `broker.compression` says ([`super::Compression`]). A send completes only when the broker acknowledged every message, and only then does the HTTP
-//! request get its 2xx. Messages are encoded by the wire format ([`super::wire`]) in the
-//! broker's framing.
+//! `broker.compression` says ([`super::Compression`]). A send completes only when the broker
+//! acknowledged every message, and only then does the HTTP request get its 2xx. Messages are
+//! encoded by the wire format ([`super::wire`]) in the broker's framing.
 //!
 //! Rows of concurrent ingest requests without an idempotency key are sent together (a group
 //! commit, [`Producer::send_rows`]): one lane per topic keeps at most [`IN_FLIGHT`] sends
