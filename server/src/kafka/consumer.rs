@@ -37,7 +37,7 @@ impl Received {
         }
     }
 
-    fn bytes(&self) -> usize {
+    pub fn bytes(&self) -> usize {
         self.rows.iter().map(String::len).sum()
     }
 }

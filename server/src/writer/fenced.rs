@@ -32,7 +32,7 @@ use tokio::sync::watch;
 
 use super::dedup::{Fresh, Seen};
 use super::{
-    collect, data_columns, dead_letter, logged_offsets, next_epoch, recover_below, row_text, rows_of,
+    collect, data_columns, dead_letter, logged_offsets, next_epoch, recover_below, rows_body, rows_of,
     wait_for_mutations, BatchError, WriterSpec,
 };
 use crate::backoff::Backoff;
@@ -161,16 +161,10 @@ impl<'a> Fence<'a> {
         self.session.execute(&claim_sql::create_stage(&spec.database, &spec.table)).await?;
         self.session.execute(&claim_sql::truncate_stage()).await?;
         let insert = claim_sql::insert_stage(&columns);
-        let text = |m: &Received, row: &str| {
-            row_text(row, m.partition, m.offset, owned.get(&m.partition).copied())
-                .ok_or(BatchError::NotAnObject { partition: m.partition, offset: m.offset })
-        };
-        let mut body = String::new();
         let mut staged: BTreeMap<i32, u64> = BTreeMap::new();
-        let all = rows_of(new).try_for_each(|(m, row)| text(m, row).map(|t| body.push_str(&t)));
-        let staged_all = match all {
-            Ok(()) if body.is_empty() => Ok(()), // every message was a duplicate
-            Ok(()) => self.session.insert(&insert, body).await.map_err(BatchError::from),
+        let staged_all = match rows_body(rows_of(new), |p| owned.get(&p).copied()) {
+            Ok(body) if body.is_empty() => Ok(()), // every message was a duplicate
+            Ok(body) => self.session.insert(&insert, body).await.map_err(BatchError::from),
             Err(e) => Err(e),
         };
         match staged_all {
@@ -180,7 +174,7 @@ impl<'a> Fence<'a> {
                 self.session.execute(&claim_sql::truncate_stage()).await?;
                 let mut letters = Vec::new();
                 for (m, row) in rows_of(new) {
-                    let one = match text(m, row) {
+                    let one = match rows_body([(m, row)], |p| owned.get(&p).copied()) {
                         Ok(t) => self.session.insert(&insert, t).await.map_err(BatchError::from),
                         Err(e) => Err(e),
                     };

@@ -478,13 +478,42 @@ fn data_columns(spec: &WriterSpec) -> Vec<String> {
     spec.columns.iter().cloned().chain([PARTITION_COLUMN.to_string(), OFFSET_COLUMN.to_string()]).collect()
 }
 
-/// A row (a JSON object) with the hidden columns appended: the message's partition and offset,
-/// and the writer's claim epoch when it has one.
-fn row_text(row: &str, partition: i32, offset: i64, epoch: Option<u64>) -> Option<String> {
-    let body = row.trim_end().strip_suffix('}')?;
-    let sep = if body.trim_end().ends_with('{') { "" } else { "," };
-    let epoch = epoch.map(|e| format!(",\"{EPOCH_COLUMN}\":{e}")).unwrap_or_default();
-    Some(format!("{body}{sep}\"{PARTITION_COLUMN}\":{partition},\"{OFFSET_COLUMN}\":{offset}{epoch}}}\n"))
+/// Appends a row (a JSON object) with the hidden columns added, and a newline, to `out`: the
+/// message's partition and offset, and the writer's claim epoch when it has one. False (and
+/// `out` unchanged) when the row is not an object. Written in place: one allocation per batch,
+/// not per row (BENCHMARKS.md, issue 20).
+fn push_row(out: &mut String, row: &str, partition: i32, offset: i64, epoch: Option<u64>) -> bool {
+    use std::fmt::Write;
+    let Some(body) = row.trim_end().strip_suffix('}') else { return false };
+    out.push_str(body);
+    if !body.trim_end().ends_with('{') {
+        out.push(',');
+    }
+    let _ = write!(out, "\"{PARTITION_COLUMN}\":{partition},\"{OFFSET_COLUMN}\":{offset}");
+    if let Some(e) = epoch {
+        let _ = write!(out, ",\"{EPOCH_COLUMN}\":{e}");
+    }
+    out.push_str("}\n");
+    true
+}
+
+/// The insert body of `(message, row)` pairs: each row with its hidden columns, one a line;
+/// `epoch` gives the claim epoch of a message's partition.
+fn rows_body<'a>(
+    rows: impl IntoIterator<Item = (&'a Received, &'a String)>,
+    epoch: impl Fn(i32) -> Option<u64>,
+) -> Result<String, BatchError> {
+    let mut body = String::new();
+    for (m, row) in rows {
+        if body.capacity() == 0 {
+            // Rows of a batch are alike: room for this many, grown as they come.
+            body.reserve(m.bytes() + m.rows.len() * 64);
+        }
+        if !push_row(&mut body, row, m.partition, m.offset, epoch(m.partition)) {
+            return Err(BatchError::NotAnObject { partition: m.partition, offset: m.offset });
+        }
+    }
+    Ok(body)
 }
 
 /// Every row of the messages, each with its message.
@@ -499,13 +528,7 @@ async fn insert_rows<'a>(
     rows: impl IntoIterator<Item = (&'a Received, &'a String)>,
     epoch: Option<u64>,
 ) -> Result<(), BatchError> {
-    let mut body = String::new();
-    for (m, row) in rows {
-        let Some(r) = row_text(row, m.partition, m.offset, epoch) else {
-            return Err(BatchError::NotAnObject { partition: m.partition, offset: m.offset });
-        };
-        body.push_str(&r);
-    }
+    let body = rows_body(rows, |_| epoch)?;
     if body.is_empty() {
         return Ok(()); // every message of the batch was a duplicate
     }
@@ -571,16 +594,17 @@ mod tests {
 
     #[test]
     fn hidden_columns_are_appended_to_each_row() {
+        let row = |r: &str, epoch| {
+            let mut out = String::from("{\"z\":0}\n");
+            push_row(&mut out, r, 2, 41, epoch).then(|| out["{\"z\":0}\n".len()..].to_string())
+        };
+        assert_eq!(row("{\"a\":1}", None).unwrap(), "{\"a\":1,\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
+        assert_eq!(row("{}", None).unwrap(), "{\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
         assert_eq!(
-            row_text("{\"a\":1}", 2, 41, None).unwrap(),
-            "{\"a\":1,\"_igloo_partition\":2,\"_igloo_offset\":41}\n"
-        );
-        assert_eq!(row_text("{}", 2, 41, None).unwrap(), "{\"_igloo_partition\":2,\"_igloo_offset\":41}\n");
-        assert_eq!(
-            row_text("{\"a\":1} ", 2, 41, Some(7)).unwrap(),
+            row("{\"a\":1} ", Some(7)).unwrap(),
             "{\"a\":1,\"_igloo_partition\":2,\"_igloo_offset\":41,\"_igloo_epoch\":7}\n"
         );
-        assert!(row_text("[1]", 2, 41, None).is_none());
-        assert!(row_text("\u{0}", 2, 41, None).is_none());
+        assert!(row("[1]", None).is_none());
+        assert!(row("\u{0}", None).is_none());
     }
 }
