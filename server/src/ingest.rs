@@ -13,12 +13,13 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::api_error::ApiError;
 use crate::app_state::{AppState, Route};
 use crate::kafka::wire::KeyedRow;
-use crate::validate::{validate_record, Context, RecordError};
+use crate::strict_json::{self, Record};
+use crate::validate::{not_an_object, validate_object, Context, RecordError};
 
 #[derive(Debug, Deserialize)]
 pub struct IngestParams {
@@ -149,14 +150,18 @@ async fn ingest(
 fn validate_all(
     ir: &igloo_schemas::Ir,
     model: &igloo_schemas::ir::Model,
-    records: &[Value],
+    records: &[Record],
 ) -> (Vec<KeyedRow>, Vec<RecordError>) {
     let mut uuid = || uuid::Uuid::new_v4().to_string();
     let mut ctx = Context { now: chrono::Utc::now(), uuid: &mut uuid };
     let mut rows = Vec::with_capacity(records.len());
     let mut errors = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        match validate_record(ir, model, r, i, &mut ctx) {
+        let row = match r {
+            Record::Object(fields) => validate_object(ir, model, fields, i, &mut ctx),
+            Record::Other(v) => Err(vec![not_an_object(v, i)]),
+        };
+        match row {
             Ok(row) => rows.push(row),
             Err(e) => errors.extend(e),
         }
@@ -251,24 +256,17 @@ fn body_error(e: &axum::Error, limit: usize) -> ApiError {
     ApiError::Malformed { format: "HTTP body", message: e.to_string() }
 }
 
-fn parse(bytes: &[u8], ndjson: bool) -> Result<Vec<Value>, ApiError> {
+fn parse(bytes: &[u8], ndjson: bool) -> Result<Vec<Record<'_>>, ApiError> {
     if ndjson {
         return bytes
             .split(|b| *b == b'\n')
             .enumerate()
             .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
             .map(|(i, line)| {
-                crate::strict_json::parse(line)
+                strict_json::parse_record(line)
                     .map_err(|e| ApiError::Malformed { format: "NDJSON", message: format!("line {}: {e}", i + 1) })
             })
             .collect();
     }
-    match crate::strict_json::parse(bytes) {
-        Ok(Value::Array(items)) => Ok(items),
-        Ok(v @ Value::Object(_)) => Ok(vec![v]),
-        Ok(_) => {
-            Err(ApiError::Malformed { format: "JSON", message: "expected an object or an array of objects".into() })
-        }
-        Err(e) => Err(ApiError::Malformed { format: "JSON", message: e.to_string() }),
-    }
+    strict_json::parse_records(bytes).map_err(|e| ApiError::Malformed { format: "JSON", message: e.to_string() })
 }

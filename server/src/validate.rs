@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::{Number, Value};
 
 use crate::kafka::wire::KeyedRow;
+use crate::strict_json::Fields;
 
 /// One problem with one record, as the API reports it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -53,20 +54,61 @@ pub fn validate_record(
     index: usize,
     ctx: &mut Context,
 ) -> Result<KeyedRow, Vec<RecordError>> {
+    match value {
+        Value::Object(obj) => validate_object(ir, model, obj, index, ctx),
+        other => Err(vec![not_an_object(other, index)]),
+    }
+}
+
+/// The error for a record that is not a JSON object.
+pub fn not_an_object(value: &Value, index: usize) -> RecordError {
+    RecordError { index, path: String::new(), reason: format!("expected a JSON object, found {}", kind(value)) }
+}
+
+/// A JSON object's fields, however they were read: a `serde_json` map, or ingest's
+/// [`Fields`] (names borrowed from the request).
+pub trait Object {
+    fn field(&self, name: &str) -> Option<&Value>;
+    fn names(&self) -> impl Iterator<Item = &str>;
+}
+
+impl Object for serde_json::Map<String, Value> {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys().map(String::as_str)
+    }
+}
+
+impl Object for Fields<'_> {
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+    fn names(&self) -> impl Iterator<Item = &str> {
+        Fields::names(self)
+    }
+}
+
+/// [`validate_record`] of an object.
+pub fn validate_object(
+    ir: &Ir,
+    model: &Model,
+    obj: &impl Object,
+    index: usize,
+    ctx: &mut Context,
+) -> Result<KeyedRow, Vec<RecordError>> {
     let err = |path: &str, reason: String| RecordError { index, path: path.to_string(), reason };
-    let Value::Object(obj) = value else {
-        return Err(vec![err("", format!("expected a JSON object, found {}", kind(value)))]);
-    };
     let mut errors = Vec::new();
-    for name in obj.keys() {
-        if model.field(name).is_none() && !model.ignored_fields.contains(name) {
+    for name in obj.names() {
+        if model.field(name).is_none() && !model.ignored_fields.iter().any(|f| f == name) {
             let known = model.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
             errors.push(err(name, format!("unknown field; {} has {known}", model.name)));
         }
     }
     let mut columns: Vec<(&str, Checked)> = Vec::with_capacity(model.fields.len());
     for field in &model.fields {
-        match field_value(ir, field, obj.get(&field.name), ctx) {
+        match field_value(ir, field, obj.field(&field.name), ctx) {
             Ok(v) => columns.push((&field.column, v)),
             Err((path, reason)) => errors.push(err(&path, reason)),
         }
@@ -134,16 +176,18 @@ fn field_value<'v>(ir: &Ir, field: &Field, given: Option<&'v Value>, ctx: &mut C
             let Value::Array(items) = value else {
                 return Err((name.clone(), format!("expected an array, found {}", kind(value))));
             };
-            let checked = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| scalar(ir, field, v).map_err(|r| (format!("{name}[{i}]"), r)))
-                .collect::<Result<Vec<_>, _>>()?;
-            // The client's array as it is, unless an item had to be normalized.
-            if checked.iter().all(|c| matches!(c, Cow::Borrowed(_))) {
-                return Ok(Cow::Borrowed(value));
+            // The client's array as it is, unless an item had to be normalized: then a copy,
+            // begun at the first such item.
+            let mut normalized: Option<Vec<Value>> = None;
+            for (i, v) in items.iter().enumerate() {
+                let checked = scalar(ir, field, v).map_err(|r| (format!("{name}[{i}]"), r))?;
+                match (&mut normalized, checked) {
+                    (None, Cow::Borrowed(_)) => {}
+                    (None, Cow::Owned(c)) => normalized = Some(items[..i].iter().cloned().chain([c]).collect()),
+                    (Some(copy), c) => copy.push(c.into_owned()),
+                }
             }
-            Ok(Cow::Owned(Value::Array(checked.into_iter().map(Cow::into_owned).collect())))
+            Ok(normalized.map_or(Cow::Borrowed(value), |copy| Cow::Owned(Value::Array(copy))))
         }
         _ => scalar(ir, field, value).map_err(|r| (name.clone(), r)),
     }

@@ -47,6 +47,15 @@ fn run(v: Value) -> Result<ValidRow, Vec<RecordError>> {
     let model = ir.model("Event").unwrap().clone();
     let mut uuid = || "00000000-0000-4000-8000-000000000000".to_string();
     let mut ctx = Context { now: DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap(), uuid: &mut uuid };
+    // Ingest reads records with names borrowed from the body: the same outcome as the value
+    // read from the same text.
+    let text = v.to_string();
+    let reread = validate_record(&ir, &model, &crate::strict_json::parse(text.as_bytes()).unwrap(), 3, &mut ctx);
+    let read = match crate::strict_json::parse_record(text.as_bytes()).unwrap() {
+        crate::strict_json::Record::Object(fields) => validate_object(&ir, &model, &fields, 3, &mut ctx),
+        crate::strict_json::Record::Other(other) => Err(vec![not_an_object(&other, 3)]),
+    };
+    assert_eq!(read, reread, "{text}");
     let r = validate_record(&ir, &model, &v, 3, &mut ctx)?;
     let row: serde_json::Map<String, Value> = serde_json::from_str(&r.row).expect("a JSON object");
     // The text is what serde_json writes for that map: same key order, escaping and numbers.
