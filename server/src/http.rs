@@ -74,9 +74,19 @@ impl Concurrency {
     }
 }
 
-/// 414 for an over-long URI; 503 when `max_concurrent_requests` are in progress. `/health` and
-/// `/subscribe` (held open by design) do not count.
-pub async fn limits(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// What every request passes, in this order (one middleware, not one per concern: each layer
+/// costs a boxed future and a service clone per request, BENCHMARKS.md, issue 20):
+/// 1. 414 for an over-long URI; 503 when `max_concurrent_requests` are in progress (`/health`
+///    and `/subscribe`, held open by design, do not count);
+/// 2. CORS: a preflight from an allowed origin is answered here, and every answer to an
+///    allowed origin says so (errors of step 3 too);
+/// 3. auth ([`crate::auth::guard`]): 401, 403 or 429 instead of the route.
+pub async fn edge(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     // The URI's length, counted without writing it out on this hot path.
     let uri = req.uri();
     let length = uri.scheme_str().map_or(0, |s| s.len() + 3)
@@ -87,11 +97,24 @@ pub async fn limits(State(state): State<Arc<AppState>>, req: Request, next: Next
         return ApiError::UriTooLong(MAX_URI_BYTES).into_response();
     }
     let path = uri.path();
-    if path == "/health" || path.starts_with("/subscribe/") {
-        return next.run(req).await;
-    }
-    let Ok(_permit) = state.concurrency.permits.clone().try_acquire_owned() else {
-        return ApiError::Overloaded(state.concurrency.max).into_response();
+    let _permit = if path == "/health" || path.starts_with("/subscribe/") {
+        None
+    } else {
+        match state.concurrency.permits.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => return ApiError::Overloaded(state.concurrency.max).into_response(),
+        }
     };
-    next.run(req).await
+    let origin = crate::auth::cors_origin(&state, &req);
+    let resp = match (&origin, req.method()) {
+        (Some(_), &axum::http::Method::OPTIONS) => crate::auth::preflight(),
+        _ => match crate::auth::guard(&state, peer, &mut req) {
+            Ok(()) => next.run(req).await,
+            Err(e) => e.into_response(),
+        },
+    };
+    match origin {
+        Some(origin) => crate::auth::allow_origin(resp, origin),
+        None => resp,
+    }
 }

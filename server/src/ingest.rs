@@ -8,12 +8,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::api_error::ApiError;
 use crate::app_state::{AppState, Route};
@@ -38,29 +38,30 @@ fn yes() -> bool {
     true
 }
 
+/// The request is taken whole, so its headers are read in place (a `HeaderMap` extractor
+/// copies them).
 pub async fn ingest_model(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
     Query(params): Query<IngestParams>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Result<Response, ApiError> {
-    ingest(&state, &model, params, &headers, body).await
+    let (parts, body) = req.into_parts();
+    ingest(&state, &model, params, &parts.headers, body).await
 }
 
 /// Alias routes (`server.routes`) and everything else unmatched.
 pub async fn fallback(
     State(state): State<Arc<AppState>>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
     Query(params): Query<IngestParams>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let (method, uri) = (parts.method, parts.uri);
     let route = state.routes.read().expect("routes lock").get(uri.path()).cloned();
     match (method, route) {
         (axum::http::Method::POST, Some(Route::Ingest(model))) if state.roles.ingest => {
-            ingest(&state, &model, params, &headers, body).await
+            ingest(&state, &model, params, &parts.headers, body).await
         }
         (axum::http::Method::GET, Some(Route::Samples(model))) if state.roles.query => {
             let params = Query::<std::collections::HashMap<String, String>>::try_from_uri(&uri)
@@ -119,10 +120,16 @@ async fn ingest(
         }
         (sent, metrics)
     };
-    let mut body = json!({ "accepted": accepted });
-    if invalid > 0 {
-        body["rejected"] = serde_json::to_value(&errors).unwrap_or_default();
-    }
+    let answer = |extra: Option<(&str, Value)>| {
+        let mut body = json!({ "accepted": accepted });
+        if invalid > 0 {
+            body["rejected"] = serde_json::to_value(&errors).unwrap_or_default();
+        }
+        if let Some((k, v)) = extra {
+            body[k] = v;
+        }
+        body
+    };
     if !params.wait {
         // Answering before the acknowledgement must not let memory grow without bound when
         // the broker is slower than the clients: past this many unsettled rows, 503.
@@ -137,12 +144,16 @@ async fn ingest(
                 tracing::warn!(error = %e, rows = accepted, "rows answered 202 (?wait=false) were not acknowledged by the broker: lost");
             }
         });
-        body["acknowledged"] = json!(false);
-        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+        return Ok((StatusCode::ACCEPTED, Json(answer(Some(("acknowledged", json!(false)))))).into_response());
     }
     send.await.0.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     crash_after_produce_if_asked();
-    Ok((StatusCode::OK, Json(body)).into_response())
+    if invalid == 0 {
+        // The usual answer, written without building a JSON value.
+        let text = format!("{{\"accepted\":{accepted}}}");
+        return Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], text).into_response());
+    }
+    Ok((StatusCode::OK, Json(answer(None))).into_response())
 }
 
 /// Validates every record: the rows to produce (key, JSON) and every error. Synchronous, so

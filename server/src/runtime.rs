@@ -153,9 +153,7 @@ impl Server {
         }
         let app = app
             .fallback(ingest::fallback)
-            .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::guard))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::cors))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::limits))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::edge))
             .with_state(state.clone());
         let (http_stop, stop_rx) = watch::channel(false);
         if settings.auth.mode == crate::config::AuthMode::Required {

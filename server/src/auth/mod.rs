@@ -1,8 +1,9 @@
 //! Who may do what. With `server.auth: required` every request but `/health` and `/ready`
-//! carries `Authorization: Bearer <API key or JWT>`; the [`guard`] middleware maps the route to
-//! what it needs ([`Need`]), checks the credential's grants, and applies the key's rate and a
-//! per-IP rate for requests without a valid credential. Answers: 401 with `WWW-Authenticate`,
-//! 403, 429 with `Retry-After`. [`cors`] answers browsers' preflights for `server.cors.origins`.
+//! carries `Authorization: Bearer <API key or JWT>`; [`guard`] (called by `http::edge` on every
+//! request) maps the route to what it needs ([`Need`]), checks the credential's grants, and
+//! applies the key's rate and a per-IP rate for requests without a valid credential. Answers:
+//! 401 with `WWW-Authenticate`, 403, 429 with `Retry-After`. [`cors_origin`] and [`preflight`]
+//! answer browsers for `server.cors.origins`.
 
 pub mod jwt;
 pub mod keys;
@@ -12,9 +13,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 pub use keys::{KeyRecord, KeyScope, KeyStore};
@@ -170,24 +170,18 @@ fn bearer(req: &Request) -> Option<&str> {
 }
 
 /// The middleware: authenticates, authorizes, rate-limits; a no-op with `server.auth: off`.
-pub async fn guard(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// Lets the request through, or says why not (the answer to send instead). Called by
+/// [`crate::http::edge`] on every request.
+pub fn guard(state: &AppState, peer: SocketAddr, req: &mut Request) -> Result<(), ApiError> {
     let auth = &state.auth;
     if auth.settings.mode == AuthMode::Off {
-        return next.run(req).await;
+        return Ok(());
     }
     let need = Need::of(req.method(), req.uri().path(), &state.routes.read().expect("routes lock"));
     if need == Need::Open {
-        return next.run(req).await;
+        return Ok(());
     }
-    match admit(&state, auth, peer, &need, &mut req) {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
-    }
+    admit(state, auth, peer, &need, req)
 }
 
 /// Authenticates, authorizes and rate-limits one request that needs `need`.
@@ -287,27 +281,37 @@ fn bind_parameters(state: &AppState, p: &Principal, need: &Need, req: &mut Reque
 
 /// CORS for `server.cors.origins`: preflights answered here, allowed origins echoed on every
 /// answer. Requests from other origins get no CORS headers (the browser refuses them).
-pub async fn cors(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// The request's `Origin` when `server.cors.origins` allows it: the value for
+/// `Access-Control-Allow-Origin`.
+pub fn cors_origin(state: &AppState, req: &Request) -> Option<HeaderValue> {
     let origins = &state.auth.settings.cors_origins;
-    let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_string);
-    let allowed = origin.filter(|o| origins.iter().any(|a| a == "*" || a == o));
-    let Some(origin) = allowed else { return next.run(req).await };
-    let value = HeaderValue::from_str(&origin).unwrap_or(HeaderValue::from_static("null"));
-    let mut resp = if req.method() == Method::OPTIONS {
-        let mut r = StatusCode::NO_CONTENT.into_response();
-        let h = r.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type, content-encoding, idempotency-key"),
-        );
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-        r
-    } else {
-        next.run(req).await
-    };
+    if origins.is_empty() {
+        return None;
+    }
+    let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
+    origins
+        .iter()
+        .any(|a| a == "*" || a == origin)
+        .then(|| HeaderValue::from_str(origin).unwrap_or(HeaderValue::from_static("null")))
+}
+
+/// The answer to a browser's preflight from an allowed origin.
+pub fn preflight() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type, content-encoding, idempotency-key"),
+    );
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    r
+}
+
+/// Marks an answer as readable by `origin`.
+pub fn allow_origin(mut resp: Response, origin: HeaderValue) -> Response {
     let h = resp.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     h.append(header::VARY, HeaderValue::from_static("Origin"));
     resp
 }
