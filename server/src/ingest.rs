@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 
 use crate::api_error::ApiError;
 use crate::app_state::{AppState, Route};
+use crate::kafka::producer::{ProduceError, Producer};
 use crate::kafka::wire::KeyedRow;
+use crate::metrics::ModelMetrics;
 use crate::strict_json::{self, Record};
 use crate::validate::{not_an_object, validate_object, Context, RecordError};
 
@@ -107,19 +109,6 @@ async fn ingest(
         return Err(ApiError::Invalid { invalid, total: records.len(), details: errors });
     }
     let accepted = rows.len();
-    let (producer, topic) = (state.producer.clone(), model.topic.name.clone());
-    let idempotency = idempotency.map(str::to_string);
-    let send = async move {
-        let sent = match idempotency {
-            Some(key) => producer.send_idempotent(&topic, &rows, &key).await,
-            None => producer.send_rows(&topic, rows).await,
-        };
-        if sent.is_ok() {
-            metrics.accepted.fetch_add(accepted as u64, Ordering::Relaxed);
-            metrics.produced.fetch_add(accepted as u64, Ordering::Relaxed);
-        }
-        (sent, metrics)
-    };
     let answer = |extra: Option<(&str, Value)>| {
         let mut body = json!({ "accepted": accepted });
         if invalid > 0 {
@@ -138,15 +127,19 @@ async fn ingest(
                 "more than {MAX_UNSETTLED_ROWS} rows await the broker's acknowledgement; retry, or send with the default ?wait=true"
             )));
         }
+        let (producer, topic) = (state.producer.clone(), model.topic.name.clone());
+        let idempotency = idempotency.map(str::to_string);
         tokio::spawn(async move {
-            if let (Err(e), metrics) = send.await {
+            if let Err(e) = send(&producer, &topic, idempotency.as_deref(), rows, &metrics).await {
                 metrics.unacknowledged.fetch_add(accepted as u64, Ordering::Relaxed);
                 tracing::warn!(error = %e, rows = accepted, "rows answered 202 (?wait=false) were not acknowledged by the broker: lost");
             }
         });
         return Ok((StatusCode::ACCEPTED, Json(answer(Some(("acknowledged", json!(false)))))).into_response());
     }
-    send.await.0.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    send(&state.producer, &model.topic.name, idempotency, rows, &metrics)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     crash_after_produce_if_asked();
     if invalid == 0 {
         // The usual answer, written without building a JSON value.
@@ -154,6 +147,25 @@ async fn ingest(
         return Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], text).into_response());
     }
     Ok((StatusCode::OK, Json(answer(None))).into_response())
+}
+
+/// Produces the rows (alone when the request has an idempotency key) and counts them once
+/// acknowledged.
+async fn send(
+    producer: &Producer,
+    topic: &str,
+    idempotency: Option<&str>,
+    rows: Vec<KeyedRow>,
+    metrics: &ModelMetrics,
+) -> Result<(), ProduceError> {
+    let accepted = rows.len() as u64;
+    match idempotency {
+        Some(key) => producer.send_idempotent(topic, &rows, key).await?,
+        None => producer.send_rows(topic, rows).await?,
+    }
+    metrics.accepted.fetch_add(accepted, Ordering::Relaxed);
+    metrics.produced.fetch_add(accepted, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Validates every record: the rows to produce (key, JSON) and every error. Synchronous, so
@@ -221,22 +233,21 @@ fn crash_after_produce_if_asked() {
 /// True for NDJSON, false for JSON; 415 for anything else.
 fn content_kind(headers: &HeaderMap) -> Result<bool, ApiError> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else { return Ok(false) };
-    let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    match ct.as_str() {
-        "application/json" | "" => Ok(false),
-        "application/x-ndjson" | "application/jsonl" | "application/ndjson" => Ok(true),
-        _ => Err(ApiError::UnsupportedMediaType { what: "Content-Type", got: ct }),
+    let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+    let is = |name: &str| ct.eq_ignore_ascii_case(name);
+    if ct.is_empty() || is("application/json") {
+        Ok(false)
+    } else if is("application/x-ndjson") || is("application/jsonl") || is("application/ndjson") {
+        Ok(true)
+    } else {
+        Err(ApiError::UnsupportedMediaType { what: "Content-Type", got: ct.to_ascii_lowercase() })
     }
 }
 
 /// Undoes `Content-Encoding: gzip`, holding the decompressed size to the same limit.
 fn decode(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Bytes, ApiError> {
-    let enc = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity")
-        .trim()
-        .to_ascii_lowercase();
+    let Some(enc) = headers.get(header::CONTENT_ENCODING) else { return Ok(raw) };
+    let enc = enc.to_str().unwrap_or("identity").trim().to_ascii_lowercase();
     match enc.as_str() {
         "identity" | "" => Ok(raw),
         "gzip" | "x-gzip" => {

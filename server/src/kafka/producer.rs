@@ -136,14 +136,15 @@ impl Producer {
         let (done, outcome) = oneshot::channel();
         let lane = {
             let mut lanes = self.lanes.lock().expect("lanes lock");
-            lanes
-                .entry(topic.to_string())
-                .or_insert_with(|| {
+            match lanes.get(topic) {
+                Some(lane) => lane.clone(),
+                None => {
                     let (tx, rx) = mpsc::unbounded_channel();
                     tokio::spawn(self.core.clone().lane(topic.to_string(), rx));
+                    lanes.insert(topic.to_string(), tx.clone());
                     tx
-                })
-                .clone()
+                }
+            }
         };
         lane.send(Queued { rows, done }).map_err(|_| ProduceError::Stopped { topic: topic.into() })?;
         match outcome.await {
