@@ -49,6 +49,55 @@ pub fn proc_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
+/// The baseline of the ingest benchmarks: an HTTP server whose handler only answers
+/// `{"accepted":1}` to `POST /ingest`, on the same stack as igloo (axum, hyper, tokio with two
+/// workers), in a process of its own so its CPU per request can be measured beside igloo's:
+/// what HTTP alone costs on this machine. Stopped when dropped.
+pub struct Trivial {
+    pub url: String,
+    pub pid: u32,
+    child: std::process::Child,
+}
+
+const TRIVIAL_ENV: &str = "IGLOO_BENCH_SERVE_TRIVIAL";
+
+impl Trivial {
+    /// Starts this executable again as the trivial server (see [`serve_trivial_if_asked`]).
+    pub fn start() -> anyhow::Result<Trivial> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .env(TRIVIAL_ENV, "1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("start the trivial HTTP server")?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().context("its stdout")?).read_line(&mut line)?;
+        let port: u16 = line.trim().parse().with_context(|| format!("the trivial server said {line:?}"))?;
+        Ok(Trivial { url: format!("http://127.0.0.1:{port}/ingest"), pid: child.id(), child })
+    }
+}
+
+impl Drop for Trivial {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Called first by every benchmark binary: in the process [`Trivial::start`] made, serves the
+/// trivial handler on a free port (printed on stdout) until killed; elsewhere returns at once.
+pub async fn serve_trivial_if_asked() {
+    if std::env::var_os(TRIVIAL_ENV).is_none() {
+        return;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+    println!("{}", listener.local_addr().expect("its address").port());
+    let app =
+        axum::Router::new().route("/ingest", axum::routing::post(|_b: axum::body::Bytes| async { "{\"accepted\":1}" }));
+    axum::serve(listener, app).await.expect("serve");
+    std::process::exit(0);
+}
+
 /// The `p`th percentile of sorted values.
 pub fn pct(xs: &[f64], p: f64) -> f64 {
     xs[((xs.len() - 1) as f64 * p / 100.0).round() as usize]

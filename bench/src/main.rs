@@ -1,14 +1,15 @@
 //! `igloo-bench ingest`: drives a running igloo ingest API over HTTP on this machine and prints
 //! single-event POST throughput (keep-alive), batched NDJSON throughput, ingest → queryable lag
 //! (p50/p99: a probe event's acknowledgement until ClickHouse returns it) and the server's RSS.
-//! The baseline, in the same run: the same load against a trivial in-process HTTP handler.
+//! The baseline, in the same run: the same load against a trivial HTTP handler in a process of
+//! its own ([`igloo_bench::Trivial`]), with its CPU per request.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use igloo_bench::{closed_loop, event, pct, proc_ticks, rss_mb, tag};
+use igloo_bench::{closed_loop, event, pct, proc_ticks, rss_mb, serve_trivial_if_asked, tag, Trivial};
 
 #[derive(Parser)]
 struct Args {
@@ -66,13 +67,10 @@ async fn lag_probe(url: &str, clickhouse: &str, table: &str, probes: usize) -> a
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    serve_trivial_if_asked().await;
     let a = Args::parse();
-    // Baseline: a trivial handler on this machine, driven the same way.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let trivial = format!("http://{}/ingest", listener.local_addr()?);
-    let app =
-        axum::Router::new().route("/ingest", axum::routing::post(|_b: axum::body::Bytes| async { "{\"accepted\":1}" }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // Baseline: a trivial handler on this machine, in a process of its own, driven the same way.
+    let trivial = Trivial::start()?;
 
     let single: Arc<dyn Fn(u64) -> String + Send + Sync> = Arc::new(|n| event(n, &tag(n)));
     let batch_size = a.batch as u64;
@@ -80,18 +78,25 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(move |n| (n..n + batch_size).map(|i| event(i, &tag(i))).collect::<Vec<_>>().join("\n"));
     let batch_conns = 4.min(a.connections);
 
-    let base_single = closed_loop(&trivial, "application/json", a.connections, a.seconds, 1, single.clone())
-        .await
-        .requests_per_second;
-    let base_batch = closed_loop(&trivial, "application/x-ndjson", batch_conns, a.seconds, batch_size, batched.clone())
-        .await
-        .requests_per_second;
-    // igloo's CPU per event in a phase: jiffies (10 ms) used over the events acknowledged.
-    let ticks = || a.pid.and_then(proc_ticks);
+    // CPU per event in a phase: jiffies (10 ms) used over the events acknowledged.
     let cpu_us = |before: Option<u64>, after: Option<u64>, events_per_s: f64| match (before, after) {
         (Some(b), Some(e)) if events_per_s > 0.0 => Some((e - b) as f64 * 10_000.0 / (events_per_s * a.seconds as f64)),
         _ => None,
     };
+    let base_ticks = || proc_ticks(trivial.pid);
+    let t0 = base_ticks();
+    let base_single = closed_loop(&trivial.url, "application/json", a.connections, a.seconds, 1, single.clone())
+        .await
+        .requests_per_second;
+    let base_single_cpu = cpu_us(t0, base_ticks(), base_single);
+    let t0 = base_ticks();
+    let base_batch =
+        closed_loop(&trivial.url, "application/x-ndjson", batch_conns, a.seconds, batch_size, batched.clone())
+            .await
+            .requests_per_second;
+    let base_batch_cpu = cpu_us(t0, base_ticks(), base_batch * batch_size as f64);
+    drop(trivial);
+    let ticks = || a.pid.and_then(proc_ticks);
     let t0 = ticks();
     let s = closed_loop(&a.url, "application/json", a.connections, a.seconds, 1, single).await;
     let (s_req, s_ev, s_fail) = (s.requests_per_second, s.events_per_second, s.failed_requests);
@@ -121,8 +126,8 @@ async fn main() -> anyhow::Result<()> {
         pct(&lags, 99.0),
         lags[lags.len() - 1]
     );
-    if let (Some(c1), Some(c2)) = (s_cpu, b_cpu) {
-        println!("| igloo CPU per event (HTTP, validation, produce, table writer) | {c1:.1} µs single-event, {c2:.1} µs batched | | |");
+    if let (Some(c1), Some(c2), Some(b1), Some(b2)) = (s_cpu, b_cpu, base_single_cpu, base_batch_cpu) {
+        println!("| igloo CPU per event (HTTP, validation, produce, table writer) | {c1:.1} µs single-event, {c2:.1} µs batched | {b1:.1} µs per request, {b2:.2} µs per batched event (trivial handler, its own process) | {:.2}, {:.2} |", c1 / b1, c2 / b2);
     }
     if let (Some(r1), Some(r2)) = (rss_after_single, rss) {
         println!("| server RSS | {r1:.0} MB after single-event load, {r2:.0} MB after batched load | | |");
