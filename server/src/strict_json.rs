@@ -239,11 +239,13 @@ impl<'de> Visitor<'de> for Strict {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let inner = self.deeper()?;
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        // Short arrays (a record's list fields) are gathered on the stack and allocated once,
+        // at their length, not grown 4 → 8 → 16 (serde_json gives no length hint).
+        let mut items: smallvec::SmallVec<[Value; 16]> = smallvec::SmallVec::new();
         while let Some(v) = seq.next_element_seed(inner)? {
             items.push(v);
         }
-        Ok(Value::Array(items))
+        Ok(Value::Array(items.into_vec()))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let inner = self.deeper()?;

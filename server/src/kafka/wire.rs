@@ -107,12 +107,15 @@ fn encode_batches(rows: &[KeyedRow], partition: impl Fn(&str) -> i32) -> Vec<Out
     }
     let mut out = Vec::new();
     for (partition, rows) in groups {
-        let mut value = String::new();
+        // Sized once: grown by doubling, a batch's text would be copied about twice over.
+        let bytes: usize = rows.iter().map(|r| r.row.len() + 1).sum();
+        let mut value = String::with_capacity(bytes.min(MAX_BATCH_BYTES + 1));
         let mut key = rows[0].key.clone();
         for r in rows {
             if !value.is_empty() && value.len() + r.row.len() > MAX_BATCH_BYTES {
                 let key = std::mem::replace(&mut key, r.key.clone());
-                out.push(OutMessage { partition, key, value: std::mem::take(&mut value) });
+                let full = std::mem::replace(&mut value, String::with_capacity(bytes.min(MAX_BATCH_BYTES + 1)));
+                out.push(OutMessage { partition, key, value: full });
             }
             if !value.is_empty() {
                 value.push('\n');
