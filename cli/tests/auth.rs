@@ -21,20 +21,6 @@ fn serve_with(root: &Path, engines: &Ports, args: &[&str], env: &[(&str, &str)])
     })
 }
 
-fn keys(root: &Path, ports: &Ports, args: &[&str]) -> std::process::Output {
-    let mut cmd = igloo(root, ports);
-    cmd.arg("keys").args(args);
-    cmd.output().unwrap()
-}
-
-fn create_key(root: &Path, ports: &Ports, args: &[&str]) -> String {
-    let out = keys(root, ports, &[&["create"], args].concat());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(token.starts_with("igloo_"), "{token}");
-    token
-}
-
 fn post(url: &str, token: Option<&str>, body: &str) -> Reply {
     let auth = token.map(|t| format!("Bearer {t}"));
     let mut headers = vec![("Content-Type", "application/x-ndjson")];

@@ -211,3 +211,55 @@ fn console_in_a_real_browser() {
         assert_eq!(&png[1..4], b"PNG", "{shot}.png is a PNG");
     }
 }
+
+/// The console under `server.auth: required` (the default of `igloo serve`): it asks for a
+/// credential on the first 401, keeps the admin key for the tab, and hands it to
+/// `<igloo-timeseries>` as its `token`, which reads `/api` and `/subscribe` with it.
+#[test]
+fn console_under_auth_in_a_real_browser() {
+    let chromium = std::env::var("IGLOO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let modules = node_modules();
+    assert!(
+        Path::new(&chromium).exists() && modules.join("playwright-core/package.json").exists(),
+        "needs Chromium at {chromium} and playwright-core in {}: run `bash scripts/install-engines.sh`",
+        modules.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, _engines, engine_ports) = project_with_engines(tmp.path(), &[]);
+    let (server, ports) = serve_beside(&root, &engine_ports, &[], |cmd| {
+        cmd.env_remove("IGLOO_SERVER_AUTH");
+    });
+    wait_ready(&ports);
+    let key = create_key(&root, &engine_ports, &["--name", "console", "--scope", "admin"]);
+    // The server reads new keys within seconds.
+    eventually(Duration::from_secs(15), "the key known to the server", || {
+        (get_with(&ports.api("/metrics"), &[("Authorization", &format!("Bearer {key}"))]).0 == 200).then_some(())
+    });
+
+    let artifacts = std::env::var_os("IGLOO_TEST_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")))
+        .join("console");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/console.auth.browser.mjs");
+    let out = Command::new("node")
+        .arg(&script)
+        .env("IGLOO_URL", ports.api(""))
+        .env("IGLOO_KEY", &key)
+        .env("IGLOO_ARTIFACTS", &artifacts)
+        .env("IGLOO_NODE_MODULES", &modules)
+        .env("IGLOO_CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    let report = format!(
+        "{}{}\nscreenshots: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        artifacts.display()
+    );
+    println!("{report}");
+    assert!(out.status.success(), "the browser run failed:\n{report}\nigloo serve output:\n{}", server.seen.join("\n"));
+    for shot in ["auth-01-overview", "auth-02-chart"] {
+        let png = std::fs::read(artifacts.join(format!("{shot}.png"))).unwrap_or_else(|e| panic!("{shot}.png: {e}"));
+        assert_eq!(&png[1..4], b"PNG", "{shot}.png is a PNG");
+    }
+}

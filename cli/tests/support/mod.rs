@@ -202,6 +202,22 @@ pub fn serve_beside(root: &Path, engines: &Ports, args: &[&str], adjust: impl Fn
     (server, ports)
 }
 
+/// `igloo keys ARGS` against the project's ClickHouse.
+pub fn keys(root: &Path, ports: &Ports, args: &[&str]) -> std::process::Output {
+    let mut cmd = igloo(root, ports);
+    cmd.arg("keys").args(args);
+    cmd.output().unwrap()
+}
+
+/// `igloo keys create ARGS`: the key, printed once.
+pub fn create_key(root: &Path, ports: &Ports, args: &[&str]) -> String {
+    let out = keys(root, ports, &[&["create"], args].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(token.starts_with("igloo_"), "{token}");
+    token
+}
+
 /// Until `/ready` (open without a credential) answers 200: the writers have taken their
 /// partitions.
 pub fn wait_ready(ports: &Ports) {
