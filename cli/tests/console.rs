@@ -1,6 +1,7 @@
 //! The dev console on real engines (ClickHouse 18.16 and tansu, through `igloo dev`): the JSON
 //! it reads, and the page itself in headless Chromium (`console/console.browser.mjs`, driven by
-//! playwright-core), with screenshots saved as artifacts.
+//! playwright-core), also under `igloo serve` with auth required
+//! (`console/console.auth.browser.mjs`), with screenshots saved as artifacts.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -138,6 +139,44 @@ fn node_modules() -> PathBuf {
     cache.join("node/node_modules")
 }
 
+/// Runs `tests/console/<script>` in node against `url` with `env`, in headless Chromium; fails
+/// with the script's report and `server`'s output unless every step passed and each of `shots`
+/// is a PNG.
+fn browser_run(script: &str, url: &str, env: &[(&str, &str)], server: &Dev, shots: &[&str]) {
+    let chromium = std::env::var("IGLOO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let modules = node_modules();
+    assert!(
+        Path::new(&chromium).exists() && modules.join("playwright-core/package.json").exists(),
+        "needs Chromium at {chromium} and playwright-core in {}: run `bash scripts/install-engines.sh`",
+        modules.display()
+    );
+    let artifacts = std::env::var_os("IGLOO_TEST_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")))
+        .join("console");
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console").join(script))
+        .env("IGLOO_URL", url)
+        .envs(env.iter().copied())
+        .env("IGLOO_ARTIFACTS", &artifacts)
+        .env("IGLOO_NODE_MODULES", &modules)
+        .env("IGLOO_CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    let report = format!(
+        "{}{}\nscreenshots: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        artifacts.display()
+    );
+    println!("{report}");
+    assert!(out.status.success(), "the browser run failed:\n{report}\nserver output:\n{}", server.seen.join("\n"));
+    for shot in shots {
+        let png = std::fs::read(artifacts.join(format!("{shot}.png"))).unwrap_or_else(|e| panic!("{shot}.png: {e}"));
+        assert_eq!(&png[1..4], b"PNG", "{shot}.png is a PNG");
+    }
+}
+
 const ALERT_SCHEMA: &str =
     "/// A measurement whose first value is over 100, written by transforms/Measurement__Alert.py.
 model Alert {
@@ -159,13 +198,6 @@ const ALERT_TRANSFORM: &str = r#"def transform(m):
 
 #[test]
 fn console_in_a_real_browser() {
-    let chromium = std::env::var("IGLOO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let modules = node_modules();
-    assert!(
-        Path::new(&chromium).exists() && modules.join("playwright-core/package.json").exists(),
-        "needs Chromium at {chromium} and playwright-core in {}: run `bash scripts/install-engines.sh`",
-        modules.display()
-    );
     let tmp = tempfile::tempdir().unwrap();
     let root = project_from(tmp.path(), "timeseries");
     std::fs::write(root.join("schema/alert.prisma"), ALERT_SCHEMA).unwrap();
@@ -174,42 +206,23 @@ fn console_in_a_real_browser() {
     let mut dev = Dev::start(&root, &ports, &[]);
     dev.expect("transform Measurement__Alert", START);
     dev.expect("Console ", START);
-
-    let artifacts = std::env::var_os("IGLOO_TEST_ARTIFACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")))
-        .join("console");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/console.browser.mjs");
-    let out = Command::new("node")
-        .arg(&script)
-        .env("IGLOO_URL", ports.api(""))
-        .env("IGLOO_PROJECT", &root)
-        .env("IGLOO_ARTIFACTS", &artifacts)
-        .env("IGLOO_NODE_MODULES", &modules)
-        .env("IGLOO_CHROMIUM", &chromium)
-        .output()
-        .expect("node runs");
-    let report = format!(
-        "{}{}\nscreenshots: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        artifacts.display()
+    let project = root.display().to_string();
+    browser_run(
+        "console.browser.mjs",
+        &ports.api(""),
+        &[("IGLOO_PROJECT", &project)],
+        &dev,
+        &[
+            "01-overview",
+            "02-data",
+            "03-ingest",
+            "04-api-tag-stats",
+            "05-api-samples",
+            "06-charts",
+            "07-dead-letters",
+            "08-problems",
+        ],
     );
-    println!("{report}");
-    assert!(out.status.success(), "the browser run failed:\n{report}\nigloo dev output:\n{}", dev.seen.join("\n"));
-    for shot in [
-        "01-overview",
-        "02-data",
-        "03-ingest",
-        "04-api-tag-stats",
-        "05-api-samples",
-        "06-charts",
-        "07-dead-letters",
-        "08-problems",
-    ] {
-        let png = std::fs::read(artifacts.join(format!("{shot}.png"))).unwrap_or_else(|e| panic!("{shot}.png: {e}"));
-        assert_eq!(&png[1..4], b"PNG", "{shot}.png is a PNG");
-    }
 }
 
 /// The console under `server.auth: required` (the default of `igloo serve`): it asks for a
@@ -217,13 +230,6 @@ fn console_in_a_real_browser() {
 /// `<igloo-timeseries>` as its `token`, which reads `/api` and `/subscribe` with it.
 #[test]
 fn console_under_auth_in_a_real_browser() {
-    let chromium = std::env::var("IGLOO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let modules = node_modules();
-    assert!(
-        Path::new(&chromium).exists() && modules.join("playwright-core/package.json").exists(),
-        "needs Chromium at {chromium} and playwright-core in {}: run `bash scripts/install-engines.sh`",
-        modules.display()
-    );
     let tmp = tempfile::tempdir().unwrap();
     let (root, _engines, engine_ports) = project_with_engines(tmp.path(), &[]);
     let (server, ports) = serve_beside(&root, &engine_ports, &[], |cmd| {
@@ -235,31 +241,11 @@ fn console_under_auth_in_a_real_browser() {
     eventually(Duration::from_secs(15), "the key known to the server", || {
         (get_with(&ports.api("/metrics"), &[("Authorization", &format!("Bearer {key}"))]).0 == 200).then_some(())
     });
-
-    let artifacts = std::env::var_os("IGLOO_TEST_ARTIFACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")))
-        .join("console");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/console.auth.browser.mjs");
-    let out = Command::new("node")
-        .arg(&script)
-        .env("IGLOO_URL", ports.api(""))
-        .env("IGLOO_KEY", &key)
-        .env("IGLOO_ARTIFACTS", &artifacts)
-        .env("IGLOO_NODE_MODULES", &modules)
-        .env("IGLOO_CHROMIUM", &chromium)
-        .output()
-        .expect("node runs");
-    let report = format!(
-        "{}{}\nscreenshots: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        artifacts.display()
+    browser_run(
+        "console.auth.browser.mjs",
+        &ports.api(""),
+        &[("IGLOO_KEY", &key)],
+        &server,
+        &["auth-01-overview", "auth-02-chart"],
     );
-    println!("{report}");
-    assert!(out.status.success(), "the browser run failed:\n{report}\nigloo serve output:\n{}", server.seen.join("\n"));
-    for shot in ["auth-01-overview", "auth-02-chart"] {
-        let png = std::fs::read(artifacts.join(format!("{shot}.png"))).unwrap_or_else(|e| panic!("{shot}.png: {e}"));
-        assert_eq!(&png[1..4], b"PNG", "{shot}.png is a PNG");
-    }
 }

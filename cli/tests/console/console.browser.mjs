@@ -7,38 +7,13 @@
 //   IGLOO_NODE_MODULES a node_modules holding playwright-core
 // Exits non-zero, naming the step, when something a user would see is missing.
 import assert from "node:assert/strict";
-import { writeFileSync, rmSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
+import { writeFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { openBrowser, nowNs } from "./browser.mjs";
 
 const url = process.env.IGLOO_URL;
 const project = process.env.IGLOO_PROJECT;
-const artifacts = process.env.IGLOO_ARTIFACTS;
-const { chromium } = createRequire(join(process.env.IGLOO_NODE_MODULES, "noop.js"))("playwright-core");
-mkdirSync(artifacts, { recursive: true });
-
-const userDataDir = join(artifacts, ".chromium-profile");
-rmSync(userDataDir, { recursive: true, force: true });
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.IGLOO_CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  viewport: { width: 1400, height: 1000 },
-});
-const page = context.pages()[0] ?? (await context.newPage());
-const errors = [];
-page.on("pageerror", (e) => errors.push(e.message));
-page.on("console", (m) => m.type() === "error" && !/Failed to load resource|EventSource/.test(m.text()) && errors.push(m.text()));
-
-let stepName = "";
-async function step(name, fn) {
-  stepName = name;
-  const started = Date.now();
-  await fn();
-  console.log(`ok - ${name} (${Date.now() - started} ms)`);
-}
-const shot = (name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
-const nowNs = (offsetMs = 0) => (BigInt(Date.now() + offsetMs) * 1000000n).toString();
+const { page, shot, step, run: steps } = await openBrowser();
 async function post(model, records) {
   const resp = await fetch(`${url}/ingest/${model}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: records });
   assert.equal(resp.status, 200, await resp.text());
@@ -46,7 +21,7 @@ async function post(model, records) {
 const run = Date.now().toString(36);
 const tag = `web-${run}`;
 
-try {
+await steps(async () => {
   await step("the overview lists the models, the transform and the API", async () => {
     await page.goto(`${url}/console`);
     const row = page.locator("#models tr[data-model=Measurement]");
@@ -160,14 +135,4 @@ try {
     rmSync(broken);
     await page.locator("#problems").waitFor({ state: "hidden", timeout: 15000 });
   });
-
-  assert.deepEqual(errors, [], "no script errors on the page");
-} catch (e) {
-  console.error(`not ok - ${stepName}\n${e.stack ?? e}`);
-  await shot("failure").catch(() => {});
-  if (errors.length) console.error(`page errors:\n${errors.join("\n")}`);
-  process.exitCode = 1;
-} finally {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
-}
+});
