@@ -106,7 +106,8 @@ pub fn validate_object(
             errors.push(err(name, format!("unknown field; {} has {known}", model.name)));
         }
     }
-    let mut columns: Vec<(&str, Checked)> = Vec::with_capacity(model.fields.len());
+    // On the stack for models of up to 16 fields: no allocation per record for these two lists.
+    let mut columns: smallvec::SmallVec<[(&str, Checked); 16]> = smallvec::SmallVec::new();
     for field in &model.fields {
         match field_value(ir, field, obj.field(&field.name), ctx) {
             Ok(v) => columns.push((&field.column, v)),
@@ -116,10 +117,12 @@ pub fn validate_object(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let column = |name: &str| columns.iter().find(|(c, _)| *c == name).map(|(_, v)| &**v);
-    let key_values: Vec<&Value> =
-        model.topic.key.iter().filter_map(|f| model.field(f)).filter_map(|f| column(&f.column)).collect();
-    let key = crate::kafka::wire::message_key(&key_values);
+    let key = {
+        let column = |name: &str| columns.iter().find(|(c, _)| *c == name).map(|(_, v)| &**v);
+        let key_values: smallvec::SmallVec<[&Value; 4]> =
+            model.topic.key.iter().filter_map(|f| model.field(f)).filter_map(|f| column(&f.column)).collect();
+        crate::kafka::wire::message_key(&key_values)
+    };
     columns.sort_unstable_by(|a, b| a.0.cmp(b.0));
     Ok(KeyedRow { key, row: object_text(&columns) })
 }
