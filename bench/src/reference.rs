@@ -82,6 +82,11 @@ struct Args {
     /// Seconds of `/api` queries on the loaded history before any ingest (the idle p99).
     #[arg(long, default_value_t = 30)]
     idle_seconds: u64,
+    /// At most this many seconds of waiting, after loading the history, for ClickHouse to
+    /// finish merging it (no merge running for 5 s), so the idle phase has the machine
+    /// otherwise idle.
+    #[arg(long, default_value_t = 300)]
+    settle_seconds: u64,
     /// Query clients, 1 request/s each.
     #[arg(long, default_value_t = 10)]
     query_clients: usize,
@@ -485,6 +490,23 @@ impl Usage {
     }
 }
 
+/// Waits until ClickHouse runs no merge for 5 s in a row, at most `max_seconds`; says how long
+/// it waited and whether merges settled.
+async fn settle_merges(client: &reqwest::Client, url: &str, max_seconds: u64) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let mut quiet = 0;
+    eprintln!("waiting for ClickHouse to merge the history (at most {max_seconds} s)");
+    while started.elapsed() < Duration::from_secs(max_seconds) {
+        let merges: u64 = clickhouse(client, url, "SELECT count() FROM system.merges".into()).await?.trim().parse()?;
+        quiet = if merges == 0 { quiet + 1 } else { 0 };
+        if quiet >= 5 {
+            return Ok(format!("merges settled in {:.0} s", started.elapsed().as_secs_f64()));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(format!("merges still running after {max_seconds} s"))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ceilings
 
@@ -709,7 +731,9 @@ async fn main() -> anyhow::Result<()> {
     let t1 = now_ns();
     load(&client, &a.clickhouse, &a.database, a.preload_rows, 24, t1 - 24 * 3600 * NS).await?;
 
-    // 1. Queries (and the freshness probe) alone on the history: the idle `/api`.
+    // 1. Queries (and the freshness probe) alone on the history: the idle `/api`, once
+    // ClickHouse has merged the history it was just given (a machine otherwise idle).
+    let settled = settle_merges(&client, &a.clickhouse, a.settle_seconds).await?;
     let since = now_ns();
     let observed = Arc::new(Observed::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -827,7 +851,10 @@ async fn main() -> anyhow::Result<()> {
         batched / batched_limit
     );
     let shape = if a.query_lockstep { "in lockstep" } else { "spread over each second" };
-    println!("| `/api` before any ingest (idle), {} clients × 1 req/s, {shape} | {q_idle} |", a.query_clients);
+    println!(
+        "| `/api` before any ingest (idle, after {settled}), {} clients × 1 req/s, {shape} | {q_idle} |",
+        a.query_clients
+    );
     println!(
         "| `/api` during the profile, {} clients × 1 req/s | {q_profile} ({} failed overall) |",
         a.query_clients,
