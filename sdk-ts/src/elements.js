@@ -119,11 +119,13 @@ export class IglooChart extends HTMLElement {
     svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     svg.setAttribute("height", String(height));
     root.append(svg);
-    const w = width - PAD.left - PAD.right;
-    const h = height - PAD.top - PAD.bottom;
     const label = this.getAttribute("label") ?? "";
+    // A y-axis title gets a line of its own above the plot, clear of the top tick's label.
+    const pad = { ...PAD, top: label ? PAD.top + 14 : PAD.top };
+    const w = width - pad.left - pad.right;
+    const h = height - pad.top - pad.bottom;
     if (!points.length) {
-      svg.append(text(PAD.left + w / 2, PAD.top + h / 2, "no data yet", "middle", "empty"));
+      svg.append(text(pad.left + w / 2, pad.top + h / 2, "no data yet", "middle", "empty"));
       return;
     }
     const xs = points.map((p) => p[0]);
@@ -133,11 +135,11 @@ export class IglooChart extends HTMLElement {
     const step = niceStep(Math.max(...ys, 0) - Math.min(0, ...ys) || 1);
     const y0 = Math.floor(Math.min(0, ...ys) / step) * step;
     const y1 = Math.max(Math.ceil(Math.max(...ys) / step) * step, y0 + step);
-    const sx = (/** @type {number} */ x) => PAD.left + ((x - x0) / (x1 - x0)) * w;
-    const sy = (/** @type {number} */ y) => PAD.top + h - ((y - y0) / (y1 - y0)) * h;
+    const sx = (/** @type {number} */ x) => pad.left + ((x - x0) / (x1 - x0)) * w;
+    const sy = (/** @type {number} */ y) => pad.top + h - ((y - y0) / (y1 - y0)) * h;
     for (let y = y0; y <= y1 + step / 2; y += step) {
-      svg.append(line(PAD.left, sy(y), PAD.left + w, sy(y), y === y0 ? "axis" : "grid"));
-      svg.append(text(PAD.left - 4, sy(y) + 3, formatNumber(+y.toPrecision(12)), "end"));
+      svg.append(line(pad.left, sy(y), pad.left + w, sy(y), y === y0 ? "axis" : "grid"));
+      svg.append(text(pad.left - 4, sy(y) + 3, formatNumber(+y.toPrecision(12)), "end"));
     }
     for (let i = 0; i <= 4; i++) {
       const x = x0 + ((x1 - x0) * i) / 4;
