@@ -321,7 +321,6 @@ pub fn open_stream(
     (resp.status().as_u16(), ct, BufReader::new(resp).lines())
 }
 
-/// `GET url`: status, Content-Type and body (error statuses included).
 /// A model's counter or gauge `name` in the server's `/metrics`, if it has one.
 pub fn metric(ports: &Ports, name: &str, model: &str) -> Option<u64> {
     let text = get(&ports.api("/metrics")).2;
@@ -329,6 +328,7 @@ pub fn metric(ports: &Ports, name: &str, model: &str) -> Option<u64> {
     text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
 }
 
+/// `GET url`: status, Content-Type and body (error statuses included).
 pub fn get(url: &str) -> (u16, String, String) {
     get_with(url, &[])
 }
