@@ -45,16 +45,6 @@ impl Fields<'_> {
     }
 }
 
-impl Record<'_> {
-    /// The record as a `serde_json::Value` (for error reports).
-    pub fn to_value(&self) -> Value {
-        match self {
-            Record::Object(f) => Value::Object(f.0.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
-            Record::Other(v) => v.clone(),
-        }
-    }
-}
-
 /// The records of one JSON document: an object is one record, an array holds one per item.
 /// Anything else is an error.
 pub fn parse_records(bytes: &[u8]) -> Result<Vec<Record<'_>>, serde_json::Error> {
@@ -264,6 +254,16 @@ impl<'de> Visitor<'de> for Strict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Record<'_> {
+        /// The record as a `serde_json::Value`, to compare with what [`parse`] reads.
+        fn to_value(&self) -> Value {
+            match self {
+                Record::Object(f) => Value::Object(f.0.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
+                Record::Other(v) => v.clone(),
+            }
+        }
+    }
 
     #[test]
     fn strict_json_refuses_what_serde_json_lets_through() {

@@ -37,7 +37,7 @@ impl Received {
         }
     }
 
-    pub fn bytes(&self) -> usize {
+    fn bytes(&self) -> usize {
         self.rows.iter().map(String::len).sum()
     }
 }

@@ -480,8 +480,8 @@ fn data_columns(spec: &WriterSpec) -> Vec<String> {
 
 /// Appends a row (a JSON object) with the hidden columns added, and a newline, to `out`: the
 /// message's partition and offset, and the writer's claim epoch when it has one. False (and
-/// `out` unchanged) when the row is not an object. Written in place: one allocation per batch,
-/// not per row (BENCHMARKS.md, issue 20).
+/// `out` unchanged) when the row is not an object. Written in place: the body grows, no string
+/// is made per row (BENCHMARKS.md, issue 20).
 fn push_row(out: &mut String, row: &str, partition: i32, offset: i64, epoch: Option<u64>) -> bool {
     use std::fmt::Write;
     let Some(body) = row.trim_end().strip_suffix('}') else { return false };
@@ -505,10 +505,6 @@ fn rows_body<'a>(
 ) -> Result<String, BatchError> {
     let mut body = String::new();
     for (m, row) in rows {
-        if body.capacity() == 0 {
-            // Rows of a batch are alike: room for this many, grown as they come.
-            body.reserve(m.bytes() + m.rows.len() * 64);
-        }
         if !push_row(&mut body, row, m.partition, m.offset, epoch(m.partition)) {
             return Err(BatchError::NotAnObject { partition: m.partition, offset: m.offset });
         }
