@@ -49,6 +49,12 @@ pub fn proc_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
+/// CPU µs per event from a process's [`proc_ticks`] before and after `events` events (a tick
+/// is 10 ms).
+pub fn cpu_us_per_event(before: u64, after: u64, events: f64) -> f64 {
+    after.saturating_sub(before) as f64 * 10_000.0 / events.max(1.0)
+}
+
 /// The baseline of the ingest benchmarks: an HTTP server whose handler only answers
 /// `{"accepted":1}` to `POST /ingest`, on the same stack as igloo (axum, hyper, tokio with two
 /// workers), in a process of its own so its CPU per request can be measured beside igloo's:

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use igloo_bench::{closed_loop, event, pct, proc_ticks, rss_mb, serve_trivial_if_asked, tag, Trivial};
+use igloo_bench::{
+    closed_loop, cpu_us_per_event, event, pct, proc_ticks, rss_mb, serve_trivial_if_asked, tag, Trivial,
+};
 
 #[derive(Parser)]
 struct Args {
@@ -80,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
 
     // CPU per event in a phase: jiffies (10 ms) used over the events acknowledged.
     let cpu_us = |before: Option<u64>, after: Option<u64>, events_per_s: f64| match (before, after) {
-        (Some(b), Some(e)) if events_per_s > 0.0 => Some((e - b) as f64 * 10_000.0 / (events_per_s * a.seconds as f64)),
+        (Some(b), Some(e)) if events_per_s > 0.0 => Some(cpu_us_per_event(b, e, events_per_s * a.seconds as f64)),
         _ => None,
     };
     let base_ticks = || proc_ticks(trivial.pid);

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use igloo_bench::{
-    clickhouse, closed_loop, event_at, load, now_ns, pct, post_probe, probe_visible, proc_ticks, rss_mb,
-    serve_trivial_if_asked, summary, tag, windows, Rng, Trivial, NS,
+    clickhouse, closed_loop, cpu_us_per_event, event_at, load, now_ns, pct, post_probe, probe_visible, proc_ticks,
+    rss_mb, serve_trivial_if_asked, summary, tag, windows, Rng, Trivial, NS,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -602,8 +602,8 @@ async fn ceilings(a: &Args) -> anyhow::Result<Ceilings> {
     eprintln!("ceiling: HTTP, trivial handler");
     let t0 = proc_ticks(trivial.pid).unwrap_or_default();
     let http_single = closed_loop(&trivial.url, "application/json", a.connections, a.ceiling_seconds, 1, single).await;
-    let http_single_cpu_us = proc_ticks(trivial.pid).unwrap_or_default().saturating_sub(t0) as f64 * 10_000.0
-        / http_single.ok_requests.max(1) as f64;
+    let http_single_cpu_us =
+        cpu_us_per_event(t0, proc_ticks(trivial.pid).unwrap_or_default(), http_single.ok_requests as f64);
     let http_batched =
         closed_loop(&trivial.url, "application/x-ndjson", a.batch_connections, a.ceiling_seconds, batch, batched).await;
     drop(trivial);
