@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::api_error::ApiError;
 use crate::app_state::{AppState, Route};
@@ -109,13 +109,10 @@ async fn ingest(
         return Err(ApiError::Invalid { invalid, total: records.len(), details: errors });
     }
     let accepted = rows.len();
-    let answer = |extra: Option<(&str, Value)>| {
+    let answer = || {
         let mut body = json!({ "accepted": accepted });
         if invalid > 0 {
             body["rejected"] = serde_json::to_value(&errors).unwrap_or_default();
-        }
-        if let Some((k, v)) = extra {
-            body[k] = v;
         }
         body
     };
@@ -135,7 +132,9 @@ async fn ingest(
                 tracing::warn!(error = %e, rows = accepted, "rows answered 202 (?wait=false) were not acknowledged by the broker: lost");
             }
         });
-        return Ok((StatusCode::ACCEPTED, Json(answer(Some(("acknowledged", json!(false)))))).into_response());
+        let mut body = answer();
+        body["acknowledged"] = json!(false);
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
     }
     send(&state.producer, &model.topic.name, idempotency, rows, &metrics)
         .await
@@ -146,7 +145,7 @@ async fn ingest(
         let text = format!("{{\"accepted\":{accepted}}}");
         return Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], text).into_response());
     }
-    Ok((StatusCode::OK, Json(answer(None))).into_response())
+    Ok((StatusCode::OK, Json(answer())).into_response())
 }
 
 /// Produces the rows (alone when the request has an idempotency key) and counts them once
