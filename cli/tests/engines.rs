@@ -157,6 +157,7 @@ fn samples_queries(ir: &igloo_schemas::Ir, database: &str, dialect: Dialect) -> 
                 end: 90_000_000,
                 points: 1000,
                 agg,
+                raw_lookback: Some(60_000_000_000),
             };
             q.check().unwrap();
             out.push(q.hourly_events());

@@ -55,29 +55,30 @@ pub async fn samples(
         Shape::Reference => ts.series.as_str(),
     };
     let request = SampleRequest::parse(params, series_param, model)?;
-    let q = SamplesQuery {
+    let mut q = SamplesQuery {
         tables: &tables,
         series: request.series.clone(),
         start: request.start,
         end: request.end,
         points: request.points,
         agg: request.agg,
+        raw_lookback: None,
     };
     q.check().map_err(|e| ApiError::bad(e.parameter(), e.to_string()))?;
-    // How many events the window holds decides how to read it (from the series' hourly counts,
-    // kept a few seconds); none may mean no such series.
+    // How many events the window holds decides how to read it, and the rate around `start`
+    // how far back the raw plan looks (from the series' hourly counts, kept a few seconds);
+    // no events may mean no such series.
     let cache_key = format!("{}\0{}", model.name, request.series_text);
-    let mut events = match state.hourly_events.get(&cache_key) {
-        Some(hourly) => q.estimate_from(&hourly[..]),
-        None => 0,
-    };
-    if events == 0 {
+    let mut hourly = state.hourly_events.get(&cache_key).filter(|h| q.estimate_from(&h[..]) > 0);
+    if hourly.is_none() {
         let rows: Vec<Map<String, Value>> = state.clickhouse.rows(&q.hourly_events()).await?;
-        let hourly: Vec<(i64, u64)> =
+        let read: Vec<(i64, u64)> =
             rows.iter().filter_map(|r| Some((integer(r.get("bucket")?)?, integer(r.get("events")?)? as u64))).collect();
-        events = q.estimate_from(&hourly);
-        state.hourly_events.put(cache_key, hourly);
+        hourly = Some(state.hourly_events.put(cache_key, read));
     }
+    let hourly = hourly.unwrap_or_default();
+    let events = q.estimate_from(&hourly);
+    q.raw_lookback = q.raw_lookback_from(&hourly);
     if events == 0 {
         let exists = igloo_schemas::sql::timeseries::series_exists(&tables, &request.series);
         if state.clickhouse.execute(&exists).await?.trim().is_empty() {
@@ -235,7 +236,7 @@ impl HourlyEvents {
         entries.get(key).filter(|(at, _)| at.elapsed() < Self::TTL).map(|(_, v)| v.clone())
     }
 
-    fn put(&self, key: String, hourly: Vec<(i64, u64)>) {
+    fn put(&self, key: String, hourly: Vec<(i64, u64)>) -> Hourly {
         let mut entries = self.entries.lock().expect("hourly events lock");
         if entries.len() >= Self::MAX_SERIES {
             entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
@@ -243,7 +244,9 @@ impl HourlyEvents {
                 entries.clear();
             }
         }
-        entries.insert(key, (std::time::Instant::now(), Arc::new(hourly)));
+        let hourly = Arc::new(hourly);
+        entries.insert(key, (std::time::Instant::now(), hourly.clone()));
+        hourly
     }
 }
 

@@ -331,7 +331,16 @@ pub struct SamplesQuery<'a> {
     pub end: i64,
     pub points: u32,
     pub agg: SampleAgg,
+    /// For `last` under the raw plan: how far before `start` to read (in the time column's
+    /// units), so that period 0 finds the value it carries. `None` reads one window's length;
+    /// [`Self::raw_lookback_from`] sizes it from the series' event rate.
+    pub raw_lookback: Option<i64>,
 }
+
+/// Events the raw plan's lookback should hold on average (at the series' rate in the hour
+/// `start` falls in): an empty lookback then has odds of about e^-20, and even then the answer
+/// stays exact ([`SamplesQuery::lookback`] is asked).
+const LOOKBACK_EVENTS: u64 = 20;
 
 impl SamplesQuery<'_> {
     pub fn check(&self) -> Result<(), SamplesError> {
@@ -374,13 +383,16 @@ impl SamplesQuery<'_> {
         let t = self.tables;
         let f = |v: &RollupValue| self.agg.function(matches!(v.ty, ChType::Array(_)));
         if plan == SamplesPlan::Raw {
-            // Plain aggregates over the window's rows. For `last`, rows up to one window's
-            // length before `start` are read too: they fall in period 0 (see
-            // [`Self::period`]), whose latest row is then the value period 0 carries. Only when
-            // period 0 is still empty is [`Self::lookback`] asked (a query of its own, four
-            // branches of fixed cost; BENCHMARKS.md, issue 20).
+            // Plain aggregates over the window's rows. For `last`, rows up to
+            // `raw_lookback` (at most one window's length) before `start` are read too: they
+            // fall in period 0 (see [`Self::period`]), whose latest row is then the value
+            // period 0 carries. Only when period 0 is still empty is [`Self::lookback`] asked
+            // (a query of its own, four branches of fixed cost; BENCHMARKS.md, issue 20).
             let from = match self.agg {
-                SampleAgg::Last => self.start.saturating_sub(self.end.saturating_sub(self.start)).max(0),
+                SampleAgg::Last => {
+                    let window = self.end.saturating_sub(self.start);
+                    self.start.saturating_sub(self.raw_lookback.unwrap_or(window).min(window)).max(0)
+                }
                 _ => self.start,
             };
             let time = t.time_expr();
@@ -418,6 +430,17 @@ impl SamplesQuery<'_> {
             points: 1,
             ..self.clone()
         })
+    }
+
+    /// A raw-plan lookback expected to hold [`LOOKBACK_EVENTS`] events, at the rate of the hour
+    /// `start` falls in (from [`Self::hourly_events`] rows); `None` (one window) when that hour
+    /// has none. Reading one window's length doubled the rows a dense series' query read.
+    pub fn raw_lookback_from(&self, hourly: &[(i64, u64)]) -> Option<i64> {
+        let hour = self.tables.rollups()[0].bucket();
+        let from = floor(self.start, hour);
+        let events = hourly.iter().find(|(b, _)| *b == from).map(|(_, n)| *n).filter(|n| *n > 0)?;
+        let units = (u128::from(LOOKBACK_EVENTS) * hour.unsigned_abs() as u128).div_ceil(u128::from(events));
+        Some(i64::try_from(units).unwrap_or(i64::MAX))
     }
 
     /// Which plan reads less: raw rows cost one each; the rollup plan reads raw granules
@@ -590,7 +613,15 @@ mod tests {
     }
 
     fn query(t: &TimeSeriesTables, start: i64, end: i64, points: u32) -> SamplesQuery<'_> {
-        SamplesQuery { tables: t, series: SeriesValue::Text("a".into()), start, end, points, agg: SampleAgg::Last }
+        SamplesQuery {
+            tables: t,
+            series: SeriesValue::Text("a".into()),
+            start,
+            end,
+            points,
+            agg: SampleAgg::Last,
+            raw_lookback: None,
+        }
     }
 
     #[test]
@@ -621,6 +652,23 @@ mod tests {
         assert!(min.render(Dialect::V18_16, SamplesPlan::Raw).contains("`time` > 1000 AND `time` <= 1600"));
         // Never before the epoch.
         assert!(query(&t, 100, 1_600, 10).render(Dialect::V18_16, SamplesPlan::Raw).contains("`time` > 0 AND"));
+        // A lookback sized from the rate, never longer than the window.
+        let short = SamplesQuery { raw_lookback: Some(50), ..q.clone() };
+        assert!(short.render(Dialect::V18_16, SamplesPlan::Raw).contains("`time` > 950 AND `time` <= 1600"));
+        let long = SamplesQuery { raw_lookback: Some(5_000), ..q.clone() };
+        assert!(long.render(Dialect::V18_16, SamplesPlan::Raw).contains("`time` > 400 AND `time` <= 1600"));
+    }
+
+    #[test]
+    fn the_lookback_holds_about_twenty_events_at_the_rate_around_start() {
+        let t = tables();
+        let hour = 3_600_000_000_000; // BigInt times are nanoseconds
+        let hourly = [(0, 72_000), (hour, 7)];
+        // 72,000 events in the hour of start: 20 s a second, so 1 s of lookback.
+        assert_eq!(query(&t, 10, hour, 10).raw_lookback_from(&hourly), Some(1_000_000_000));
+        assert_eq!(query(&t, hour + 5, 2 * hour, 10).raw_lookback_from(&hourly), Some(hour * 20 / 7 + 1));
+        // No events in start's hour: one window, as before.
+        assert_eq!(query(&t, 2 * hour, 3 * hour, 10).raw_lookback_from(&hourly), None);
     }
 
     #[test]
