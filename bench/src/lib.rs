@@ -143,6 +143,18 @@ pub async fn clickhouse(client: &reqwest::Client, url: &str, sql: String) -> any
     Ok(text)
 }
 
+/// The samples of `(start, end]` as one would write them by hand: one plain `argMax` query
+/// over the window's rows of `<database>.Measurement`, 1000 periods. Not exact (no value
+/// carried from before the window, period edges rounded), but the least any answer reads: the
+/// baseline `/api` is compared with.
+pub fn plain_samples_sql(database: &str, tag: &str, start: u64, end: u64) -> String {
+    let period = (end - start) / 1000;
+    format!(
+        "SELECT intDiv(time - {start} - 1, {period}) AS p, argMax(values, time) AS v FROM {database}.Measurement \
+         WHERE tag = '{tag}' AND time > {start} AND time <= {end} GROUP BY p FORMAT JSONEachRow"
+    )
+}
+
 /// Loads `rows` reference events spread evenly over `hours` from `t0` (ns) straight into
 /// `<database>.Measurement` (through its rollup views), in 5M-row inserts; tags geometric like
 /// [`tag`]. Skipped when the table already holds that many rows.

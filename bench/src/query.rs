@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use igloo_bench::{clickhouse, event_at, freshness_probe, load, now_ns, pct, summary, tag, windows, Rng, NS};
+use igloo_bench::{
+    clickhouse, event_at, freshness_probe, load, now_ns, pct, plain_samples_sql, summary, tag, windows, Rng, NS,
+};
 
 #[derive(Parser)]
 struct Args {
@@ -140,11 +142,7 @@ async fn main() -> anyhow::Result<()> {
 
     let (ch, db) = (a.clickhouse.clone(), a.database.clone());
     let (raw, raw_failed) = open_loop(a.rate, &ws, |tag, start, end| {
-        let period = (end - start) / 1000;
-        let sql = format!(
-            "SELECT intDiv(time - {start} - 1, {period}) AS p, argMax(values, time) AS v FROM {db}.Measurement \
-             WHERE tag = '{tag}' AND time > {start} AND time <= {end} GROUP BY p FORMAT JSONEachRow"
-        );
+        let sql = plain_samples_sql(&db, &tag, start, end);
         let (http, ch) = (http.clone(), ch.clone());
         async move { clickhouse(&http, &ch, sql).await.map(|_| ()) }
     })

@@ -2,6 +2,9 @@
 //! igloo, with the ceiling of each stage measured alone in the same run.
 //!
 //! Phases (`--role all`), after loading `--preload-rows` of history:
+//! 0. Idle, once ClickHouse has merged the history: `--idle-seconds` of the query clients
+//!    asking ClickHouse directly (one plain `argMax` query per window: the store's own cost),
+//!    then `--idle-seconds` of the same windows on igloo's `/api`.
 //! 1. The reference profile, single-event POSTs over keep-alive connections, open loop: 10k
 //!    events/s, one minute at 50k/s, two one-second peaks at 200k/s; meanwhile
 //!    `--query-clients` clients × 1 req/s on `GET /api?tag=&start=&end=` (top-100 tags,
@@ -17,6 +20,8 @@
 //! CPU and RSS of every `--process name=pid` (and of this load generator) are sampled each
 //! second. `--role producer` / `--role queries` run one side only (the docker deliverable).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,8 +29,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use igloo_bench::{
-    clickhouse, closed_loop, cpu_us_per_event, event_at, load, now_ns, pct, post_probe, probe_visible, proc_ticks,
-    rss_mb, serve_trivial_if_asked, summary, tag, windows, Rng, Trivial, NS,
+    clickhouse, closed_loop, cpu_us_per_event, event_at, load, now_ns, pct, plain_samples_sql, post_probe,
+    probe_visible, proc_ticks, rss_mb, serve_trivial_if_asked, summary, tag, windows, Rng, Trivial, NS,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -290,53 +295,106 @@ struct Observed {
     probe_failures: AtomicU64,
 }
 
-/// The query clients and the probe until `stop`; `phase` names what runs meanwhile.
+/// One query: asks for `(tag, start, end)` and says whether a good answer came.
+type Ask = Arc<dyn Fn(String, u64, u64) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+/// Records one query's outcome and its ms.
+type Done = Arc<dyn Fn(bool, f64) + Send + Sync>;
+
+/// `--query-clients` clients until `stop`, each asking once a second (open loop; spread over
+/// the second unless `--query-lockstep`) for a random window of a top-100 tag. Each client's
+/// windows come from its own fixed seed: every run of these clients asks the same windows in
+/// the same order, whatever answers them.
+fn query_clients(a: &Args, stop: Arc<AtomicBool>, ask: Ask, done: Done) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..a.query_clients)
+        .map(|c| {
+            let (ask, done, stop) = (ask.clone(), done.clone(), stop.clone());
+            let offset = if a.query_lockstep { 0 } else { 1000 * c as u64 / a.query_clients as u64 };
+            tokio::spawn(async move {
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
+                tokio::time::sleep(Duration::from_millis(offset)).await;
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                let mut inflight = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    let t1 = now_ns();
+                    let (tag, start, end) = windows(&mut rng, 1, t1 - 86_400 * NS, t1).remove(0);
+                    let (ask, done) = (ask.clone(), done.clone());
+                    // Open loop: the next request goes out on time even if this one is slow.
+                    inflight.push(tokio::spawn(async move {
+                        let t = Instant::now();
+                        let ok = ask(tag, start, end).await;
+                        done(ok, t.elapsed().as_secs_f64() * 1000.0);
+                    }));
+                }
+                for t in inflight {
+                    let _ = t.await;
+                }
+            })
+        })
+        .collect()
+}
+
+/// The query clients asking ClickHouse directly, for `seconds`: the same windows as one plain
+/// `argMax` query over the window's rows ([`plain_samples_sql`]: not exact, but the least any
+/// answer reads). Returns the ms of the good answers and the count of failures.
+async fn clickhouse_alone(a: &Args, seconds: u64) -> (Vec<f64>, u64) {
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let failed = Arc::new(AtomicU64::new(0));
+    let (client, url, database) = (reqwest::Client::new(), a.clickhouse.clone(), a.database.clone());
+    let ask: Ask = Arc::new(move |tag, start, end| {
+        let (client, url, sql) = (client.clone(), url.clone(), plain_samples_sql(&database, &tag, start, end));
+        Box::pin(async move { clickhouse(&client, &url, sql).await.is_ok() })
+    });
+    let (ok, ko) = (answered.clone(), failed.clone());
+    let done: Done = Arc::new(move |good, ms| {
+        if good {
+            ok.lock().unwrap().push(ms);
+        } else {
+            ko.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = query_clients(a, stop.clone(), ask, done);
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        let _ = c.await;
+    }
+    let mut ms = answered.lock().unwrap().clone();
+    ms.sort_by(f64::total_cmp);
+    (ms, failed.load(Ordering::Relaxed))
+}
+
+/// The query clients (on igloo's `/api`) and the freshness probe until `stop`; `phase` names
+/// what runs meanwhile.
 fn start_observers(
     a: &Args,
     observed: Arc<Observed>,
     phase: Arc<Mutex<&'static str>>,
     stop: Arc<AtomicBool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::new();
     let client = reqwest::Client::new();
-    for c in 0..a.query_clients {
-        let (client, api, observed, phase, stop) =
-            (client.clone(), a.api.clone(), observed.clone(), phase.clone(), stop.clone());
-        let offset = if a.query_lockstep { 0 } else { 1000 * c as u64 / a.query_clients as u64 };
-        tasks.push(tokio::spawn(async move {
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
-            tokio::time::sleep(Duration::from_millis(offset)).await;
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-            let mut inflight = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                tick.tick().await;
-                let t1 = now_ns();
-                let (tag, start, end) = windows(&mut rng, 1, t1 - 86_400 * NS, t1).remove(0);
-                let url = format!("{api}/api?tag={tag}&start={start}&end={end}");
-                let (client, observed, phase) = (client.clone(), observed.clone(), phase.clone());
-                // Open loop: the next request goes out on time even if this one is slow.
-                inflight.push(tokio::spawn(async move {
-                    let t = Instant::now();
-                    let ok = match client.get(&url).send().await {
-                        Ok(r) if r.status().is_success() => {
-                            r.text().await.ok().is_some_and(|b| b.contains("\"samples\""))
-                        }
-                        _ => false,
-                    };
-                    if ok {
-                        let p = *phase.lock().unwrap();
-                        observed.queries.lock().unwrap().push((p, t.elapsed().as_secs_f64() * 1000.0));
-                    } else {
-                        observed.query_failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                }));
+    let (http, api) = (client.clone(), a.api.clone());
+    let ask: Ask = Arc::new(move |tag, start, end| {
+        let (http, url) = (http.clone(), format!("{api}/api?tag={tag}&start={start}&end={end}"));
+        Box::pin(async move {
+            match http.get(&url).send().await {
+                Ok(r) if r.status().is_success() => r.text().await.ok().is_some_and(|b| b.contains("\"samples\"")),
+                _ => false,
             }
-            for t in inflight {
-                let _ = t.await;
-            }
-        }));
-    }
+        })
+    });
+    let (seen, on) = (observed.clone(), phase.clone());
+    let done: Done = Arc::new(move |ok, ms| {
+        if ok {
+            let p = *on.lock().unwrap();
+            seen.queries.lock().unwrap().push((p, ms));
+        } else {
+            seen.query_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let mut tasks = query_clients(a, stop.clone(), ask, done);
     let (api, stop) = (a.api.clone(), stop.clone());
     tasks.push(tokio::spawn(async move {
         let mut i = 0u64;
@@ -734,6 +792,10 @@ async fn main() -> anyhow::Result<()> {
     // 1. Queries (and the freshness probe) alone on the history: the idle `/api`, once
     // ClickHouse has merged the history it was just given (a machine otherwise idle).
     let settled = settle_merges(&client, &a.clickhouse, a.settle_seconds).await?;
+    // The same windows asked of ClickHouse directly first: what the store alone costs.
+    *phase.lock().unwrap() = "idle, ClickHouse alone";
+    eprintln!("idle: {} s of the same windows straight to ClickHouse", a.idle_seconds);
+    let (ch_alone, ch_alone_failed) = clickhouse_alone(&a, a.idle_seconds).await;
     let since = now_ns();
     let observed = Arc::new(Observed::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -856,6 +918,10 @@ async fn main() -> anyhow::Result<()> {
         a.query_clients
     );
     println!(
+        "| the same windows asked of ClickHouse directly, as one plain `argMax` query each (idle, before the above) | {} ({ch_alone_failed} failed) |",
+        summary(&ch_alone)
+    );
+    println!(
         "| `/api` during the profile, {} clients × 1 req/s | {q_profile} ({} failed overall) |",
         a.query_clients,
         observed.query_failures.load(Ordering::Relaxed)
@@ -940,7 +1006,15 @@ async fn main() -> anyhow::Result<()> {
         api_p99 <= 100.0,
         format!("ClickHouse query time under load; {cpu}"),
     );
-    row("`/api` p99 idle ≤ 20 ms", format!("{api_p99_idle:.1} ms"), api_p99_idle <= 20.0, String::new());
+    let ch_alone_p99 = p99(&ch_alone);
+    row(
+        "`/api` p99 idle ≤ 20 ms",
+        format!("{api_p99_idle:.1} ms"),
+        api_p99_idle <= 20.0,
+        format!(
+            "ClickHouse alone, the same windows as one plain `argMax` query each (the least any answer reads): p99 {ch_alone_p99:.1} ms"
+        ),
+    );
     row("freshness p99 ≤ 1 s", format!("{fresh_p99:.0} ms"), fresh_p99 <= 1000.0, cpu.clone());
     row("igloo RSS ≤ 200 MB", format!("{igloo_rss:.0} MB"), igloo_rss <= 200.0, String::new());
 
@@ -958,6 +1032,7 @@ async fn main() -> anyhow::Result<()> {
         "http_trivial_cpu_us_per_request": (c.http_single_cpu_us * 10.0).round() / 10.0,
         "api_p99_ms_profile": (api_p99 * 10.0).round() / 10.0,
         "api_p99_ms_idle": (api_p99_idle * 10.0).round() / 10.0,
+        "clickhouse_alone_p99_ms_idle": (ch_alone_p99 * 10.0).round() / 10.0,
         "freshness_p99_ms": fresh_p99.round(),
         "igloo_rss_mb": igloo_rss.round(),
         "lost": lost,
