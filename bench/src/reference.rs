@@ -15,7 +15,8 @@
 //! 4. Ceilings, each stage alone: an HTTP server with a trivial handler (single-event requests
 //!    and batched requests), the broker's produce rate (`acks=all`, one event per message and
 //!    `--batch` events per message), ClickHouse bulk inserts (a bare copy of the table, and
-//!    the table itself with its rollup views).
+//!    the table itself with its rollup views), and ClickHouse's CPU per row and float
+//!    exactness for JSONEachRow (what the table writer sends) against RowBinary.
 //!
 //! CPU and RSS of every `--process name=pid` (and of this load generator) are sampled each
 //! second. `--role producer` / `--role queries` run one side only (the docker deliverable).
@@ -577,6 +578,8 @@ struct Ceilings {
     broker_batched: f64,
     clickhouse_bare: f64,
     clickhouse_rollups: f64,
+    /// JSONEachRow, then RowBinary.
+    formats: [InsertFormat; 2],
 }
 
 /// Events per second the broker acknowledges (`acks=all`, idempotent, lz4, like igloo's
@@ -650,6 +653,154 @@ async fn clickhouse_rate(client: &reqwest::Client, url: &str, table: &str, secon
     Ok(inserted as f64 / started.elapsed().as_secs_f64())
 }
 
+/// One insert format's figures, inserting into the table with its rollup views.
+#[derive(Default)]
+struct InsertFormat {
+    rows: u64,
+    seconds: f64,
+    /// ClickHouse's CPU over those inserts, in ticks of 10 ms.
+    clickhouse_ticks: u64,
+    /// Floats read back unequal (bit for bit) to what was sent, of `floats_checked`.
+    inexact: u64,
+    floats_checked: u64,
+}
+
+impl InsertFormat {
+    fn rows_per_second(&self) -> f64 {
+        self.rows as f64 / self.seconds.max(1e-9)
+    }
+    fn clickhouse_cpu_us_per_row(&self) -> f64 {
+        cpu_us_per_event(0, self.clickhouse_ticks, self.rows as f64)
+    }
+}
+
+/// Reference rows for the insert-format comparison: even value slots full-precision doubles,
+/// odd ones three decimals (`123.456`), as sensors send them.
+fn format_rows(n: u64, t0: u64, tag: &str) -> Vec<(u64, String, [f64; 10])> {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ t0);
+    (0..n)
+        .map(|i| {
+            let values = std::array::from_fn(|j| {
+                if j % 2 == 0 {
+                    rng.unit() * 10f64.powi((rng.next() % 7) as i32 - 3)
+                } else {
+                    (rng.next() % 1_000_000) as f64 / 1000.0
+                }
+            });
+            (t0 + i, tag.to_string(), values)
+        })
+        .collect()
+}
+
+fn json_each_row(rows: &[(u64, String, [f64; 10])]) -> Vec<u8> {
+    let mut out = String::new();
+    for (time, tag, values) in rows {
+        let values: Vec<String> = values.iter().map(f64::to_string).collect();
+        out += &format!("{{\"time\":{time},\"tag\":\"{tag}\",\"values\":[{}]}}\n", values.join(","));
+    }
+    out.into_bytes()
+}
+
+/// RowBinary of `(time Int64, tag String, values Array(Float64))`: little-endian numbers,
+/// LEB128 lengths.
+fn row_binary(rows: &[(u64, String, [f64; 10])]) -> Vec<u8> {
+    fn leb128(out: &mut Vec<u8>, mut n: u64) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { byte } else { byte | 0x80 });
+            if n == 0 {
+                return;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (time, tag, values) in rows {
+        out.extend_from_slice(&(*time as i64).to_le_bytes());
+        leb128(&mut out, tag.len() as u64);
+        out.extend_from_slice(tag.as_bytes());
+        leb128(&mut out, values.len() as u64);
+        for v in values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// The two formats ClickHouse 18.16 can take igloo's rows in (issue 20): JSONEachRow (what the
+/// table writer sends) and RowBinary. Alternating 20,000-row inserts of the same rows into
+/// `table` (with its rollup views) for `seconds` in all: rows/s and ClickHouse's CPU per row of
+/// each. Then 10,000 rows in each format with a tag of their own, read back: how many floats
+/// ClickHouse stored other than as sent.
+async fn insert_formats(
+    client: &reqwest::Client,
+    url: &str,
+    table: &str,
+    clickhouse_pid: Option<u32>,
+    seconds: u64,
+) -> anyhow::Result<[InsertFormat; 2]> {
+    const NAMES: [&str; 2] = ["JSONEachRow", "RowBinary"];
+    let encode = |format: usize, rows: &[(u64, String, [f64; 10])]| match format {
+        0 => json_each_row(rows),
+        _ => row_binary(rows),
+    };
+    let insert = |format: usize, body: Vec<u8>| {
+        let mut target = reqwest::Url::parse(url).expect("a ClickHouse URL");
+        let sql = format!("INSERT INTO {table} (time, tag, values) FORMAT {}", NAMES[format]);
+        target.query_pairs_mut().append_pair("query", &sql);
+        let request = client.post(target).body(body);
+        async move {
+            let resp = request.send().await?;
+            if !resp.status().is_success() {
+                bail!("ClickHouse: {}", resp.text().await?);
+            }
+            anyhow::Ok(())
+        }
+    };
+    // Old times and their own tags: nothing the workload queries or counts.
+    let rows = format_rows(20_000, 1_400_000_000 * NS, "ceiling-format");
+    let bodies = [encode(0, &rows), encode(1, &rows)];
+    let mut out = [InsertFormat::default(), InsertFormat::default()];
+    let started = Instant::now();
+    let mut round = 0;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        let format = round % 2;
+        round += 1;
+        let ticks = clickhouse_pid.and_then(proc_ticks);
+        let t = Instant::now();
+        insert(format, bodies[format].clone()).await.with_context(|| format!("{} insert", NAMES[format]))?;
+        out[format].seconds += t.elapsed().as_secs_f64();
+        out[format].rows += rows.len() as u64;
+        if let (Some(before), Some(after)) = (ticks, clickhouse_pid.and_then(proc_ticks)) {
+            out[format].clickhouse_ticks += after.saturating_sub(before);
+        }
+    }
+    for (format, figures) in out.iter_mut().enumerate() {
+        let tag = format!("igloo-format-{}-{}", NAMES[format], now_ns());
+        let sent = format_rows(10_000, 1_300_000_000 * NS, &tag);
+        insert(format, encode(format, &sent)).await?;
+        let text = clickhouse(
+            client,
+            url,
+            format!("SELECT time, values FROM {table} WHERE tag = '{tag}' ORDER BY time FORMAT JSONEachRow"),
+        )
+        .await?;
+        for (line, (_, _, values)) in text.lines().zip(&sent) {
+            let row: serde_json::Value = serde_json::from_str(line)?;
+            for (got, want) in row["values"].as_array().context("values")?.iter().zip(values) {
+                figures.floats_checked += 1;
+                if got.as_f64().map(f64::to_bits) != Some(want.to_bits()) {
+                    figures.inexact += 1;
+                }
+            }
+        }
+        if figures.floats_checked != 100_000 {
+            bail!("{}: read back {} floats of 100000", NAMES[format], figures.floats_checked);
+        }
+    }
+    Ok(out)
+}
+
 async fn ceilings(a: &Args) -> anyhow::Result<Ceilings> {
     // An HTTP server with a trivial handler, in a process of its own, driven exactly like igloo.
     let trivial = Trivial::start()?;
@@ -681,6 +832,9 @@ async fn ceilings(a: &Args) -> anyhow::Result<Ceilings> {
     clickhouse(&client, &a.clickhouse, format!("DROP TABLE {scratch}")).await?;
     let table = format!("{}.Measurement", a.database);
     let clickhouse_rollups = clickhouse_rate(&client, &a.clickhouse, &table, a.ceiling_seconds).await?;
+    eprintln!("ceiling: ClickHouse insert formats");
+    let clickhouse_pid = a.processes.iter().find(|(name, _)| name == "clickhouse").map(|(_, pid)| *pid);
+    let formats = insert_formats(&client, &a.clickhouse, &table, clickhouse_pid, 2 * a.ceiling_seconds).await?;
     Ok(Ceilings {
         http_single: http_single.events_per_second,
         http_single_cpu_us,
@@ -689,6 +843,7 @@ async fn ceilings(a: &Args) -> anyhow::Result<Ceilings> {
         broker_batched,
         clickhouse_bare,
         clickhouse_rollups,
+        formats,
     })
 }
 
@@ -876,6 +1031,15 @@ async fn main() -> anyhow::Result<()> {
     println!("| broker produce, `acks=all` | {:.0} messages/s | {:.0} events/s |", c.broker_single, c.broker_batched);
     println!("| ClickHouse insert, bare table | {:.0} rows/s | same |", c.clickhouse_bare);
     println!("| ClickHouse insert, table + 3 rollup views | {:.0} rows/s | same |", c.clickhouse_rollups);
+    for (name, f) in ["JSONEachRow (igloo's writer)", "RowBinary"].iter().zip(&c.formats) {
+        println!(
+            "| ClickHouse insert as {name}, 20,000-row inserts alternating with the other format | {:.0} rows/s, ClickHouse {:.2} µs CPU per row; {} of {} floats read back unequal to those sent | same |",
+            f.rows_per_second(),
+            f.clickhouse_cpu_us_per_row(),
+            f.inexact,
+            f.floats_checked
+        );
+    }
 
     println!("\n### Pipeline\n");
     println!("| measure | result |");
@@ -1033,6 +1197,10 @@ async fn main() -> anyhow::Result<()> {
         "api_p99_ms_profile": (api_p99 * 10.0).round() / 10.0,
         "api_p99_ms_idle": (api_p99_idle * 10.0).round() / 10.0,
         "clickhouse_alone_p99_ms_idle": (ch_alone_p99 * 10.0).round() / 10.0,
+        "clickhouse_cpu_us_per_row_jsoneachrow": (c.formats[0].clickhouse_cpu_us_per_row() * 100.0).round() / 100.0,
+        "clickhouse_cpu_us_per_row_rowbinary": (c.formats[1].clickhouse_cpu_us_per_row() * 100.0).round() / 100.0,
+        "inexact_floats_jsoneachrow": c.formats[0].inexact,
+        "inexact_floats_rowbinary": c.formats[1].inexact,
         "freshness_p99_ms": fresh_p99.round(),
         "igloo_rss_mb": igloo_rss.round(),
         "lost": lost,
