@@ -204,7 +204,7 @@ impl ClickHouse {
         ClickHouseError::Unreachable { url: self.url.clone(), message: e.to_string() }
     }
 
-    async fn post(&self, query: Option<&str>, body: String) -> Result<String, ClickHouseError> {
+    async fn post(&self, query: Option<&str>, body: impl Into<reqwest::Body>) -> Result<String, ClickHouseError> {
         let resp = self
             .send(|req| match query {
                 Some(q) => req.query(&[("query", q)]).body(body),
@@ -283,8 +283,8 @@ impl ClickHouse {
         igloo_schemas::Dialect::from_server_version(&v).map_err(|_| ClickHouseError::Version(v.trim().to_string()))
     }
 
-    /// `query` is an `INSERT … FORMAT JSONEachRow`; `rows` its body.
-    pub async fn insert(&self, query: &str, rows: String) -> Result<(), ClickHouseError> {
+    /// `query` is an `INSERT … FORMAT JSONEachRow` (or `RowBinary`); `rows` its body.
+    pub async fn insert(&self, query: &str, rows: impl Into<reqwest::Body>) -> Result<(), ClickHouseError> {
         self.post(Some(query), rows).await.map(|_| ())
     }
 

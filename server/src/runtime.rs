@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use axum::routing::{get, post};
 use axum::Router;
 use igloo_schemas::consumption::ConsumptionApi;
+use igloo_schemas::sql::ChType;
 use igloo_schemas::{Dialect, Ir};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -199,6 +200,7 @@ impl Server {
                 database: self.settings.database.clone(),
                 table: model.table.clone(),
                 columns: model.fields.iter().map(|f| f.column.clone()).collect(),
+                column_types: model.fields.iter().map(|f| ChType::of_field(&f.ty, &ir)).collect(),
                 dlq_topic: ir.dlq_topic(),
                 dialect: self.settings.dialect,
                 cluster: self.settings.cluster.clone(),

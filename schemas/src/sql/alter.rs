@@ -114,7 +114,26 @@ impl CopyRows {
     }
 }
 
-/// The query part of an insert whose rows follow as JSONEachRow.
+/// How an insert's rows follow its query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowFormat {
+    /// One JSON object a line.
+    JsonEachRow,
+    /// ClickHouse's binary rows: every listed column, in order.
+    RowBinary,
+}
+
+impl RowFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            RowFormat::JsonEachRow => "JSONEachRow",
+            RowFormat::RowBinary => "RowBinary",
+        }
+    }
+}
+
+/// The query part of an insert whose rows follow as JSONEachRow (or, [`Self::render_as`],
+/// another [`RowFormat`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InsertJsonRows {
     pub database: String,
@@ -124,7 +143,11 @@ pub struct InsertJsonRows {
 
 impl InsertJsonRows {
     pub fn render(&self) -> String {
+        self.render_as(RowFormat::JsonEachRow)
+    }
+
+    pub fn render_as(&self, format: RowFormat) -> String {
         let cols = self.columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
-        format!("INSERT INTO {} ({cols}) FORMAT JSONEachRow", table_ref(&self.database, &self.table))
+        format!("INSERT INTO {} ({cols}) FORMAT {}", table_ref(&self.database, &self.table), format.name())
     }
 }

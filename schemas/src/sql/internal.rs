@@ -164,10 +164,10 @@ pub mod claim_sql {
         format!("TRUNCATE TABLE {}", quote::ident(STAGE_TABLE))
     }
 
-    /// Stages JSON rows of `columns`.
-    pub fn insert_stage(columns: &[String]) -> String {
+    /// Stages rows of `columns`, sent in `format`.
+    pub fn insert_stage(columns: &[String], format: crate::sql::RowFormat) -> String {
         let cols = columns.iter().map(|c| quote::ident(c)).collect::<Vec<_>>().join(", ");
-        format!("INSERT INTO {} ({cols}) FORMAT JSONEachRow", quote::ident(STAGE_TABLE))
+        format!("INSERT INTO {} ({cols}) FORMAT {}", quote::ident(STAGE_TABLE), format.name())
     }
 
     /// Moves the staged rows whose `(partition, epoch)` is still `writer`'s current claim of

@@ -13,7 +13,7 @@ pub mod timeseries;
 mod types;
 mod view;
 
-pub use alter::{AlterAction, AlterTable, CopyRows, DropTable, InsertJsonRows, RenameTables};
+pub use alter::{AlterAction, AlterTable, CopyRows, DropTable, InsertJsonRows, RenameTables, RowFormat};
 pub use cluster::Cluster;
 pub use ddl::{ColumnDef, CreateDatabase, CreateTable, Placement, TableEngine, ValueExpr};
 pub use introspect::{

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use igloo_schemas::internal::{self, CLAIM_COLUMNS};
 use igloo_schemas::sql::internal::{claim_sql, LoggedRange};
+use igloo_schemas::sql::RowFormat;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::Offset;
 use serde::Deserialize;
@@ -33,7 +34,7 @@ use tokio::sync::watch;
 use super::dedup::{Fresh, Seen};
 use super::{
     collect, data_columns, dead_letter, logged_offsets, next_epoch, recover_below, rows_body, rows_of,
-    wait_for_mutations, BatchError, WriterSpec,
+    wait_for_mutations, BatchError, RowEncoder, WriterSpec,
 };
 use crate::backoff::Backoff;
 use crate::clickhouse::u64_json;
@@ -68,6 +69,8 @@ pub struct Replica {
     pub dlq: DeadLetters,
     /// The idempotency keys written in the window, of the partitions this replica holds.
     pub seen: Seen,
+    /// RowBinary for the table's rows, when its types allow (else JSONEachRow).
+    pub encoder: Option<RowEncoder>,
 }
 
 /// The ClickHouse side of one replica: its session (the stage lives there) with ids every
@@ -79,6 +82,7 @@ struct Fence<'a> {
     session: ClickHouse,
     /// `igloo-write:<database>.<table>:`: the start of every write query's id on this table.
     prefix: String,
+    encoder: Option<&'a RowEncoder>,
 }
 
 /// A write query's id prefix on a table, for any writer.
@@ -87,11 +91,11 @@ fn write_prefix(spec: &WriterSpec) -> String {
 }
 
 impl<'a> Fence<'a> {
-    fn new(spec: &'a WriterSpec, ch: &'a ClickHouse, me: &'a str) -> Fence<'a> {
+    fn new(spec: &'a WriterSpec, ch: &'a ClickHouse, me: &'a str, encoder: Option<&'a RowEncoder>) -> Fence<'a> {
         let prefix = write_prefix(spec);
         let session =
             ch.in_session(&format!("igloo-writer-{me}-{}", spec.table)).with_query_ids(&format!("{prefix}{me}:"));
-        Fence { spec, me, ch, session, prefix }
+        Fence { spec, me, ch, session, prefix, encoder }
     }
 
     async fn claims(&self) -> Result<BTreeMap<i32, (u64, String)>, ClickHouseError> {
@@ -160,11 +164,14 @@ impl<'a> Fence<'a> {
         columns.push(internal::EPOCH_COLUMN.to_string());
         self.session.execute(&claim_sql::create_stage(&spec.database, &spec.table)).await?;
         self.session.execute(&claim_sql::truncate_stage()).await?;
-        let insert = claim_sql::insert_stage(&columns);
         let mut staged: BTreeMap<i32, u64> = BTreeMap::new();
-        let staged_all = match rows_body(rows_of(new), |p| owned.get(&p).copied()) {
-            Ok(body) if body.is_empty() => Ok(()), // every message was a duplicate
-            Ok(body) => self.session.insert(&insert, body).await.map_err(BatchError::from),
+        let staged_all = match rows_body(self.encoder, rows_of(new), |p| owned.get(&p).copied()) {
+            Ok(body) if body.bytes.is_empty() => Ok(()), // every message was a duplicate
+            Ok(body) => self
+                .session
+                .insert(&claim_sql::insert_stage(&columns, body.format), body.bytes)
+                .await
+                .map_err(BatchError::from),
             Err(e) => Err(e),
         };
         match staged_all {
@@ -173,9 +180,11 @@ impl<'a> Fence<'a> {
                 tracing::warn!(model = %spec.model, error = %e, "batch rejected; staging its rows one by one");
                 self.session.execute(&claim_sql::truncate_stage()).await?;
                 let mut letters = Vec::new();
+                // As JSON text: ClickHouse is the judge of a row it rejected in a batch.
+                let insert = claim_sql::insert_stage(&columns, RowFormat::JsonEachRow);
                 for (m, row) in rows_of(new) {
-                    let one = match rows_body([(m, row)], |p| owned.get(&p).copied()) {
-                        Ok(t) => self.session.insert(&insert, t).await.map_err(BatchError::from),
+                    let one = match rows_body(None, [(m, row)], |p| owned.get(&p).copied()) {
+                        Ok(t) => self.session.insert(&insert, t.bytes).await.map_err(BatchError::from),
                         Err(e) => Err(e),
                     };
                     match one {
@@ -252,7 +261,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
     replica: Replica,
 ) {
-    let Replica { writer_id, session_timeout, dlq, mut seen } = replica;
+    let Replica { writer_id, session_timeout, dlq, mut seen, encoder } = replica;
     let dlq = &dlq;
     let mut backoff = Backoff::default();
     let group = format!("igloo-writers.{}.{}", spec.database, spec.table);
@@ -270,7 +279,7 @@ pub async fn run(
         }
     };
     let consumer = Arc::new(consumer);
-    let fence = Fence::new(&spec, &ch, &writer_id);
+    let fence = Fence::new(&spec, &ch, &writer_id, encoder.as_ref());
     let mut assignment = membership.watch();
     // Partition → (claim epoch), and the next offset to write, of the partitions this writer holds.
     let mut owned: BTreeMap<i32, u64> = BTreeMap::new();

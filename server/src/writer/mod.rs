@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use igloo_schemas::internal::{self, EPOCH_COLUMN, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN};
 use igloo_schemas::sql::internal::writer_sql;
-use igloo_schemas::sql::{Cluster, InsertJsonRows};
+use igloo_schemas::sql::{ChType, Cluster, InsertJsonRows, RowFormat};
 use igloo_schemas::Dialect;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Offset;
@@ -33,6 +33,9 @@ use tokio::sync::watch;
 
 mod dedup;
 mod fenced;
+mod row_binary;
+
+use row_binary::RowEncoder;
 
 use crate::backoff::Backoff;
 use crate::clickhouse::{u64_json, ClickHouse, ClickHouseError};
@@ -52,6 +55,8 @@ pub struct WriterSpec {
     pub table: String,
     /// The model's columns, in table order, without the hidden ones.
     pub columns: Vec<String>,
+    /// Their types, in the same order.
+    pub column_types: Vec<ChType>,
     /// Where rows ClickHouse rejects go.
     pub dlq_topic: String,
     pub dialect: Dialect,
@@ -148,6 +153,20 @@ pub async fn run(
             return;
         }
     }
+    // The insert format: RowBinary when the table's types allow it (see [`row_binary`]).
+    let encoder = loop {
+        match row_encoder(&spec, &ch).await {
+            Ok(encoder) => break encoder,
+            Err(e) => {
+                tracing::warn!(model = %spec.model, error = %e, "cannot read the table's columns yet; retrying");
+                if backoff.wait(&mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    };
+    let format = if encoder.is_some() { RowFormat::RowBinary } else { RowFormat::JsonEachRow };
+    tracing::info!(model = %spec.model, format = %format.name(), "table writer insert format");
     if let Sharing::Replicas { writer_id, session_timeout } = sharing {
         while let Err(e) = replica_tables(&spec, &ch).await {
             tracing::warn!(model = %spec.model, error = %e, "table writer cannot start yet; retrying");
@@ -156,7 +175,7 @@ pub async fn run(
             }
         }
         let seen = dedup::Seen::new(cfg.idempotency_window.0);
-        let replica = fenced::Replica { writer_id, session_timeout, dlq, seen };
+        let replica = fenced::Replica { writer_id, session_timeout, dlq, seen, encoder };
         return fenced::run(spec, cfg, broker, ch, metrics, shutdown, replica).await;
     }
     // Set-up (tables, partitions, recovery) is retried until it succeeds or we are told to stop.
@@ -191,7 +210,7 @@ pub async fn run(
         };
         let Some(batch) = batch else { continue };
         let batch: Vec<&Received> = batch.iter().collect();
-        if write_batch(&spec, &ch, &dlq, &batch, &mut pos, &metrics, &mut shutdown).await.is_err() {
+        if write_batch(&spec, &ch, encoder.as_ref(), &dlq, &batch, &mut pos, &metrics, &mut shutdown).await.is_err() {
             break; // told to stop while ClickHouse was down; the batch will be re-read
         }
         *next_shared.lock().expect("lag lock") = pos.next.clone();
@@ -248,6 +267,24 @@ async fn replica_tables(spec: &WriterSpec, ch: &ClickHouse) -> Result<(), ClickH
 struct ColumnRow {
     table: String,
     name: String,
+    #[serde(rename = "type")]
+    ty: String,
+}
+
+/// RowBinary for the table's rows when ClickHouse reports exactly the types the encoder writes
+/// for its columns (the data columns, and the hidden ones the writer adds); else `None`, and
+/// rows go as JSONEachRow.
+async fn row_encoder(spec: &WriterSpec, ch: &ClickHouse) -> Result<Option<RowEncoder>, ClickHouseError> {
+    let columns: Vec<(String, ChType)> = spec.columns.iter().cloned().zip(spec.column_types.iter().cloned()).collect();
+    let Some(encoder) = RowEncoder::new(&columns) else { return Ok(None) };
+    let actual = ch.rows::<ColumnRow>(&igloo_schemas::sql::columns_query(&spec.database)).await?;
+    let actual: BTreeMap<&str, &str> =
+        actual.iter().filter(|c| c.table == spec.table).map(|c| (c.name.as_str(), c.ty.as_str())).collect();
+    let hidden = [(PARTITION_COLUMN, "UInt32"), (OFFSET_COLUMN, "UInt64"), (EPOCH_COLUMN, "UInt64")];
+    let expected = RowEncoder::expected_types(&columns, spec.dialect);
+    let same = expected.iter().all(|(name, ty)| actual.get(name.as_str()) == Some(&ty.as_str()))
+        && hidden.iter().all(|(name, ty)| actual.get(name) == Some(ty));
+    Ok(same.then_some(encoder))
 }
 
 /// Creates `_igloo_offsets` if it is missing, and adds `idempotency_keys` to one created
@@ -389,9 +426,11 @@ async fn collect(consumer: &StreamConsumer, limits: BatchLimits) -> Option<Vec<R
 }
 
 /// Writes the batch exactly once; returns Err only when told to stop while waiting to retry.
+#[allow(clippy::too_many_arguments)]
 async fn write_batch(
     spec: &WriterSpec,
     ch: &ClickHouse,
+    encoder: Option<&RowEncoder>,
     dlq: &DeadLetters,
     batch: &[&Received],
     pos: &mut Position,
@@ -409,7 +448,7 @@ async fn write_batch(
     let mut backoff = Backoff::default();
     loop {
         let started = Instant::now();
-        let result = insert_rows(spec, ch, rows_of(&new), pos.generation.0).await;
+        let result = insert_rows(spec, ch, encoder, rows_of(&new), pos.generation.0).await;
         let outcome = match result {
             Ok(()) => Ok(new.iter().map(|m| m.rows.len() as u64).sum()),
             Err(e) if e.is_bad_data() => {
@@ -470,8 +509,8 @@ async fn recover_batch(
     Ok(())
 }
 
-fn insert_query(spec: &WriterSpec, table: &str, columns: Vec<String>) -> String {
-    InsertJsonRows { database: spec.database.clone(), table: table.to_string(), columns }.render()
+fn insert_query(spec: &WriterSpec, table: &str, columns: Vec<String>, format: RowFormat) -> String {
+    InsertJsonRows { database: spec.database.clone(), table: table.to_string(), columns }.render_as(format)
 }
 
 fn data_columns(spec: &WriterSpec) -> Vec<String> {
@@ -497,40 +536,64 @@ fn push_row(out: &mut String, row: &str, partition: i32, offset: i64, epoch: Opt
     true
 }
 
-/// The insert body of `(message, row)` pairs: each row with its hidden columns, one a line;
-/// `epoch` gives the claim epoch of a message's partition.
-fn rows_body<'a>(
-    rows: impl IntoIterator<Item = (&'a Received, &'a String)>,
+/// An insert's rows, and the format they are in.
+struct Body {
+    format: RowFormat,
+    bytes: Vec<u8>,
+}
+
+/// The insert body of `(message, row)` pairs, each row with its hidden columns; `epoch` gives
+/// the claim epoch of a message's partition. RowBinary when there is an `encoder` and it
+/// writes every row; else JSONEachRow, one row a line, as the rows came.
+fn rows_body<'a, I>(
+    encoder: Option<&RowEncoder>,
+    rows: I,
     epoch: impl Fn(i32) -> Option<u64>,
-) -> Result<String, BatchError> {
+) -> Result<Body, BatchError>
+where
+    I: IntoIterator<Item = (&'a Received, &'a String)>,
+    I::IntoIter: Clone,
+{
+    let rows = rows.into_iter();
+    if let Some(encoder) = encoder {
+        let mut bytes = Vec::new();
+        if rows.clone().all(|(m, row)| encoder.encode(row, m.partition, m.offset, epoch(m.partition), &mut bytes)) {
+            return Ok(Body { format: RowFormat::RowBinary, bytes });
+        }
+    }
     let mut body = String::new();
     for (m, row) in rows {
         if !push_row(&mut body, row, m.partition, m.offset, epoch(m.partition)) {
             return Err(BatchError::NotAnObject { partition: m.partition, offset: m.offset });
         }
     }
-    Ok(body)
+    Ok(Body { format: RowFormat::JsonEachRow, bytes: body.into_bytes() })
 }
 
 /// Every row of the messages, each with its message.
-fn rows_of<'a>(batch: &'a [&'a Received]) -> impl Iterator<Item = (&'a Received, &'a String)> + 'a {
+fn rows_of<'a>(batch: &'a [&'a Received]) -> impl Iterator<Item = (&'a Received, &'a String)> + Clone + 'a {
     batch.iter().flat_map(|m| m.rows.iter().map(move |r| (*m, r)))
 }
 
-/// Inserts `(message, row)` pairs in one statement.
-async fn insert_rows<'a>(
+/// Inserts `(message, row)` pairs in one statement (see [`rows_body`] for the format).
+async fn insert_rows<'a, I>(
     spec: &WriterSpec,
     ch: &ClickHouse,
-    rows: impl IntoIterator<Item = (&'a Received, &'a String)>,
+    encoder: Option<&RowEncoder>,
+    rows: I,
     epoch: Option<u64>,
-) -> Result<(), BatchError> {
-    let body = rows_body(rows, |_| epoch)?;
-    if body.is_empty() {
+) -> Result<(), BatchError>
+where
+    I: IntoIterator<Item = (&'a Received, &'a String)>,
+    I::IntoIter: Clone,
+{
+    let body = rows_body(encoder, rows, |_| epoch)?;
+    if body.bytes.is_empty() {
         return Ok(()); // every message of the batch was a duplicate
     }
     let mut columns = data_columns(spec);
     columns.extend(epoch.map(|_| EPOCH_COLUMN.to_string()));
-    Ok(ch.insert(&insert_query(spec, &spec.table, columns), body).await?)
+    Ok(ch.insert(&insert_query(spec, &spec.table, columns, body.format), body.bytes).await?)
 }
 
 /// After a rejected batch: each row alone; the ones ClickHouse still rejects go to the DLQ.
@@ -544,7 +607,8 @@ async fn write_one_by_one(
 ) -> Result<u64, BatchError> {
     let mut written = 0;
     for (m, row) in rows_of(batch) {
-        match insert_rows(spec, ch, [(m, row)], epoch).await {
+        // As JSON text: ClickHouse is the judge of a row it rejected in a batch.
+        match insert_rows(spec, ch, None, [(m, row)], epoch).await {
             Ok(()) => written += 1,
             Err(e) if e.is_bad_data() => {
                 let letter = dead_letter(spec, m, row, e);
@@ -581,7 +645,8 @@ async fn log_offsets(
             serde_json::json!({topic: spec.topic, partition: p, first_offset: first, last_offset: last, n: rows, idempotency: keys}).to_string() + "\n"
         })
         .collect();
-    ch.insert(&insert_query(spec, OFFSETS_TABLE, OFFSET_LOG_COLUMNS.map(String::from).to_vec()), body).await
+    let columns = OFFSET_LOG_COLUMNS.map(String::from).to_vec();
+    ch.insert(&insert_query(spec, OFFSETS_TABLE, columns, RowFormat::JsonEachRow), body).await
 }
 
 #[cfg(test)]
