@@ -27,6 +27,12 @@ enum Column {
         max: i128,
     },
     Float64,
+    /// The value times 10^scale, as a signed integer of `bytes` (4, 8 or 16).
+    Decimal {
+        bytes: usize,
+        precision: u32,
+        scale: u32,
+    },
     String,
     FixedString(usize),
     /// Days since 1970-01-01, UInt16.
@@ -47,8 +53,8 @@ enum Column {
 
 impl Column {
     /// The encoding of a column type, or `None` when rows of it keep going as JSON text:
-    /// `Decimal` (its text rules), `Float32` (a double rounded again is not always the float
-    /// ClickHouse parses), `DateTime64`/`Date32` (not on 18.16), aggregate states.
+    /// `Float32` (a double rounded again is not always the float ClickHouse parses),
+    /// `DateTime64`/`Date32` (not on 18.16), aggregate states.
     fn of(ty: &ChType) -> Option<Column> {
         let int = |bytes: usize, signed: bool| {
             let bits = 8 * bytes as u32;
@@ -66,6 +72,15 @@ impl Column {
             ChType::UInt32 => int(4, false),
             ChType::UInt64 => int(8, false),
             ChType::Float64 => Some(Column::Float64),
+            ChType::Decimal { precision, scale } if *precision <= 38 && scale <= precision => Some(Column::Decimal {
+                bytes: match precision {
+                    0..=9 => 4,
+                    10..=18 => 8,
+                    _ => 16,
+                },
+                precision: u32::from(*precision),
+                scale: u32::from(*scale),
+            }),
             ChType::String => Some(Column::String),
             ChType::FixedString(n) => Some(Column::FixedString(*n as usize)),
             ChType::Date => Some(Column::Date),
@@ -115,6 +130,16 @@ impl Column {
                 out.extend_from_slice(&n.to_le_bytes()[..*bytes]);
             }
             (Column::Float64, Value::Number(n)) => out.extend_from_slice(&n.as_f64()?.to_le_bytes()),
+            (Column::Decimal { bytes, precision, scale }, v) => {
+                // The number's text (a JSON number is written the way igloo's row has it).
+                let text = match v {
+                    Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+                    Value::Number(n) => std::borrow::Cow::Owned(n.to_string()),
+                    _ => return None,
+                };
+                let scaled = decimal(&text, *precision, *scale)?;
+                out.extend_from_slice(&scaled.to_le_bytes()[..*bytes]);
+            }
             (Column::String, Value::String(s)) => {
                 leb128(out, s.len() as u64);
                 out.extend_from_slice(s.as_bytes());
@@ -146,6 +171,31 @@ impl Column {
         }
         Some(())
     }
+}
+
+/// `text` (`-?digits[.digits]`) times 10^scale, when it has at most `scale` decimals and at
+/// most `precision` digits in all; else `None` (ClickHouse then judges the text).
+fn decimal(text: &str, precision: u32, scale: u32) -> Option<i128> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let plain = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !plain(whole) || !plain(fraction) || (digits.contains('.') && fraction.is_empty()) {
+        return None;
+    }
+    let fraction = fraction.trim_end_matches('0');
+    let whole = whole.trim_start_matches('0');
+    if fraction.len() > scale as usize || whole.len() + scale as usize > precision as usize {
+        return None;
+    }
+    let mut n: i128 = 0;
+    for b in whole.bytes().chain(fraction.bytes()) {
+        n = n * 10 + i128::from(b - b'0');
+    }
+    n *= 10i128.pow(scale - fraction.len() as u32);
+    Some(if negative { -n } else { n })
 }
 
 fn epoch_day() -> NaiveDate {
@@ -264,6 +314,13 @@ mod tests {
             (ChType::Nullable(Box::new(ChType::UInt8)), "4", vec![0, 4]),
             (ChType::LowCardinality(Box::new(ChType::String)), "\"x\"", vec![1, b'x']),
             (ChType::Array(Box::new(ChType::String)), "[\"a\",\"\"]", vec![2, 1, b'a', 0]),
+            (ChType::Decimal { precision: 9, scale: 2 }, "\"-12.3\"", (-1230i32).to_le_bytes().to_vec()),
+            (ChType::Decimal { precision: 18, scale: 4 }, "12.5", 125_000i64.to_le_bytes().to_vec()),
+            (
+                ChType::Decimal { precision: 38, scale: 9 },
+                "\"12345678901234567890123456789.123456789\"",
+                12_345_678_901_234_567_890_123_456_789_123_456_789i128.to_le_bytes().to_vec(),
+            ),
             (
                 ChType::Uuid,
                 "\"123e4567-e89b-12d3-a456-426614174000\"",
@@ -304,6 +361,13 @@ mod tests {
             (ChType::Enum(vec!["A".into()]), "\"B\""),
             (ChType::Uuid, "\"not-a-uuid\""),
             (ChType::Bool, "1"),
+            (ChType::Decimal { precision: 9, scale: 2 }, "\"1.234\""), // more decimals than the scale
+            (ChType::Decimal { precision: 4, scale: 2 }, "\"123.4\""), // more digits than the precision
+            (ChType::Decimal { precision: 9, scale: 2 }, "\"+1\""),
+            (ChType::Decimal { precision: 9, scale: 2 }, "\".5\""),
+            (ChType::Decimal { precision: 9, scale: 2 }, "\"5.\""),
+            (ChType::Decimal { precision: 9, scale: 2 }, "\"1e3\""),
+            (ChType::Decimal { precision: 9, scale: 2 }, "1e300"),
         ] {
             assert_eq!(encode(&encoder(&[("c", ty.clone())]), &format!("{{\"c\":{json}}}")), None, "{ty:?} {json}");
         }
@@ -311,12 +375,7 @@ mod tests {
 
     #[test]
     fn types_without_an_exact_encoding_keep_json() {
-        for ty in [
-            ChType::Float32,
-            ChType::Decimal { precision: 38, scale: 9 },
-            ChType::DateTime64(3),
-            ChType::Array(Box::new(ChType::Decimal { precision: 9, scale: 2 })),
-        ] {
+        for ty in [ChType::Float32, ChType::DateTime64(3), ChType::Array(Box::new(ChType::Float32))] {
             assert!(RowEncoder::new(&[("c".into(), ty.clone())]).is_none(), "{ty:?}");
         }
     }
