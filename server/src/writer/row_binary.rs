@@ -14,9 +14,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use igloo_schemas::sql::ChType;
 use igloo_schemas::Dialect;
-use serde_json::Value;
-
-use crate::strict_json::{self, Record};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// How one column's values are written.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,74 +100,230 @@ impl Column {
             | ChType::AggregateFunction(..) => None,
         }
     }
+}
 
-    /// Appends `v`; `None` (and `out` in any state: the caller drops the batch's body) when `v`
-    /// is not a value this column reads the same way from JSON text.
-    fn write(&self, v: &Value, out: &mut Vec<u8>) -> Option<()> {
-        match (self, v) {
-            (Column::Nullable(_), Value::Null) => out.push(1),
-            (Column::Nullable(inner), v) => {
-                out.push(0);
-                inner.write(v, out)?;
+/// Writes one value of `column` to `out` as it is read from the row's text, without building
+/// a JSON value (BENCHMARKS.md, issue 20). A value of another shape, or out of the column's
+/// range, is an error: the row is not encoded.
+struct Seed<'c, 'o> {
+    column: &'c Column,
+    out: &'o mut Vec<u8>,
+}
+
+type Refused<E> = Result<(), E>;
+
+impl<'de> DeserializeSeed<'de> for Seed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        match self.column {
+            Column::Nullable(_) => d.deserialize_option(self),
+            Column::Array(_) => d.deserialize_seq(self),
+            _ => d.deserialize_any(self),
+        }
+    }
+}
+
+impl Seed<'_, '_> {
+    fn integer<E: de::Error>(self, n: i128) -> Refused<E> {
+        match self.column {
+            Column::Int { bytes, min, max } if (*min..=*max).contains(&n) => {
+                self.out.extend_from_slice(&n.to_le_bytes()[..*bytes]);
+                Ok(())
             }
-            (Column::Array(inner), Value::Array(items)) => {
-                leb128(out, items.len() as u64);
-                for item in items {
-                    inner.write(item, out)?;
-                }
+            Column::Float64 => {
+                // What `serde_json` makes of the same integer as a float.
+                let x = if let Ok(i) = i64::try_from(n) { i as f64 } else { n as u64 as f64 };
+                self.out.extend_from_slice(&x.to_le_bytes());
+                Ok(())
             }
-            (Column::Int { bytes, min, max }, v) => {
-                let n: i128 = match v {
-                    Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from))?,
-                    Value::String(s) if *bytes == 8 => s.parse().ok()?,
-                    _ => return None,
-                };
-                if n < *min || n > *max {
-                    return None;
-                }
-                out.extend_from_slice(&n.to_le_bytes()[..*bytes]);
+            Column::Decimal { .. } => self.decimal(&n.to_string()),
+            _ => Err(E::custom("another type")),
+        }
+    }
+
+    fn decimal<E: de::Error>(self, text: &str) -> Refused<E> {
+        let Column::Decimal { bytes, precision, scale } = self.column else { return Err(E::custom("another type")) };
+        let scaled = decimal(text, *precision, *scale).ok_or_else(|| E::custom("not an exact decimal"))?;
+        self.out.extend_from_slice(&scaled.to_le_bytes()[..*bytes]);
+        Ok(())
+    }
+}
+
+impl<'de> Visitor<'de> for Seed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a value of {:?}", self.column)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Refused<E> {
+        match self.column {
+            Column::Nullable(_) => {
+                self.out.push(1);
+                Ok(())
             }
-            (Column::Float64, Value::Number(n)) => out.extend_from_slice(&n.as_f64()?.to_le_bytes()),
-            (Column::Decimal { bytes, precision, scale }, v) => {
-                // The number's text (a JSON number is written the way igloo's row has it).
-                let text = match v {
-                    Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
-                    Value::Number(n) => std::borrow::Cow::Owned(n.to_string()),
-                    _ => return None,
-                };
-                let scaled = decimal(&text, *precision, *scale)?;
-                out.extend_from_slice(&scaled.to_le_bytes()[..*bytes]);
+            _ => Err(E::custom("null")),
+        }
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Refused<E> {
+        self.visit_none()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let Column::Nullable(inner) = self.column else { return Err(de::Error::custom("another type")) };
+        self.out.push(0);
+        Seed { column: inner, out: self.out }.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Column::Array(inner) = self.column else { return Err(de::Error::custom("another type")) };
+        let start = self.out.len();
+        let mut n = 0u64;
+        while seq.next_element_seed(Seed { column: inner, out: &mut *self.out })?.is_some() {
+            n += 1;
+        }
+        // The count goes first: written now, before the items.
+        let mut count = Vec::new();
+        leb128(&mut count, n);
+        self.out.splice(start..start, count);
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Refused<E> {
+        match self.column {
+            Column::Bool => {
+                self.out.push(u8::from(b));
+                Ok(())
             }
-            (Column::String, Value::String(s)) => {
+            _ => Err(E::custom("a boolean")),
+        }
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Refused<E> {
+        self.integer(i128::from(n))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Refused<E> {
+        self.integer(i128::from(n))
+    }
+
+    fn visit_f64<E: de::Error>(self, x: f64) -> Refused<E> {
+        match self.column {
+            Column::Float64 => {
+                self.out.extend_from_slice(&x.to_le_bytes());
+                Ok(())
+            }
+            // The number as igloo's row has it, the text ClickHouse would read.
+            Column::Decimal { .. } => {
+                let text = serde_json::Number::from_f64(x).ok_or_else(|| E::custom("not finite"))?.to_string();
+                self.decimal(&text)
+            }
+            _ => Err(E::custom("a fraction")),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Refused<E> {
+        let bad = || E::custom("another text");
+        let out = self.out;
+        match self.column {
+            Column::String => {
                 leb128(out, s.len() as u64);
                 out.extend_from_slice(s.as_bytes());
             }
-            (Column::FixedString(n), Value::String(s)) if s.len() <= *n => {
+            Column::FixedString(n) if s.len() <= *n => {
                 out.extend_from_slice(s.as_bytes());
                 out.resize(out.len() + n - s.len(), 0);
             }
-            (Column::Date, Value::String(s)) => {
-                let days = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?.signed_duration_since(epoch_day()).num_days();
-                out.extend_from_slice(&u16::try_from(days).ok()?.to_le_bytes());
+            Column::Int { bytes: 8, min, max } => {
+                let n: i128 = s.parse().map_err(|_| bad())?;
+                if !(*min..=*max).contains(&n) {
+                    return Err(bad());
+                }
+                out.extend_from_slice(&n.to_le_bytes()[..8]);
             }
-            (Column::DateTime, Value::String(s)) => {
-                let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok()?;
-                out.extend_from_slice(&u32::try_from(t.and_utc().timestamp()).ok()?.to_le_bytes());
+            Column::Decimal { .. } => return Seed { column: self.column, out }.decimal(s),
+            Column::Date => {
+                let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad())?;
+                let days = u16::try_from(day.signed_duration_since(epoch_day()).num_days()).map_err(|_| bad())?;
+                out.extend_from_slice(&days.to_le_bytes());
             }
-            (Column::Uuid, Value::String(s)) => {
+            Column::DateTime => {
+                let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").map_err(|_| bad())?;
+                out.extend_from_slice(&u32::try_from(t.and_utc().timestamp()).map_err(|_| bad())?.to_le_bytes());
+            }
+            Column::Uuid => {
                 // ClickHouse holds a UUID as two UInt64 halves, the high one first.
-                let (high, low) = uuid::Uuid::try_parse(s).ok()?.as_u64_pair();
+                let (high, low) = uuid::Uuid::try_parse(s).map_err(|_| bad())?.as_u64_pair();
                 out.extend_from_slice(&high.to_le_bytes());
                 out.extend_from_slice(&low.to_le_bytes());
             }
-            (Column::Bool, Value::Bool(b)) => out.push(u8::from(*b)),
-            (Column::Enum { bytes, variants }, Value::String(s)) => {
-                let number = variants.iter().position(|v| v == s)? as i16 + 1;
+            Column::Enum { bytes, variants } => {
+                let number = variants.iter().position(|v| v == s).ok_or_else(bad)? as i16 + 1;
                 out.extend_from_slice(&number.to_le_bytes()[..*bytes]);
             }
-            _ => return None,
+            _ => return Err(bad()),
         }
-        Some(())
+        Ok(())
+    }
+}
+
+/// The index of a row's field among the encoder's columns, read without copying its name.
+struct Key<'e>(&'e [(String, Column)]);
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a column name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<usize, E> {
+        self.0.iter().position(|(c, _)| c == name).ok_or_else(|| E::custom("an unknown column"))
+    }
+}
+
+/// A row's values, each encoded where it comes in the text, and where each column's lies.
+struct Row<'e, 's> {
+    columns: &'e [(String, Column)],
+    scratch: &'s mut Vec<u8>,
+    at: &'s mut [Option<(usize, usize)>],
+}
+
+impl<'de> DeserializeSeed<'de> for Row<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Row<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a row object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(i) = map.next_key_seed(Key(self.columns))? {
+            if self.at[i].is_some() {
+                return Err(de::Error::custom("a duplicate column"));
+            }
+            let start = self.scratch.len();
+            map.next_value_seed(Seed { column: &self.columns[i].1, out: &mut *self.scratch })?;
+            self.at[i] = Some((start, self.scratch.len()));
+        }
+        Ok(())
     }
 }
 
@@ -241,23 +395,30 @@ impl RowEncoder {
     /// (UInt64). False when the row cannot be written exactly as its text would be read;
     /// `out` then holds a partial row and must be dropped.
     pub fn encode(&self, row: &str, partition: i32, offset: i64, epoch: Option<u64>, out: &mut Vec<u8>) -> bool {
-        let Ok(Record::Object(fields)) = strict_json::parse_record(row.as_bytes()) else { return false };
-        if fields.names().count() != self.columns.len() {
-            return false;
-        }
-        for (name, column) in &self.columns {
-            let Some(v) = fields.get(name) else { return false };
-            if column.write(v, out).is_none() {
-                return false;
-            }
+        thread_local! {
+            /// Values as they come in the row's text (name order), before they go in table order.
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         let (Ok(partition), Ok(offset)) = (u32::try_from(partition), u64::try_from(offset)) else { return false };
-        out.extend_from_slice(&partition.to_le_bytes());
-        out.extend_from_slice(&offset.to_le_bytes());
-        if let Some(e) = epoch {
-            out.extend_from_slice(&e.to_le_bytes());
-        }
-        true
+        let mut at: smallvec::SmallVec<[Option<(usize, usize)>; 16]> = smallvec::smallvec![None; self.columns.len()];
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            let mut de = serde_json::Deserializer::from_str(row);
+            let read = Row { columns: &self.columns, scratch: &mut *scratch, at: &mut at }.deserialize(&mut de);
+            if read.and_then(|()| de.end()).is_err() {
+                return false;
+            }
+            for range in &at {
+                let Some((start, end)) = *range else { return false }; // a column missing
+                out.extend_from_slice(&scratch[start..end]);
+            }
+            out.extend_from_slice(&partition.to_le_bytes());
+            out.extend_from_slice(&offset.to_le_bytes());
+            if let Some(e) = epoch {
+                out.extend_from_slice(&e.to_le_bytes());
+            }
+            true
+        })
     }
 }
 
@@ -335,6 +496,19 @@ mod tests {
         let long = "x".repeat(300);
         let got = encode(&encoder(&[("c", ChType::String)]), &format!("{{\"c\":\"{long}\"}}")).unwrap();
         assert_eq!(&got[..2], &[0xac, 0x02], "300 as LEB128");
+    }
+
+    #[test]
+    fn values_go_in_table_order_whatever_the_order_of_the_text() {
+        let e = encoder(&[
+            ("z", ChType::Array(Box::new(ChType::Nullable(Box::new(ChType::Int32))))),
+            ("a", ChType::Nullable(Box::new(ChType::String))),
+        ]);
+        let mut want = vec![2, 0, 1, 0, 0, 0, 1, 0, 1, b'x'];
+        want.extend(HIDDEN);
+        assert_eq!(encode(&e, r#"{"a":"x","z":[1,null]}"#), Some(want.clone()));
+        assert_eq!(encode(&e, r#" { "z" : [ 1 , null ] , "a" : "x" } "#), Some(want));
+        assert_eq!(encode(&e, r#"{"a":"x","z":[1],"a":"y"}"#), None, "a duplicate name");
     }
 
     #[test]
