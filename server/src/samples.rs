@@ -69,14 +69,17 @@ pub async fn samples(
     // how far back the raw plan looks (from the series' hourly counts, kept a few seconds);
     // no events may mean no such series.
     let cache_key = format!("{}\0{}", model.name, request.series_text);
-    let mut hourly = state.hourly_events.get(&cache_key).filter(|h| q.estimate_from(&h[..]) > 0);
-    if hourly.is_none() {
-        let rows: Vec<Map<String, Value>> = state.clickhouse.rows(&q.hourly_events()).await?;
-        let read: Vec<(i64, u64)> =
-            rows.iter().filter_map(|r| Some((integer(r.get("bucket")?)?, integer(r.get("events")?)? as u64))).collect();
-        hourly = Some(state.hourly_events.put(cache_key, read));
-    }
-    let hourly = hourly.unwrap_or_default();
+    let hourly = match state.hourly_events.get(&cache_key).filter(|h| q.estimate_from(&h[..]) > 0) {
+        Some(kept) => kept,
+        None => {
+            let rows: Vec<Map<String, Value>> = state.clickhouse.rows(&q.hourly_events()).await?;
+            let read: Vec<(i64, u64)> = rows
+                .iter()
+                .filter_map(|r| Some((integer(r.get("bucket")?)?, integer(r.get("events")?)? as u64)))
+                .collect();
+            state.hourly_events.put(cache_key, read)
+        }
+    };
     let events = q.estimate_from(&hourly);
     q.raw_lookback = q.raw_lookback_from(&hourly);
     if events == 0 {
