@@ -15,6 +15,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use igloo_schemas::sql::ChType;
 use igloo_schemas::Dialect;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 /// How one column's values are written.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +26,9 @@ enum Column {
         max: i128,
     },
     Float64,
+    /// Read from the number's own text: a double rounded again to a float is not always the
+    /// float nearest the text.
+    Float32,
     /// The value times 10^scale, as a signed integer of `bytes` (4, 8 or 16).
     Decimal {
         bytes: usize,
@@ -51,8 +55,7 @@ enum Column {
 
 impl Column {
     /// The encoding of a column type, or `None` when rows of it keep going as JSON text:
-    /// `Float32` (a double rounded again is not always the float ClickHouse parses),
-    /// `DateTime64`/`Date32` (not on 18.16), aggregate states.
+    /// `DateTime64` and `Date32` (not on 18.16), aggregate states.
     fn of(ty: &ChType) -> Option<Column> {
         let int = |bytes: usize, signed: bool| {
             let bits = 8 * bytes as u32;
@@ -70,6 +73,7 @@ impl Column {
             ChType::UInt32 => int(4, false),
             ChType::UInt64 => int(8, false),
             ChType::Float64 => Some(Column::Float64),
+            ChType::Float32 => Some(Column::Float32),
             ChType::Decimal { precision, scale } if *precision <= 38 && scale <= precision => Some(Column::Decimal {
                 bytes: match precision {
                     0..=9 => 4,
@@ -93,11 +97,7 @@ impl Column {
             ChType::Array(inner) => Some(Column::Array(Box::new(Column::of(inner)?))),
             // RowBinary writes a LowCardinality column as its inner type.
             ChType::LowCardinality(inner) => Column::of(inner),
-            ChType::Float32
-            | ChType::Decimal { .. }
-            | ChType::Date32
-            | ChType::DateTime64(_)
-            | ChType::AggregateFunction(..) => None,
+            ChType::Decimal { .. } | ChType::Date32 | ChType::DateTime64(_) | ChType::AggregateFunction(..) => None,
         }
     }
 }
@@ -119,6 +119,16 @@ impl<'de> DeserializeSeed<'de> for Seed<'_, '_> {
         match self.column {
             Column::Nullable(_) => d.deserialize_option(self),
             Column::Array(_) => d.deserialize_seq(self),
+            Column::Float32 => {
+                // The number's text, nearest float: what correct parsing of the text gives.
+                let text = <&serde_json::value::RawValue>::deserialize(d)?.get();
+                let x: f32 = text.parse().map_err(|_| de::Error::custom("not a number"))?;
+                if !x.is_finite() {
+                    return Err(de::Error::custom("out of Float32's range"));
+                }
+                self.out.extend_from_slice(&x.to_le_bytes());
+                Ok(())
+            }
             _ => d.deserialize_any(self),
         }
     }
@@ -476,6 +486,10 @@ mod tests {
             (ChType::LowCardinality(Box::new(ChType::String)), "\"x\"", vec![1, b'x']),
             (ChType::Array(Box::new(ChType::String)), "[\"a\",\"\"]", vec![2, 1, b'a', 0]),
             (ChType::Decimal { precision: 9, scale: 2 }, "\"-12.3\"", (-1230i32).to_le_bytes().to_vec()),
+            (ChType::Float32, "0.1", 0.1f32.to_le_bytes().to_vec()),
+            (ChType::Float32, "-3", (-3f32).to_le_bytes().to_vec()),
+            // Between two floats: rounded once, from the text.
+            (ChType::Float32, "16777217", 16_777_216f32.to_le_bytes().to_vec()),
             (ChType::Decimal { precision: 18, scale: 4 }, "12.5", 125_000i64.to_le_bytes().to_vec()),
             (
                 ChType::Decimal { precision: 38, scale: 9 },
@@ -542,6 +556,9 @@ mod tests {
             (ChType::Decimal { precision: 9, scale: 2 }, "\"5.\""),
             (ChType::Decimal { precision: 9, scale: 2 }, "\"1e3\""),
             (ChType::Decimal { precision: 9, scale: 2 }, "1e300"),
+            (ChType::Float32, "1e39"),
+            (ChType::Float32, "\"1\""),
+            (ChType::Float32, "null"),
         ] {
             assert_eq!(encode(&encoder(&[("c", ty.clone())]), &format!("{{\"c\":{json}}}")), None, "{ty:?} {json}");
         }
@@ -549,7 +566,7 @@ mod tests {
 
     #[test]
     fn types_without_an_exact_encoding_keep_json() {
-        for ty in [ChType::Float32, ChType::DateTime64(3), ChType::Array(Box::new(ChType::Float32))] {
+        for ty in [ChType::DateTime64(3), ChType::Date32, ChType::Array(Box::new(ChType::DateTime64(3)))] {
             assert!(RowEncoder::new(&[("c".into(), ty.clone())]).is_none(), "{ty:?}");
         }
     }
