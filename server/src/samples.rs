@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use igloo_schemas::ir::{BaseType, Model, ScalarType};
 use igloo_schemas::sql::timeseries::{SampleAgg, SamplesPlan, SamplesQuery, SeriesValue, TimeSeriesTables};
-use serde_json::{json, Map, Value};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use crate::api_error::ApiError;
 use crate::app_state::AppState;
@@ -91,36 +91,77 @@ pub async fn samples(
     let plan = request.plan.unwrap_or_else(|| q.cheapest_plan(events));
     let sql = q.render(state.dialect, plan);
     tracing::debug!(sql = %sql, events, ?plan, "samples query");
-    let rows: Vec<Map<String, Value>> = state.clickhouse.rows(&sql).await?;
+    let text = state.clickhouse.execute(&sql).await?;
+    let rows = period_rows(&text, ts.values.len())?;
     // The raw plan reads only the window: `last` with an empty first period carries the
     // latest earlier event.
-    let period0 = rows.first().and_then(|r| r.get("_p")).and_then(integer) == Some(0);
-    let before = match q.lookback() {
-        Some(lookback) if plan == SamplesPlan::Raw && !period0 => state
-            .clickhouse
-            .rows::<Map<String, Value>>(&lookback.render(state.dialect, SamplesPlan::Rollups))
-            .await?
-            .pop(),
+    let period0 = rows.first().map(|r| r.period) == Some(0);
+    let before_text = match q.lookback() {
+        Some(lookback) if plan == SamplesPlan::Raw && !period0 => {
+            Some(state.clickhouse.execute(&lookback.render(state.dialect, SamplesPlan::Rollups)).await?)
+        }
         _ => None,
     };
-    let samples = build_samples(&q, model, &rows, before.as_ref())?;
-    let body = match shape {
-        Shape::Native => json!({
-            "series": request.series_text,
-            "start": request.start,
-            "end": request.end,
-            "points": request.points,
-            "agg": request.agg.name(),
-            "samples": samples,
-        }),
-        Shape::Reference => json!({
-            format!("{}Name", ts.series): request.series_text,
-            "start": request.start,
-            "end": request.end,
-            "samples": samples,
-        }),
+    let before = match &before_text {
+        Some(t) => period_rows(t, ts.values.len())?.pop(),
+        None => None,
     };
-    Ok(Json(body).into_response())
+    // The answer is written directly: ClickHouse's values go through as the text it sent,
+    // never parsed into numbers and formatted again (BENCHMARKS.md, issue 20).
+    let mut out = String::with_capacity(64 + q.points as usize * (16 + 24 * ts.values.len()));
+    let string = |v: &str| serde_json::to_string(v).expect("a string");
+    match shape {
+        Shape::Native => {
+            out += &format!(
+                r#"{{"series":{},"start":{},"end":{},"points":{},"agg":"{}","samples":"#,
+                string(&request.series_text),
+                request.start,
+                request.end,
+                request.points,
+                request.agg.name()
+            );
+        }
+        Shape::Reference => {
+            out += &format!(
+                r#"{{{}:{},"start":{},"end":{},"samples":"#,
+                string(&format!("{}Name", ts.series)),
+                string(&request.series_text),
+                request.start,
+                request.end
+            );
+        }
+    }
+    let names: Vec<String> = ts.values.iter().map(|v| string(v)).collect();
+    write_samples(&mut out, &q, &names, &rows, before.as_ref());
+    out.push('}');
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+/// One row of a samples query: its period and its value columns `_v0…`, as ClickHouse wrote
+/// them.
+struct PeriodRow<'t> {
+    period: i64,
+    values: Vec<&'t RawValue>,
+}
+
+/// The rows of a samples query's JSONEachRow output, values borrowed from `text`.
+fn period_rows(text: &str, values: usize) -> Result<Vec<PeriodRow<'_>>, ApiError> {
+    let unexpected = |line: &str| ApiError::QueryFailed(format!("unexpected row {line}"));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let fields: HashMap<&str, &RawValue> = serde_json::from_str(line).map_err(|_| unexpected(line))?;
+            // ClickHouse 18.16 quotes 64-bit integers.
+            let period = fields
+                .get("_p")
+                .and_then(|p| p.get().trim_matches('"').parse().ok())
+                .ok_or_else(|| unexpected(line))?;
+            let values = (0..values)
+                .map(|j| fields.get(format!("_v{j}").as_str()).copied().ok_or_else(|| unexpected(line)))
+                .collect::<Result<_, _>>()?;
+            Ok(PeriodRow { period, values })
+        })
+        .collect()
 }
 
 struct SampleRequest {
@@ -179,25 +220,13 @@ impl SampleRequest {
     }
 }
 
-/// Exactly `points` samples from the per-period rows.
-fn build_samples(
-    q: &SamplesQuery,
-    model: &Model,
-    rows: &[Map<String, Value>],
-    before: Option<&Map<String, Value>>,
-) -> Result<Vec<Value>, ApiError> {
-    let ts = model.timeseries.as_ref().expect("a time series");
-    // (field name, result column `_vN`) of each value, in the order the schema lists them.
-    let values: Vec<(&str, String)> =
-        ts.values.iter().enumerate().map(|(j, v)| (v.as_str(), format!("_v{j}"))).collect();
-    let mut by_period: HashMap<i64, &Map<String, Value>> = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let p =
-            row.get("_p").and_then(integer).ok_or_else(|| ApiError::QueryFailed(format!("unexpected row {row:?}")))?;
-        by_period.insert(p, row);
-    }
-    let mut carried: Option<&Map<String, Value>> = before;
-    let mut out = Vec::with_capacity(q.points as usize);
+/// Exactly `points` samples from the per-period rows, as a JSON array appended to `out`:
+/// `{"time": b(i), "<value field>": …}` each, `names` the value fields' names as JSON strings.
+fn write_samples(out: &mut String, q: &SamplesQuery, names: &[String], rows: &[PeriodRow], before: Option<&PeriodRow>) {
+    use std::fmt::Write;
+    let by_period: HashMap<i64, &PeriodRow> = rows.iter().map(|r| (r.period, r)).collect();
+    let mut carried = before;
+    out.push('[');
     for i in 0..q.points {
         let row = by_period.get(&i64::from(i)).copied();
         let row = match q.agg {
@@ -207,14 +236,19 @@ fn build_samples(
             }
             _ => row,
         };
-        let mut sample = Map::with_capacity(values.len() + 1);
-        sample.insert("time".into(), json!(q.period_end(i)));
-        for (field, column) in &values {
-            sample.insert((*field).to_string(), row.and_then(|r| r.get(&**column)).cloned().unwrap_or(Value::Null));
+        if i > 0 {
+            out.push(',');
         }
-        out.push(Value::Object(sample));
+        let _ = write!(out, r#"{{"time":{}"#, q.period_end(i));
+        for (j, name) in names.iter().enumerate() {
+            out.push(',');
+            out.push_str(name);
+            out.push(':');
+            out.push_str(row.map_or("null", |r| r.values[j].get()));
+        }
+        out.push('}');
     }
-    Ok(out)
+    out.push(']');
 }
 
 /// Each series' events per hour bucket, as read for the last `/api` request on it, kept for
