@@ -125,7 +125,7 @@ impl ChType {
             ChType::Bool if dialect.supports(Feature::Bool) => "Bool".into(),
             ChType::Bool => "UInt8".into(),
             ChType::Enum(variants) => {
-                let width = if variants.len() <= i8::MAX as usize { 8 } else { 16 };
+                let width = 8 * ChType::enum_bytes(variants);
                 let items: Vec<String> =
                     variants.iter().enumerate().map(|(i, v)| format!("{} = {}", quote::string(v), i + 1)).collect();
                 format!("Enum{width}({})", items.join(", "))
@@ -141,6 +141,15 @@ impl ChType {
                     std::iter::once(name.to_string()).chain(args.iter().map(|a| a.render(dialect))).collect();
                 format!("AggregateFunction({})", args.join(", "))
             }
+        }
+    }
+
+    /// The bytes of an enum's value: Enum8 up to 127 variants, else Enum16.
+    pub fn enum_bytes(variants: &[String]) -> usize {
+        if variants.len() <= i8::MAX as usize {
+            1
+        } else {
+            2
         }
     }
 

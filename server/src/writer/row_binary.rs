@@ -89,10 +89,9 @@ impl Column {
             ChType::DateTime => Some(Column::DateTime),
             ChType::Uuid => Some(Column::Uuid),
             ChType::Bool => Some(Column::Bool),
-            ChType::Enum(variants) => Some(Column::Enum {
-                bytes: if variants.len() <= i8::MAX as usize { 1 } else { 2 },
-                variants: variants.clone(),
-            }),
+            ChType::Enum(variants) => {
+                Some(Column::Enum { bytes: ChType::enum_bytes(variants), variants: variants.clone() })
+            }
             ChType::Nullable(inner) => Some(Column::Nullable(Box::new(Column::of(inner)?))),
             ChType::Array(inner) => Some(Column::Array(Box::new(Column::of(inner)?))),
             // RowBinary writes a LowCardinality column as its inner type.
