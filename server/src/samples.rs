@@ -92,7 +92,9 @@ pub async fn samples(
     let sql = q.render(state.dialect, plan);
     tracing::debug!(sql = %sql, events, ?plan, "samples query");
     let text = state.clickhouse.execute(&sql).await?;
-    let rows = period_rows(&text, ts.values.len())?;
+    // The result column of each value field, in the order the schema lists them.
+    let columns: Vec<String> = (0..ts.values.len()).map(|j| format!("_v{j}")).collect();
+    let rows = period_rows(&text, &columns)?;
     // The raw plan reads only the window: `last` with an empty first period carries the
     // latest earlier event.
     let period0 = rows.first().map(|r| r.period) == Some(0);
@@ -103,7 +105,7 @@ pub async fn samples(
         _ => None,
     };
     let before = match &before_text {
-        Some(t) => period_rows(t, ts.values.len())?.pop(),
+        Some(t) => period_rows(t, &columns)?.pop(),
         None => None,
     };
     // The answer is written directly: ClickHouse's values go through as the text it sent,
@@ -144,8 +146,8 @@ struct PeriodRow<'t> {
     values: Vec<&'t RawValue>,
 }
 
-/// The rows of a samples query's JSONEachRow output, values borrowed from `text`.
-fn period_rows(text: &str, values: usize) -> Result<Vec<PeriodRow<'_>>, ApiError> {
+/// The rows of a samples query's JSONEachRow output, the value `columns` borrowed from `text`.
+fn period_rows<'t>(text: &'t str, columns: &[String]) -> Result<Vec<PeriodRow<'t>>, ApiError> {
     let unexpected = |line: &str| ApiError::QueryFailed(format!("unexpected row {line}"));
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -156,8 +158,9 @@ fn period_rows(text: &str, values: usize) -> Result<Vec<PeriodRow<'_>>, ApiError
                 .get("_p")
                 .and_then(|p| p.get().trim_matches('"').parse().ok())
                 .ok_or_else(|| unexpected(line))?;
-            let values = (0..values)
-                .map(|j| fields.get(format!("_v{j}").as_str()).copied().ok_or_else(|| unexpected(line)))
+            let values = columns
+                .iter()
+                .map(|c| fields.get(c.as_str()).copied().ok_or_else(|| unexpected(line)))
                 .collect::<Result<_, _>>()?;
             Ok(PeriodRow { period, values })
         })
