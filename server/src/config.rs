@@ -513,6 +513,7 @@ impl ProjectConfig {
         self.infra.mode = parsed(&env, "IGLOO_INFRA_MODE")?.or(self.infra.mode);
         self.broker.port = parsed(&env, "IGLOO_BROKER_PORT")?.unwrap_or(self.broker.port);
         self.broker.engine = parsed(&env, "IGLOO_BROKER_ENGINE")?.unwrap_or(self.broker.engine);
+        set(&env, "IGLOO_BROKER_STORAGE", &mut self.broker.storage);
         set(&env, "IGLOO_BROKER_BOOTSTRAP_SERVERS", &mut self.broker.bootstrap_servers);
         self.broker.framing = parsed(&env, "IGLOO_BROKER_FRAMING")?.unwrap_or(self.broker.framing);
         self.broker.compression = parsed(&env, "IGLOO_BROKER_COMPRESSION")?.unwrap_or(self.broker.compression);
@@ -755,6 +756,10 @@ mod tests {
         let c = load("name: shop\nbroker:\n  replication_factor: 3\n", &[("IGLOO_BROKER_MIN_INSYNC_REPLICAS", "2")])
             .unwrap();
         assert_eq!((c.broker.replication_factor, c.broker.min_insync_replicas), (Some(3), Some(2)));
+        let pg = "postgres://postgres@127.0.0.1:25432/tansu";
+        let c = load("name: shop\nbroker:\n  storage: sqlite://x.db\n", &[("IGLOO_BROKER_STORAGE", pg)]).unwrap();
+        assert_eq!(c.broker.storage.as_deref(), Some(pg));
+        assert_eq!(load("name: shop\n", &[]).unwrap().broker.storage, None);
         let e = load("name: shop\n", &[("IGLOO_CLICKHOUSE_HTTP_PORT", "lots")]).unwrap_err().to_string();
         assert!(e.starts_with("environment variable IGLOO_CLICKHOUSE_HTTP_PORT: `lots`"), "{e}");
         let e = load("name: shop\n", &[("IGLOO_INFRA_MODE", "k8s")]).unwrap_err().to_string();

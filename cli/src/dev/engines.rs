@@ -194,8 +194,12 @@ impl Engines {
 
         let pb = ui::spinner("Starting the Kafka-API broker");
         let started = Instant::now();
-        let broker_config =
-            NativeBrokerConfig { dir: dir.join("broker"), port: c.broker.port, engine: c.broker.engine };
+        let broker_config = NativeBrokerConfig {
+            dir: dir.join("broker"),
+            port: c.broker.port,
+            engine: c.broker.engine,
+            storage: c.broker.storage.clone(),
+        };
         let broker = NativeBroker::start(&broker_config, START_TIMEOUT).inspect_err(|_| pb.finish_and_clear())?;
         ui::finish(
             pb,

@@ -18,6 +18,8 @@ pub enum NativeBrokerError {
     NoneInstalled,
     #[error("broker.engine is `{0}` but `{0}` is not on PATH")]
     ChosenMissing(&'static str),
+    #[error("broker.storage is set, but it is tansu's storage engine and the local broker is {0}; unset it or set broker.engine: tansu")]
+    StorageNotTansu(&'static str),
     #[error("port {port} (Kafka) is already in use on 127.0.0.1; stop whatever listens there or set broker.port in igloo.yaml")]
     PortBusy { port: u16 },
     #[error("cannot write {path}: {source}")]
@@ -49,6 +51,8 @@ pub struct NativeBrokerConfig {
     pub dir: PathBuf,
     pub port: u16,
     pub engine: BrokerEngine,
+    /// tansu's `--storage-engine`; `None` is SQLite in `dir/data/`.
+    pub storage: Option<String>,
 }
 
 pub struct NativeBroker {
@@ -71,6 +75,9 @@ impl NativeBroker {
 
     pub fn start(config: &NativeBrokerConfig, timeout: Duration) -> Result<NativeBroker, NativeBrokerError> {
         let (kind, binary) = Self::find(config.engine)?;
+        if kind != BrokerKind::Tansu && config.storage.is_some() {
+            return Err(NativeBrokerError::StorageNotTansu(kind.name()));
+        }
         if port_busy(config.port) {
             return Err(NativeBrokerError::PortBusy { port: config.port });
         }
@@ -81,6 +88,7 @@ impl NativeBroker {
         match kind {
             BrokerKind::Tansu => {
                 // The SQLite path is relative to the working directory.
+                let storage = config.storage.as_deref().unwrap_or("sqlite://tansu.db");
                 cmd.current_dir(&data).args([
                     "broker",
                     "--cluster-id",
@@ -90,7 +98,7 @@ impl NativeBroker {
                     "--advertised-listener-url",
                     &listener,
                     "--storage-engine",
-                    "sqlite://tansu.db",
+                    storage,
                 ]);
             }
             BrokerKind::Redpanda => {

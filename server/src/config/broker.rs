@@ -19,6 +19,12 @@ pub struct BrokerConfig {
     /// (IGLOO_BROKER_ENGINE).
     #[serde(default)]
     pub engine: BrokerEngine,
+    /// Native mode, tansu only: where it stores topics, data and offsets (IGLOO_BROKER_STORAGE).
+    /// Unset: SQLite in `.igloo/broker/data/`. A `postgres://user:password@host:port/db` URL
+    /// keeps them in an existing PostgreSQL database that has tansu's schema
+    /// (`scripts/tansu-postgres.sh` creates one); tansu then holds no state of its own.
+    #[serde(default)]
+    pub storage: Option<String>,
     /// External mode: bootstrap servers, e.g. `b1:9092,b2:9092` (IGLOO_BROKER_BOOTSTRAP_SERVERS).
     #[serde(default)]
     pub bootstrap_servers: Option<String>,
@@ -57,6 +63,7 @@ impl Default for BrokerConfig {
         BrokerConfig {
             port: default_broker_port(),
             engine: BrokerEngine::Auto,
+            storage: None,
             bootstrap_servers: None,
             framing: FramingSetting::Auto,
             compression: CompressionSetting::Auto,
