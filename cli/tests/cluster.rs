@@ -202,6 +202,36 @@ fn igloo_on_a_cluster_writes_exactly_once_through_a_replica_and_a_shard_down() {
     }
     assert!(migrate(&root, &ports, "migrate").contains("up to date"));
 
+    // API keys live in a table replicated on every node: a key created through node 1 lets a
+    // client into a server that reads node 3 (the other shard), and its revocation shuts it.
+    let key = create_key(&root, &ports, &["--name", "reader", "--scope", "query"]);
+    let keys_engine = "SELECT engine FROM system.tables WHERE database = 'devapp' AND name = '_igloo_keys'";
+    for node in 1..=4 {
+        assert_eq!(cluster.sql(node, keys_engine), "ReplicatedMergeTree", "node {node}");
+        eventually(Duration::from_secs(30), "the key on every node", || {
+            (cluster.sql(node, "SELECT count() FROM devapp._igloo_keys") == "1").then_some(())
+        });
+    }
+    let mut on_node3 = ports.with_new_server();
+    on_node3.env.retain(|(k, _)| k != "IGLOO_CLICKHOUSE_URL");
+    on_node3.env.push(("IGLOO_CLICKHOUSE_URL".into(), format!("http://127.0.0.1:{}", cluster.nodes[2])));
+    on_node3.env.push(("IGLOO_SERVER_AUTH".into(), "required".into()));
+    let mut reader = serve_roles(&root, &on_node3, "query");
+    wait_ready(&on_node3);
+    let bearer = format!("Bearer {key}");
+    let export = on_node3.api("/export/Measurement?format=ndjson");
+    eventually(Duration::from_secs(10), "the key accepted", || {
+        (get_with(&export, &[("Authorization", &bearer)]).0 == 200).then_some(())
+    });
+    assert_eq!(get(&export).0, 401);
+    let out = keys(&root, &ports, &["revoke", "reader", "--yes"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually(Duration::from_secs(5), "the revocation everywhere", || {
+        (get_with(&export, &[("Authorization", &bearer)]).0 == 401).then_some(())
+    });
+    reader.signal(libc::SIGTERM);
+    reader.wait_exit(Duration::from_secs(30));
+
     cluster.script(&["down"]);
     assert!(!cluster.dir.exists());
 }
