@@ -98,8 +98,14 @@ fn internal_case(dialect: Dialect) -> (String, String, Vec<String>, Vec<String>)
         rows: 10,
         keys: keys.iter().map(|k| k.to_string()).collect(),
     };
+    // The offsets stage is a session's temporary table; here (one request per statement) a
+    // Memory table of the same name in the default database stands in for it.
+    let (stage, body) = claim_sql::insert_offsets_stage(&[range(0, &["2:a", "3:it's"]), range(1, &[])]);
     statements.extend([
-        claim_sql::gated_offsets(&db, "t", "w", &[range(0, &["2:a", "3:it's"]), range(1, &[])]),
+        claim_sql::create_offsets_stage().replacen("TEMPORARY TABLE", "TABLE", 1),
+        claim_sql::truncate_offsets_stage(),
+        format!("{stage}\n{body}"),
+        claim_sql::gated_offsets(&db, "t", "w"),
         writer_sql::logged_idempotency(&db, "t", None, 86_400),
         writer_sql::logged_idempotency(&db, "t", Some(0), 86_400),
         writer_sql::committed_offsets(&db, "t"),

@@ -101,3 +101,34 @@ fn a_crash_between_produce_and_answer_then_the_retry_lands_once_under_igloo_serv
     third.signal(libc::SIGTERM);
     third.wait_exit(Duration::from_secs(30));
 }
+
+#[test]
+fn a_backlog_whose_keys_outgrow_a_query_is_written_once_by_a_writer_replica() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, _engines, engine_ports) = project_with_engines(tmp.path(), &[]);
+    // 1,200 keyed requests while no writer runs: 1,200 messages whose keys (about 250 bytes
+    // each) together pass ClickHouse's 256 KiB query size. The writer that starts reads them
+    // all in its first batch and logs every key with its offsets.
+    let (mut ingest, ports) = serve_beside(&root, &engine_ports, &["--role", "ingest"], |_| {});
+    wait_ready(&ports);
+    let pad = "k".repeat(240);
+    for i in 0..1200u64 {
+        let body = format!("{{\"time\":{i},\"tag\":\"t{}\",\"values\":[1]}}\n", i % 8);
+        let r = post_keyed(&ports, &body, Some(&format!("{pad}-{i}"))).unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let (mut writer, _) = serve_beside(&root, &engine_ports, &["--role", "writer"], |_| {});
+    // Every key logged with its offsets (a writer whose log insert fails writes its rows again
+    // and again, so the table's count alone would pass for a moment).
+    let keys = "SELECT sum(length(idempotency_keys)) FROM devapp._igloo_offsets FORMAT TSV";
+    eventually(Duration::from_secs(60), "every key logged", || {
+        // (The writer creates the log when it starts.)
+        (engine_ports.clickhouse().execute(keys).unwrap_or_default().trim() == "1200").then_some(())
+    });
+    let count = "SELECT count(), uniqExact(tag, time) FROM devapp.Measurement FORMAT TSV";
+    assert_eq!(engine_ports.clickhouse().execute(count).unwrap().trim(), "1200\t1200");
+    for s in [&mut ingest, &mut writer] {
+        s.signal(libc::SIGTERM);
+        s.wait_exit(Duration::from_secs(30));
+    }
+}

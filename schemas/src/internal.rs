@@ -28,6 +28,11 @@ pub const CLAIM_COLUMNS: [&str; 4] = ["topic", "partition", "epoch", "writer"];
 /// The per-session temporary table a claiming writer stages a batch in, before the gated
 /// `INSERT … SELECT` moves the rows its claim still covers into the model table.
 pub const STAGE_TABLE: &str = "_igloo_stage";
+/// The per-session temporary table a claiming writer stages its offsets-log rows in (with the
+/// claim epoch each was written under), before the gated `INSERT … SELECT` logs those its
+/// claim still covers. Staged as data, not written into the query: a batch's idempotency keys
+/// can outgrow ClickHouse's query size (256 KiB by default).
+pub const OFFSETS_STAGE_TABLE: &str = "_igloo_offsets_stage";
 
 /// Where applied plans are recorded, one row per apply.
 pub const MIGRATIONS_TABLE: &str = "_igloo_migrations";

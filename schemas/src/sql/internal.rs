@@ -3,8 +3,8 @@
 
 use crate::internal::{
     CLAIMS_TABLE, CLAIM_COLUMNS, DLQ, EPOCH_COLUMN, IDEMPOTENCY_COLUMN, KEYS_TABLE, KEY_COLUMNS, MIGRATIONS_TABLE,
-    MIGRATION_COLUMNS, MIGRATION_LOCK_TABLE, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS, PARTITION_COLUMN,
-    STAGE_TABLE,
+    MIGRATION_COLUMNS, MIGRATION_LOCK_TABLE, OFFSETS_STAGE_TABLE, OFFSETS_TABLE, OFFSET_COLUMN, OFFSET_LOG_COLUMNS,
+    PARTITION_COLUMN, STAGE_TABLE,
 };
 use crate::sql::{quote, Cluster};
 
@@ -186,28 +186,59 @@ pub mod claim_sql {
         )
     }
 
-    /// One offsets-log row per [`LoggedRange`], each written only if its epoch is still
-    /// `writer`'s current claim of the partition.
-    pub fn gated_offsets(database: &str, topic: &str, writer: &str, ranges: &[LoggedRange]) -> String {
-        let tuples = ranges
+    /// The offsets stage's columns: the log's, but the topic, and with each range's epoch.
+    const OFFSETS_STAGE_COLUMNS: [(&str, &str); 6] = [
+        ("partition", "UInt32"),
+        ("epoch", "UInt64"),
+        ("first_offset", "UInt64"),
+        ("last_offset", "UInt64"),
+        ("rows", "UInt64"),
+        (IDEMPOTENCY_COLUMN, "Array(String)"),
+    ];
+
+    /// The session's offsets stage ([`OFFSETS_STAGE_TABLE`]).
+    pub fn create_offsets_stage() -> String {
+        let cols = OFFSETS_STAGE_COLUMNS
             .iter()
-            .map(|r| {
-                let keys = match r.keys.is_empty() {
-                    true => "emptyArrayString()".to_string(),
-                    false => format!("[{}]", r.keys.iter().map(|k| quote::string(k)).collect::<Vec<_>>().join(", ")),
-                };
-                format!(
-                    "(toUInt32({}), toUInt64({}), toUInt64({}), toUInt64({}), toUInt64({}), {keys})",
-                    r.partition, r.epoch, r.first, r.last, r.rows
-                )
-            })
+            .map(|(c, t)| format!("{} {t}", quote::ident(c)))
             .collect::<Vec<_>>()
             .join(", ");
+        format!("CREATE TEMPORARY TABLE IF NOT EXISTS {} ({cols}) ENGINE = Memory", quote::ident(OFFSETS_STAGE_TABLE))
+    }
+
+    pub fn truncate_offsets_stage() -> String {
+        format!("TRUNCATE TABLE {}", quote::ident(OFFSETS_STAGE_TABLE))
+    }
+
+    /// Stages [`LoggedRange`]s: the query, and its JSONEachRow body.
+    pub fn insert_offsets_stage(ranges: &[LoggedRange]) -> (String, String) {
+        let cols = OFFSETS_STAGE_COLUMNS.iter().map(|(c, _)| quote::ident(c)).collect::<Vec<_>>().join(", ");
+        let query = format!("INSERT INTO {} ({cols}) FORMAT JSONEachRow", quote::ident(OFFSETS_STAGE_TABLE));
+        let [partition, epoch, first, last, rows, keys] = OFFSETS_STAGE_COLUMNS.map(|(c, _)| c);
+        let body = ranges
+            .iter()
+            .map(|r| {
+                serde_json::json!({partition: r.partition, epoch: r.epoch, first: r.first, last: r.last, rows: r.rows, keys: r.keys})
+                    .to_string()
+                    + "\n"
+            })
+            .collect();
+        (query, body)
+    }
+
+    /// Logs the staged ranges whose epoch is still `writer`'s current claim of the partition,
+    /// one offsets-log row each.
+    pub fn gated_offsets(database: &str, topic: &str, writer: &str) -> String {
         let cols = OFFSET_LOG_COLUMNS.iter().map(|c| quote::ident(c)).collect::<Vec<_>>().join(", ");
+        let staged = OFFSETS_STAGE_COLUMNS.iter().filter(|(c, _)| *c != "epoch").map(|(c, _)| quote::ident(c));
         format!(
-            "INSERT INTO {} ({cols}) SELECT {}, tupleElement(r, 1), tupleElement(r, 3), tupleElement(r, 4), tupleElement(r, 5), tupleElement(r, 6) FROM (SELECT arrayJoin([{tuples}]) AS r) WHERE (tupleElement(r, 1), tupleElement(r, 2), {}) IN ({})",
+            "INSERT INTO {} ({cols}) SELECT {}, {} FROM {} WHERE ({}, {}, {}) IN ({})",
             table(database, OFFSETS_TABLE),
             quote::string(topic),
+            staged.collect::<Vec<_>>().join(", "),
+            quote::ident(OFFSETS_STAGE_TABLE),
+            quote::ident("partition"),
+            quote::ident("epoch"),
             quote::string(writer),
             current(database, topic)
         )

@@ -221,7 +221,12 @@ impl<'a> Fence<'a> {
                 keys: fresh.keys.get(p).cloned().unwrap_or_default(),
             })
             .collect();
-        self.session.execute(&claim_sql::gated_offsets(&spec.database, &spec.topic, self.me, &ranges)).await?;
+        // The ranges go through a stage as data: their keys can outgrow a query.
+        self.session.execute(&claim_sql::create_offsets_stage()).await?;
+        self.session.execute(&claim_sql::truncate_offsets_stage()).await?;
+        let (stage, body) = claim_sql::insert_offsets_stage(&ranges);
+        self.session.insert(&stage, body).await?;
+        self.session.execute(&claim_sql::gated_offsets(&spec.database, &spec.topic, self.me)).await?;
         let claims = self.claims().await?;
         let lost: BTreeSet<i32> = ranges
             .iter()
