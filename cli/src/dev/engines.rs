@@ -14,7 +14,7 @@ use igloo_server::config::{InfraMode, Project};
 use super::state::{igloo_dir, EngineState};
 use crate::infra::broker::{NativeBroker, NativeBrokerConfig, NativeBrokerError};
 use crate::infra::clickhouse::{ClickHouseError, ClickHouseHttp, NativeClickHouse, NativeConfig};
-use crate::infra::process::{tail, ProcessError};
+use crate::infra::process::tail;
 use crate::ui;
 use igloo_server::kafka::admin::{KafkaAdmin, KafkaAdminError};
 use igloo_server::kafka::Broker;
@@ -200,16 +200,7 @@ impl Engines {
             engine: c.broker.engine,
             storage: c.broker.storage.clone(),
         };
-        // tansu 0.6 now and then exits at once with nothing in its log (seen twice in CI, out
-        // of hundreds of starts); one more start is worth it before giving up.
-        let broker = match NativeBroker::start(&broker_config, START_TIMEOUT) {
-            Err(NativeBrokerError::Process(ProcessError::Exited { status, .. })) => {
-                tracing::warn!(%status, "the broker exited during start-up; starting it once more");
-                NativeBroker::start(&broker_config, START_TIMEOUT)
-            }
-            started => started,
-        }
-        .inspect_err(|_| pb.finish_and_clear())?;
+        let broker = NativeBroker::start(&broker_config, START_TIMEOUT).inspect_err(|_| pb.finish_and_clear())?;
         ui::finish(
             pb,
             format!(

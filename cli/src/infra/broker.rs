@@ -73,7 +73,20 @@ impl NativeBroker {
         }
     }
 
+    /// Starts the broker, and once more if it exits during start-up: tansu 0.6 now and then
+    /// exits at once with nothing in its log (seen twice in CI, out of hundreds of starts).
+    /// Both `igloo dev`'s first start and its restarts go through here.
     pub fn start(config: &NativeBrokerConfig, timeout: Duration) -> Result<NativeBroker, NativeBrokerError> {
+        match Self::start_once(config, timeout) {
+            Err(NativeBrokerError::Process(ProcessError::Exited { status, .. })) => {
+                tracing::warn!(%status, "the broker exited during start-up; starting it once more");
+                Self::start_once(config, timeout)
+            }
+            started => started,
+        }
+    }
+
+    fn start_once(config: &NativeBrokerConfig, timeout: Duration) -> Result<NativeBroker, NativeBrokerError> {
         let (kind, binary) = Self::find(config.engine)?;
         if kind != BrokerKind::Tansu && config.storage.is_some() {
             return Err(NativeBrokerError::StorageNotTansu(kind.name()));
