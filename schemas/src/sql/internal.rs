@@ -230,15 +230,16 @@ pub mod claim_sql {
     /// one offsets-log row each.
     pub fn gated_offsets(database: &str, topic: &str, writer: &str) -> String {
         let cols = OFFSET_LOG_COLUMNS.iter().map(|c| quote::ident(c)).collect::<Vec<_>>().join(", ");
-        let staged = OFFSETS_STAGE_COLUMNS.iter().filter(|(c, _)| *c != "epoch").map(|(c, _)| quote::ident(c));
+        let [partition, epoch, ..] = OFFSETS_STAGE_COLUMNS.map(|(c, _)| c);
+        let staged = OFFSETS_STAGE_COLUMNS.iter().filter(|(c, _)| *c != epoch).map(|(c, _)| quote::ident(c));
         format!(
             "INSERT INTO {} ({cols}) SELECT {}, {} FROM {} WHERE ({}, {}, {}) IN ({})",
             table(database, OFFSETS_TABLE),
             quote::string(topic),
             staged.collect::<Vec<_>>().join(", "),
             quote::ident(OFFSETS_STAGE_TABLE),
-            quote::ident("partition"),
-            quote::ident("epoch"),
+            quote::ident(partition),
+            quote::ident(epoch),
             quote::string(writer),
             current(database, topic)
         )
