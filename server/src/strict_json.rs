@@ -4,7 +4,11 @@
 //!
 //! Ingest reads records with [`parse_records`]: each top-level object becomes a [`Record`], its
 //! fields in a list with their names borrowed from the request body, not a map of copied names
-//! (a third of the cost of a batched event went to those, BENCHMARKS.md, issue 20).
+//! (a third of the cost of a batched event went to those, BENCHMARKS.md, issue 20). A field's
+//! value is kept as the text sent when it is a number, a string without escapes or an array of
+//! numbers only ([`Raw`]): validation can take those as written, so most values of most events
+//! are never built into a [`Value`], and numbers are not parsed and formatted again. Anything
+//! else is read into a strict [`Value`], as [`parse`] would.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -33,15 +37,109 @@ pub enum Record<'a> {
 
 /// An object's fields, in the order sent, names unique.
 #[derive(Debug, Default, PartialEq)]
-pub struct Fields<'a>(pub Vec<(Cow<'a, str>, Value)>);
+pub struct Fields<'a>(pub Vec<(Cow<'a, str>, FieldValue<'a>)>);
 
 impl Fields<'_> {
-    pub fn get(&self, name: &str) -> Option<&Value> {
+    pub fn get(&self, name: &str) -> Option<&FieldValue<'_>> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(n, _)| &**n)
+    }
+}
+
+/// A field's value: the text sent, for the shapes kept as written, or a strict [`Value`].
+#[derive(Debug, PartialEq)]
+pub enum FieldValue<'a> {
+    Raw(Raw<'a>),
+    Value(Value),
+}
+
+/// A value's JSON text as sent, for three shapes. Each is already valid JSON and holds no
+/// newline outside whitespace, so a row can carry it as it is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Raw<'a> {
+    /// A finite number.
+    Number(&'a str),
+    /// A string without escapes, quotes included: its bytes between the quotes are its value.
+    Text(&'a str),
+    /// An array of finite numbers only (possibly empty), whitespace as sent.
+    Numbers(&'a str),
+}
+
+impl<'a> Raw<'a> {
+    /// What [`parse`] reads from the same text.
+    pub fn to_value(self) -> Value {
+        serde_json::from_str(self.text()).expect("raw values are valid JSON")
+    }
+
+    /// The JSON text, as sent.
+    pub fn text(self) -> &'a str {
+        match self {
+            Raw::Number(t) | Raw::Text(t) | Raw::Numbers(t) => t,
+        }
+    }
+
+    /// The JSON text without whitespace (only an array of numbers can hold any).
+    pub fn compact(self) -> Cow<'a, str> {
+        let t = self.text();
+        if t.bytes().any(|b| b.is_ascii_whitespace()) {
+            Cow::Owned(t.chars().filter(|c| !c.is_ascii_whitespace()).collect())
+        } else {
+            Cow::Borrowed(t)
+        }
+    }
+
+    /// The raw shape of a value's text as serde_json scanned it (valid JSON), if it has one.
+    fn of(text: &'a str) -> Option<Raw<'a>> {
+        match text.as_bytes().first()? {
+            b'"' if !text.as_bytes().contains(&b'\\') => Some(Raw::Text(text)),
+            b'-' | b'0'..=b'9' if finite(text) => Some(Raw::Number(text)),
+            b'[' if only_finite_numbers(&text.as_bytes()[1..text.len() - 1]) => Some(Raw::Numbers(text)),
+            _ => None,
+        }
+    }
+}
+
+/// A JSON number's text (valid JSON grammar) names a finite double: without an exponent, any
+/// number of fewer than 300 digits does; else it is parsed.
+fn finite(number: &str) -> bool {
+    (number.len() < 300 && !number.bytes().any(|b| b == b'e' || b == b'E'))
+        || number.parse::<f64>().is_ok_and(f64::is_finite)
+}
+
+/// The inside of a valid JSON array holds only finite numbers (or nothing): one pass over its
+/// bytes, which is all the reference event's ten values cost.
+fn only_finite_numbers(inside: &[u8]) -> bool {
+    // One number, with whitespace around it: finite unless it has an exponent or 300 characters.
+    let ok = |number: &[u8], plain: bool| {
+        (plain && number.len() < 300) || std::str::from_utf8(number).is_ok_and(|n| finite(n.trim()))
+    };
+    let (mut start, mut plain) = (0, true);
+    for (i, &b) in inside.iter().enumerate() {
+        match b {
+            b'0'..=b'9' | b'.' | b'-' | b'+' | b' ' | b'\t' | b'\n' | b'\r' => {}
+            b'e' | b'E' => plain = false,
+            b',' => {
+                if !ok(&inside[start..i], plain) {
+                    return false;
+                }
+                (start, plain) = (i + 1, true);
+            }
+            _ => return false,
+        }
+    }
+    ok(&inside[start..], plain)
+}
+
+impl FieldValue<'_> {
+    /// What [`parse`] reads from the same text.
+    pub fn to_value(&self) -> Value {
+        match self {
+            FieldValue::Raw(raw) => raw.to_value(),
+            FieldValue::Value(v) => v.clone(),
+        }
     }
 }
 
@@ -112,7 +210,7 @@ impl<'de> Visitor<'de> for OneRecord {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let inner = Strict { depth: self.depth }.deeper()?;
-        let mut fields: Vec<(Cow<'de, str>, Value)> = Vec::with_capacity(8);
+        let mut fields: Vec<(Cow<'de, str>, FieldValue<'de>)> = Vec::with_capacity(8);
         let mut seen: Option<HashSet<Cow<'de, str>>> = None;
         while let Some(key) = map.next_key_seed(Name)? {
             let duplicate = match &mut seen {
@@ -125,7 +223,7 @@ impl<'de> Visitor<'de> for OneRecord {
             if seen.is_none() && fields.len() == SCANNED_FIELDS {
                 seen = Some(fields.iter().map(|(n, _)| n.clone()).chain([key.clone()]).collect());
             }
-            let value = map.next_value_seed(inner)?;
+            let value = map.next_value_seed(Field { inner })?;
             fields.push((key, value));
         }
         Ok(Record::Object(Fields(fields)))
@@ -150,6 +248,37 @@ impl<'de> Visitor<'de> for OneRecord {
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(Record::Other(Value::Null))
+    }
+}
+
+/// A field's value: scanned as raw JSON text (no value built), kept as it is when it has a
+/// [`Raw`] shape, else read into a strict value (`inner` counts the nesting around it).
+struct Field {
+    inner: Strict,
+}
+
+impl<'de> DeserializeSeed<'de> for Field {
+    type Value = FieldValue<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        use serde::Deserialize;
+        let text = <&serde_json::value::RawValue>::deserialize(d)?.get();
+        match text.as_bytes().first() {
+            Some(b't') => return Ok(FieldValue::Value(Value::Bool(true))),
+            Some(b'f') => return Ok(FieldValue::Value(Value::Bool(false))),
+            Some(b'n') => return Ok(FieldValue::Value(Value::Null)),
+            _ => {}
+        }
+        if let Some(raw) = Raw::of(text) {
+            return Ok(FieldValue::Raw(raw));
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let value = self.inner.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+        // The error, without the position inside the value (serde_json adds the value's own).
+        value.map(FieldValue::Value).map_err(|e| {
+            let message = e.to_string();
+            let at = format!(" at line {} column {}", e.line(), e.column());
+            de::Error::custom(message.strip_suffix(&at).unwrap_or(&message))
+        })
     }
 }
 
@@ -259,7 +388,7 @@ mod tests {
         /// The record as a `serde_json::Value`, to compare with what [`parse`] reads.
         fn to_value(&self) -> Value {
             match self {
-                Record::Object(f) => Value::Object(f.0.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
+                Record::Object(f) => Value::Object(f.0.iter().map(|(k, v)| (k.to_string(), v.to_value())).collect()),
                 Record::Other(v) => v.clone(),
             }
         }
@@ -315,8 +444,36 @@ mod tests {
         }
         let Record::Object(fields) = parse_record(br#"{"a": 1, "b\"": 2}"#).unwrap() else { panic!() };
         assert!(matches!(fields.0[0].0, Cow::Borrowed("a")), "names without escapes are borrowed");
-        assert_eq!(fields.get("b\""), Some(&Value::from(2)));
+        assert_eq!(fields.get("b\""), Some(&FieldValue::Raw(Raw::Number("2"))));
         assert_eq!(fields.names().collect::<Vec<_>>(), ["a", "b\""]);
+    }
+
+    #[test]
+    fn numbers_and_plain_strings_are_kept_as_sent() {
+        let Record::Object(fields) =
+            parse_record(b"{\"n\": -1.5e3, \"s\": \"a b\", \"l\": [1, 2.5 ,\n-3E-2], \"e\": [], \"x\": \"a\\nb\", \"m\": [1, \"2\"], \"t\": true}")
+                .unwrap()
+        else {
+            panic!("an object")
+        };
+        let raw = |name: &str| match fields.get(name).unwrap() {
+            FieldValue::Raw(r) => Some(*r),
+            FieldValue::Value(_) => None,
+        };
+        assert_eq!(raw("n"), Some(Raw::Number("-1.5e3")));
+        assert_eq!(raw("s"), Some(Raw::Text("\"a b\"")));
+        assert_eq!(raw("l"), Some(Raw::Numbers("[1, 2.5 ,\n-3E-2]")));
+        assert_eq!(raw("l").unwrap().compact(), "[1,2.5,-3E-2]");
+        assert_eq!(raw("e"), Some(Raw::Numbers("[]")));
+        assert_eq!((raw("x"), raw("m"), raw("t")), (None, None, None), "escapes, mixed arrays and booleans are values");
+        assert_eq!(fields.get("x").unwrap().to_value(), Value::from("a\nb"));
+        // Numbers that are not finite doubles are refused, alone or in an array, as before.
+        for body in [&b"{\"a\": 1e400}"[..], b"{\"a\": [1, -1E+999]}", b"{\"a\": [[1e400]]}"] {
+            let e = parse_record(body).unwrap_err().to_string();
+            assert!(e.contains("number out of range"), "{e}");
+        }
+        let long = format!("{{\"a\": [{}]}}", "9".repeat(400));
+        assert!(parse_record(long.as_bytes()).unwrap_err().to_string().contains("number out of range"));
     }
 
     #[test]

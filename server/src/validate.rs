@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::{Number, Value};
 
 use crate::kafka::wire::KeyedRow;
-use crate::strict_json::Fields;
+use crate::strict_json::{FieldValue, Fields, Raw};
 
 /// One problem with one record, as the API reports it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -66,15 +66,23 @@ pub fn not_an_object(value: &Value, index: usize) -> RecordError {
 }
 
 /// A JSON object's fields, however they were read: a `serde_json` map, or ingest's
-/// [`Fields`] (names borrowed from the request).
+/// [`Fields`] (names borrowed from the request, most values as the text sent).
 pub trait Object {
-    fn field(&self, name: &str) -> Option<&Value>;
+    fn field(&self, name: &str) -> Option<Given<'_>>;
     fn names(&self) -> impl Iterator<Item = &str>;
 }
 
+/// A field's value as the record holds it.
+#[derive(Clone, Copy)]
+pub enum Given<'v> {
+    Value(&'v Value),
+    /// The JSON text sent ([`Raw`]).
+    Raw(Raw<'v>),
+}
+
 impl Object for serde_json::Map<String, Value> {
-    fn field(&self, name: &str) -> Option<&Value> {
-        self.get(name)
+    fn field(&self, name: &str) -> Option<Given<'_>> {
+        self.get(name).map(Given::Value)
     }
     fn names(&self) -> impl Iterator<Item = &str> {
         self.keys().map(String::as_str)
@@ -82,8 +90,11 @@ impl Object for serde_json::Map<String, Value> {
 }
 
 impl Object for Fields<'_> {
-    fn field(&self, name: &str) -> Option<&Value> {
-        self.get(name)
+    fn field(&self, name: &str) -> Option<Given<'_>> {
+        self.get(name).map(|v| match v {
+            FieldValue::Raw(raw) => Given::Raw(*raw),
+            FieldValue::Value(v) => Given::Value(v),
+        })
     }
     fn names(&self) -> impl Iterator<Item = &str> {
         Fields::names(self)
@@ -107,7 +118,7 @@ pub fn validate_object(
         }
     }
     // On the stack for models of up to 16 fields: no allocation per record for these two lists.
-    let mut columns: smallvec::SmallVec<[(&str, Checked); 16]> = smallvec::SmallVec::new();
+    let mut columns: smallvec::SmallVec<[(&str, Column); 16]> = smallvec::SmallVec::new();
     for field in &model.fields {
         match field_value(ir, field, obj.field(&field.name), ctx) {
             Ok(v) => columns.push((&field.column, v)),
@@ -118,17 +129,41 @@ pub fn validate_object(
         return Err(errors);
     }
     let key = {
-        let column = |name: &str| columns.iter().find(|(c, _)| *c == name).map(|(_, v)| &**v);
-        let key_values: smallvec::SmallVec<[&Value; 4]> =
+        let column = |name: &str| columns.iter().find(|(c, _)| *c == name).map(|(_, v)| v);
+        let key_columns: smallvec::SmallVec<[&Column; 4]> =
             model.topic.key.iter().filter_map(|f| model.field(f)).filter_map(|f| column(&f.column)).collect();
-        crate::kafka::wire::message_key(&key_values)
+        match key_columns.as_slice() {
+            // A string sent without escapes: its text between the quotes.
+            [Column::Text(t)] if t.starts_with('"') => t[1..t.len() - 1].to_string(),
+            key_columns => {
+                let values: smallvec::SmallVec<[Cow<Value>; 4]> = key_columns.iter().map(|c| c.value()).collect();
+                let values: smallvec::SmallVec<[&Value; 4]> = values.iter().map(|v| &**v).collect();
+                crate::kafka::wire::message_key(&values)
+            }
+        }
     };
     columns.sort_unstable_by(|a, b| a.0.cmp(b.0));
     Ok(KeyedRow { key, row: object_text(&columns) })
 }
 
-/// `{"column":value,…}` as serde_json writes a map (the same escaping and number forms).
-fn object_text(columns: &[(&str, Checked)]) -> String {
+/// A column's value in a row: a checked value, or JSON text taken as the client sent it.
+enum Column<'v> {
+    Value(Checked<'v>),
+    Text(Cow<'v, str>),
+}
+
+impl Column<'_> {
+    fn value(&self) -> Cow<'_, Value> {
+        match self {
+            Column::Value(v) => Cow::Borrowed(&**v),
+            Column::Text(t) => Cow::Owned(serde_json::from_str(t).expect("raw values are valid JSON")),
+        }
+    }
+}
+
+/// `{"column":value,…}` as serde_json writes a map (the same escaping and number forms),
+/// except that values taken as sent are written as sent.
+fn object_text(columns: &[(&str, Column)]) -> String {
     let mut out = Vec::with_capacity(64 * columns.len());
     out.push(b'{');
     for (i, (name, value)) in columns.iter().enumerate() {
@@ -137,7 +172,10 @@ fn object_text(columns: &[(&str, Checked)]) -> String {
         }
         serde_json::to_writer(&mut out, name).expect("writing to a Vec");
         out.push(b':');
-        serde_json::to_writer(&mut out, &**value).expect("writing to a Vec");
+        match value {
+            Column::Value(v) => serde_json::to_writer(&mut out, &**v).expect("writing to a Vec"),
+            Column::Text(t) => out.extend_from_slice(t.as_bytes()),
+        }
     }
     out.push(b'}');
     String::from_utf8(out).expect("serde_json writes UTF-8")
@@ -156,7 +194,63 @@ fn kind(v: &Value) -> &'static str {
 
 type FieldResult<'v> = Result<Checked<'v>, (String, String)>;
 
-fn field_value<'v>(ir: &Ir, field: &Field, given: Option<&'v Value>, ctx: &mut Context) -> FieldResult<'v> {
+/// A field's column. Text sent as a [`Raw`] value is taken as it is for floats and strings (the
+/// reference event's values), and wherever the check accepts the value unchanged; else the
+/// check's normalized value. The outcome is the same as for the [`Value`] read from that text:
+/// the same errors, and a row that reads back the same (numbers in the form sent).
+fn field_value<'v>(
+    ir: &Ir,
+    field: &Field,
+    given: Option<Given<'v>>,
+    ctx: &mut Context,
+) -> Result<Column<'v>, (String, String)> {
+    let raw = match given {
+        Some(Given::Raw(raw)) => raw,
+        Some(Given::Value(v)) => return checked_value(ir, field, Some(v), ctx).map(Column::Value),
+        None => return checked_value(ir, field, None, ctx).map(Column::Value),
+    };
+    let float = field.ty.base == BaseType::Scalar(ScalarType::Float);
+    let integer = match field.ty.base {
+        BaseType::Scalar(s @ (ScalarType::Int | ScalarType::BigInt)) => Some(s),
+        _ => None,
+    };
+    match (raw, field.ty.arity, integer) {
+        (Raw::Number(t), Arity::Required | Arity::Optional, Some(scalar)) => {
+            if let Some(checked) = integer_as_sent(field, scalar, t) {
+                return checked.map(Column::Text).map_err(|reason| (field.name.clone(), reason));
+            }
+        }
+        (Raw::Number(t), Arity::Required | Arity::Optional, _) if float => return Ok(Column::Text(Cow::Borrowed(t))),
+        (Raw::Numbers(_), Arity::List, _) if float => return Ok(Column::Text(raw.compact())),
+        (Raw::Text(t), Arity::Required | Arity::Optional, _)
+            if field.ty.base == BaseType::Scalar(ScalarType::String) =>
+        {
+            if let Some(NativeType::FixedString { length }) = &field.ty.native {
+                let bytes = t.len() - 2;
+                if bytes > *length as usize {
+                    let reason = format!("text is {bytes} bytes; the column holds at most {length}");
+                    return Err((field.name.clone(), reason));
+                }
+            }
+            return Ok(Column::Text(Cow::Borrowed(t)));
+        }
+        _ => {}
+    }
+    let value = raw.to_value();
+    let normalized = match checked_value(ir, field, Some(&value), ctx)? {
+        Cow::Owned(v) => Some(v),
+        Cow::Borrowed(_) => None,
+    };
+    Ok(match normalized {
+        Some(v) => Column::Value(Cow::Owned(v)),
+        // Accepted unchanged: a string as sent; other shapes as the value read (so a decimal
+        // or an integer list is written as before).
+        None if matches!(raw, Raw::Text(_)) => Column::Text(Cow::Borrowed(raw.text())),
+        None => Column::Value(Cow::Owned(value)),
+    })
+}
+
+fn checked_value<'v>(ir: &Ir, field: &Field, given: Option<&'v Value>, ctx: &mut Context) -> FieldResult<'v> {
     let name = &field.name;
     match (given, field.ty.arity) {
         (Some(Value::Null), Arity::Optional) => return Ok(Cow::Owned(Value::Null)),
@@ -277,8 +371,27 @@ fn scalar<'v>(ir: &Ir, field: &Field, v: &'v Value) -> Result<Checked<'v>, Strin
     }
 }
 
-fn integer(scalar: ScalarType, native: Option<&NativeType>, v: &Value) -> Result<Value, String> {
-    let (min, max, name): (i128, i128, &str) = match native {
+/// An integer sent as a plain JSON integer (what serde_json reads as an `i64` or a `u64`),
+/// checked as [`integer`] checks its value: the column's text, or None for any other number.
+fn integer_as_sent<'v>(field: &Field, scalar: ScalarType, t: &'v str) -> Option<Result<Cow<'v, str>, String>> {
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if t == "-0" || digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i128 = t.parse().ok()?;
+    if n < i128::from(i64::MIN) || n > i128::from(u64::MAX) {
+        return None;
+    }
+    let (min, max, name) = integer_range(scalar, field.ty.native.as_ref());
+    if n < min || n > max {
+        return Some(Err(format!("{n} is out of range for {name} ({min} to {max})")));
+    }
+    Some(Ok(if max > i128::from(u32::MAX) { Cow::Owned(format!("\"{t}\"")) } else { Cow::Borrowed(t) }))
+}
+
+/// The range and ClickHouse type of an integer column.
+fn integer_range(scalar: ScalarType, native: Option<&NativeType>) -> (i128, i128, &'static str) {
+    match native {
         Some(NativeType::Int8) => (i8::MIN.into(), i8::MAX.into(), "Int8"),
         Some(NativeType::Int16) => (i16::MIN.into(), i16::MAX.into(), "Int16"),
         Some(NativeType::Int32) => (i32::MIN.into(), i32::MAX.into(), "Int32"),
@@ -289,7 +402,11 @@ fn integer(scalar: ScalarType, native: Option<&NativeType>, v: &Value) -> Result
         Some(NativeType::UInt64) => (0, u64::MAX.into(), "UInt64"),
         _ if scalar == ScalarType::Int => (i32::MIN.into(), i32::MAX.into(), "Int32"),
         _ => (i64::MIN.into(), i64::MAX.into(), "Int64"),
-    };
+    }
+}
+
+fn integer(scalar: ScalarType, native: Option<&NativeType>, v: &Value) -> Result<Value, String> {
+    let (min, max, name) = integer_range(scalar, native);
     let wide = max > i128::from(u32::MAX);
     let n: i128 = match v {
         Value::Number(n) => match (n.as_i64(), n.as_u64()) {
