@@ -60,11 +60,11 @@ pub fn latest_messages(broker: &Broker, topic: &str, n: usize, timeout: Duration
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
             messages += 1;
             let r = Received::from_message(&m);
-            out.extend(r.rows.into_iter().map(|row| PeekedRow {
+            out.extend(r.rows.iter().map(|row| PeekedRow {
                 partition: r.partition,
                 offset: r.offset,
                 timestamp_ms: r.timestamp_ms,
-                row,
+                row: row.to_string(),
             }));
         }
     }

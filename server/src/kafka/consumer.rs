@@ -21,7 +21,7 @@ pub struct Received {
     pub offset: i64,
     /// The message's timestamp, ms since the epoch (when the broker reports one).
     pub timestamp_ms: Option<i64>,
-    pub rows: Vec<String>,
+    pub rows: wire::Rows,
     /// Its `igloo-idempotency` header ([`wire`]), if the request that produced it had a key.
     pub idempotency: Option<String>,
 }
@@ -38,7 +38,7 @@ impl Received {
     }
 
     fn bytes(&self) -> usize {
-        self.rows.iter().map(String::len).sum()
+        self.rows.bytes()
     }
 }
 

@@ -186,26 +186,89 @@ pub fn murmur2(data: &[u8]) -> i32 {
     h as i32
 }
 
+/// A message's rows: its text, held once, and where each row lies in it (a row is not copied
+/// out on its own: BENCHMARKS.md, issue 20).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rows {
+    text: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Rows {
+    /// Rows of texts (each a JSON object without a newline), as tests and tools make them.
+    pub fn of<S: AsRef<str>>(rows: &[S]) -> Rows {
+        let mut out = Rows::default();
+        for r in rows {
+            out.push(r.as_ref());
+        }
+        out
+    }
+
+    fn push(&mut self, row: &str) {
+        let start = self.text.len();
+        self.text.push_str(row);
+        self.spans.push((start, self.text.len()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The rows' text, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.spans.iter().map(|(a, b)| b - a).sum()
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+        self.spans.iter().map(|&(a, b)| &self.text[a..b])
+    }
+
+    pub fn to_strings(&self) -> Vec<String> {
+        self.iter().map(str::to_string).collect()
+    }
+}
+
 /// The rows of a message value, whatever its framing: JSON object texts.
-pub fn decode(value: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(value);
+pub fn decode(value: &[u8]) -> Rows {
+    let text = match std::str::from_utf8(value) {
+        Ok(text) => text.to_string(),
+        Err(_) => String::from_utf8_lossy(value).into_owned(),
+    };
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Vec::new();
+        return Rows::default();
     }
+    let start = trimmed.as_ptr() as usize - text.as_ptr() as usize;
     if !trimmed.contains('\n') {
-        return vec![trimmed.to_string()];
+        let spans = vec![(start, start + trimmed.len())];
+        return Rows { text, spans };
     }
     // One object over several lines (a third-party producer's pretty-printed record). An NDJSON
     // batch fails this at the end of its first row.
-    if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(trimmed) {
-        return vec![v.to_string()];
+    // Scanned without building a value, which only the rare record needs.
+    if trimmed.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_ok() {
+        if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(trimmed) {
+            return Rows::of(&[v.to_string()]);
+        }
     }
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+    let spans = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let a = l.as_ptr() as usize - text.as_ptr() as usize;
+            (a, a + l.len())
+        })
+        .collect();
+    Rows { text, spans }
 }
 
 /// The rows of a consumed message, whatever its framing.
-pub fn rows_of<M: Message>(m: &M) -> Vec<String> {
+pub fn rows_of<M: Message>(m: &M) -> Rows {
     decode(m.payload().unwrap_or_default())
 }
 
@@ -241,7 +304,7 @@ mod tests {
         assert_eq!(out.len(), 3);
         assert!(out.iter().all(|m| m.partition == partition_of(m.key.as_bytes(), 4) && !m.value.contains('\n')));
         assert_eq!(out[0].partition, out[2].partition);
-        assert_eq!(decode(out[1].value.as_bytes()), vec!["{\"i\":1}"]);
+        assert_eq!(decode(out[1].value.as_bytes()).to_strings(), vec!["{\"i\":1}"]);
     }
 
     #[test]
@@ -251,20 +314,26 @@ mod tests {
         assert_eq!(total, 4);
         let pa = partition_of(b"a", 2);
         let msg = out.iter().find(|m| m.partition == pa).unwrap();
-        let got = decode(msg.value.as_bytes());
+        let got = decode(msg.value.as_bytes()).to_strings();
         let a: Vec<_> = got.iter().filter(|r| *r == "{\"i\":0}" || *r == "{\"i\":2}").collect();
         assert_eq!(a, ["{\"i\":0}", "{\"i\":2}"]);
     }
 
     #[test]
     fn decode_reads_either_framing_and_multi_line_objects() {
-        assert_eq!(decode(b"{\"a\":1}\n{\"a\":2}\n"), ["{\"a\":1}", "{\"a\":2}"]);
-        assert_eq!(decode(b"{\"a\":1}"), ["{\"a\":1}"]);
+        assert_eq!(decode(b"{\"a\":1}\n{\"a\":2}\n").to_strings(), ["{\"a\":1}", "{\"a\":2}"]);
+        assert_eq!(decode(b"{\"a\":1}").to_strings(), ["{\"a\":1}"]);
         // A pretty-printed record is one row, not three lines.
-        assert_eq!(decode(b"{\n  \"a\": 1\n}\n"), ["{\"a\":1}"]);
+        assert_eq!(decode(b"{\n  \"a\": 1\n}\n").to_strings(), ["{\"a\":1}"]);
         // A row with a newline inside a string is one row in either framing.
-        assert_eq!(decode(b"{\"a\":\"x\\ny\"}"), ["{\"a\":\"x\\ny\"}"]);
+        assert_eq!(decode(b"{\"a\":\"x\\ny\"}").to_strings(), ["{\"a\":\"x\\ny\"}"]);
         assert!(decode(b"  \n").is_empty());
+        // Rows sit in the message's text as sent: spaces around a line are not theirs.
+        let rows = decode(b" {\"a\":1} \r\n\n\t{\"b\":2}\n");
+        assert_eq!(rows.iter().collect::<Vec<_>>(), ["{\"a\":1}", "{\"b\":2}"]);
+        assert_eq!((rows.len(), rows.bytes()), (2, 14));
+        // Invalid UTF-8 is replaced, as before.
+        assert_eq!(decode(b"{\"a\":\"\xff\"}").to_strings(), ["{\"a\":\"\u{fffd}\"}"]);
     }
 
     #[test]

@@ -234,7 +234,7 @@ async fn collect(consumer: &StreamConsumer, cfg: &TransformsConfig, first: Recei
         .into_iter()
         .flat_map(|m| {
             let idempotency: Option<std::sync::Arc<str>> = m.idempotency.map(Into::into);
-            m.rows.into_iter().map(move |text| Record {
+            m.rows.to_strings().into_iter().map(move |text| Record {
                 partition: m.partition,
                 offset: m.offset,
                 text,

@@ -121,7 +121,7 @@ mod tests {
             partition,
             offset,
             timestamp_ms: None,
-            rows: vec!["{}".into(), "{}".into()],
+            rows: crate::kafka::wire::Rows::of(&["{}", "{}"]),
             idempotency: key.map(str::to_string),
         }
     }
