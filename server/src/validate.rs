@@ -194,10 +194,11 @@ fn kind(v: &Value) -> &'static str {
 
 type FieldResult<'v> = Result<Checked<'v>, (String, String)>;
 
-/// A field's column. Text sent as a [`Raw`] value is taken as it is for floats and strings (the
-/// reference event's values), and wherever the check accepts the value unchanged; else the
-/// check's normalized value. The outcome is the same as for the [`Value`] read from that text:
-/// the same errors, and a row that reads back the same (numbers in the form sent).
+/// A field's column. Text sent as a [`Raw`] value goes into the row as sent for floats, float
+/// lists, strings and plain integers (the reference event's fields, checked without reading a
+/// value), and for any string the check accepts unchanged (an enum's name, a UUID); else the
+/// check's value. The outcome is the same as for the [`Value`] read from that text: the same
+/// errors, and a row that reads back the same (numbers in the form sent).
 fn field_value<'v>(
     ir: &Ir,
     field: &Field,

@@ -195,7 +195,7 @@ pub struct Rows {
 }
 
 impl Rows {
-    /// Rows of texts (each a JSON object without a newline), as tests and tools make them.
+    /// Rows of texts, each a JSON object without a newline.
     pub fn of<S: AsRef<str>>(rows: &[S]) -> Rows {
         let mut out = Rows::default();
         for r in rows {
@@ -248,8 +248,7 @@ pub fn decode(value: &[u8]) -> Rows {
         return Rows { text, spans };
     }
     // One object over several lines (a third-party producer's pretty-printed record). An NDJSON
-    // batch fails this at the end of its first row.
-    // Scanned without building a value, which only the rare record needs.
+    // batch fails this at the end of its first row, scanned without building a value.
     if trimmed.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(trimmed).is_ok() {
         if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(trimmed) {
             return Rows::of(&[v.to_string()]);
