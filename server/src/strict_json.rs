@@ -472,6 +472,8 @@ mod tests {
             let e = parse_record(body).unwrap_err().to_string();
             assert!(e.contains("number out of range"), "{e}");
         }
+        // A raw string never holds a raw newline (a row is one line in `batch` framing).
+        assert!(parse_record(b"{\"s\": \"a\nb\"}").unwrap_err().to_string().contains("control character"));
         let long = format!("{{\"a\": [{}]}}", "9".repeat(400));
         assert!(parse_record(long.as_bytes()).unwrap_err().to_string().contains("number out of range"));
     }
