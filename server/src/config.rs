@@ -112,6 +112,11 @@ pub struct ServerConfig {
     /// (IGLOO_SERVER_MAX_CONCURRENT_REQUESTS).
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent_requests: usize,
+    /// Threads of the server's async runtime (IGLOO_SERVER_WORKER_THREADS); librdkafka has
+    /// threads of its own. 2 by default (BENCHMARKS.md, issue 20, measured 1 against 2); more
+    /// lets `igloo serve` use more cores.
+    #[serde(default = "default_worker_threads")]
+    pub worker_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -126,6 +131,7 @@ impl Default for ServerConfig {
             cors: CorsConfig::default(),
             tls: None,
             max_concurrent_requests: default_max_concurrent(),
+            worker_threads: default_worker_threads(),
         }
     }
 }
@@ -140,6 +146,10 @@ fn default_unauthenticated_rate() -> f64 {
 
 fn default_listen() -> String {
     "127.0.0.1:4000".into()
+}
+
+fn default_worker_threads() -> usize {
+    2
 }
 
 fn default_max_body() -> usize {
@@ -552,6 +562,7 @@ impl ProjectConfig {
         self.server.auth = parsed(&env, "IGLOO_SERVER_AUTH")?.or(self.server.auth);
         self.server.max_concurrent_requests =
             parsed(&env, "IGLOO_SERVER_MAX_CONCURRENT_REQUESTS")?.unwrap_or(self.server.max_concurrent_requests);
+        self.server.worker_threads = parsed(&env, "IGLOO_SERVER_WORKER_THREADS")?.unwrap_or(self.server.worker_threads);
         self.server.unauthenticated_rate =
             parsed(&env, "IGLOO_SERVER_UNAUTHENTICATED_RATE")?.unwrap_or(self.server.unauthenticated_rate);
         if let Some(origins) = env("IGLOO_SERVER_CORS_ORIGINS") {
@@ -600,6 +611,9 @@ impl ProjectConfig {
         }
         if self.server.max_concurrent_requests == 0 {
             return Err("`server.max_concurrent_requests` must be at least 1".into());
+        }
+        if self.server.worker_threads == 0 {
+            return Err("`server.worker_threads` must be at least 1".into());
         }
         if !self.server.unauthenticated_rate.is_finite() || self.server.unauthenticated_rate <= 0.0 {
             return Err("`server.unauthenticated_rate` must be a positive number of requests per second".into());
@@ -760,6 +774,11 @@ mod tests {
         let c = load("name: shop\nbroker:\n  storage: sqlite://x.db\n", &[("IGLOO_BROKER_STORAGE", pg)]).unwrap();
         assert_eq!(c.broker.storage.as_deref(), Some(pg));
         assert_eq!(load("name: shop\n", &[]).unwrap().broker.storage, None);
+        assert_eq!(load("name: shop\n", &[]).unwrap().server.worker_threads, 2);
+        let c = load("name: shop\nserver:\n  worker_threads: 4\n", &[("IGLOO_SERVER_WORKER_THREADS", "1")]).unwrap();
+        assert_eq!(c.server.worker_threads, 1);
+        let e = load("name: shop\nserver:\n  worker_threads: 0\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("`server.worker_threads` must be at least 1"), "{e}");
         let e = load("name: shop\n", &[("IGLOO_CLICKHOUSE_HTTP_PORT", "lots")]).unwrap_err().to_string();
         assert!(e.starts_with("environment variable IGLOO_CLICKHOUSE_HTTP_PORT: `lots`"), "{e}");
         let e = load("name: shop\n", &[("IGLOO_INFRA_MODE", "k8s")]).unwrap_err().to_string();

@@ -37,6 +37,8 @@ pub struct Settings {
     pub project: String,
     pub listen: String,
     pub max_body_bytes: usize,
+    /// Threads of the async runtime the server runs on (`server.worker_threads`).
+    pub worker_threads: usize,
     /// Extra ingest path → model name.
     pub routes: BTreeMap<String, String>,
     /// The project's consumption APIs (`apis/*.sql`), parsed.

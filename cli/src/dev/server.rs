@@ -27,6 +27,7 @@ pub fn settings(project: &Project, endpoints: &Endpoints, roles: Roles, sharing:
         project: c.name.clone(),
         listen: c.server.listen.clone(),
         max_body_bytes: c.server.max_body_bytes,
+        worker_threads: c.server.worker_threads,
         routes: c.server.routes.clone(),
         apis: crate::sql_files::load_reporting(&project.root),
         writer: c.writer.clone(),
@@ -69,7 +70,7 @@ pub struct RunningServer {
 impl RunningServer {
     pub fn start(settings: Settings, ir: Ir) -> Result<RunningServer, ServerError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(settings.worker_threads)
             .thread_name("igloo-server")
             .enable_all()
             .build()
