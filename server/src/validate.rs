@@ -226,14 +226,9 @@ fn field_value<'v>(
         (Raw::Text(t), Arity::Required | Arity::Optional, _)
             if field.ty.base == BaseType::Scalar(ScalarType::String) =>
         {
-            if let Some(NativeType::FixedString { length }) = &field.ty.native {
-                let bytes = t.len() - 2;
-                if bytes > *length as usize {
-                    let reason = format!("text is {bytes} bytes; the column holds at most {length}");
-                    return Err((field.name.clone(), reason));
-                }
-            }
-            return Ok(Column::Text(Cow::Borrowed(t)));
+            return fits(field.ty.native.as_ref(), t.len() - 2)
+                .map(|()| Column::Text(Cow::Borrowed(t)))
+                .map_err(|reason| (field.name.clone(), reason));
         }
         _ => {}
     }
@@ -324,11 +319,7 @@ fn scalar<'v>(ir: &Ir, field: &Field, v: &'v Value) -> Result<Checked<'v>, Strin
     match scalar {
         ScalarType::String => match v {
             Value::String(s) => {
-                if let Some(NativeType::FixedString { length }) = native {
-                    if s.len() > *length as usize {
-                        return Err(format!("text is {} bytes; the column holds at most {length}", s.len()));
-                    }
-                }
+                fits(native, s.len())?;
                 Ok(Cow::Borrowed(v))
             }
             other => Err(format!("expected a string, found {}", kind(other))),
@@ -372,6 +363,16 @@ fn scalar<'v>(ir: &Ir, field: &Field, v: &'v Value) -> Result<Checked<'v>, Strin
     }
 }
 
+/// A text of `bytes` bytes fits the string column (a `FixedString` holds at most its length).
+fn fits(native: Option<&NativeType>, bytes: usize) -> Result<(), String> {
+    match native {
+        Some(NativeType::FixedString { length }) if bytes > *length as usize => {
+            Err(format!("text is {bytes} bytes; the column holds at most {length}"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// An integer sent as a plain JSON integer (what serde_json reads as an `i64` or a `u64`),
 /// checked as [`integer`] checks its value: the column's text, or None for any other number.
 fn integer_as_sent<'v>(field: &Field, scalar: ScalarType, t: &'v str) -> Option<Result<Cow<'v, str>, String>> {
@@ -383,14 +384,34 @@ fn integer_as_sent<'v>(field: &Field, scalar: ScalarType, t: &'v str) -> Option<
     if n < i128::from(i64::MIN) || n > i128::from(u64::MAX) {
         return None;
     }
-    let (min, max, name) = integer_range(scalar, field.ty.native.as_ref());
-    if n < min || n > max {
-        return Some(Err(format!("{n} is out of range for {name} ({min} to {max})")));
-    }
-    Some(Ok(if max > i128::from(u32::MAX) { Cow::Owned(format!("\"{t}\"")) } else { Cow::Borrowed(t) }))
+    let column = IntegerColumn::of(scalar, field.ty.native.as_ref());
+    Some(column.check(n).map(|()| if column.wide { Cow::Owned(format!("\"{t}\"")) } else { Cow::Borrowed(t) }))
 }
 
-/// The range and ClickHouse type of an integer column.
+/// An integer column: its range and ClickHouse type, and whether it is wide (64-bit: values
+/// written as strings of digits, and such strings accepted).
+struct IntegerColumn {
+    min: i128,
+    max: i128,
+    name: &'static str,
+    wide: bool,
+}
+
+impl IntegerColumn {
+    fn of(scalar: ScalarType, native: Option<&NativeType>) -> IntegerColumn {
+        let (min, max, name) = integer_range(scalar, native);
+        IntegerColumn { min, max, name, wide: max > i128::from(u32::MAX) }
+    }
+
+    fn check(&self, n: i128) -> Result<(), String> {
+        let IntegerColumn { min, max, name, .. } = self;
+        if n < *min || n > *max {
+            return Err(format!("{n} is out of range for {name} ({min} to {max})"));
+        }
+        Ok(())
+    }
+}
+
 fn integer_range(scalar: ScalarType, native: Option<&NativeType>) -> (i128, i128, &'static str) {
     match native {
         Some(NativeType::Int8) => (i8::MIN.into(), i8::MAX.into(), "Int8"),
@@ -407,8 +428,8 @@ fn integer_range(scalar: ScalarType, native: Option<&NativeType>) -> (i128, i128
 }
 
 fn integer(scalar: ScalarType, native: Option<&NativeType>, v: &Value) -> Result<Value, String> {
-    let (min, max, name) = integer_range(scalar, native);
-    let wide = max > i128::from(u32::MAX);
+    let column = IntegerColumn::of(scalar, native);
+    let wide = column.wide;
     let n: i128 = match v {
         Value::Number(n) => match (n.as_i64(), n.as_u64()) {
             (Some(i), _) => i.into(),
@@ -418,9 +439,7 @@ fn integer(scalar: ScalarType, native: Option<&NativeType>, v: &Value) -> Result
         Value::String(s) if wide => s.parse::<i128>().map_err(|_| format!("expected a whole number, found \"{s}\""))?,
         other => return Err(format!("expected a whole number, found {}", kind(other))),
     };
-    if n < min || n > max {
-        return Err(format!("{n} is out of range for {name} ({min} to {max})"));
-    }
+    column.check(n)?;
     Ok(if wide { Value::String(n.to_string()) } else { Value::Number(Number::from(n as i64)) })
 }
 
