@@ -10,8 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -19,7 +18,6 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::api_error::ApiError;
 use crate::app_state::AppState;
-use crate::auth::Peer;
 
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 100;
@@ -27,7 +25,8 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// Serves `app` on `listener` until `stop` changes, then lets the requests in flight finish.
-pub async fn serve<L>(mut listener: L, app: Router, mut stop: watch::Receiver<bool>)
+/// Every request passes [`edge`] first.
+pub async fn serve<L>(mut listener: L, app: Router, state: Arc<AppState>, mut stop: watch::Receiver<bool>)
 where
     L: axum::serve::Listener<Addr = SocketAddr>,
 {
@@ -43,14 +42,10 @@ where
             accepted = listener.accept() => accepted,
             _ = stop.changed() => break,
         };
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(Peer(peer)));
-            let mut app = app.clone();
-            async move {
-                let resp = tower_service::Service::call(&mut app, req.map(axum::body::Body::new)).await;
-                Ok::<_, Infallible>(resp.unwrap_or_else(|never| match never {}))
-            }
+        let (app, state) = (app.clone(), state.clone());
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let (app, state) = (app.clone(), state.clone());
+            async move { Ok::<_, Infallible>(edge(&state, peer, req.map(axum::body::Body::new), app).await) }
         });
         let conn = graceful.watch(http1.serve_connection(TokioIo::new(io), service));
         tokio::spawn(async move {
@@ -74,19 +69,15 @@ impl Concurrency {
     }
 }
 
-/// What every request passes, in this order (one middleware, not one per concern: each layer
-/// costs a boxed future and a service clone per request, BENCHMARKS.md, issue 20):
+/// What every request passes before the router, in this order (one function called by
+/// [`serve`], not a middleware layer per concern: each layer costs a boxed future, a service
+/// clone and a second routing per request, BENCHMARKS.md, issue 20):
 /// 1. 414 for an over-long URI; 503 when `max_concurrent_requests` are in progress (`/health`
 ///    and `/subscribe`, held open by design, do not count);
 /// 2. CORS: a preflight from an allowed origin is answered here, and every answer to an
 ///    allowed origin says so (errors of step 3 too);
 /// 3. auth ([`crate::auth::guard`]): 401, 403 or 429 instead of the route.
-pub async fn edge(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+async fn edge(state: &AppState, peer: SocketAddr, mut req: Request, mut app: Router) -> Response {
     // The URI's length, counted without writing it out on this hot path.
     let uri = req.uri();
     let length = uri.scheme_str().map_or(0, |s| s.len() + 3)
@@ -105,11 +96,14 @@ pub async fn edge(
             Err(_) => return ApiError::Overloaded(state.concurrency.max).into_response(),
         }
     };
-    let origin = crate::auth::cors_origin(&state, &req);
+    let origin = crate::auth::cors_origin(state, &req);
     let resp = match (&origin, req.method()) {
         (Some(_), &axum::http::Method::OPTIONS) => crate::auth::preflight(),
-        _ => match crate::auth::guard(&state, peer, &mut req) {
-            Ok(()) => next.run(req).await,
+        _ => match crate::auth::guard(state, peer, &mut req) {
+            Ok(()) => match tower_service::Service::call(&mut app, req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            },
             Err(e) => e.into_response(),
         },
     };

@@ -154,10 +154,7 @@ impl Server {
                 .route("/openapi.json", get(openapi))
                 .merge(crate::console::routes());
         }
-        let app = app
-            .fallback(ingest::fallback)
-            .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::edge))
-            .with_state(state.clone());
+        let app = app.fallback(ingest::fallback).with_state(state.clone());
         let (http_stop, stop_rx) = watch::channel(false);
         if settings.auth.mode == crate::config::AuthMode::Required {
             let table = crate::auth::keys::KeysTable {
@@ -172,13 +169,14 @@ impl Server {
             Some(t) => Some(crate::tls::acceptor(&settings.root.join(&t.cert), &settings.root.join(&t.key))?),
             None => None,
         };
+        let http_state = state.clone();
         let http = tokio::spawn(async move {
             match tls {
                 Some(acceptor) => match crate::tls::TlsListener::new(listener, acceptor) {
-                    Ok(l) => crate::http::serve(l, app, stop_rx).await,
+                    Ok(l) => crate::http::serve(l, app, http_state, stop_rx).await,
                     Err(e) => tracing::error!(error = %e, "HTTP server stopped"),
                 },
-                None => crate::http::serve(listener, app, stop_rx).await,
+                None => crate::http::serve(listener, app, http_state, stop_rx).await,
             }
         });
         tracing::info!(addr = %local_addr, roles = ?settings.roles.names(), tls = settings.tls.is_some(), "listening");

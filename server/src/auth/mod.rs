@@ -23,10 +23,6 @@ use crate::api_error::ApiError;
 use crate::app_state::{AppState, Route};
 use crate::config::{AuthMode, JwtConfig};
 
-/// The client's address, for the per-IP limit (set on every request by `http::serve`).
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
-
 /// What the server is told about auth.
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
