@@ -69,9 +69,9 @@ impl Concurrency {
     }
 }
 
-/// What every request passes before the router, in this order (one function called by
-/// [`serve`], not a middleware layer per concern: each layer costs a boxed future, a service
-/// clone and a second routing per request, BENCHMARKS.md, issue 20):
+/// What every request passes before the router, in this order (a function [`serve`] calls,
+/// not middleware: a layer costs a boxed future, a service clone and a second route future
+/// around the handler per request, BENCHMARKS.md, issue 20):
 /// 1. 414 for an over-long URI; 503 when `max_concurrent_requests` are in progress (`/health`
 ///    and `/subscribe`, held open by design, do not count);
 /// 2. CORS: a preflight from an allowed origin is answered here, and every answer to an
