@@ -3,9 +3,14 @@
 # temporary directory, starts `igloo dev` on it with native engines on fixed ports (ClickHouse
 # HTTP 28123, broker 29092, server 24000), waits until the ingest API is up, and prints the
 # machine line. Leaves BIN (the release binaries) set and the working directory in the project;
-# stops everything on exit.
-cargo build --release --locked -p igloo-cli -p igloo-bench 2>&1 | tail -1
-BIN="$CARGO_TARGET_DIR/release"
+# stops everything on exit. IGLOO_BENCH_BIN=DIR runs the `igloo` and `igloo-bench` in DIR
+# instead of building them (to compare two builds, copied aside, round by round).
+if [ -n "${IGLOO_BENCH_BIN:-}" ]; then
+  BIN="$IGLOO_BENCH_BIN"
+else
+  cargo build --release --locked -p igloo-cli -p igloo-bench 2>&1 | tail -1
+  BIN="$CARGO_TARGET_DIR/release"
+fi
 WORK="$(mktemp -d)"
 trap 'cd "$WORK/bench" 2>/dev/null && "$BIN/igloo" down >/dev/null 2>&1; rm -rf "$WORK"' EXIT
 cd "$WORK"
