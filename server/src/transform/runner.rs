@@ -355,11 +355,25 @@ async fn commit(consumer: &Arc<StreamConsumer>, topic: &str, next: &BTreeMap<i32
         tpl.add_partition_offset(topic, *p, Offset::Offset(*n)).map_err(error)?;
     }
     let c = consumer.clone();
-    tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync))
-        .await
-        .map_err(|_| CommitError::Task { topic: topic.into() })?
-        .map_err(error)
+    let mut task = tokio::task::spawn_blocking(move || c.commit(&tpl, CommitMode::Sync));
+    // librdkafka waits for a synchronous commit without a bound (until the group coordinator
+    // answers): a slot stalled here says so rather than going quiet.
+    let done = match tokio::time::timeout(SLOW_COMMIT, &mut task).await {
+        Ok(done) => done,
+        Err(_) => {
+            tracing::warn!(
+                topic,
+                "the source offsets' commit has not finished after {} s; still waiting",
+                SLOW_COMMIT.as_secs()
+            );
+            task.await
+        }
+    };
+    done.map_err(|_| CommitError::Task { topic: topic.into() })?.map_err(error)
 }
+
+/// A commit taking longer than this is logged (see [`commit`]).
+const SLOW_COMMIT: Duration = Duration::from_secs(30);
 
 /// Topic rows are keyed by column; transforms see field names (they differ under `@map`).
 fn rename_to_fields(model: &Model, batch: &mut [Record]) {
