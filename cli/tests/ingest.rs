@@ -160,6 +160,18 @@ fn bad_input_gets_a_specific_answer_and_changes_nothing() {
     let (status, body, _) = post(&ports.api("/ingest/Nope"), JSON, b"{}");
     assert_eq!(status, 404);
     assert_eq!(body["error"], "unknown model `Nope`; models that accept ingest: Measurement");
+    // A plain `POST /ingest/{Model}` is answered without the router (http.rs); its query
+    // errors are JSON like the rest, and what the router answers stays the router's.
+    let (status, body, _) = post(&format!("{url}?wait=maybe"), JSON, event(1).as_bytes());
+    assert_eq!(status, 400);
+    let error = body["error"].as_str().unwrap();
+    assert!(error.starts_with("bad parameter `query`:") && error.contains("wait"), "{body}");
+    let (status, body, _) = post(&ports.api("/ingest/Nop%65"), JSON, b"{}");
+    assert_eq!(
+        (status, &body["error"]),
+        (404, &serde_json::json!("unknown model `Nope`; models that accept ingest: Measurement"))
+    );
+    assert_eq!(get(&url).0, 405);
     assert_eq!(post(&url, "text/csv", b"a,b").0, 415);
     assert_eq!(post_with(&url, &[("Content-Type", JSON), ("Content-Encoding", "br")], b"{}").0, 415);
     let (status, body, _) = post(&url, NDJSON, format!("{}\n{{oops\n", event(1)).as_bytes());

@@ -100,6 +100,7 @@ async fn edge(state: &AppState, peer: SocketAddr, mut req: Request, mut app: Rou
     let resp = match (&origin, req.method()) {
         (Some(_), &axum::http::Method::OPTIONS) => crate::auth::preflight(),
         _ => match crate::auth::guard(state, peer, &mut req) {
+            Ok(()) if plain_ingest(state, &req) => crate::ingest::ingest_direct(state, req).await,
             Ok(()) => match tower_service::Service::call(&mut app, req).await {
                 Ok(resp) => resp,
                 Err(never) => match never {},
@@ -111,4 +112,14 @@ async fn edge(state: &AppState, peer: SocketAddr, mut req: Request, mut app: Rou
         Some(origin) => crate::auth::allow_origin(resp, origin),
         None => resp,
     }
+}
+
+/// A plain `POST /ingest/{Model}` on a server with the ingest role: answered without the
+/// router (its match, extractors and boxed handler future; BENCHMARKS.md, issue 20).
+/// Anything else, a percent-encoded or nested path among them, goes through the router, which
+/// answers it as before.
+fn plain_ingest(state: &AppState, req: &Request) -> bool {
+    state.roles.ingest
+        && req.method() == axum::http::Method::POST
+        && crate::ingest::model_in_path(req.uri().path()).is_some_and(|m| !m.is_empty() && !m.contains(['/', '%']))
 }

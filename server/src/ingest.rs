@@ -52,6 +52,24 @@ pub async fn ingest_model(
     ingest(&state, &model, params, &parts.headers, body).await
 }
 
+/// What follows `/ingest/` in a path.
+pub fn model_in_path(path: &str) -> Option<&str> {
+    path.strip_prefix("/ingest/")
+}
+
+/// `POST /ingest/{Model}` as [`crate::http`] hands it over, without the router.
+pub async fn ingest_direct(state: &AppState, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let answer = match Query::<IngestParams>::try_from_uri(&parts.uri) {
+        Ok(Query(params)) => {
+            let model = model_in_path(parts.uri.path()).unwrap_or_default();
+            ingest(state, model, params, &parts.headers, body).await
+        }
+        Err(e) => Err(ApiError::bad("query", e.body_text())),
+    };
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
 /// Alias routes (`server.routes`) and everything else unmatched.
 pub async fn fallback(
     State(state): State<Arc<AppState>>,
