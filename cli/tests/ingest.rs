@@ -120,6 +120,15 @@ fn every_form_of_ingest_lands_exactly_once() {
     let messages: u64 =
         count(&ports, &format!("SELECT uniqExact(_igloo_partition, _igloo_offset) {burst}")).parse().unwrap();
     assert!(messages < 800, "800 concurrent single-event requests took {messages} messages");
+
+    // One Kafka producer per process: ingest, the table writers' dead letters and transforms
+    // share it (each librdkafka producer has its own broker connection and polling thread).
+    let threads = std::fs::read_dir(format!("/proc/{}/task", dev.child.id())).unwrap();
+    let polling = threads
+        .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("producer poll"))
+        .count();
+    assert_eq!(polling, 1, "librdkafka producers in the server process");
     dev.signal(libc::SIGINT);
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
 }

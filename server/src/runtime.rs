@@ -212,6 +212,7 @@ impl Server {
                 self.settings.writer.clone(),
                 self.settings.sharing.clone(),
                 self.settings.broker.clone(),
+                self.state.producer.clone(),
                 ch.clone(),
                 metrics,
                 rx,

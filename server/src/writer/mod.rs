@@ -130,23 +130,22 @@ pub fn replica_id() -> String {
     format!("{}-{}-{since}", host.trim(), std::process::id())
 }
 
+/// Writes `spec`'s topic into its table until `shutdown`; rows ClickHouse rejects go to the
+/// dead-letter topic through `producer` (the process's one producer, shared with ingest).
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     spec: WriterSpec,
     cfg: WriterConfig,
     sharing: Sharing,
     broker: Broker,
+    producer: Producer,
     ch: ClickHouse,
     metrics: Arc<ModelMetrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::default();
-    let dlq = match Producer::new(&broker) {
-        Ok(p) => DeadLetters::new(p, &spec.dlq_topic, ch.clone(), &spec.database, spec.dialect, spec.cluster.clone()),
-        Err(e) => {
-            tracing::error!(model = %spec.model, error = %e, "cannot create the dead-letter producer");
-            return;
-        }
-    };
+    let dlq =
+        DeadLetters::new(producer, &spec.dlq_topic, ch.clone(), &spec.database, spec.dialect, spec.cluster.clone());
     while let Err(e) = dlq.ensure_table().await {
         tracing::warn!(model = %spec.model, error = %e, "cannot create the dead-letter table yet; retrying");
         if backoff.wait(&mut shutdown).await {
