@@ -100,8 +100,9 @@ await steps(async () => {
       const chart = document.querySelector("#ts-Measurement")?.shadowRoot?.querySelector("igloo-chart");
       return chart?.shadowRoot?.querySelector("path.line")?.getAttribute("d")?.startsWith("M");
     });
-    const legend = page.locator("#ts-Measurement .legend");
-    assert.match(await legend.innerText(), new RegExp(`${tag} values\\[0\\] 1\\b`));
+    // The chart may still show the tag it drew before the change: wait for this tag's legend.
+    const legend = page.locator("#ts-Measurement .legend", { hasText: new RegExp(`${tag} values\\[0\\] 1\\b`) });
+    await legend.waitFor({ timeout: 10000 });
     // Post only once the live stream is open: a record before it is not an event to redraw on.
     await page.locator("#ts-Measurement[data-live='open']").waitFor();
     await post("Measurement", JSON.stringify({ time: nowNs(), tag, values: [42, 0, 0, 0, 0, 0, 0, 0, 0, 0] }));
