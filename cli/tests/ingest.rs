@@ -180,6 +180,9 @@ fn bad_input_gets_a_specific_answer_and_changes_nothing() {
         (status, &body["error"]),
         (404, &serde_json::json!("unknown model `Nope`; models that accept ingest: Measurement"))
     );
+    let (status, body, _) = post(&ports.api("/ingest/Measurem%65nt?wait=maybe"), JSON, event(1).as_bytes());
+    assert_eq!(status, 400, "the router's way in answers a bad query the same way: {body}");
+    assert!(body["error"].as_str().unwrap().starts_with("bad parameter `query`:"), "{body}");
     assert_eq!(get(&url).0, 405);
     assert_eq!(post(&url, "text/csv", b"a,b").0, 415);
     assert_eq!(post_with(&url, &[("Content-Type", JSON), ("Content-Encoding", "br")], b"{}").0, 415);

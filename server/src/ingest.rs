@@ -40,16 +40,16 @@ fn yes() -> bool {
     true
 }
 
-/// The request is taken whole, so its headers are read in place (a `HeaderMap` extractor
-/// copies them).
+/// `POST /ingest/{Model}` through the router: a path the listener's edge does not answer
+/// itself ([`crate::http`]), such as a percent-encoded one. The request is taken whole, so its
+/// headers are read in place (a `HeaderMap` extractor copies them).
 pub async fn ingest_model(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
-    Query(params): Query<IngestParams>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    ingest(&state, &model, params, &parts.headers, body).await
+    ingest_with_query(&state, &model, &parts, body).await
 }
 
 /// What follows `/ingest/` in a path.
@@ -60,14 +60,21 @@ pub fn model_in_path(path: &str) -> Option<&str> {
 /// `POST /ingest/{Model}` as [`crate::http`] hands it over, without the router.
 pub async fn ingest_direct(state: &AppState, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let answer = match Query::<IngestParams>::try_from_uri(&parts.uri) {
-        Ok(Query(params)) => {
-            let model = model_in_path(parts.uri.path()).unwrap_or_default();
-            ingest(state, model, params, &parts.headers, body).await
-        }
-        Err(e) => Err(ApiError::bad("query", e.body_text())),
-    };
-    answer.unwrap_or_else(IntoResponse::into_response)
+    let model = model_in_path(parts.uri.path()).unwrap_or_default();
+    ingest_with_query(state, model, &parts, body).await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Both ways in: the query's parameters (a JSON 400 naming them when they do not parse), then
+/// [`ingest`].
+async fn ingest_with_query(
+    state: &AppState,
+    model: &str,
+    parts: &axum::http::request::Parts,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Query(params) =
+        Query::<IngestParams>::try_from_uri(&parts.uri).map_err(|e| ApiError::bad("query", e.body_text()))?;
+    ingest(state, model, params, &parts.headers, body).await
 }
 
 /// Alias routes (`server.routes`) and everything else unmatched.
