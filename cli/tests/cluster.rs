@@ -37,7 +37,11 @@ fn all_written_once(cluster: &LocalCluster, acked: u64) -> (u64, u64) {
     let since = std::time::Instant::now();
     let settled = eventually(Duration::from_secs(125), "every event on its shard, once", || {
         let c: Vec<Option<(u64, u64)>> = (1..=4).map(counts).collect();
-        assert!(since.elapsed() < Duration::from_secs(120), "(rows, distinct) per node {c:?}, acknowledged {acked}");
+        assert!(
+            since.elapsed() < Duration::from_secs(120),
+            "(rows, distinct) per node {c:?}, acknowledged {acked}{}",
+            cluster.diagnose()
+        );
         let c: Vec<(u64, u64)> = c.into_iter().collect::<Option<_>>()?;
         let once = c.iter().all(|(n, distinct)| n == distinct);
         (once && c[0] == c[1] && c[2] == c[3] && c[0].0 + c[2].0 == acked).then_some(c)

@@ -444,6 +444,23 @@ impl LocalCluster {
         self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_else(|| panic!("{name} unset"))
     }
 
+    /// What a failed test should show of the nodes: each one's mutations (a late delete is
+    /// one) and the last lines its DDL worker logged (the `ON CLUSTER` queue).
+    pub fn diagnose(&self) -> String {
+        let mutations = "SELECT table, mutation_id, command, is_done, parts_to_do FROM system.mutations FORMAT TSV";
+        let mut out = String::new();
+        for node in 1..=self.nodes.len() {
+            let log = std::fs::read_to_string(self.dir.join(format!("ch{node}/log/clickhouse-server.log")));
+            let ddl: Vec<&str> = log.as_deref().unwrap_or("").lines().filter(|l| l.contains("DDLWorker")).collect();
+            let tail = ddl[ddl.len().saturating_sub(12)..].join("\n");
+            out += &format!(
+                "\n--- node {node} mutations:\n{}\n--- node {node} DDLWorker log tail:\n{tail}\n",
+                self.sql(node, mutations)
+            );
+        }
+        out
+    }
+
     /// `q` on node `node` (1..=4): its answer, or `error: …` when the node does not answer.
     pub fn sql(&self, node: usize, q: &str) -> String {
         match ClickHouseHttp::new(format!("http://127.0.0.1:{}", self.nodes[node - 1])).execute(q) {
