@@ -144,6 +144,8 @@ impl Metrics {
             ("igloo_transform_lag", "gauge", "Source messages not yet transformed.", |m| m.total_lag()),
         ];
         render_family(&mut out, "transform", &series, &self.transforms);
+        let producers = crate::kafka::producers_alive();
+        let _ = writeln!(out, "# HELP igloo_kafka_producers Kafka producers in this process: one, shared by ingest, dead letters and transforms.\n# TYPE igloo_kafka_producers gauge\nigloo_kafka_producers {producers}");
         out
     }
 }

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod consumer;
 pub mod context;
 pub mod group;
+mod polled;
 pub mod producer;
 pub mod wire;
 
@@ -19,6 +20,7 @@ use rdkafka::config::{ClientConfig, FromClientConfig};
 use rdkafka::error::KafkaError;
 
 pub use crate::config::BrokerSecurity;
+pub use polled::alive as producers_alive;
 pub use wire::Framing;
 
 /// How to reach the broker, resolved by the caller (see `config::BrokerConfig`).

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::BaseRecord;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::consumer::{partitions, ConsumerError};
 use super::context::Diagnosed;
+use super::polled::{Delivered, Delivering, Polled};
 use super::wire::{idempotency_value, KeyedRow, IDEMPOTENCY_HEADER};
 use super::{Broker, Framing};
 
@@ -68,7 +69,7 @@ pub struct Producer {
 
 #[derive(Clone)]
 struct Core {
-    inner: Arc<RwLock<FutureProducer<Diagnosed>>>,
+    inner: Arc<RwLock<Arc<Polled>>>,
     broker: Broker,
     diagnosed: Diagnosed,
     partitions: Arc<Mutex<HashMap<String, i32>>>,
@@ -99,6 +100,7 @@ struct Queued {
 }
 
 impl Producer {
+    /// Called inside the tokio runtime, whose task serves the producer's acknowledgements.
     pub fn new(broker: &Broker) -> Result<Producer, ProduceError> {
         let diagnosed = Diagnosed::default();
         let inner = Core::create(broker, &diagnosed)?;
@@ -189,8 +191,8 @@ impl Producer {
 }
 
 impl Core {
-    fn create(broker: &Broker, diagnosed: &Diagnosed) -> Result<FutureProducer<Diagnosed>, ProduceError> {
-        broker
+    fn create(broker: &Broker, diagnosed: &Diagnosed) -> Result<Arc<Polled>, ProduceError> {
+        let config = broker
             .client_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -201,11 +203,12 @@ impl Core {
             // A request gets its answer (2xx or 503) within this bound even if the broker is down.
             .set("message.timeout.ms", "10000")
             .set("queue.buffering.max.messages", "1000000")
-            .create_with_context(diagnosed.clone())
+            .clone();
+        Polled::create(&config, Delivering(diagnosed.clone()))
             .map_err(|source| ProduceError::Create { bootstrap: broker.bootstrap.clone(), source })
     }
 
-    fn current(&self) -> FutureProducer<Diagnosed> {
+    fn current(&self) -> Arc<Polled> {
         self.inner.read().expect("producer lock").clone()
     }
 
@@ -289,14 +292,16 @@ impl Core {
         partitions: i32,
         groups: &[(Option<&str>, &[KeyedRow])],
         framing: Framing,
-    ) -> Vec<Result<DeliveryFuture, String>> {
+    ) -> Vec<Result<oneshot::Receiver<Delivered>, String>> {
         let producer = self.current();
         let mut deliveries = Vec::new();
         for (key, rows) in groups {
             for (i, m) in framing.encode(rows, partitions, *key).into_iter().enumerate() {
                 let idempotency = key.map(|k| idempotency_value(i, k));
-                let mut record: FutureRecord<'_, [u8], String> =
-                    FutureRecord::to(topic).partition(m.partition).payload(&m.value);
+                let (done, delivered) = oneshot::channel();
+                let mut record: BaseRecord<'_, [u8], [u8], _> = BaseRecord::with_opaque_to(topic, Box::new(done))
+                    .partition(m.partition)
+                    .payload(m.value.as_bytes());
                 if !m.key.is_empty() {
                     record = record.key(m.key.as_bytes());
                 }
@@ -305,19 +310,18 @@ impl Core {
                         OwnedHeaders::new().insert(Header { key: IDEMPOTENCY_HEADER, value: Some(value.as_bytes()) }),
                     );
                 }
-                deliveries.push(producer.send_result(record).map_err(|(e, _)| e.to_string()));
+                deliveries.push(producer.send(record).map(|()| delivered).map_err(|e| e.to_string()));
             }
         }
         deliveries
     }
 
     /// Waits for every delivery; Ok when the broker acknowledged them all.
-    async fn settle(&self, deliveries: Vec<Result<DeliveryFuture, String>>) -> Result<(), ProduceError> {
+    async fn settle(&self, deliveries: Vec<Result<oneshot::Receiver<Delivered>, String>>) -> Result<(), ProduceError> {
         let total = deliveries.len();
         let results = join_all(deliveries.into_iter().map(|queued| async move {
             match queued?.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err((e, _))) => Err(e.to_string()),
+                Ok(delivered) => delivered,
                 Err(_) => Err("the producer was replaced before the broker answered".to_string()),
             }
         }))
