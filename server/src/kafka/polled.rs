@@ -24,8 +24,8 @@ use tokio::sync::oneshot;
 
 use super::context::Diagnosed;
 
-/// A message's outcome: acknowledged, or librdkafka's reason.
-pub type Delivered = Result<(), String>;
+/// A message's outcome: acknowledged, or librdkafka's error.
+pub type Delivered = Result<(), KafkaError>;
 
 /// The client context: [`Diagnosed`] for what librdkafka reports, and each message's outcome
 /// sent to whoever waits for it.
@@ -45,7 +45,7 @@ impl ProducerContext for Delivering {
     type DeliveryOpaque = Box<oneshot::Sender<Delivered>>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, done: Self::DeliveryOpaque) {
-        let _ = done.send(result.as_ref().map(|_| ()).map_err(|(e, _)| e.to_string()));
+        let _ = done.send(result.as_ref().map(|_| ()).map_err(|(e, _)| e.clone()));
     }
 }
 

@@ -321,7 +321,7 @@ impl Core {
         let total = deliveries.len();
         let results = join_all(deliveries.into_iter().map(|queued| async move {
             match queued?.await {
-                Ok(delivered) => delivered,
+                Ok(delivered) => delivered.map_err(|e| e.to_string()),
                 Err(_) => Err("the producer was replaced before the broker answered".to_string()),
             }
         }))
