@@ -219,6 +219,21 @@ fn restart(root: &Path, engines: &Ports, which: &mut (Dev, Ports), roles: &str) 
     }
 }
 
+/// `GET /ready`'s status; when no answer comes, a panic saying why and whether the process is
+/// still running.
+fn ready_status(name: &str, server: &mut (Dev, Ports)) -> u16 {
+    match try_get(&server.1.api("/ready")) {
+        Ok(reply) => reply.status,
+        Err(e) => {
+            let state = match server.0.child.try_wait() {
+                Ok(Some(status)) => format!("the process has exited ({status})"),
+                _ => "the process is still running".to_string(),
+            };
+            panic!("the {name} server did not answer GET /ready: {}; {state}", causes(&e))
+        }
+    }
+}
+
 /// Rows this server's table writers wrote, over both models.
 fn written(ports: &Ports) -> u64 {
     ["Measurement", "Derived"].iter().filter_map(|m| metric(ports, "igloo_written_total", m)).sum()
@@ -253,9 +268,17 @@ fn every_process_killed_and_each_engine_down_for_a_while_loses_and_duplicates_no
             [("ingest", &mut servers.ingest), ("writer", &mut servers.writer), ("transform", &mut servers.transform)]
         {
             let lines = server.output();
+            // A panic first: CI shows the start and end of a failure's output, not its middle.
+            let panics: Vec<&String> = lines.iter().filter(|l| l.contains("panicked")).collect();
+            if !panics.is_empty() {
+                eprintln!(
+                    "the {name} server panicked:\n{}",
+                    panics.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n")
+                );
+            }
             eprintln!(
-                "the {name} server said (last 60 lines):\n{}",
-                lines[lines.len().saturating_sub(60)..].join("\n")
+                "the {name} server said (last 40 lines):\n{}",
+                lines[lines.len().saturating_sub(40)..].join("\n")
             );
         }
         std::panic::resume_unwind(e);
@@ -359,8 +382,8 @@ fn matrix(root: &Path, engine_ports: &Ports, engines: &mut Dev, servers: &mut Se
         let down = Instant::now();
         let mut ready_while_down = Vec::new();
         while down.elapsed() < outage {
-            ready_while_down.push(get(&servers.ingest.1.api("/ready")).0);
-            ready_while_down.push(get(&servers.writer.1.api("/ready")).0);
+            ready_while_down.push(ready_status("ingest", &mut servers.ingest));
+            ready_while_down.push(ready_status("writer", &mut servers.writer));
             std::thread::sleep(Duration::from_millis(500));
         }
         let accepted_while_down = load.answers.get("200");

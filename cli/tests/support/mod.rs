@@ -280,6 +280,19 @@ pub struct Reply {
     pub body: String,
 }
 
+/// An error and its sources, `: `-separated: reqwest's own text ("error sending request for
+/// url") does not say whether the connection was refused, reset or timed out.
+pub fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// The tests' HTTP client: reqwest's blocking client (igloo itself uses reqwest).
 pub fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
@@ -301,7 +314,7 @@ pub fn try_post(url: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -
 
 /// `POST url` with headers; panics when the server does not answer.
 pub fn http_post(url: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Reply {
-    try_post(url, headers, body).unwrap_or_else(|e| panic!("POST {url}: {e}"))
+    try_post(url, headers, body).unwrap_or_else(|e| panic!("POST {url}: {}", causes(&e)))
 }
 
 /// `POST url` of NDJSON; panics unless the answer is 200.
@@ -316,7 +329,7 @@ pub fn open_stream(
     headers: &[(&str, &str)],
 ) -> (u16, String, std::io::Lines<BufReader<reqwest::blocking::Response>>) {
     let req = headers.iter().fold(http().get(url), |r, (k, v)| r.header(*k, *v));
-    let resp = req.send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let resp = req.send().unwrap_or_else(|e| panic!("GET {url}: {}", causes(&e)));
     let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     (resp.status().as_u16(), ct, BufReader::new(resp).lines())
 }
@@ -333,9 +346,14 @@ pub fn get(url: &str) -> (u16, String, String) {
     get_with(url, &[])
 }
 
+/// `GET url`; error statuses are answers too. Err when no answer came.
+pub fn try_get(url: &str) -> reqwest::Result<Reply> {
+    send(http().get(url), &[])
+}
+
 /// `GET url` with request headers: status, Content-Type and body (error statuses included).
 pub fn get_with(url: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
-    let r = send(http().get(url), headers).unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let r = send(http().get(url), headers).unwrap_or_else(|e| panic!("GET {url}: {}", causes(&e)));
     (r.status, r.content_type, r.body)
 }
 
