@@ -380,12 +380,22 @@ fn integer_as_sent<'v>(field: &Field, scalar: ScalarType, t: &'v str) -> Option<
     if t == "-0" || digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n: i128 = t.parse().ok()?;
-    if n < i128::from(i64::MIN) || n > i128::from(u64::MAX) {
-        return None;
-    }
+    // What serde_json reads as an i64 or a u64 (parsed as such: an i128 parse costs twice).
+    let n = match t.starts_with('-') {
+        true => i128::from(t.parse::<i64>().ok()?),
+        false => i128::from(t.parse::<u64>().ok()?),
+    };
     let column = IntegerColumn::of(scalar, field.ty.native.as_ref());
-    Some(column.check(n).map(|()| if column.wide { Cow::Owned(format!("\"{t}\"")) } else { Cow::Borrowed(t) }))
+    Some(column.check(n).map(|()| match column.wide {
+        true => {
+            let mut quoted = String::with_capacity(t.len() + 2);
+            quoted.push('"');
+            quoted.push_str(t);
+            quoted.push('"');
+            Cow::Owned(quoted)
+        }
+        false => Cow::Borrowed(t),
+    }))
 }
 
 /// An integer column: its range and ClickHouse type, and whether it is wide (64-bit: values
