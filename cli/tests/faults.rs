@@ -269,12 +269,9 @@ fn every_process_killed_and_each_engine_down_for_a_while_loses_and_duplicates_no
         {
             let lines = server.output();
             // A panic first: CI shows the start and end of a failure's output, not its middle.
-            let panics: Vec<&String> = lines.iter().filter(|l| l.contains("panicked")).collect();
+            let panics: Vec<&str> = lines.iter().map(String::as_str).filter(|l| l.contains("panicked")).collect();
             if !panics.is_empty() {
-                eprintln!(
-                    "the {name} server panicked:\n{}",
-                    panics.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n")
-                );
+                eprintln!("the {name} server panicked:\n{}", panics.join("\n"));
             }
             eprintln!(
                 "the {name} server said (last 40 lines):\n{}",

@@ -1,6 +1,7 @@
-//! JSON as ingest reads it: serde_json's grammar (which already refuses invalid UTF-8, NaN and
-//! numbers out of range), plus two refusals of its own: an object with the same key twice
-//! (serde_json would keep the last silently) and nesting deeper than [`MAX_DEPTH`].
+//! JSON as ingest reads it: the body checked as UTF-8 once, as a whole, then serde_json's
+//! grammar (which refuses NaN and numbers out of range), plus two refusals of its own: an object
+//! with the same key twice (serde_json would keep the last silently) and nesting deeper than
+//! [`MAX_DEPTH`].
 //!
 //! Ingest reads records with [`parse_records`]: each top-level object becomes a [`Record`], its
 //! fields in a list with their names borrowed from the request body, not a map of copied names
