@@ -132,6 +132,18 @@ impl Rng {
     }
 }
 
+/// An HTTP client keeping at most `idle` connections per host, none for longer than 800 ms:
+/// ClickHouse closes an idle keep-alive connection after `keep_alive_timeout` (1 s under
+/// `igloo dev`, 3 s by default), and a request sent on one it has just closed fails. igloo's
+/// own ClickHouse client expires its connections the same way.
+pub fn http_client(idle: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(idle)
+        .pool_idle_timeout(std::time::Duration::from_millis(800))
+        .build()
+        .expect("an HTTP client")
+}
+
 /// Runs SQL over ClickHouse's HTTP interface; the body, or the server's error.
 pub async fn clickhouse(client: &reqwest::Client, url: &str, sql: String) -> anyhow::Result<String> {
     let resp = client.post(url).body(sql).send().await?;

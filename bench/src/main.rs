@@ -39,7 +39,7 @@ struct Args {
 }
 
 async fn lag_probe(url: &str, clickhouse: &str, table: &str, probes: usize) -> anyhow::Result<Vec<f64>> {
-    let client = reqwest::Client::new();
+    let client = igloo_bench::http_client(usize::MAX);
     let mut lags = Vec::new();
     for i in 0..probes {
         let tag = format!("probe-{}-{i}", std::process::id());

@@ -101,7 +101,7 @@ where
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    let client = reqwest::Client::new();
+    let client = igloo_bench::http_client(usize::MAX);
     let t1 = now_ns();
     let t0 = t1 - a.hours * 3600 * NS;
     load(&client, &a.clickhouse, &a.database, a.rows, a.hours, t0).await?;

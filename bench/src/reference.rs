@@ -342,7 +342,7 @@ fn query_clients(a: &Args, stop: Arc<AtomicBool>, ask: Ask, done: Done) -> Vec<t
 async fn clickhouse_alone(a: &Args, seconds: u64) -> (Vec<f64>, u64) {
     let answered = Arc::new(Mutex::new(Vec::new()));
     let failed = Arc::new(AtomicU64::new(0));
-    let (client, url, database) = (reqwest::Client::new(), a.clickhouse.clone(), a.database.clone());
+    let (client, url, database) = (igloo_bench::http_client(usize::MAX), a.clickhouse.clone(), a.database.clone());
     let ask: Ask = Arc::new(move |tag, start, end| {
         let (client, url, sql) = (client.clone(), url.clone(), plain_samples_sql(&database, &tag, start, end));
         Box::pin(async move { clickhouse(&client, &url, sql).await.is_ok() })
@@ -824,7 +824,7 @@ async fn ceilings(a: &Args) -> anyhow::Result<Ceilings> {
     let broker_batched = broker_rate(&a.bootstrap, topic, a.batch, a.ceiling_seconds).await?;
 
     eprintln!("ceiling: ClickHouse inserts");
-    let client = reqwest::Client::new();
+    let client = igloo_bench::http_client(usize::MAX);
     let scratch = format!("{}._igloo_bench_scratch", a.database);
     clickhouse(&client, &a.clickhouse, format!("DROP TABLE IF EXISTS {scratch}")).await?;
     clickhouse(&client, &a.clickhouse, format!("CREATE TABLE {scratch} AS {}.Measurement", a.database)).await?;
@@ -853,7 +853,7 @@ async fn ceilings(a: &Args) -> anyhow::Result<Ceilings> {
 /// Waits until the table writer has caught up (`igloo_consumer_lag` 0 for Measurement and the
 /// row count stable for 2 s), then counts the rows written since `since` (ns).
 async fn drained_count(a: &Args, since: u64) -> anyhow::Result<u64> {
-    let client = reqwest::Client::new();
+    let client = igloo_bench::http_client(usize::MAX);
     let sql = format!("SELECT count() FROM {}.Measurement WHERE time >= {since}", a.database);
     let started = Instant::now();
     let mut last = (u64::MAX, Instant::now());
@@ -898,7 +898,7 @@ async fn main() -> anyhow::Result<()> {
     if a.profile_seconds < 120 {
         bail!("--profile-seconds must be at least 120: the profile holds a one-minute peak");
     }
-    let client = reqwest::Client::new();
+    let client = igloo_bench::http_client(usize::MAX);
     let phase = Arc::new(Mutex::new("setup"));
     let stop_usage = Arc::new(AtomicBool::new(false));
     let mut processes = a.processes.clone();
