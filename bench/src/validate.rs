@@ -4,14 +4,17 @@
 //! that alternate between the two. Three event shapes: the reference benchmark's (values with
 //! three decimals), values in full precision (17 digits, as a sensor's doubles print), and the
 //! reference's with a space after each comma and colon (Python's `json.dumps` default).
+//! Then what the table writer's RowBinary encoding of the rows ingest made costs per event.
 
 use std::time::Instant;
 
 use clap::Parser;
 use igloo_bench::{event, tag};
+use igloo_schemas::sql::ChType;
 use igloo_schemas::{check, SourceFile};
 use igloo_server::strict_json::{self, Record};
 use igloo_server::validate::{validate_object, validate_record, Context};
+use igloo_server::writer::RowEncoder;
 
 #[derive(Parser)]
 struct Args {
@@ -47,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
 
+    let mut encodings = Vec::new();
     println!("| event | read whole into a value, then validated | ingest's reading and validation | ratio |");
     println!("|---|---|---|---|");
     // As Python's `json.dumps` writes by default: a space after each comma and colon.
@@ -74,6 +78,29 @@ fn main() -> anyhow::Result<()> {
         }
         let (a_med, b_med) = (median(&mut a_ns), median(&mut b_ns));
         println!("| {name} | {a_med:.0} ns | {b_med:.0} ns | {:.2} |", b_med / a_med);
+        encodings.push((name, ingest));
+    }
+
+    // The table writer: each row ingest made, as RowBinary (what it inserts into ClickHouse).
+    let columns: Vec<(String, ChType)> =
+        model.fields.iter().map(|f| (f.column.clone(), ChType::of_field(&f.ty, &ir))).collect();
+    let encoder = RowEncoder::new(&columns).expect("the template's columns have a RowBinary form");
+    println!();
+    println!("| rows ingest made from the event | the table writer's RowBinary encoding |");
+    println!("|---|---|");
+    for (name, rows) in &encodings {
+        let mut out = Vec::new();
+        let mut ns = Vec::new();
+        for _ in 0..a.rounds {
+            out.clear();
+            let t = Instant::now();
+            for (offset, r) in rows.iter().enumerate() {
+                anyhow::ensure!(encoder.encode(&r.row, 0, offset as i64, None, &mut out), "a row was not encoded");
+            }
+            std::hint::black_box(&out);
+            ns.push(t.elapsed().as_nanos() as f64 / rows.len() as f64);
+        }
+        println!("| {name} | {:.0} ns |", median(&mut ns));
     }
     Ok(())
 }

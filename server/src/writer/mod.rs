@@ -35,7 +35,7 @@ mod dedup;
 mod fenced;
 mod row_binary;
 
-use row_binary::RowEncoder;
+pub use row_binary::RowEncoder;
 
 use crate::backoff::Backoff;
 use crate::clickhouse::{u64_json, ClickHouse, ClickHouseError};

@@ -188,15 +188,21 @@ impl<'de> Visitor<'de> for Seed<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let Column::Array(inner) = self.column else { return Err(de::Error::custom("another type")) };
+        // The count goes first: one byte is kept for it (what fewer than 128 items take), and
+        // a longer count moves the items it precedes.
         let start = self.out.len();
+        self.out.push(0);
         let mut n = 0u64;
         while seq.next_element_seed(Seed { column: inner, out: &mut *self.out })?.is_some() {
             n += 1;
         }
-        // The count goes first: written now, before the items.
-        let mut count = Vec::new();
-        leb128(&mut count, n);
-        self.out.splice(start..start, count);
+        if n < 0x80 {
+            self.out[start] = n as u8;
+        } else {
+            let mut count = Vec::new();
+            leb128(&mut count, n);
+            self.out.splice(start..=start, count);
+        }
         Ok(())
     }
 
@@ -558,8 +564,80 @@ mod tests {
             (ChType::Float32, "1e39"),
             (ChType::Float32, "\"1\""),
             (ChType::Float32, "null"),
+            (ChType::Float64, "1e400"),
+            (ChType::Float64, "\"1\""),
+            (ChType::Float64, "null"),
+            (ChType::Float64, "[1]"),
         ] {
             assert_eq!(encode(&encoder(&[("c", ty.clone())]), &format!("{{\"c\":{json}}}")), None, "{ty:?} {json}");
+        }
+    }
+
+    #[test]
+    fn doubles_are_the_ones_serde_json_reads_from_the_same_text() {
+        // serde_json with `float_roundtrip` reads the nearest double to the text, an integer's
+        // too: what the encoder writes for a Float64, bit for bit (ClickHouse 18.16's own text
+        // parsing is not correctly rounded, which is why rows go as RowBinary).
+        let e = encoder(&[("x", ChType::Float64)]);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "1",
+            "-1",
+            "0.1",
+            "7.137",
+            "1e-320",
+            "2.2250738585072014e-308",
+            "1.7976931348623157e308",
+            "9007199254740993",
+            "18446744073709551615",
+            "18446744073709551617",
+            "-9223372036854775808",
+            "123456789012345678901234567890",
+            "1E5",
+            "1e+5",
+            "5e-324",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        for _ in 0..20_000 {
+            let x = f64::from_bits(next());
+            if x.is_finite() {
+                texts.push(serde_json::to_string(&x).unwrap());
+                texts.push(format!("{x:.17e}"));
+            }
+            texts.push(format!("{}.{:03}", next() % 100_000, next() % 1000));
+            texts.push((next() as i64).to_string());
+        }
+        for text in texts {
+            let want: f64 = serde_json::from_str(&text).unwrap();
+            let got = encode(&e, &format!("{{\"x\":{text}}}")).unwrap_or_else(|| panic!("{text} refused"));
+            assert_eq!(got[..8], want.to_le_bytes(), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_array_of_128_items_or_more_has_a_longer_count() {
+        let e = encoder(&[("v", ChType::Array(Box::new(ChType::UInt8))), ("s", ChType::String)]);
+        for n in [0usize, 1, 127, 128, 300, 20_000] {
+            let items = vec!["7"; n].join(",");
+            let got = encode(&e, &format!("{{\"v\":[{items}],\"s\":\"z\"}}")).unwrap();
+            let mut want = Vec::new();
+            leb128(&mut want, n as u64);
+            want.extend(std::iter::repeat_n(7u8, n));
+            want.extend([1, b'z']);
+            want.extend(HIDDEN);
+            assert_eq!(got, want, "{n} items");
         }
     }
 
