@@ -272,12 +272,14 @@ pub async fn probe_visible(
     }
 }
 
-/// What a closed-loop load achieved.
+/// What a load achieved.
 pub struct LoadResult {
     pub requests_per_second: f64,
     pub events_per_second: f64,
     pub ok_requests: u64,
     pub failed_requests: u64,
+    /// Open loop only: how late the latest request went out against its schedule, in ms.
+    pub max_behind_ms: u64,
 }
 
 /// `connections` tasks each POSTing back to back for `seconds` what `body` makes of the
@@ -290,22 +292,69 @@ pub async fn closed_loop(
     per_request: u64,
     body: Arc<dyn Fn(u64) -> String + Send + Sync>,
 ) -> LoadResult {
+    drive(url, content_type, connections, seconds, per_request, None, body).await
+}
+
+/// The same requests open loop: request `i` is due `i / rate` seconds after the start, sent by
+/// whichever of the `connections` claims it (at once when behind), for `seconds`. Requests
+/// arrive at the rate whatever the answers' latency, as the reference profile sends them.
+pub async fn open_loop(
+    url: &str,
+    content_type: &'static str,
+    connections: usize,
+    seconds: u64,
+    rate: f64,
+    body: Arc<dyn Fn(u64) -> String + Send + Sync>,
+) -> LoadResult {
+    drive(url, content_type, connections, seconds, 1, Some(rate), body).await
+}
+
+async fn drive(
+    url: &str,
+    content_type: &'static str,
+    connections: usize,
+    seconds: u64,
+    per_request: u64,
+    rate: Option<f64>,
+    body: Arc<dyn Fn(u64) -> String + Send + Sync>,
+) -> LoadResult {
     let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
     // IGLOO_BENCH_IDEMPOTENCY_KEYS=1: every request with an `Idempotency-Key` of its own, as the
     // SDKs send them.
     let keyed = std::env::var("IGLOO_BENCH_IDEMPOTENCY_KEYS").is_ok_and(|v| v == "1");
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let behind = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let seq = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
         .map(|_| {
-            let (client, ok, failed, stop, seq, body, url) =
-                (client.clone(), ok.clone(), failed.clone(), stop.clone(), seq.clone(), body.clone(), url.to_string());
+            let (client, ok, failed, behind, stop, seq, body, url) = (
+                client.clone(),
+                ok.clone(),
+                failed.clone(),
+                behind.clone(),
+                stop.clone(),
+                seq.clone(),
+                body.clone(),
+                url.to_string(),
+            );
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let n = seq.fetch_add(per_request, Ordering::Relaxed);
+                    if let Some(rate) = rate {
+                        let due = Duration::from_secs_f64(n as f64 / rate);
+                        let now = started.elapsed();
+                        if due >= Duration::from_secs(seconds) {
+                            return;
+                        }
+                        if due > now {
+                            tokio::time::sleep(due - now).await;
+                        } else {
+                            behind.fetch_max((now - due).as_millis() as u64, Ordering::Relaxed);
+                        }
+                    }
                     let mut req = client.post(&url).header("Content-Type", content_type);
                     if keyed {
                         req = req.header("Idempotency-Key", format!("bench-{}-{per_request}-{n}", std::process::id()));
@@ -332,5 +381,6 @@ pub async fn closed_loop(
         events_per_second: requests_per_second * per_request as f64,
         ok_requests,
         failed_requests: failed.load(Ordering::Relaxed),
+        max_behind_ms: behind.load(Ordering::Relaxed),
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use igloo_bench::{
-    closed_loop, cpu_us_per_event, event, pct, proc_ticks, rss_mb, serve_trivial_if_asked, tag, Trivial,
+    closed_loop, cpu_us_per_event, event, open_loop, pct, proc_ticks, rss_mb, serve_trivial_if_asked, tag, Trivial,
 };
 
 #[derive(Parser)]
@@ -36,6 +36,11 @@ struct Args {
     /// Events per batched request.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Send the single events open loop at this many per second (as the reference profile
+    /// sends them: on schedule whatever the answers' latency), to igloo and to the trivial
+    /// handler alike; by default they go closed loop, each connection back to back.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 async fn lag_probe(url: &str, clickhouse: &str, table: &str, probes: usize) -> anyhow::Result<Vec<f64>> {
@@ -87,9 +92,14 @@ async fn main() -> anyhow::Result<()> {
     };
     let base_ticks = || proc_ticks(trivial.pid);
     let t0 = base_ticks();
-    let base_single = closed_loop(&trivial.url, "application/json", a.connections, a.seconds, 1, single.clone())
-        .await
-        .requests_per_second;
+    let single_load = |url: String, body: Arc<dyn Fn(u64) -> String + Send + Sync>| async move {
+        match a.rate {
+            Some(rate) => open_loop(&url, "application/json", a.connections, a.seconds, rate, body).await,
+            None => closed_loop(&url, "application/json", a.connections, a.seconds, 1, body).await,
+        }
+    };
+    let base = single_load(trivial.url.clone(), single.clone()).await;
+    let (base_single, base_behind) = (base.requests_per_second, base.max_behind_ms);
     let base_single_cpu = cpu_us(t0, base_ticks(), base_single);
     let t0 = base_ticks();
     let base_batch =
@@ -100,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
     drop(trivial);
     let ticks = || a.pid.and_then(proc_ticks);
     let t0 = ticks();
-    let s = closed_loop(&a.url, "application/json", a.connections, a.seconds, 1, single).await;
+    let s = single_load(a.url.clone(), single).await;
     let (s_req, s_ev, s_fail) = (s.requests_per_second, s.events_per_second, s.failed_requests);
     let s_cpu = cpu_us(t0, ticks(), s_ev);
     let rss_after_single = a.pid.and_then(rss_mb);
@@ -115,7 +125,14 @@ async fn main() -> anyhow::Result<()> {
 
     println!("| measure | result | baseline (same run) | ratio |");
     println!("|---|---|---|---|");
-    println!("| single-event POST, {} keep-alive connections | {s_ev:.0} events/s ({s_fail} failed) | {base_single:.0} req/s (trivial handler) | {:.2} |", a.connections, s_req / base_single);
+    let shape = match a.rate {
+        Some(rate) => format!(
+            "open loop at {rate:.0}/s (most behind schedule: {} ms; trivial handler {base_behind} ms)",
+            s.max_behind_ms
+        ),
+        None => "closed loop".into(),
+    };
+    println!("| single-event POST, {} keep-alive connections, {shape} | {s_ev:.0} events/s ({s_fail} failed) | {base_single:.0} req/s (trivial handler) | {:.2} |", a.connections, s_req / base_single);
     println!(
         "| batched NDJSON, {} events/request, {batch_conns} connections | {b_ev:.0} events/s ({b_fail} failed) | {:.0} events/s (trivial handler) | {:.2} |",
         a.batch,

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use igloo_bench::{
-    clickhouse, closed_loop, cpu_us_per_event, event_at, load, now_ns, pct, plain_samples_sql, post_probe,
+    clickhouse, closed_loop, cpu_us_per_event, event_at, load, now_ns, open_loop, pct, plain_samples_sql, post_probe,
     probe_visible, proc_ticks, rss_mb, serve_trivial_if_asked, summary, tag, windows, Rng, Trivial, NS,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -573,6 +573,8 @@ struct Ceilings {
     http_single: f64,
     /// The trivial handler's CPU per single-event request: what HTTP alone costs.
     http_single_cpu_us: f64,
+    /// The same, open loop at the profile's base rate ([`BASE`] requests/s).
+    http_open_cpu_us: f64,
     http_batched: f64,
     broker_single: f64,
     broker_batched: f64,
@@ -810,9 +812,17 @@ async fn ceilings(a: &Args) -> anyhow::Result<Ceilings> {
         Arc::new(move |n: u64| (n..n + batch).map(|i| event_at(now_ns(), i, &tag(i))).collect::<Vec<_>>().join("\n"));
     eprintln!("ceiling: HTTP, trivial handler");
     let t0 = proc_ticks(trivial.pid).unwrap_or_default();
-    let http_single = closed_loop(&trivial.url, "application/json", a.connections, a.ceiling_seconds, 1, single).await;
+    let http_single =
+        closed_loop(&trivial.url, "application/json", a.connections, a.ceiling_seconds, 1, single.clone()).await;
     let http_single_cpu_us =
         cpu_us_per_event(t0, proc_ticks(trivial.pid).unwrap_or_default(), http_single.ok_requests as f64);
+    // The same requests open loop at the profile's base rate: each finds the server idle, as
+    // the profile's do, and pays its own wakeups.
+    let t0 = proc_ticks(trivial.pid).unwrap_or_default();
+    let http_open =
+        open_loop(&trivial.url, "application/json", a.connections, a.ceiling_seconds, BASE, single.clone()).await;
+    let http_open_cpu_us =
+        cpu_us_per_event(t0, proc_ticks(trivial.pid).unwrap_or_default(), http_open.ok_requests as f64);
     let http_batched =
         closed_loop(&trivial.url, "application/x-ndjson", a.batch_connections, a.ceiling_seconds, batch, batched).await;
     drop(trivial);
@@ -838,6 +848,7 @@ async fn ceilings(a: &Args) -> anyhow::Result<Ceilings> {
     Ok(Ceilings {
         http_single: http_single.events_per_second,
         http_single_cpu_us,
+        http_open_cpu_us,
         http_batched: http_batched.events_per_second,
         broker_single,
         broker_batched,
@@ -1025,8 +1036,8 @@ async fn main() -> anyhow::Result<()> {
     println!("| stage | single-event shape | batched shape ({} events) |", a.batch);
     println!("|---|---|---|");
     println!(
-        "| HTTP server, trivial handler (its own process) | {:.0} req/s ({} connections), {:.1} µs CPU per request | {:.0} events/s ({} connections) |",
-        c.http_single, a.connections, c.http_single_cpu_us, c.http_batched, a.batch_connections
+        "| HTTP server, trivial handler (its own process) | {:.0} req/s ({} connections), {:.1} µs CPU per request; open loop at {BASE:.0}/s: {:.1} µs | {:.0} events/s ({} connections) |",
+        c.http_single, a.connections, c.http_single_cpu_us, c.http_open_cpu_us, c.http_batched, a.batch_connections
     );
     println!("| broker produce, `acks=all` | {:.0} messages/s | {:.0} events/s |", c.broker_single, c.broker_batched);
     println!("| ClickHouse insert, bare table | {:.0} rows/s | same |", c.clickhouse_bare);
@@ -1153,8 +1164,8 @@ async fn main() -> anyhow::Result<()> {
         format!("{cpu_single:.1} µs"),
         cpu_single <= 25.0,
         format!(
-            "HTTP alone (a trivial handler, closed loop, same connections) costs {:.1} µs per request; {cpu}",
-            c.http_single_cpu_us
+            "HTTP alone (a trivial handler, same connections) costs {:.1} µs per request closed loop, {:.1} µs open loop at {BASE:.0}/s; {cpu}",
+            c.http_single_cpu_us, c.http_open_cpu_us
         ),
     );
     row(
@@ -1194,6 +1205,7 @@ async fn main() -> anyhow::Result<()> {
         "igloo_cpu_us_per_event_single": (cpu_single * 10.0).round() / 10.0,
         "igloo_cpu_us_per_event_batched": (cpu_batched * 10.0).round() / 10.0,
         "http_trivial_cpu_us_per_request": (c.http_single_cpu_us * 10.0).round() / 10.0,
+        "http_trivial_cpu_us_per_request_open_loop": (c.http_open_cpu_us * 10.0).round() / 10.0,
         "api_p99_ms_profile": (api_p99 * 10.0).round() / 10.0,
         "api_p99_ms_idle": (api_p99_idle * 10.0).round() / 10.0,
         "clickhouse_alone_p99_ms_idle": (ch_alone_p99 * 10.0).round() / 10.0,
