@@ -11,7 +11,21 @@ use igloo_cli::commands::{self, Cli, Command, LogFormat};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Transparent huge pages off for this process, unless `MIMALLOC_ALLOW_THP` asks for them.
+/// mimalloc advises huge pages for its arenas, and the kernel then zeroes a whole 2 MiB page
+/// on the first touch of any fresh or purged part of it: 7% of igloo's CPU under batched ingest
+/// (BENCHMARKS.md, issue 20). The engines `igloo dev` starts inherit the setting; ClickHouse's
+/// own advice is to run without transparent huge pages too.
+fn without_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: PR_SET_THP_DISABLE takes integers and only sets a flag of this process.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
+}
+
 fn main() -> ExitCode {
+    without_transparent_huge_pages();
     let cli = Cli::parse();
     if let Some(name) = &cli.environment {
         // The one config loader reads it with the other IGLOO_* settings.

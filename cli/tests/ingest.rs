@@ -133,6 +133,12 @@ fn every_form_of_ingest_lands_exactly_once() {
         .filter(|comm| comm.starts_with("producer poll"))
         .count();
     assert_eq!(polling, 0, "rust-rdkafka polling threads in the server process");
+    // Transparent huge pages off (BENCHMARKS.md, issue 20): the kernel reports the process's
+    // flag as `THP_enabled: 0`.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", dev.child.id())).unwrap();
+    if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+        assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+    }
     dev.signal(libc::SIGINT);
     assert!(dev.wait_exit(Duration::from_secs(30)).success());
 }
