@@ -84,21 +84,16 @@ pub struct BatchLimits {
     pub flush: Duration,
 }
 
-/// The first message and what follows, up to the row and byte bounds, until `limits.flush`
-/// after the first message was produced (its timestamp; when it arrived here, if it has none or
-/// it is later than this host's clock). An event so waits about `flush` at most for its batch,
-/// and a backlog already older than that goes at once, with whatever is queued behind it
-/// (BENCHMARKS.md, issue 20: a writer that fell behind under load kept adding `flush` to it).
+/// The first message and what follows within `limits.flush`, up to the row and byte bounds.
 pub async fn collect_after(consumer: &StreamConsumer, first: Received, limits: BatchLimits) -> Vec<Received> {
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let age =
-        first.timestamp_ms.and_then(|t| u64::try_from(now_ms - t).ok()).map_or(Duration::ZERO, Duration::from_millis);
-    let deadline = Instant::now() + limits.flush.saturating_sub(age);
+    let deadline = Instant::now() + limits.flush;
     let (mut rows, mut bytes) = (first.rows.len(), first.bytes());
     let mut batch = vec![first];
     while rows < limits.max_rows && bytes < limits.max_bytes {
-        // Past the deadline, a message already queued is still taken (a timeout polls first).
         let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
         match tokio::time::timeout(left, consumer.recv()).await {
             Ok(Ok(m)) => {
                 let r = Received::from_message(&m);
