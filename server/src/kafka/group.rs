@@ -94,6 +94,12 @@ impl Membership {
     pub fn watch(&self) -> watch::Receiver<Assignment> {
         self.rx.clone()
     }
+
+    /// Leaves the group, waiting for the member's thread off the async workers: dropping a
+    /// `Membership` joins that thread, whose last poll and unsubscribe can wait on the broker.
+    pub async fn leave(self) {
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
+    }
 }
 
 impl Drop for Membership {

@@ -368,7 +368,8 @@ pub async fn run(
                 if !orphans.is_empty() {
                     tracing::warn!(model = %spec.model, partitions = ?orphans, "partitions with unwritten messages and no progress for two session timeouts: rejoining the group so that it drops members that are gone");
                     match Membership::join(&broker, &group, &spec.topic, session_timeout) {
-                        Ok(m) => membership = m, // the old one leaves as it is dropped
+                        // The old member leaves meanwhile; the new one is already in.
+                        Ok(m) => drop(tokio::spawn(std::mem::replace(&mut membership, m).leave())),
                         Err(e) => {
                             tracing::error!(model = %spec.model, error = %e, "cannot rejoin the writers' consumer group");
                             break;
@@ -429,6 +430,6 @@ pub async fn run(
     }
     lag_task.abort();
     metrics.assigned.store(0, Ordering::Relaxed);
-    drop(membership);
+    membership.leave().await;
     tracing::info!(model = %spec.model, "table writer replica stopped");
 }
