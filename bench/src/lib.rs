@@ -132,14 +132,14 @@ impl Rng {
     }
 }
 
-/// An HTTP client keeping at most `idle` connections per host, none for longer than 800 ms:
-/// ClickHouse closes an idle keep-alive connection after `keep_alive_timeout` (1 s under
-/// `igloo dev`, 3 s by default), and a request sent on one it has just closed fails. igloo's
-/// own ClickHouse client expires its connections the same way.
+/// An HTTP client keeping at most `idle` connections per host, none for longer than igloo's own
+/// ClickHouse client keeps one (`POOL_IDLE`, 800 ms): ClickHouse closes an idle keep-alive
+/// connection after `keep_alive_timeout` (1 s under `igloo dev`, 3 s by default), and a
+/// request sent on one it has just closed fails.
 pub fn http_client(idle: usize) -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(idle)
-        .pool_idle_timeout(std::time::Duration::from_millis(800))
+        .pool_idle_timeout(igloo_server::clickhouse::POOL_IDLE)
         .build()
         .expect("an HTTP client")
 }
@@ -309,6 +309,17 @@ pub async fn open_loop(
     drive(url, content_type, connections, seconds, 1, Some(rate), body).await
 }
 
+/// Waits until `due` (since `started`), or, when that is past, records how many ms behind
+/// schedule the request goes in `behind` (the most so far): the open loop's clock.
+pub async fn on_schedule(started: Instant, due: Duration, behind: &AtomicU64) {
+    let now = started.elapsed();
+    if due > now {
+        tokio::time::sleep(due - now).await;
+    } else {
+        behind.fetch_max((now - due).as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
 async fn drive(
     url: &str,
     content_type: &'static str,
@@ -345,15 +356,10 @@ async fn drive(
                     let n = seq.fetch_add(per_request, Ordering::Relaxed);
                     if let Some(rate) = rate {
                         let due = Duration::from_secs_f64(n as f64 / rate);
-                        let now = started.elapsed();
                         if due >= Duration::from_secs(seconds) {
                             return;
                         }
-                        if due > now {
-                            tokio::time::sleep(due - now).await;
-                        } else {
-                            behind.fetch_max((now - due).as_millis() as u64, Ordering::Relaxed);
-                        }
+                        on_schedule(started, due, &behind).await;
                     }
                     let mut req = client.post(&url).header("Content-Type", content_type);
                     if keyed {

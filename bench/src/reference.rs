@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use igloo_bench::{
-    clickhouse, closed_loop, cpu_us_per_event, event_at, load, now_ns, open_loop, pct, plain_samples_sql, post_probe,
-    probe_visible, proc_ticks, rss_mb, serve_trivial_if_asked, summary, tag, windows, Rng, Trivial, NS,
+    clickhouse, closed_loop, cpu_us_per_event, event_at, load, now_ns, on_schedule, open_loop, pct, plain_samples_sql,
+    post_probe, probe_visible, proc_ticks, rss_mb, serve_trivial_if_asked, summary, tag, windows, Rng, Trivial, NS,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -227,16 +227,10 @@ async fn run_profile(a: &Args, sent: Arc<Sent>) -> ProfileResult {
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     let Some(due) = schedule.due(n) else { return };
-                    let now = start.elapsed();
-                    if now > deadline {
+                    if start.elapsed() > deadline {
                         return;
                     }
-                    let due = Duration::from_secs_f64(due);
-                    if due > now {
-                        tokio::time::sleep(due - now).await;
-                    } else {
-                        sent.max_behind_ms.fetch_max((now - due).as_millis() as u64, Ordering::Relaxed);
-                    }
+                    on_schedule(start, Duration::from_secs_f64(due), &sent.max_behind_ms).await;
                     let body = event_at(now_ns(), n, &tag(n));
                     match client.post(&url).header("Content-Type", "application/json").body(body).send().await {
                         Ok(r) if r.status().is_success() => {

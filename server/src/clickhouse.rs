@@ -105,7 +105,7 @@ const SESSION_TIMEOUT_SECS: &str = "600";
 /// (1 s in `igloo dev`'s ClickHouse, 3 s by default before 23.11, 10 s after). A connection the
 /// server closed while it sat idle fails the next request sent on it ("error sending request")
 /// when the close has not been read yet, as after a pause: the request would fail for nothing.
-const POOL_IDLE: Duration = Duration::from_millis(800);
+pub const POOL_IDLE: Duration = Duration::from_millis(800);
 
 impl ClickHouse {
     pub fn new(url: &str, auth: Option<(String, String)>) -> ClickHouse {
