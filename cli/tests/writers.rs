@@ -1,7 +1,8 @@
 //! Several `igloo serve --role writer` replicas on one topic, real engines: rows equal what
 //! ingest acknowledged, with no duplicate, across `kill -9`'d replicas (one followed by a new
 //! replica, one by nothing), a replica added mid-stream, and a replica frozen (SIGSTOP) until
-//! its partitions moved, then resumed.
+//! its partitions moved, then resumed. And a backlog older than the batch's time bound goes at
+//! once.
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -141,6 +142,35 @@ fn a_frozen_writer_resumed_after_its_partitions_moved_writes_nothing() {
     stop.store(true, Ordering::Relaxed);
     producer.join().unwrap();
     let acked = acked.load(Ordering::Relaxed);
+    all_written_once(&ports, acked);
+    engines.signal(libc::SIGINT);
+    assert!(engines.wait_exit(Duration::from_secs(30)).success());
+}
+
+/// A batch's time bound counts from when its first message was produced: a backlog already
+/// older than `flush_ms` is written as soon as a writer reads it, not `flush_ms` later (a
+/// writer that fell behind under load would otherwise add `flush_ms` to every batch).
+#[test]
+fn a_backlog_older_than_the_flush_bound_is_written_as_soon_as_it_is_read() {
+    const FLUSH_MS: u64 = 10_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = project(tmp.path());
+    let (mut engines, ports, _ingest, ingest_ports) = engines(&root);
+    let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let producer = stream_events(ingest_ports.api("/ingest/Measurement"), stop.clone(), acked.clone(), 0);
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+    let acked = acked.load(Ordering::Relaxed);
+    assert!(acked > 0, "no event acknowledged");
+    std::thread::sleep(Duration::from_millis(FLUSH_MS + 500));
+
+    let started = Instant::now();
+    let _writer = writer(&root, &ports, &FLUSH_MS.to_string());
+    eventually(Duration::from_secs(60), "the backlog written", || (rows(&ports).0 >= acked).then_some(()));
+    let took = started.elapsed();
+    println!("{acked} events produced {FLUSH_MS} ms before the writer started, written {} ms after", took.as_millis());
+    assert!(took < Duration::from_millis(FLUSH_MS / 2), "the backlog waited {took:?} (flush_ms {FLUSH_MS})");
     all_written_once(&ports, acked);
     engines.signal(libc::SIGINT);
     assert!(engines.wait_exit(Duration::from_secs(30)).success());

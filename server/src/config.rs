@@ -166,7 +166,8 @@ pub struct WriterConfig {
     /// Flush a batch at this many bytes of row data (IGLOO_WRITER_MAX_BYTES).
     #[serde(default = "default_max_bytes")]
     pub max_bytes: usize,
-    /// Flush a batch this long after its first row, in milliseconds (IGLOO_WRITER_FLUSH_MS).
+    /// Flush a batch this long after its first row was produced (its message's timestamp), in
+    /// milliseconds (IGLOO_WRITER_FLUSH_MS): a backlog older than that goes at once.
     #[serde(default = "default_flush_ms")]
     pub flush_ms: u64,
     /// Under `igloo serve`: how long a writer replica may go silent (killed, frozen, cut off)

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -84,28 +85,48 @@ pub struct BatchLimits {
     pub flush: Duration,
 }
 
-/// The first message and what follows within `limits.flush`, up to the row and byte bounds.
+/// The first message and what follows, up to the row and byte bounds, until `limits.flush`
+/// after the first message was produced (its timestamp; its arrival here when it has none or
+/// one ahead of this host's clock). An event so waits about `flush` at most for its batch, and
+/// a backlog already older than that goes at once with what is queued behind it, taken without
+/// waiting: a writer behind under load does not add `flush` to every batch (BENCHMARKS.md,
+/// issue 20). Past the bound nothing yields, so a batch in hand is returned in the same poll,
+/// before anything else its caller selects on (a rebalance would drop it).
 pub async fn collect_after(consumer: &StreamConsumer, first: Received, limits: BatchLimits) -> Vec<Received> {
-    let deadline = Instant::now() + limits.flush;
+    let age = first.timestamp_ms.map_or(Duration::ZERO, age_of);
+    let deadline = Instant::now() + limits.flush.saturating_sub(age);
     let (mut rows, mut bytes) = (first.rows.len(), first.bytes());
     let mut batch = vec![first];
     while rows < limits.max_rows && bytes < limits.max_bytes {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match tokio::time::timeout(left, consumer.recv()).await {
-            Ok(Ok(m)) => {
+        let next = if left.is_zero() {
+            consumer.recv().now_or_never()
+        } else {
+            tokio::time::timeout(left, consumer.recv()).await.ok()
+        };
+        match next {
+            Some(Ok(m)) => {
                 let r = Received::from_message(&m);
                 rows += r.rows.len();
                 bytes += r.bytes();
                 batch.push(r);
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "consumer error"),
-            Err(_) => break,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "consumer error");
+                if left.is_zero() {
+                    break;
+                }
+            }
+            None => break,
         }
     }
     batch
+}
+
+/// How long ago `timestamp_ms` (ms since the epoch) was by this host's clock; zero if later.
+fn age_of(timestamp_ms: i64) -> Duration {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(timestamp_ms).map_or(Duration::ZERO, |t| now.saturating_sub(Duration::from_millis(t)))
 }
 
 /// The next message; on a consumer error, logs it, waits a little and returns None.
@@ -143,5 +164,19 @@ pub async fn track_lag(
         .unwrap_or(0);
         report(lag);
         tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_age_counts_back_from_now_and_is_zero_when_its_timestamp_is_ahead() {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let age = age_of(now - 5_000);
+        assert!(age >= Duration::from_secs(5) && age < Duration::from_secs(6), "{age:?}");
+        assert_eq!(age_of(now + 60_000), Duration::ZERO);
+        assert_eq!(age_of(-1), Duration::ZERO);
     }
 }
