@@ -3,7 +3,8 @@
 //! table on every node and completes a node that lacks one; `igloo serve` writes a stream
 //! exactly once through a replica killed mid-stream (queries keep answering) and a whole shard
 //! down (queries answer 503, `/ready` names the shard), while ingest keeps acknowledging;
-//! exports, consumption APIs and subscriptions work on the cluster.
+//! rows left on one replica only are found and deleted; exports, consumption APIs and
+//! subscriptions work on the cluster.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -182,6 +183,39 @@ fn igloo_on_a_cluster_writes_exactly_once_through_a_replica_and_a_shard_down() {
     assert!(rolled.0 >= rows.0 && rolled.1 >= rows.1, "the rollups miss rows: {rolled:?} < {rows:?}");
     let (status, body) = get_json(&samples);
     assert_eq!(status, 200, "{body}");
+    server.signal(libc::SIGTERM);
+    server.wait_exit(Duration::from_secs(30));
+
+    // Rows an unanswered insert left on one replica of a shard, which the other replica has not
+    // fetched yet (fetches stopped, to hold that state): the writer's recovery counts them on
+    // every replica, not only on the one a query through Distributed reads, and deletes them.
+    // Partition 1's row is on node 4 alone, partition 3's on node 3 alone: the writer recovers
+    // partition 1 first, and a Distributed count that reads node 3 (the first replica) misses
+    // it. A replica mutates only once it can fetch: fetches start again once the delete of
+    // partition 1's rows was issued.
+    let local = "devapp.Measurement_local";
+    let orphans = format!("SELECT count() FROM {local} WHERE tag = 'orphan'");
+    let deletes_of_partition_1 = "SELECT count() FROM system.mutations WHERE database = 'devapp' AND table = 'Measurement_local' AND position(command, '(_igloo_partition = 1)') > 0";
+    let before = cluster.sql(3, deletes_of_partition_1);
+    for node in [3, 4] {
+        assert_eq!(cluster.sql(node, &format!("SYSTEM STOP FETCHES {local}")), "");
+    }
+    for (node, partition) in [(4, 1), (3, 3)] {
+        let orphan = format!("INSERT INTO {local} (time, tag, values, _igloo_partition, _igloo_offset, _igloo_epoch) VALUES (1, 'orphan', [1], {partition}, 1000000000, 1)");
+        assert_eq!(cluster.sql(node, &orphan), "");
+        assert_eq!(cluster.sql(node, &orphans), "1", "node {node}");
+    }
+    let mut server = serve(&root, &ports);
+    eventually(Duration::from_secs(60), "the delete of partition 1's rows on node 4", || {
+        (cluster.sql(3, deletes_of_partition_1) != before).then_some(())
+    });
+    for node in [3, 4] {
+        assert_eq!(cluster.sql(node, &format!("SYSTEM START FETCHES {local}")), "");
+    }
+    eventually(Duration::from_secs(60), "the rows left on one replica deleted on both", || {
+        (cluster.sql(3, &orphans) == "0" && cluster.sql(4, &orphans) == "0").then_some(())
+    });
+    assert_eq!(all_written_once(&cluster, acked), rows);
     server.signal(libc::SIGTERM);
     server.wait_exit(Duration::from_secs(30));
 

@@ -71,6 +71,27 @@ pub mod writer_sql {
         )
     }
 
+    /// One row `{"n"}`: what [`rows_after`] counts, in the local table of one node of a
+    /// cluster (`address` is its `host:port`), read through `remote()`. A query through the
+    /// `Distributed` table reads one replica of each shard, which may not have fetched yet a
+    /// part another replica took from an insert whose answer was lost.
+    pub fn rows_after_on(
+        address: &str,
+        database: &str,
+        t: &str,
+        partition: i32,
+        after: Option<i64>,
+        below_epoch: Option<u64>,
+    ) -> String {
+        format!(
+            "SELECT count() AS n FROM remote({}, {}, {}) WHERE {} FORMAT JSONEachRow",
+            quote::string(address),
+            quote::string(database),
+            quote::string(&crate::sql::cluster::local_name(t)),
+            beyond(partition, after, below_epoch)
+        )
+    }
+
     /// Deletes the rows `rows_after` counts (a mutation); on a cluster, from the local table
     /// of every shard.
     pub fn delete_after(

@@ -368,11 +368,14 @@ async fn recover_below(
     below_epoch: Option<u64>,
 ) -> Result<(), ClickHouseError> {
     let (db, t) = (&spec.database, &spec.table);
-    let n = ch.rows::<Count>(&writer_sql::rows_after(db, t, partition, last, below_epoch)).await?;
-    if n.first().is_none_or(|c| c.n == 0) {
+    let found = match &spec.cluster {
+        None => count(ch, &writer_sql::rows_after(db, t, partition, last, below_epoch)).await?,
+        Some(cluster) => rows_on_every_replica(spec, ch, &cluster.name, partition, last, below_epoch).await?,
+    };
+    if found == 0 {
         return Ok(());
     }
-    tracing::warn!(model = %spec.model, partition, after = ?last, rows = n[0].n, "removing rows written without their offset log entry");
+    tracing::warn!(model = %spec.model, partition, after = ?last, rows = found, "removing rows written without their offset log entry");
     let delete = writer_sql::delete_after(db, t, partition, last, below_epoch, spec.cluster.as_ref());
     if spec.cluster.is_none() {
         ch.execute(&delete).await?;
@@ -388,13 +391,42 @@ async fn recover_below(
         other => drop(other?),
     }
     // Done when no shard shows such rows any more.
-    loop {
-        let n = ch.rows::<Count>(&writer_sql::rows_after(db, t, partition, last, below_epoch)).await?;
-        if n.first().is_none_or(|c| c.n == 0) {
-            return Ok(());
-        }
+    while count(ch, &writer_sql::rows_after(db, t, partition, last, below_epoch)).await? > 0 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(())
+}
+
+/// The `n` of a query's one row `{"n"}` (0 without a row).
+async fn count(ch: &ClickHouse, query: &str) -> Result<u64, ClickHouseError> {
+    Ok(ch.rows::<Count>(query).await?.first().map_or(0, |c| c.n))
+}
+
+/// On a cluster, what `rows_after` counts, summed over every node's local table: a query
+/// through `Distributed` reads one replica per shard, and the one it reads may not have fetched
+/// yet the part an unanswered insert left on another (the rows would stay, and be written again:
+/// duplicates). A node that does not answer counts as holding such rows (1): the delete, bounded
+/// by epoch, is then issued anyway, and the node runs it from the DDL queue when it is back.
+async fn rows_on_every_replica(
+    spec: &WriterSpec,
+    ch: &ClickHouse,
+    cluster: &str,
+    partition: i32,
+    last: Option<i64>,
+    below_epoch: Option<u64>,
+) -> Result<u64, ClickHouseError> {
+    let mut n = 0;
+    for node in ch.cluster_nodes(cluster).await? {
+        let q = writer_sql::rows_after_on(&node.address(), &spec.database, &spec.table, partition, last, below_epoch);
+        n += match count(ch, &q).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(model = %spec.model, partition, node = %node.address(), error = %e, "cannot count this node's rows beyond the offsets log; deleting them without counting");
+                1
+            }
+        };
+    }
+    Ok(n)
 }
 
 /// Creates one of igloo's own tables if it is missing (on a cluster: the pair, ON CLUSTER).
