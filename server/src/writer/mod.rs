@@ -441,13 +441,10 @@ async fn create_table(
 
 /// Returns once the table has no unfinished mutation.
 async fn wait_for_mutations(spec: &WriterSpec, ch: &ClickHouse) -> Result<(), ClickHouseError> {
-    loop {
-        let pending = ch.rows::<Count>(&writer_sql::pending_mutations(&spec.database, &spec.table)).await?;
-        if pending.first().is_none_or(|c| c.n == 0) {
-            return Ok(());
-        }
+    while count(ch, &writer_sql::pending_mutations(&spec.database, &spec.table)).await? > 0 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    Ok(())
 }
 
 /// The next batch: a first message, then what follows within the limits.
