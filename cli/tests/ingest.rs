@@ -54,8 +54,12 @@ fn every_form_of_ingest_lands_exactly_once() {
     let gz = gzip(format!("[{},{}]", event(8), event(9)).as_bytes());
     let (status, body, _) = post_with(&url, &[("Content-Type", JSON), ("Content-Encoding", "gzip")], &gz);
     assert_eq!((status, body["accepted"].as_u64()), (200, Some(2)));
-    // The timeseries template's alias route.
+    // The timeseries template's alias route, answered by the listener's edge like
+    // `/ingest/{Model}`: its query parameters read the same way, a bad one a JSON 400.
     assert_eq!(post(&ports.api("/save"), JSON, event(10).as_bytes()).0, 200);
+    let (status, body, _) = post(&ports.api("/save?partial=maybe"), JSON, event(99).as_bytes());
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("query")), "{body}");
 
     let rows = eventually(Duration::from_secs(10), "10 rows", || {
         let n = count(&ports, "SELECT count() FROM devapp.Measurement");

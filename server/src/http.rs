@@ -100,11 +100,14 @@ async fn edge(state: &AppState, peer: SocketAddr, mut req: Request, mut app: Rou
     let resp = match (&origin, req.method()) {
         (Some(_), &axum::http::Method::OPTIONS) => crate::auth::preflight(),
         _ => match crate::auth::guard(state, peer, &mut req) {
-            Ok(()) if plain_ingest(state, &req) => crate::ingest::ingest_direct(state, req).await,
-            Ok(()) => match tower_service::Service::call(&mut app, req).await {
-                Ok(resp) => resp,
-                Err(never) => match never {},
-            },
+            Ok(()) if state.roles.ingest && req.method() == axum::http::Method::POST => {
+                let (parts, body) = req.into_parts();
+                match crate::ingest::direct_model(state, parts.uri.path()) {
+                    Some(model) => crate::ingest::ingest_direct(state, &model, &parts, body).await,
+                    None => route(&mut app, Request::from_parts(parts, body)).await,
+                }
+            }
+            Ok(()) => route(&mut app, req).await,
             Err(e) => e.into_response(),
         },
     };
@@ -114,12 +117,13 @@ async fn edge(state: &AppState, peer: SocketAddr, mut req: Request, mut app: Rou
     }
 }
 
-/// A plain `POST /ingest/{Model}` on a server with the ingest role: answered without the
-/// router (its match, extractors and boxed handler future; BENCHMARKS.md, issue 20).
-/// Anything else, a percent-encoded or nested path among them, goes through the router, which
-/// answers it as before.
-fn plain_ingest(state: &AppState, req: &Request) -> bool {
-    state.roles.ingest
-        && req.method() == axum::http::Method::POST
-        && crate::ingest::model_in_path(req.uri().path()).is_some_and(|m| !m.is_empty() && !m.contains(['/', '%']))
+/// The router's answer. A `POST` into a model ([`crate::ingest::direct_model`]) on a server
+/// with the ingest role is answered without it (its match, extractors and boxed handler
+/// future; BENCHMARKS.md, issue 20); anything else, a percent-encoded or nested path among
+/// them, goes through it.
+async fn route(app: &mut Router, req: Request) -> Response {
+    match tower_service::Service::call(app, req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
 }

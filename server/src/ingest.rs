@@ -3,6 +3,7 @@
 //! record. Invalid batches are rejected whole, listing every bad record, unless the client asks
 //! for `?partial=true`, which accepts the good records and returns the rejected ones.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -57,11 +58,22 @@ pub fn model_in_path(path: &str) -> Option<&str> {
     path.strip_prefix("/ingest/")
 }
 
-/// `POST /ingest/{Model}` as [`crate::http`] hands it over, without the router.
-pub async fn ingest_direct(state: &AppState, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let model = model_in_path(parts.uri.path()).unwrap_or_default();
-    ingest_with_query(state, model, &parts, body).await.unwrap_or_else(IntoResponse::into_response)
+/// The model a `POST` to `path` ingests into when the listener's edge answers it without the
+/// router ([`crate::http`]): a plain `/ingest/{Model}` (no `/`, no `%` in the name), or an
+/// alias route of `server.routes` naming a model (the reference's `POST /save`).
+pub fn direct_model<'p>(state: &AppState, path: &'p str) -> Option<Cow<'p, str>> {
+    if let Some(model) = model_in_path(path) {
+        return (!model.is_empty() && !model.contains(['/', '%'])).then_some(Cow::Borrowed(model));
+    }
+    match state.routes.read().expect("routes lock").get(path) {
+        Some(Route::Ingest(model)) => Some(Cow::Owned(model.clone())),
+        _ => None,
+    }
+}
+
+/// `POST` into `model` as [`crate::http`] hands it over, without the router.
+pub async fn ingest_direct(state: &AppState, model: &str, parts: &axum::http::request::Parts, body: Body) -> Response {
+    ingest_with_query(state, model, parts, body).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Both ways in: the query's parameters (a JSON 400 naming them when they do not parse), then
