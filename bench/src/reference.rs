@@ -300,7 +300,7 @@ async fn ingest_alone(a: &Args, since: u64, sent: Arc<Sent>, phase: &Mutex<&'sta
     drained_count(a, since).await?;
     *phase.lock().unwrap() = "single, ingest alone";
     eprintln!("single events, ingest alone: {} s at {BASE:.0}/s", 2 * a.ceiling_seconds);
-    let single = Arc::new(|n: u64| event_at(now_ns(), n | 1 << 41, &tag(n)));
+    let single = Arc::new(|n: u64| event_at(now_ns(), n, &tag(n)));
     let url = format!("{}/save", a.api);
     let t0 = ticks();
     let s = open_loop(&url, "application/json", a.connections, 2 * a.ceiling_seconds, BASE, single).await;
